@@ -1,0 +1,39 @@
+/*
+ * config.h - the server's configuration: defaults from limits.h, then the
+ * JSON config file (--config), then command-line flags.
+ */
+#ifndef HUBBUB_CONFIG_H
+#define HUBBUB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+  char host[256];
+  int port;
+  char data_dir[1024];
+  int threads; /* 0 = one per core */
+  char redis_url[1024]; /* empty = in-process broker */
+  char redis_password[256];
+  size_t max_body_bytes;
+  size_t max_message_bytes;
+  size_t max_data_bytes;
+  size_t max_output_bytes;
+  size_t max_subscriptions;
+  int max_connections;
+  int max_connections_per_ip;
+  int ping_interval_ms;
+  int idle_timeout_ms;
+  int handshake_timeout_ms;
+  double conn_publish_rate, conn_publish_burst;
+  double token_publish_rate, token_publish_burst;
+  char allowed_origins[2048]; /* global allowlist, space separated; empty = any */
+  char web_dir[1024];         /* where /demo and /sdk files are read from */
+  char log_level[16];
+} hb_config;
+
+void hb_config_defaults(hb_config *c);
+/** Merge a JSON config file. -1 and a reason in errbuf on failure. */
+int hb_config_load_file(hb_config *c, const char *path, char *errbuf, size_t errlen);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * jwt.h - connection tokens: compact JWS, HS256 only (RFC 7515, RFC 7519).
+ *
+ * The key is the plugin's signing secret, used as the ASCII bytes printed by
+ * `hubbub plugin create`, so any JWT library can mint tokens offline.
+ * Claims (docs/protocol.md, "Connection tokens"):
+ *   organization_id, plugin_id, event_id, session_id  (UUID strings, required)
+ *   sub      user id, string (required, 1..HB_MAX_USER_ID_BYTES)
+ *   scopes   array of "session" | "event" | "organization" (default ["session"])
+ *   exp      required; iat, nbf optional (NumericDate, seconds)
+ * The header must say {"alg":"HS256"}: "none" and every other algorithm are
+ * refused before any signature work (no algorithm confusion).
+ */
+#ifndef HUBBUB_JWT_H
+#define HUBBUB_JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hubbub/errors.h"
+#include "hubbub/limits.h"
+#include "hubbub/scope.h"
+#include "hubbub/uuid.h"
+
+typedef struct {
+  hb_uuid org, plugin, event, session;
+  char user_id[HB_MAX_USER_ID_BYTES + 1];
+  hb_scope_set scopes;
+  int64_t iat, exp, nbf; /* nbf 0 when absent */
+} hb_conn_claims;
+
+/** Mint a token; returns a NUL-terminated string owned by the caller (hb_free). */
+char *hb_jwt_mint(const hb_conn_claims *c, const char *key, size_t key_len);
+
+/**
+ * Read plugin_id from the payload WITHOUT verifying anything, so the caller
+ * can find the key. Returns HB_E_INVALID_TOKEN when the token is malformed.
+ */
+hb_err hb_jwt_peek_plugin(const char *tok, size_t len, hb_uuid *plugin);
+
+/**
+ * Verify signature (constant time), alg, exp/nbf with HB_JWT_LEEWAY_S, and
+ * the claims' shapes. HB_E_TOKEN_EXPIRED for exp in the past, otherwise
+ * HB_E_INVALID_TOKEN with a message saying what is wrong.
+ */
+hb_err hb_jwt_verify(const char *tok, size_t len, const char *key, size_t key_len,
+                     int64_t now_s, hb_conn_claims *out, hb_error *err);
+
+#endif

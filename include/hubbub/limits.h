@@ -1,0 +1,72 @@
+/*
+ * limits.h - every size, count and timeout of hubbub in one place.
+ *
+ * Units are part of every name (_BYTES, _MS, _S, a plain count otherwise).
+ * Limits that an operator may change in the config file take their default
+ * from here (see docs/operations.md); the others are fixed by the protocol.
+ */
+#ifndef HUBBUB_LIMITS_H
+#define HUBBUB_LIMITS_H
+
+/* --- listening ----------------------------------------------------------- */
+#define HB_DEFAULT_HOST "127.0.0.1"
+#define HB_DEFAULT_PORT 8080
+#define HB_DEFAULT_DATA_DIR "data"
+#define HB_MAX_THREADS 64
+#define HB_LISTEN_BACKLOG 1024
+/* Connections per process. The default sits under the usual 20,000
+ * descriptor cap so that the next connection is refused cleanly instead of
+ * failing accept() with EMFILE. */
+#define HB_DEFAULT_MAX_CONNECTIONS 19000
+#define HB_DEFAULT_MAX_CONNECTIONS_PER_IP 0 /* 0 = unlimited */
+
+/* --- HTTP/1.1 ------------------------------------------------------------ */
+#define HB_MAX_URL_BYTES 2048
+#define HB_MAX_HEADER_BYTES 8192 /* request line + all headers */
+#define HB_MAX_HEADERS 64
+#define HB_MAX_HEADER_VALUE_BYTES 4096
+#define HB_DEFAULT_MAX_BODY_BYTES 65536
+#define HB_HTTP_IDLE_TIMEOUT_MS 30000   /* keep-alive connection without a request */
+#define HB_HTTP_REQUEST_TIMEOUT_MS 10000 /* a started request must complete within */
+
+/* --- WebSocket ----------------------------------------------------------- */
+#define HB_DEFAULT_MAX_MESSAGE_BYTES 65536 /* one client message, after reassembly */
+#define HB_HANDSHAKE_TIMEOUT_MS 10000
+#define HB_WS_PING_INTERVAL_MS 25000
+#define HB_WS_IDLE_TIMEOUT_MS 60000 /* nothing received (not even a pong) */
+#define HB_WS_CLOSE_TIMEOUT_MS 2000 /* wait this long for the peer's close */
+#define HB_MAX_CLOSE_REASON_BYTES 123 /* RFC 6455 5.5: control payload <= 125 */
+
+/* --- messages ------------------------------------------------------------ */
+#define HB_MAX_EVENT_NAME_BYTES 128
+#define HB_MAX_REQUEST_ID_BYTES 64
+#define HB_MAX_USER_ID_BYTES 128
+#define HB_MAX_JSON_DEPTH 32
+#define HB_DEFAULT_MAX_DATA_BYTES 32768 /* the `data` value of one publish */
+#define HB_DEFAULT_MAX_SUBSCRIPTIONS 256 /* per connection */
+
+/* --- output and backpressure --------------------------------------------- */
+#define HB_DEFAULT_MAX_OUTPUT_BYTES (1024 * 1024) /* queued, per connection */
+#define HB_MAX_IOV 64 /* frames handed to one writev */
+
+/* --- tokens -------------------------------------------------------------- */
+#define HB_API_TOKEN_RANDOM_BYTES 32
+#define HB_MAX_API_TOKEN_BYTES 128
+#define HB_MAX_CONN_TOKEN_BYTES 4096
+#define HB_SIGNING_SECRET_RANDOM_BYTES 32
+#define HB_CONN_TOKEN_DEFAULT_TTL_S 3600
+#define HB_CONN_TOKEN_MAX_TTL_S 86400
+#define HB_JWT_LEEWAY_S 30
+#define HB_AUTH_RELOAD_INTERVAL_MS 250 /* a revoke takes effect within 1 s */
+#define HB_MAX_NAME_BYTES 128 /* organization, plugin and token labels */
+
+/* --- rate limits (token buckets) ----------------------------------------- */
+#define HB_DEFAULT_CONN_PUBLISH_RATE 100   /* per second, per connection */
+#define HB_DEFAULT_CONN_PUBLISH_BURST 200
+#define HB_DEFAULT_TOKEN_PUBLISH_RATE 1000 /* per second, per API token */
+#define HB_DEFAULT_TOKEN_PUBLISH_BURST 2000
+
+/* --- shutdown ------------------------------------------------------------ */
+#define HB_SHUTDOWN_GRACE_MS 5000
+
+#endif
