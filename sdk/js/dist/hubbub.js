@@ -266,6 +266,17 @@ class Client {
     return off;
   }
 
+  /**
+   * A promise resolved when `eventName` is subscribed on the current
+   * connection (at once if it already is). After a reconnect this waits for
+   * the re-subscription. Rejects if there is no such subscription.
+   */
+  subscribed(eventName) {
+    const sub = this._subs.get(eventName);
+    if (!sub) return quietPromise((resolve, reject) => reject(new HubbubError('not_subscribed', 'no subscription for "' + eventName + '"', { eventName })));
+    return sub.ready;
+  }
+
   /** Remove `callback` (or every callback when omitted) for `eventName`. */
   unsubscribe(eventName, callback) {
     const sub = this._subs.get(eventName);

@@ -20,7 +20,7 @@ export type HubbubErrorCode =
   | 'too_many_subscriptions' | 'rate_limited' | 'broker_unavailable' | 'shutting_down'
   | 'invalid_argument' | 'queue_full' | 'connection_lost' | 'connection_refused'
   | 'connection_closed' | 'closed' | 'timeout' | 'unsubscribed' | 'callback_error'
-  | 'token_refresh_failed' | 'connect_failed' | 'reconnect_failed'
+  | 'token_refresh_failed' | 'connect_failed' | 'reconnect_failed' | 'not_subscribed'
   | (string & {});
 
 export declare class HubbubError extends Error {
@@ -118,6 +118,8 @@ export declare class Client {
   /** Resolves with the server-assigned message id once acknowledged. */
   publish<T extends JsonObject = JsonObject>(eventName: string, options?: PublishOptions<T>): Promise<{ message_id: string }>;
   subscribe<T = any>(eventName: string, callback: Callback<T>): Unsubscribe;
+  /** Resolves when eventName is subscribed on the current connection (waits for re-subscription after a reconnect). */
+  subscribed(eventName: string): Promise<void>;
   /** Remove one callback, or all callbacks of eventName when omitted. */
   unsubscribe(eventName: string, callback?: Callback<any>): void;
   onStateChange(callback: (state: ConnectionState, previous: ConnectionState) => void): () => void;

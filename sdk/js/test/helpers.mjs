@@ -1,0 +1,181 @@
+// Shared helpers of the SDK tests. Servers come from the end-to-end harness
+// (test/e2e/harness.mjs); the reconnect tests also start the binary directly
+// because they need the same port and data directory twice.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO = path.resolve(here, '../../..');
+export const BIN = process.env.HUBBUB_BIN || path.join(REPO, 'build/hubbub');
+
+// HUBBUB_TEST_HARNESS lets a developer point the tests at another harness.
+const harness = await import(process.env.HUBBUB_TEST_HARNESS || '../../../test/e2e/harness.mjs');
+export const { startServer, uuid, room } = harness;
+
+// Node 22 has a global WebSocket; Node 20 needs the `ws` package.
+export const WebSocket = globalThis.WebSocket || createRequire(path.join(REPO, 'package.json'))('ws');
+
+export { createClient, PubSub, HubbubError, Client, backoffDelay, shouldReconnect, buildSocketUrl } from '../dist/hubbub.mjs';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Poll `pred` until true, for at most `ms`. */
+export async function waitFor(pred, ms = 5000, what = 'condition') {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await pred()) return;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** Resolves when `client` reaches `state` (bounded). */
+export function waitState(client, state, ms = 5000) {
+  if (client.state === state) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      off();
+      reject(new Error(`state ${state} not reached in ${ms} ms (now ${client.state})`));
+    }, ms);
+    const off = client.onStateChange((s) => {
+      if (s === state) {
+        clearTimeout(t);
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+/** Subscribe and record every delivery: returns { list, off }. */
+export function collect(client, eventName) {
+  const list = [];
+  const off = client.subscribe(eventName, (data, meta) => list.push({ data, meta }));
+  return { list, off, ready: off.ready };
+}
+
+/** A connected client in `r` for `tenant`, errors recorded in client.errors. */
+export async function connectClient(srv, tenant, r, extra = {}) {
+  const { scopes, user_id, ...opts } = extra;
+  const token = await srv.connToken(tenant, { ...r, user_id: user_id || 'u-' + uuid().slice(0, 8), scopes: scopes || ['session'] });
+  const c = createClientLocal({ url: srv.wsUrl, token, WebSocket, ...opts });
+  await c.connected;
+  return c;
+}
+
+import { createClient as _createClient } from '../dist/hubbub.mjs';
+function createClientLocal(opts) {
+  const c = _createClient(opts);
+  c.errors = [];
+  c.on('error', (e) => c.errors.push(e));
+  c.connected = new Promise((resolve, reject) => {
+    if (c.state === 'open') return resolve();
+    const t = setTimeout(() => reject(new Error('client did not open in 5 s: ' + c.state)), 5000);
+    c.on('welcome', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+  return c;
+}
+export { createClientLocal as createTestClient };
+
+export function httpPublish(srv, tenant, r, eventName, data, type = 'session') {
+  const scope = { type };
+  if (type !== 'organization') scope.event_id = r.event_id;
+  if (type === 'session') scope.session_id = r.session_id;
+  return srv.publish(tenant.apiToken, { scope, payload: { event: { eventName, data } } });
+}
+
+/** A TCP port that was free a moment ago. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Run an admin command of the binary: parsed --json output. */
+export function cli(dataDir, args) {
+  return JSON.parse(execFileSync(BIN, [...args, '--data', dataDir, '--json'], { timeout: 10000 }).toString());
+}
+
+/**
+ * A server on a fixed port and data dir that the test can kill and start
+ * again: { port, dataDir, wsUrl, start(), kill(signal), cleanup() }.
+ */
+export async function restartableServer() {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hubbub-sdk-'));
+  const port = await freePort();
+  let proc = null;
+  const self = {
+    port,
+    dataDir,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}`,
+    stderr: '',
+    async start() {
+      proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--threads', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const p = proc;
+      await new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('server did not print its listening line in 10 s:\n' + self.stderr)), 10000);
+        p.stderr.on('data', (d) => {
+          self.stderr += d;
+          if (/listening on http:\/\/127\.0\.0\.1:\d+/.test(self.stderr)) {
+            clearTimeout(t);
+            resolve();
+          }
+        });
+        p.once('exit', (code) => {
+          clearTimeout(t);
+          reject(new Error(`server exited (${code}) before listening:\n${self.stderr}`));
+        });
+      });
+      self.stderr = '';
+    },
+    async kill(signal = 'SIGKILL') {
+      const p = proc;
+      proc = null;
+      if (!p || p.exitCode !== null || p.signalCode !== null) return;
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill(signal);
+      await Promise.race([exited, sleep(5000)]);
+      if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    },
+    async cleanup() {
+      await self.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+    tenant() {
+      const org = cli(dataDir, ['org', 'create', 'sdk-' + uuid().slice(0, 8)]);
+      const plugin = cli(dataDir, ['plugin', 'create', '--org', org.id, 'sdk-test']);
+      const tok = cli(dataDir, ['token', 'create', '--org', org.id, '--plugin', plugin.id]);
+      return { org, plugin, signingSecret: plugin.signing_secret, apiToken: tok.token };
+    },
+  };
+  return self;
+}
+
+/** An HS256 connection token minted offline (docs/protocol.md section 1). */
+import crypto from 'node:crypto';
+export function mintToken(tenant, r, { sub = 'u-' + uuid().slice(0, 8), scopes = ['session'], exp = Math.floor(Date.now() / 1000) + 3600 } = {}) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const head = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({
+    organization_id: tenant.org.id, plugin_id: tenant.plugin.id, event_id: r.event_id,
+    session_id: r.session_id, sub, scopes, exp, iat: Math.floor(Date.now() / 1000),
+  });
+  return head + '.' + crypto.createHmac('sha256', tenant.signingSecret).update(head).digest('base64url');
+}
+
+export function cleanupDir(d) {
+  rmSync(d, { recursive: true, force: true });
+}
