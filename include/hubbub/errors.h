@@ -38,6 +38,9 @@ typedef enum {
   HB_E_SHUTTING_DOWN,         /* 503 */
   HB_E_BROKER_UNAVAILABLE,    /* 503 the cluster (Redis) cannot be reached */
   HB_E_INTERNAL,              /* 500 */
+  HB_E_HEADERS_TOO_LARGE,     /* 431 request line + headers over the limit */
+  HB_E_URI_TOO_LONG,          /* 414 */
+  HB_E_REQUEST_TIMEOUT,       /* 408 */
   HB_E__COUNT
 } hb_err;
 

@@ -40,6 +40,9 @@ static const struct {
     [HB_E_SHUTTING_DOWN] = {"shutting_down", 503, "the server is shutting down"},
     [HB_E_BROKER_UNAVAILABLE] = {"broker_unavailable", 503, "the cluster cannot be reached"},
     [HB_E_INTERNAL] = {"internal", 500, "internal error"},
+    [HB_E_HEADERS_TOO_LARGE] = {"headers_too_large", 431, "request headers are too large"},
+    [HB_E_URI_TOO_LONG] = {"uri_too_long", 414, "the request target is too long"},
+    [HB_E_REQUEST_TIMEOUT] = {"request_timeout", 408, "the request took too long"},
 };
 
 const char *hb_err_code(hb_err e) {
