@@ -81,6 +81,7 @@ function createClientLocal(opts) {
       resolve();
     });
   });
+  c.connected.catch(() => {}); /* tests that expect a refusal never await it */
   return c;
 }
 export { createClientLocal as createTestClient };
