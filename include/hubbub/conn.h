@@ -1,0 +1,125 @@
+/*
+ * conn.h - one client TCP connection: HTTP first, maybe a WebSocket after.
+ *
+ * State machine: HTTP -> (upgrade) WS -> CLOSING -> CLOSED. The object
+ * embeds its uv_tcp_t and is freed only in the close callback (libuv
+ * handle.rst). Output is a queue of references (shared publish frames, or
+ * small owned chunks) flushed once per loop turn with one vectored write;
+ * past max_output_bytes the connection is cut off, never buffered forever.
+ */
+#ifndef HUBBUB_CONN_H
+#define HUBBUB_CONN_H
+
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include <wslay/wslay.h>
+
+#include "hubbub/errors.h"
+#include "hubbub/list.h"
+#include "hubbub/msg.h"
+#include "hubbub/scope.h"
+#include "hubbub/uuid.h"
+
+struct hb_io;
+struct hb_http_req;
+
+typedef enum {
+  HB_CONN_HTTP,    /* reading HTTP requests (keep-alive) */
+  HB_CONN_WS,      /* upgraded: WebSocket frames */
+  HB_CONN_CLOSING, /* flushing what is queued, then closing */
+  HB_CONN_CLOSED,  /* uv_close called; freed in its callback */
+} hb_conn_state;
+
+typedef enum { HB_OUT_OWNED, HB_OUT_MSG, HB_OUT_STATIC } hb_out_kind;
+
+typedef struct {
+  uint8_t kind; /* hb_out_kind */
+  uint32_t len, off;
+  union {
+    hb_msg *msg;
+    char *own;
+    const char *stat;
+  } u;
+} hb_out_item;
+
+/* The room a WebSocket belongs to, from its verified connection token. */
+typedef struct {
+  hb_chan_key key; /* session-level channel key: org, plugin, event, session */
+  hb_scope_set scopes;
+  int64_t expires_at;
+} hb_room;
+
+typedef struct hb_conn {
+  uv_tcp_t tcp;
+  struct hb_io *io;
+  hb_conn_state state;
+  bool writing;          /* a uv_write is in flight */
+  bool close_after_flush;
+  bool dirty;            /* on io->dirty, waiting for the end-of-turn flush */
+  bool counted;          /* counted in the server's connection total */
+  uint16_t close_code;   /* WebSocket close code we sent, 0 if none */
+  uv_write_t wreq;
+  uint32_t inflight_bytes; /* bytes handed to the in-flight uv_write */
+
+  hb_list link;       /* io->conns */
+  hb_list dirty_link; /* io->dirty */
+  uint64_t deadline_ms;  /* handshake / request / idle deadline (0 = none) */
+  uint64_t next_ping_ms; /* WebSocket: when to send the next ping */
+
+  /* output queue: a ring of items */
+  hb_out_item *out;
+  uint32_t out_head, out_count, out_cap;
+  size_t out_bytes;
+
+  /* HTTP */
+  http_parser parser;
+  struct hb_http_req *req;
+  uint8_t hscan_state;     /* raw header-line checker state */
+  bool in_headers;
+
+  /* WebSocket */
+  wslay_event_context_ptr ws;
+  const char *ws_in;       /* the read buffer wslay pulls from */
+  size_t ws_in_len;
+  hb_room *room;
+  hb_list subs;            /* hb_sub.conn_link */
+  uint32_t nsubs;
+  double bucket_tokens;    /* publish rate limit */
+  uint64_t bucket_ms;
+  uint32_t rate_strikes;
+  char conn_id[HB_UUID_STR_BYTES];
+  char peer[64];
+} hb_conn;
+
+/** Accept a new connection on `io` from its listener. */
+void hb_conn_accept(struct hb_io *io, uv_stream_t *listener);
+
+/** Queue a shared message (takes a reference). Returns false if the conn was cut off. */
+bool hb_conn_send_msg(hb_conn *c, hb_msg *m);
+/** Queue a copy of `len` bytes. */
+void hb_conn_send_copy(hb_conn *c, const void *p, size_t len);
+/** Queue an allocated buffer (ownership passes to the connection). */
+void hb_conn_send_owned(hb_conn *c, char *p, size_t len);
+/** Queue static bytes that outlive the connection. */
+void hb_conn_send_static(hb_conn *c, const char *p, size_t len);
+/** Queue a text frame holding `json`. */
+void hb_conn_send_text(hb_conn *c, const char *json, size_t len);
+
+/**
+ * WebSocket close: queue a close frame with `code` and `reason`, stop
+ * reading, close after the flush (or after HB_WS_CLOSE_TIMEOUT_MS).
+ * When `drop_pending` is set, queued frames not yet started are dropped
+ * first (a slow consumer's backlog).
+ */
+void hb_conn_ws_close(hb_conn *c, uint16_t code, const char *reason, bool drop_pending);
+/** Close now (after flushing what is queued when `flush` is true). */
+void hb_conn_close(hb_conn *c, bool flush);
+
+/** End-of-turn flush of every dirty connection of the thread. */
+void hb_conn_flush_dirty(struct hb_io *io);
+/** The 1 s sweep: deadlines, pings, idle timeouts, token expiry. */
+void hb_conn_sweep(struct hb_io *io, uint64_t now_ms);
+
+#endif

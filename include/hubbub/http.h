@@ -1,0 +1,82 @@
+/*
+ * http.h - HTTP/1.1 requests through http-parser, bounded, and responses.
+ *
+ * http-parser 2.9.4 is lenient where we must not be (DESIGN.md): a raw
+ * header-line checker in front of it rejects bare LF line endings and folded
+ * header lines, and the callbacks reject a missing or duplicate Host, header
+ * names that are not tokens (a space before the colon), and versions other
+ * than HTTP/1.0 and HTTP/1.1. Every size is capped (limits.h).
+ */
+#ifndef HUBBUB_HTTP_H
+#define HUBBUB_HTTP_H
+
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "hubbub/auth.h"
+#include "hubbub/conn.h"
+#include "hubbub/errors.h"
+#include "hubbub/strbuf.h"
+
+#define HB_HTTP_FIELD_BYTES 64 /* longest header name we care to keep */
+
+/* Headers the server reads; everything else is counted and dropped. */
+typedef enum {
+  HB_H_OTHER = -1,
+  HB_H_HOST,
+  HB_H_AUTHORIZATION,
+  HB_H_CONTENT_TYPE,
+  HB_H_CONTENT_LENGTH,
+  HB_H_TRANSFER_ENCODING,
+  HB_H_CONNECTION,
+  HB_H_UPGRADE,
+  HB_H_ORIGIN,
+  HB_H_WS_KEY,
+  HB_H_WS_VERSION,
+  HB_H_IF_NONE_MATCH,
+  HB__H_COUNT
+} hb_hdr;
+
+typedef struct hb_http_req {
+  unsigned method; /* enum http_method */
+  size_t url_len;
+  char url[HB_MAX_URL_BYTES + 1];
+  size_t header_bytes;
+  unsigned nheaders;
+  char field[HB_HTTP_FIELD_BYTES + 1];
+  size_t field_len;
+  bool field_long; /* longer than HB_HTTP_FIELD_BYTES: not one we read */
+  bool in_value;
+  hb_strbuf value;
+  char *hdr[HB__H_COUNT]; /* NULL when absent */
+  size_t hdr_len[HB__H_COUNT];
+  hb_strbuf body;
+  size_t max_body;
+  bool headers_done;
+  bool upgrade;
+  bool keep_alive;
+  bool failed;      /* an error response was sent; the connection closes */
+  const void *route;
+  hb_principal principal;
+} hb_http_req;
+
+/** Feed bytes read on a connection in the HTTP state. */
+void hb_http_on_read(hb_conn *c, const char *buf, size_t len);
+void hb_http_req_free(hb_http_req *r);
+
+/**
+ * Queue a complete response. `extra` holds additional header lines, each
+ * ending in CRLF (or NULL). `close` adds Connection: close and closes the
+ * connection after the flush.
+ */
+void hb_http_respond(hb_conn *c, int status, const char *ctype, const char *extra,
+                     const char *body, size_t len, bool close);
+/** A JSON error body ({"error":{...}}) with the error's status. */
+void hb_http_respond_error(hb_conn *c, const hb_error *e, const char *extra, bool close);
+/** Reason phrase of a status code. */
+const char *hb_http_reason(int status);
+/** Case-insensitive: does the comma-separated header value hold `token`? */
+bool hb_http_has_token(const char *value, size_t len, const char *token);
+
+#endif

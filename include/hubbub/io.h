@@ -1,0 +1,89 @@
+/*
+ * io.h - the server and its I/O threads.
+ *
+ * One libuv loop per I/O thread, each with its own SO_REUSEPORT listener,
+ * connections and room index. Threads never touch each other's connections:
+ * a publish reaches another thread as a message reference pushed onto that
+ * thread's inbox and woken by uv_async_t.
+ */
+#ifndef HUBBUB_IO_H
+#define HUBBUB_IO_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "hubbub/broker.h"
+#include "hubbub/config.h"
+#include "hubbub/index.h"
+#include "hubbub/list.h"
+#include "hubbub/msg.h"
+
+#define HB_READ_BUFFER_BYTES 65536
+
+typedef struct hb_io {
+  struct hb_server *srv;
+  int id; /* 0..nio-1 */
+  uv_loop_t loop;
+  uv_tcp_t listener;
+  uv_async_t wake;      /* inbox or stop request */
+  uv_check_t flush;     /* end-of-turn corked writes */
+  uv_timer_t tick;      /* 1 s sweep: timeouts, pings */
+  uv_thread_t thread;
+  bool listening;
+
+  pthread_mutex_t inbox_lock;
+  hb_msg **inbox;       /* references owned by the inbox */
+  size_t inbox_len, inbox_cap;
+  atomic_bool stop_requested;
+  bool stopping;
+  uint64_t stop_deadline_ms;
+
+  hb_list conns;        /* every hb_conn of this thread */
+  hb_list dirty;        /* connections with output to flush this turn */
+  size_t nconns;
+  hb_index index;
+  char readbuf[HB_READ_BUFFER_BYTES]; /* shared by all reads: data is consumed in the callback */
+  bool readbuf_busy;
+} hb_io;
+
+/* Counters for /metrics; relaxed atomics, read approximately. */
+typedef struct {
+  atomic_llong connections_total, connections_open, ws_open;
+  atomic_llong publishes_http, publishes_ws, deliveries, slow_consumers_closed;
+  atomic_llong http_requests, http_errors, rejected_connections;
+} hb_metrics;
+
+typedef struct hb_server {
+  hb_config cfg;
+  int nio;
+  hb_io **io;
+  hb_broker *broker;
+  hb_metrics metrics;
+  atomic_int open_conns;
+  atomic_bool shutting_down;
+  int port; /* the bound port (resolved when cfg.port was 0) */
+  int64_t started_at;
+} hb_server;
+
+/** Monotonic milliseconds of the thread's loop. */
+static inline uint64_t hb_io_now_ms(hb_io *io) { return uv_now(&io->loop); }
+
+/**
+ * Deliver `msg` to this node's local subscribers of its channel: directly on
+ * `from` (if not NULL) and through the inbox of every other thread. The
+ * caller keeps its reference. Thread-safe.
+ */
+void hb_io_deliver_all(hb_server *srv, hb_io *from, hb_msg *msg);
+/** Deliver to subscribers of this thread only (must run on io's thread). */
+size_t hb_io_deliver_local(hb_io *io, hb_msg *msg);
+/** Push a reference to `io`'s inbox (any thread). */
+void hb_io_post(hb_io *io, hb_msg *msg);
+
+int hb_io_start_all(hb_server *srv);
+void hb_io_request_stop_all(hb_server *srv);
+void hb_io_join_all(hb_server *srv);
+
+#endif

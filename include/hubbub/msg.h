@@ -1,0 +1,50 @@
+/*
+ * msg.h - one publish, serialised once: the complete WebSocket text frame
+ * that every subscriber receives, shared by reference between threads and
+ * connections, freed when the last reference goes (after the last write).
+ */
+#ifndef HUBBUB_MSG_H
+#define HUBBUB_MSG_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hubbub/limits.h"
+#include "hubbub/scope.h"
+#include "hubbub/uuid.h"
+
+/* The channel a publish targets: (level, organization, plugin[, event[, session]]).
+ * Unused ids are zero, so the struct can be hashed and compared as bytes. */
+typedef struct {
+  hb_uuid org, plugin, event, session;
+  uint8_t level; /* hb_scope */
+  uint8_t pad[3];
+} hb_chan_key;
+
+/** Build the key of channel `level` for the room (org, plugin, event, session). */
+void hb_chan_key_make(hb_chan_key *k, hb_scope level, const hb_uuid *org, const hb_uuid *plugin,
+                      const hb_uuid *event, const hb_uuid *session);
+
+typedef struct hb_msg {
+  atomic_int refs;
+  hb_chan_key chan;
+  uint8_t event_name_len;
+  char event_name[HB_MAX_EVENT_NAME_BYTES + 1];
+  uint32_t frame_len;
+  char frame[]; /* WebSocket frame header + JSON payload */
+} hb_msg;
+
+/**
+ * Copy `json` into a new message as one unmasked FIN text frame (RFC 6455
+ * 5.2). Starts with one reference, owned by the caller.
+ */
+hb_msg *hb_msg_new(const hb_chan_key *chan, const char *event_name, size_t event_name_len,
+                   const char *json, size_t json_len);
+static inline void hb_msg_ref(hb_msg *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); }
+void hb_msg_unref(hb_msg *m);
+
+/** Write a server frame header for `payload_len` into out (<= 10 bytes); returns its size. */
+size_t hb_ws_frame_header(uint8_t *out, uint8_t opcode, uint64_t payload_len);
+
+#endif

@@ -1,0 +1,32 @@
+/* local.c - the in-process broker: a publish goes straight to every thread. */
+#include "hubbub/alloc.h"
+#include "hubbub/broker.h"
+#include "hubbub/io.h"
+
+static int local_start(hb_broker *b) { return 0; }
+
+static hb_err local_publish(hb_broker *b, hb_io *from, hb_msg *msg) {
+  hb_io_deliver_all(b->srv, from, msg);
+  return HB_OK;
+}
+
+static const char *local_state(hb_broker *b) { return "up"; }
+static bool local_healthy(hb_broker *b) { return true; }
+static void local_stop(hb_broker *b) { hb_free(b); }
+
+static const hb_broker_ops local_ops = {
+    .name = "local",
+    .start = local_start,
+    .publish = local_publish,
+    .interest = NULL, /* every thread is in this process: nothing to route */
+    .state = local_state,
+    .healthy = local_healthy,
+    .stop = local_stop,
+};
+
+hb_broker *hb_broker_local_new(hb_server *srv) {
+  hb_broker *b = hb_calloc(1, sizeof *b);
+  b->ops = &local_ops;
+  b->srv = srv;
+  return b;
+}

@@ -1,0 +1,364 @@
+/* conn.c - connection lifecycle, the corked output queue, deadlines. */
+#include "hubbub/conn.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "hubbub/alloc.h"
+#include "hubbub/http.h"
+#include "hubbub/io.h"
+#include "hubbub/limits.h"
+#include "hubbub/log.h"
+#include "hubbub/ws.h"
+
+/* --- output queue -------------------------------------------------------- */
+
+static hb_out_item *out_at(hb_conn *c, uint32_t i) { return &c->out[(c->out_head + i) % c->out_cap]; }
+
+static void item_release(hb_out_item *it) {
+  if (it->kind == HB_OUT_MSG)
+    hb_msg_unref(it->u.msg);
+  else if (it->kind == HB_OUT_OWNED)
+    hb_free(it->u.own);
+}
+
+static const char *item_ptr(const hb_out_item *it) {
+  switch (it->kind) {
+  case HB_OUT_MSG: return it->u.msg->frame;
+  case HB_OUT_OWNED: return it->u.own;
+  default: return it->u.stat;
+  }
+}
+
+static void mark_dirty(hb_conn *c) {
+  if (c->dirty || c->state == HB_CONN_CLOSED) return;
+  c->dirty = true;
+  hb_list_insert_tail(&c->io->dirty, &c->dirty_link);
+}
+
+static hb_out_item *out_push(hb_conn *c) {
+  if (c->out_count == c->out_cap) {
+    /* Grow the ring and unwrap it; amortised, so no allocation per frame. */
+    uint32_t ncap = c->out_cap ? c->out_cap * 2 : 4;
+    hb_out_item *n = hb_malloc(ncap * sizeof *n);
+    for (uint32_t i = 0; i < c->out_count; i++) n[i] = *out_at(c, i);
+    hb_free(c->out);
+    c->out = n;
+    c->out_cap = ncap;
+    c->out_head = 0;
+  }
+  hb_out_item *it = out_at(c, c->out_count++);
+  memset(it, 0, sizeof *it);
+  mark_dirty(c);
+  return it;
+}
+
+/* Drop `n` written bytes from the head of the queue. */
+static void out_consume(hb_conn *c, size_t n) {
+  c->out_bytes -= n;
+  while (n > 0 && c->out_count > 0) {
+    hb_out_item *it = out_at(c, 0);
+    size_t left = it->len - it->off;
+    if (n < left) {
+      it->off += (uint32_t)n;
+      return;
+    }
+    n -= left;
+    item_release(it);
+    c->out_head = (c->out_head + 1) % c->out_cap;
+    c->out_count--;
+  }
+}
+
+bool hb_conn_send_msg(hb_conn *c, hb_msg *m) {
+  if (c->state != HB_CONN_WS) return false;
+  if (c->out_bytes + m->frame_len > c->io->srv->cfg.max_output_bytes) {
+    /* A subscriber that does not read is cut off rather than buffered forever
+     * (Redis client-output-buffer-limit). The close itself happens after the
+     * fan-out, at the end-of-turn flush. */
+    atomic_fetch_add_explicit(&c->io->srv->metrics.slow_consumers_closed, 1, memory_order_relaxed);
+    hb_conn_ws_close(c, 4000, "slow consumer: output buffer full", true);
+    return false;
+  }
+  hb_msg_ref(m);
+  hb_out_item *it = out_push(c);
+  it->kind = HB_OUT_MSG;
+  it->u.msg = m;
+  it->len = m->frame_len;
+  c->out_bytes += m->frame_len;
+  return true;
+}
+
+void hb_conn_send_owned(hb_conn *c, char *p, size_t len) {
+  if (c->state == HB_CONN_CLOSED || len == 0) {
+    hb_free(p);
+    return;
+  }
+  hb_out_item *it = out_push(c);
+  it->kind = HB_OUT_OWNED;
+  it->u.own = p;
+  it->len = (uint32_t)len;
+  c->out_bytes += len;
+}
+
+void hb_conn_send_copy(hb_conn *c, const void *p, size_t len) {
+  char *b = hb_malloc(len);
+  memcpy(b, p, len);
+  hb_conn_send_owned(c, b, len);
+}
+
+void hb_conn_send_static(hb_conn *c, const char *p, size_t len) {
+  if (c->state == HB_CONN_CLOSED || len == 0) return;
+  hb_out_item *it = out_push(c);
+  it->kind = HB_OUT_STATIC;
+  it->u.stat = p;
+  it->len = (uint32_t)len;
+  c->out_bytes += len;
+}
+
+void hb_conn_send_text(hb_conn *c, const char *json, size_t len) {
+  uint8_t hdr[10];
+  size_t hlen = hb_ws_frame_header(hdr, 0x1, len);
+  char *b = hb_malloc(hlen + len);
+  memcpy(b, hdr, hlen);
+  memcpy(b + hlen, json, len);
+  hb_conn_send_owned(c, b, hlen + len);
+}
+
+/* Keep what is already being written; drop the rest of the backlog. */
+static void out_drop_pending(hb_conn *c) {
+  size_t keep_bytes = c->writing ? c->inflight_bytes : 0;
+  uint32_t keep = 0;
+  size_t acc = 0;
+  while (keep < c->out_count) {
+    hb_out_item *it = out_at(c, keep);
+    if (acc >= keep_bytes && it->off == 0) break;
+    acc += it->len - it->off;
+    keep++;
+  }
+  for (uint32_t i = keep; i < c->out_count; i++) {
+    hb_out_item *it = out_at(c, i);
+    c->out_bytes -= it->len - it->off;
+    item_release(it);
+  }
+  c->out_count = keep;
+}
+
+/* --- closing ------------------------------------------------------------- */
+
+static void on_close(uv_handle_t *h) {
+  hb_conn *c = h->data;
+  for (uint32_t i = 0; i < c->out_count; i++) item_release(out_at(c, i));
+  hb_free(c->out);
+  if (c->req) hb_http_req_free(c->req);
+  hb_ws_destroy(c);
+  hb_free(c->room);
+  hb_free(c);
+}
+
+void hb_conn_close(hb_conn *c, bool flush) {
+  if (c->state == HB_CONN_CLOSED) return;
+  if (flush && c->out_count > 0) {
+    c->state = HB_CONN_CLOSING;
+    c->close_after_flush = true;
+    if (!c->deadline_ms || c->deadline_ms > hb_io_now_ms(c->io) + HB_WS_CLOSE_TIMEOUT_MS)
+      c->deadline_ms = hb_io_now_ms(c->io) + HB_WS_CLOSE_TIMEOUT_MS;
+    mark_dirty(c);
+    return;
+  }
+  hb_server *srv = c->io->srv;
+  if (c->room) atomic_fetch_sub_explicit(&srv->metrics.ws_open, 1, memory_order_relaxed);
+  c->state = HB_CONN_CLOSED;
+  /* Leave every room now: the index must never point at a closed connection. */
+  while (!hb_list_empty(&c->subs)) {
+    hb_sub *s = hb_container_of(c->subs.next, hb_sub, conn_link);
+    hb_index_unsubscribe(&c->io->index, s);
+  }
+  hb_list_remove(&c->link);
+  if (c->dirty) {
+    hb_list_remove(&c->dirty_link);
+    c->dirty = false;
+  }
+  c->io->nconns--;
+  if (c->counted) {
+    atomic_fetch_sub_explicit(&srv->open_conns, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&srv->metrics.connections_open, 1, memory_order_relaxed);
+  }
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void hb_conn_ws_close(hb_conn *c, uint16_t code, const char *reason, bool drop_pending) {
+  if (c->state != HB_CONN_WS) return;
+  if (drop_pending) out_drop_pending(c);
+  size_t rlen = reason ? strlen(reason) : 0;
+  if (rlen > HB_MAX_CLOSE_REASON_BYTES) rlen = HB_MAX_CLOSE_REASON_BYTES;
+  uint8_t frame[4 + HB_MAX_CLOSE_REASON_BYTES];
+  frame[0] = 0x88; /* FIN + close */
+  frame[1] = (uint8_t)(2 + rlen);
+  frame[2] = (uint8_t)(code >> 8);
+  frame[3] = (uint8_t)code;
+  if (rlen) memcpy(frame + 4, reason, rlen);
+  hb_conn_send_copy(c, frame, 4 + rlen);
+  c->close_code = code;
+  if (c->ws) wslay_event_shutdown_write(c->ws); /* it must not send a second close */
+  hb_conn_close(c, true);
+}
+
+/* --- writing ------------------------------------------------------------- */
+
+static void conn_flush(hb_conn *c);
+
+static void on_write(uv_write_t *req, int status) {
+  hb_conn *c = req->data;
+  c->writing = false;
+  if (c->state == HB_CONN_CLOSED) return; /* cancelled by uv_close; on_close frees */
+  if (status < 0) {
+    hb_conn_close(c, false);
+    return;
+  }
+  out_consume(c, c->inflight_bytes);
+  c->inflight_bytes = 0;
+  conn_flush(c);
+}
+
+static int gather(hb_conn *c, uv_buf_t *iov, size_t *total) {
+  int n = 0;
+  *total = 0;
+  for (uint32_t i = 0; i < c->out_count && n < HB_MAX_IOV; i++) {
+    hb_out_item *it = out_at(c, i);
+    iov[n++] = uv_buf_init((char *)item_ptr(it) + it->off, it->len - it->off);
+    *total += it->len - it->off;
+  }
+  return n;
+}
+
+/* One vectored write for everything queued this turn: try it synchronously
+ * (no allocation, no callback); hand what the socket did not take to
+ * uv_write, and wait for it before writing more. */
+static void conn_flush(hb_conn *c) {
+  uv_buf_t iov[HB_MAX_IOV];
+  size_t total;
+  while (!c->writing && c->out_count > 0 && c->state != HB_CONN_CLOSED) {
+    int n = gather(c, iov, &total);
+    int r = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+    if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
+    if (r < 0) {
+      hb_conn_close(c, false);
+      return;
+    }
+    out_consume(c, (size_t)r);
+    if ((size_t)r < total) {
+      n = gather(c, iov, &total);
+      c->wreq.data = c;
+      if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
+        hb_conn_close(c, false);
+        return;
+      }
+      c->writing = true;
+      c->inflight_bytes = (uint32_t)total;
+      return;
+    }
+  }
+  if (c->out_count == 0 && c->close_after_flush && c->state != HB_CONN_CLOSED) hb_conn_close(c, false);
+}
+
+void hb_conn_flush_dirty(hb_io *io) {
+  while (!hb_list_empty(&io->dirty)) {
+    hb_conn *c = hb_container_of(io->dirty.next, hb_conn, dirty_link);
+    hb_list_remove(&c->dirty_link);
+    c->dirty = false;
+    conn_flush(c);
+  }
+}
+
+/* --- reading ------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  hb_conn *c = h->data;
+  /* One buffer per thread: every read is consumed inside on_read (http-parser
+   * streams, wslay copies what it must keep), so idle connections hold none. */
+  *buf = uv_buf_init(c->io->readbuf, sizeof c->io->readbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  hb_conn *c = s->data;
+  if (nread == 0) return;
+  if (nread < 0) {
+    hb_conn_close(c, false);
+    return;
+  }
+  switch (c->state) {
+  case HB_CONN_HTTP: hb_http_on_read(c, buf->base, (size_t)nread); break;
+  case HB_CONN_WS:
+    c->deadline_ms = hb_io_now_ms(c->io) + (uint64_t)c->io->srv->cfg.idle_timeout_ms;
+    hb_ws_on_read(c, buf->base, (size_t)nread);
+    break;
+  default: break; /* closing: what the peer still sends is discarded */
+  }
+}
+
+void hb_conn_accept(hb_io *io, uv_stream_t *listener) {
+  hb_server *srv = io->srv;
+  hb_conn *c = hb_calloc(1, sizeof *c);
+  uv_tcp_init(&io->loop, &c->tcp);
+  c->tcp.data = c;
+  c->io = io;
+  hb_list_init(&c->subs);
+  hb_list_init(&c->dirty_link);
+  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  hb_list_insert_tail(&io->conns, &c->link);
+  io->nconns++;
+  c->state = HB_CONN_HTTP;
+  c->deadline_ms = hb_io_now_ms(io) + (uint64_t)srv->cfg.handshake_timeout_ms;
+  atomic_fetch_add_explicit(&srv->metrics.connections_total, 1, memory_order_relaxed);
+
+  int open = atomic_fetch_add_explicit(&srv->open_conns, 1, memory_order_relaxed) + 1;
+  c->counted = true;
+  atomic_fetch_add_explicit(&srv->metrics.connections_open, 1, memory_order_relaxed);
+  if (srv->cfg.max_connections > 0 && open > srv->cfg.max_connections) {
+    /* Refuse cleanly: an HTTP answer the client can read, then close. */
+    atomic_fetch_add_explicit(&srv->metrics.rejected_connections, 1, memory_order_relaxed);
+    hb_error e;
+    hb_error_set(&e, HB_E_TOO_MANY_CONNECTIONS, NULL, NULL);
+    hb_http_respond_error(c, &e, "Retry-After: 5\r\n", true);
+    return;
+  }
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+/* --- deadlines and keep-alive ------------------------------------------- */
+
+void hb_conn_sweep(hb_io *io, uint64_t now) {
+  const hb_config *cfg = &io->srv->cfg;
+  int64_t wall = (int64_t)time(NULL);
+  hb_list *it, *tmp;
+  hb_list_foreach_safe(it, tmp, &io->conns) {
+    hb_conn *c = hb_container_of(it, hb_conn, link);
+    switch (c->state) {
+    case HB_CONN_HTTP:
+      /* handshake, request (slowloris) or keep-alive idle deadline */
+      if (c->deadline_ms && now >= c->deadline_ms) hb_conn_close(c, false);
+      break;
+    case HB_CONN_WS:
+      if (c->room && c->room->expires_at && wall > c->room->expires_at + HB_JWT_LEEWAY_S) {
+        hb_conn_ws_close(c, 4401, "token expired", false);
+      } else if (c->deadline_ms && now >= c->deadline_ms) {
+        hb_conn_ws_close(c, 4001, "idle timeout", false);
+      } else if (cfg->ping_interval_ms > 0 && now >= c->next_ping_ms) {
+        static const char ping[2] = {(char)0x89, 0x00};
+        hb_conn_send_static(c, ping, sizeof ping);
+        c->next_ping_ms = now + (uint64_t)cfg->ping_interval_ms;
+      }
+      break;
+    case HB_CONN_CLOSING:
+      if (c->deadline_ms && now >= c->deadline_ms) hb_conn_close(c, false);
+      break;
+    default: break;
+    }
+  }
+}

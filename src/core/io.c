@@ -1,0 +1,229 @@
+/* io.c - I/O threads: one loop, listener, inbox and room index each. */
+#include "hubbub/io.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "hubbub/alloc.h"
+#include "hubbub/conn.h"
+#include "hubbub/limits.h"
+#include "hubbub/log.h"
+
+/* How often each thread sweeps its connections for deadlines and pings. */
+#define HB_SWEEP_INTERVAL_MS 250
+
+static void on_interest(void *ud, const hb_chan_key *chan, bool on) {
+  hb_io *io = ud;
+  hb_broker *b = io->srv->broker;
+  if (b && b->ops->interest) b->ops->interest(b, io, chan, on);
+}
+
+static void deliver_one(hb_conn *c, void *ud) { hb_conn_send_msg(c, ud); }
+
+size_t hb_io_deliver_local(hb_io *io, hb_msg *msg) {
+  size_t n = hb_index_foreach(&io->index, &msg->chan, msg->event_name, msg->event_name_len,
+                              deliver_one, msg);
+  if (n) atomic_fetch_add_explicit(&io->srv->metrics.deliveries, (long long)n, memory_order_relaxed);
+  return n;
+}
+
+void hb_io_post(hb_io *io, hb_msg *msg) {
+  hb_msg_ref(msg);
+  pthread_mutex_lock(&io->inbox_lock);
+  if (io->inbox_len == io->inbox_cap) {
+    io->inbox_cap = io->inbox_cap ? io->inbox_cap * 2 : 64;
+    io->inbox = hb_realloc(io->inbox, io->inbox_cap * sizeof *io->inbox);
+  }
+  io->inbox[io->inbox_len++] = msg;
+  pthread_mutex_unlock(&io->inbox_lock);
+  uv_async_send(&io->wake); /* coalesced by libuv: one wake-up for a burst */
+}
+
+void hb_io_deliver_all(hb_server *srv, hb_io *from, hb_msg *msg) {
+  for (int i = 0; i < srv->nio; i++) {
+    hb_io *io = srv->io[i];
+    if (io == from)
+      hb_io_deliver_local(io, msg);
+    else
+      hb_io_post(io, msg);
+  }
+}
+
+static void close_cb_noop(uv_handle_t *h) { (void)h; }
+
+static void begin_stop(hb_io *io) {
+  if (io->stopping) return;
+  io->stopping = true;
+  io->stop_deadline_ms = hb_io_now_ms(io) + HB_SHUTDOWN_GRACE_MS;
+  if (io->listening) {
+    uv_close((uv_handle_t *)&io->listener, close_cb_noop);
+    io->listening = false;
+  }
+  hb_list *it, *tmp;
+  hb_list_foreach_safe(it, tmp, &io->conns) {
+    hb_conn *c = hb_container_of(it, hb_conn, link);
+    if (c->state == HB_CONN_WS)
+      hb_conn_ws_close(c, 1001, "server shutting down", false);
+    else if (c->state == HB_CONN_HTTP && !c->req)
+      hb_conn_close(c, true); /* idle keep-alive: nothing in flight */
+    /* An HTTP request in flight finishes; its response says Connection: close. */
+  }
+}
+
+static void finish_stop(hb_io *io) {
+  uv_close((uv_handle_t *)&io->wake, close_cb_noop);
+  uv_close((uv_handle_t *)&io->flush, close_cb_noop);
+  uv_close((uv_handle_t *)&io->tick, close_cb_noop);
+}
+
+static void on_wake(uv_async_t *h) {
+  hb_io *io = h->data;
+  pthread_mutex_lock(&io->inbox_lock);
+  hb_msg **batch = io->inbox;
+  size_t n = io->inbox_len;
+  io->inbox = NULL;
+  io->inbox_len = io->inbox_cap = 0;
+  pthread_mutex_unlock(&io->inbox_lock);
+  for (size_t i = 0; i < n; i++) {
+    hb_io_deliver_local(io, batch[i]);
+    hb_msg_unref(batch[i]);
+  }
+  hb_free(batch);
+  if (atomic_load(&io->stop_requested)) begin_stop(io);
+}
+
+static void on_flush(uv_check_t *h) { hb_conn_flush_dirty(h->data); }
+
+static void on_tick(uv_timer_t *t) {
+  hb_io *io = t->data;
+  uint64_t now = hb_io_now_ms(io);
+  hb_conn_sweep(io, now);
+  if (io->stopping) {
+    if (now >= io->stop_deadline_ms) {
+      hb_list *it, *tmp;
+      hb_list_foreach_safe(it, tmp, &io->conns) hb_conn_close(hb_container_of(it, hb_conn, link), false);
+    }
+    if (hb_list_empty(&io->conns)) finish_stop(io);
+  }
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+  hb_io *io = listener->data;
+  if (status < 0) {
+    hb_warn("accept on thread %d: %s", io->id, uv_strerror(status));
+    return;
+  }
+  hb_conn_accept(io, listener);
+}
+
+/* Each thread gets its own socket bound with SO_REUSEPORT, so the kernel
+ * spreads new connections across threads without a shared accept lock.
+ * libuv 1.44 has no flag for it, hence the raw socket and uv_tcp_open(). */
+static int make_listener(const char *host, int port, int *bound_port) {
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  int family = strchr(host, ':') ? AF_INET6 : AF_INET;
+  if (family == AF_INET6) {
+    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) return -EINVAL;
+  } else if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0) {
+    return -EINVAL;
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  socklen_t slen = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+  if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, HB_LISTEN_BACKLOG) != 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  if (getsockname(fd, (struct sockaddr *)&ss, &slen) == 0)
+    *bound_port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+  return fd;
+}
+
+static void io_thread_main(void *arg) {
+  hb_io *io = arg;
+  uv_run(&io->loop, UV_RUN_DEFAULT);
+}
+
+static int io_init(hb_server *srv, hb_io *io, int index, int fd) {
+  io->srv = srv;
+  io->id = index;
+  hb_list_init(&io->conns);
+  hb_list_init(&io->dirty);
+  hb_index_init(&io->index, on_interest, io);
+  pthread_mutex_init(&io->inbox_lock, NULL);
+  atomic_init(&io->stop_requested, false);
+  int r = uv_loop_init(&io->loop);
+  if (r) return r;
+  uv_async_init(&io->loop, &io->wake, on_wake);
+  io->wake.data = io;
+  uv_check_init(&io->loop, &io->flush);
+  io->flush.data = io;
+  uv_check_start(&io->flush, on_flush);
+  uv_timer_init(&io->loop, &io->tick);
+  io->tick.data = io;
+  uv_timer_start(&io->tick, on_tick, HB_SWEEP_INTERVAL_MS, HB_SWEEP_INTERVAL_MS);
+  uv_tcp_init(&io->loop, &io->listener);
+  io->listener.data = io;
+  if ((r = uv_tcp_open(&io->listener, fd)) != 0) return r;
+  if ((r = uv_listen((uv_stream_t *)&io->listener, HB_LISTEN_BACKLOG, on_connection)) != 0) return r;
+  io->listening = true;
+  return 0;
+}
+
+int hb_io_start_all(hb_server *srv) {
+  int port = srv->cfg.port;
+  srv->io = hb_calloc((size_t)srv->nio, sizeof *srv->io);
+  for (int i = 0; i < srv->nio; i++) {
+    int bound = port;
+    int fd = make_listener(srv->cfg.host, port, &bound);
+    if (fd < 0) {
+      hb_error_log("cannot listen on %s:%d: %s", srv->cfg.host, port, strerror(-fd));
+      return -1;
+    }
+    port = bound; /* with port 0, every further thread joins the port the first got */
+    srv->io[i] = hb_calloc(1, sizeof(hb_io));
+    int r = io_init(srv, srv->io[i], i, fd);
+    if (r) {
+      hb_error_log("thread %d: %s", i, uv_strerror(r));
+      return -1;
+    }
+  }
+  srv->port = port;
+  for (int i = 0; i < srv->nio; i++) {
+    if (uv_thread_create(&srv->io[i]->thread, io_thread_main, srv->io[i]) != 0) return -1;
+  }
+  return 0;
+}
+
+void hb_io_request_stop_all(hb_server *srv) {
+  for (int i = 0; i < srv->nio; i++) {
+    atomic_store(&srv->io[i]->stop_requested, true);
+    uv_async_send(&srv->io[i]->wake);
+  }
+}
+
+void hb_io_join_all(hb_server *srv) {
+  for (int i = 0; i < srv->nio; i++) {
+    hb_io *io = srv->io[i];
+    uv_thread_join(&io->thread);
+    for (size_t k = 0; k < io->inbox_len; k++) hb_msg_unref(io->inbox[k]);
+    hb_free(io->inbox);
+    hb_index_destroy(&io->index);
+    if (uv_loop_close(&io->loop) != 0) hb_warn("thread %d: loop closed with live handles", i);
+    pthread_mutex_destroy(&io->inbox_lock);
+    hb_free(io);
+  }
+  hb_free(srv->io);
+  srv->io = NULL;
+}

@@ -1,0 +1,388 @@
+/* http.c - http-parser glue: strict, bounded HTTP/1.1 requests; responses. */
+#include "hubbub/http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hubbub/alloc.h"
+#include "hubbub/api.h"
+#include "hubbub/envelope.h"
+#include "hubbub/io.h"
+#include "hubbub/limits.h"
+#include "hubbub/ws.h"
+
+/* States of the raw header-line checker (see http.h for why it exists). */
+enum { HS_FIRST, HS_FIRST_CR, HS_LINE, HS_CR, HS_LINE_START, HS_END_CR };
+
+static const char *const hdr_names[HB__H_COUNT] = {
+    [HB_H_HOST] = "host",
+    [HB_H_AUTHORIZATION] = "authorization",
+    [HB_H_CONTENT_TYPE] = "content-type",
+    [HB_H_CONTENT_LENGTH] = "content-length",
+    [HB_H_TRANSFER_ENCODING] = "transfer-encoding",
+    [HB_H_CONNECTION] = "connection",
+    [HB_H_UPGRADE] = "upgrade",
+    [HB_H_ORIGIN] = "origin",
+    [HB_H_WS_KEY] = "sec-websocket-key",
+    [HB_H_WS_VERSION] = "sec-websocket-version",
+    [HB_H_IF_NONE_MATCH] = "if-none-match",
+};
+
+void hb_http_req_free(hb_http_req *r) {
+  if (!r) return;
+  for (int i = 0; i < HB__H_COUNT; i++) hb_free(r->hdr[i]);
+  hb_strbuf_free(&r->value);
+  hb_strbuf_free(&r->body);
+  hb_free(r);
+}
+
+/* --- responses ----------------------------------------------------------- */
+
+const char *hb_http_reason(int status) {
+  switch (status) {
+  case 101: return "Switching Protocols";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 204: return "No Content";
+  case 302: return "Found";
+  case 304: return "Not Modified";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 422: return "Unprocessable Content";
+  case 426: return "Upgrade Required";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 503: return "Service Unavailable";
+  default: return "Unknown";
+  }
+}
+
+static void respond_head(hb_conn *c, hb_strbuf *sb, int status, const char *ctype, const char *extra,
+                         size_t len, bool close) {
+  hb_strbuf_addf(sb, "HTTP/1.1 %d %s\r\nServer: hubbub\r\n", status, hb_http_reason(status));
+  if (ctype) hb_strbuf_addf(sb, "Content-Type: %s\r\n", ctype);
+  hb_strbuf_addf(sb, "Content-Length: %zu\r\n", len);
+  if (extra) hb_strbuf_addstr(sb, extra);
+  if (close) hb_strbuf_addstr(sb, "Connection: close\r\n");
+  hb_strbuf_addstr(sb, "\r\n");
+}
+
+static bool must_close(hb_conn *c, bool close) {
+  return close || (c->req && !c->req->keep_alive) || c->io->stopping;
+}
+
+void hb_http_respond(hb_conn *c, int status, const char *ctype, const char *extra, const char *body,
+                     size_t len, bool close) {
+  close = must_close(c, close);
+  hb_strbuf sb = HB_STRBUF_INIT;
+  respond_head(c, &sb, status, ctype, extra, len, close);
+  bool head = c->req && c->req->method == HTTP_HEAD;
+  if (body && !head) hb_strbuf_add(&sb, body, len);
+  size_t n;
+  char *p = hb_strbuf_release(&sb, &n);
+  hb_conn_send_owned(c, p, n);
+  if (status >= 400) atomic_fetch_add_explicit(&c->io->srv->metrics.http_errors, 1, memory_order_relaxed);
+  if (close) hb_conn_close(c, true);
+}
+
+void hb_http_respond_error(hb_conn *c, const hb_error *e, const char *extra, bool close) {
+  hb_strbuf body = HB_STRBUF_INIT;
+  hb_http_error_body(&body, e);
+  hb_http_respond(c, hb_err_http_status(e->err), "application/json", extra, body.buf, body.len, close);
+  hb_strbuf_free(&body);
+}
+
+/* --- request parsing ----------------------------------------------------- */
+
+static void fail(hb_conn *c, hb_err err, const char *msg) {
+  hb_http_req *r = c->req;
+  if (r->failed) return;
+  r->failed = true;
+  hb_error e;
+  hb_error_set(&e, err, NULL, "%s", msg);
+  hb_http_respond_error(c, &e, NULL, true);
+}
+
+/* RFC 9110 5.6.2: header names are tokens. A space before the colon or any
+ * other separator makes the request malformed (http-parser lets it pass). */
+static bool is_tchar(unsigned char ch) {
+  return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static int finish_header(hb_conn *c) {
+  hb_http_req *r = c->req;
+  if (!r->in_value && r->field_len == 0) return 0;
+  if (++r->nheaders > HB_MAX_HEADERS) {
+    fail(c, HB_E_HEADERS_TOO_LARGE, "too many header fields");
+    return -1;
+  }
+  if (!r->field_long) {
+    for (int i = 0; i < HB__H_COUNT; i++) {
+      if (strlen(hdr_names[i]) != r->field_len || strncasecmp(hdr_names[i], r->field, r->field_len)) continue;
+      if (r->hdr[i]) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "duplicate %s header", hdr_names[i]);
+        fail(c, HB_E_BAD_REQUEST, msg);
+        return -1;
+      }
+      /* Trim optional whitespace (RFC 9110 5.5). */
+      const char *v = r->value.buf ? r->value.buf : "";
+      size_t n = r->value.len;
+      while (n && (*v == ' ' || *v == '\t')) v++, n--;
+      while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+      r->hdr[i] = hb_strndup(v, n);
+      r->hdr_len[i] = n;
+      break;
+    }
+  }
+  r->field_len = 0;
+  r->field_long = false;
+  r->in_value = false;
+  hb_strbuf_reset(&r->value);
+  return 0;
+}
+
+static int count_bytes(hb_conn *c, size_t n) {
+  hb_http_req *r = c->req;
+  r->header_bytes += n;
+  if (r->header_bytes > HB_MAX_HEADER_BYTES) {
+    fail(c, HB_E_HEADERS_TOO_LARGE, "request headers are over the size limit");
+    return -1;
+  }
+  return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n) {
+  hb_conn *c = p->data;
+  hb_http_req *r = c->req;
+  if (r->url_len + n > HB_MAX_URL_BYTES) {
+    fail(c, HB_E_URI_TOO_LONG, "the request target is over the size limit");
+    return -1;
+  }
+  memcpy(r->url + r->url_len, at, n);
+  r->url_len += n;
+  r->url[r->url_len] = '\0';
+  return count_bytes(c, n);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n) {
+  hb_conn *c = p->data;
+  hb_http_req *r = c->req;
+  if (r->in_value && finish_header(c) != 0) return -1;
+  if (count_bytes(c, n) != 0) return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (!is_tchar((unsigned char)at[i])) {
+      fail(c, HB_E_BAD_REQUEST, "invalid character in a header name");
+      return -1;
+    }
+  }
+  if (r->field_len + n > HB_HTTP_FIELD_BYTES) {
+    r->field_long = true;
+  } else {
+    memcpy(r->field + r->field_len, at, n);
+    r->field_len += n;
+  }
+  return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n) {
+  hb_conn *c = p->data;
+  hb_http_req *r = c->req;
+  r->in_value = true;
+  if (count_bytes(c, n) != 0) return -1;
+  if (r->value.len + n > HB_MAX_HEADER_VALUE_BYTES) {
+    fail(c, HB_E_HEADERS_TOO_LARGE, "a header value is over the size limit");
+    return -1;
+  }
+  hb_strbuf_add(&r->value, at, n);
+  return 0;
+}
+
+static int on_headers_complete(http_parser *p) {
+  hb_conn *c = p->data;
+  hb_http_req *r = c->req;
+  if (r->in_value && finish_header(c) != 0) return -1;
+  if (p->http_major != 1 || p->http_minor > 1) {
+    fail(c, HB_E_BAD_REQUEST, "only HTTP/1.0 and HTTP/1.1 are supported");
+    return -1;
+  }
+  if (!r->hdr[HB_H_HOST] && p->http_minor == 1) {
+    fail(c, HB_E_BAD_REQUEST, "missing Host header"); /* RFC 9112 3.2 */
+    return -1;
+  }
+  if (r->hdr[HB_H_TRANSFER_ENCODING] && r->hdr[HB_H_CONTENT_LENGTH]) {
+    fail(c, HB_E_BAD_REQUEST, "both Content-Length and Transfer-Encoding"); /* smuggling */
+    return -1;
+  }
+  r->method = p->method;
+  r->headers_done = true;
+  r->upgrade = p->upgrade;
+  r->keep_alive = http_should_keep_alive(p);
+  if (!hb_api_on_headers(c, r)) return -1;
+  return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n) {
+  hb_conn *c = p->data;
+  hb_http_req *r = c->req;
+  if (r->body.len + n > r->max_body) {
+    fail(c, HB_E_PAYLOAD_TOO_LARGE, "the body is over the size limit");
+    return -1;
+  }
+  hb_strbuf_add(&r->body, at, n);
+  return 0;
+}
+
+static int on_message_complete(http_parser *p) {
+  hb_conn *c = p->data;
+  hb_http_req *r = c->req;
+  r->keep_alive = http_should_keep_alive(p);
+  atomic_fetch_add_explicit(&c->io->srv->metrics.http_requests, 1, memory_order_relaxed);
+  hb_api_on_message(c, r);
+  /* Stop here so the next pipelined request goes through the line checker. */
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Check header lines before http-parser sees them: CRLF only, no folding.
+ * Returns -1 on a violation, 1 with *end just past the blank line, 0 when
+ * the headers continue past this chunk. */
+static int hscan(hb_conn *c, const char *p, size_t len, size_t *end) {
+  uint8_t st = c->hscan_state;
+  for (size_t i = 0; i < len; i++) {
+    char ch = p[i];
+    switch (st) {
+    case HS_FIRST: /* RFC 9112 2.2: ignore empty lines before the request line */
+      if (ch == '\r') st = HS_FIRST_CR;
+      else if (ch == '\n') return -1;
+      else st = HS_LINE;
+      break;
+    case HS_FIRST_CR:
+      if (ch != '\n') return -1;
+      st = HS_FIRST;
+      break;
+    case HS_LINE:
+      if (ch == '\r') st = HS_CR;
+      else if (ch == '\n') return -1; /* bare LF */
+      break;
+    case HS_CR:
+      if (ch != '\n') return -1;
+      st = HS_LINE_START;
+      break;
+    case HS_LINE_START:
+      if (ch == ' ' || ch == '\t') return -1; /* obs-fold (RFC 9112 5.2) */
+      if (ch == '\r') st = HS_END_CR;
+      else if (ch == '\n') return -1;
+      else st = HS_LINE;
+      break;
+    case HS_END_CR:
+      if (ch != '\n') return -1;
+      c->hscan_state = HS_FIRST;
+      *end = i + 1;
+      return 1;
+    }
+  }
+  c->hscan_state = st;
+  return 0;
+}
+
+static void start_request(hb_conn *c) {
+  hb_http_req *r = hb_calloc(1, sizeof *r);
+  r->max_body = c->io->srv->cfg.max_body_bytes;
+  c->req = r;
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  c->in_headers = true;
+  c->hscan_state = HS_FIRST;
+  /* A started request must complete in bounded time (slowloris). */
+  uint64_t dl = hb_io_now_ms(c->io) + HB_HTTP_REQUEST_TIMEOUT_MS;
+  if (!c->deadline_ms || dl < c->deadline_ms) c->deadline_ms = dl;
+}
+
+void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
+  size_t pos = 0;
+  while (pos < len && c->state == HB_CONN_HTTP) {
+    if (!c->req) start_request(c);
+    hb_http_req *r = c->req;
+    size_t chunk = len - pos;
+    if (c->in_headers) {
+      size_t end = 0;
+      int s = hscan(c, buf + pos, chunk, &end);
+      if (s < 0) {
+        fail(c, HB_E_BAD_REQUEST, "malformed request line or header (CRLF line endings, no folding)");
+        return;
+      }
+      if (s == 1) {
+        chunk = end;
+        c->in_headers = false;
+      }
+    }
+    size_t n = http_parser_execute(&c->parser, &settings, buf + pos, chunk);
+    if (c->state != HB_CONN_HTTP && c->state != HB_CONN_WS) return; /* an error closed it */
+    if (r->failed) return;
+    enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+    if (c->state == HB_CONN_WS) {
+      /* Upgraded: the rest of the bytes are WebSocket frames. */
+      hb_http_req_free(r);
+      c->req = NULL;
+      pos += n;
+      if (pos < len) hb_ws_on_read(c, buf + pos, len - pos);
+      return;
+    }
+    if (err == HPE_PAUSED) {
+      /* One request done; the next starts with a fresh parser and checker. */
+      http_parser_pause(&c->parser, 0);
+      hb_http_req_free(r);
+      c->req = NULL;
+      c->deadline_ms = hb_io_now_ms(c->io) + HB_HTTP_IDLE_TIMEOUT_MS;
+      pos += n;
+      continue;
+    }
+    if (err != HPE_OK) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "malformed request: %s", http_errno_description(err));
+      fail(c, HB_E_BAD_REQUEST, msg);
+      return;
+    }
+    if (r->upgrade && r->headers_done) {
+      /* An Upgrade to something we do not speak, after a complete request:
+       * http-parser stops here, so answer and close (done in on_message). */
+      return;
+    }
+    pos += n;
+  }
+}
+
+bool hb_http_has_token(const char *v, size_t len, const char *token) {
+  size_t tl = strlen(token);
+  size_t i = 0;
+  while (i < len) {
+    while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+    size_t s = i;
+    while (i < len && v[i] != ',') i++;
+    size_t e = i;
+    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+    if (e - s == tl && strncasecmp(v + s, token, tl) == 0) return true;
+  }
+  return false;
+}

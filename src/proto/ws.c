@@ -1,0 +1,253 @@
+/* ws.c - the RFC 6455 handshake and the wslay glue. */
+#include "hubbub/ws.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <string.h>
+#include <time.h>
+
+#include "hubbub/alloc.h"
+#include "hubbub/auth.h"
+#include "hubbub/io.h"
+#include "hubbub/limits.h"
+#include "hubbub/log.h"
+#include "hubbub/room.h"
+
+/* RFC 6455 4.2.2: the GUID appended to the key before hashing. */
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_KEY_B64_BYTES 24 /* base64 of the 16-byte nonce */
+
+/* --- wslay callbacks ----------------------------------------------------- */
+
+static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
+  hb_conn *c = ud;
+  if (c->ws_in_len == 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  size_t n = len < c->ws_in_len ? len : c->ws_in_len;
+  memcpy(buf, c->ws_in, n);
+  c->ws_in += n;
+  c->ws_in_len -= n;
+  return (ssize_t)n;
+}
+
+/* wslay's own frames: pongs and the close reply. Copied into the queue
+ * whole, so they never interleave with the server's frames. */
+static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *ud) {
+  hb_conn *c = ud;
+  if (c->state == HB_CONN_WS) hb_conn_send_copy(c, data, len);
+  return (ssize_t)len;
+}
+
+static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *ud) {
+  hb_conn *c = ud;
+  if (c->state != HB_CONN_WS) return;
+  switch (arg->opcode) {
+  case WSLAY_TEXT_FRAME: hb_room_on_text(c, (const char *)arg->msg, arg->msg_length); break;
+  case WSLAY_BINARY_FRAME:
+    wslay_event_shutdown_read(ctx);
+    hb_conn_ws_close(c, 1003, "binary messages are not supported", false);
+    break;
+  default: break; /* close: wslay queued the reply; ping: the pong; pong: nothing */
+  }
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    .recv_callback = ws_recv,
+    .send_callback = ws_send,
+    .on_msg_recv_callback = ws_on_msg,
+};
+
+void hb_ws_on_read(hb_conn *c, const char *buf, size_t len) {
+  if (!c->ws || c->state != HB_CONN_WS) return;
+  c->ws_in = buf;
+  c->ws_in_len = len;
+  int r = wslay_event_recv(c->ws);
+  c->ws_in = NULL;
+  c->ws_in_len = 0;
+  if (c->state != HB_CONN_WS) return; /* a handler closed it */
+  if (r == WSLAY_ERR_CALLBACK_FAILURE) {
+    /* Our recv callback never fails, so this is a frame-level violation
+     * (fragmented or oversized control frame, bad length): wslay would send
+     * a close without a code; RFC 6455 7.4.1 says 1002. */
+    hb_conn_ws_close(c, 1002, "protocol error", false);
+    return;
+  }
+  if (r != 0) {
+    hb_conn_ws_close(c, 1011, "internal error", false);
+    return;
+  }
+  wslay_event_send(c->ws);
+  if (wslay_event_get_close_sent(c->ws)) {
+    /* wslay answered a close, or closed for a violation it found (1002 for
+     * reserved bits, opcodes, masking; 1007 UTF-8; 1009 size). */
+    c->close_code = wslay_event_get_status_code_sent(c->ws);
+    hb_conn_close(c, true);
+  }
+}
+
+void hb_ws_destroy(hb_conn *c) {
+  if (c->ws) wslay_event_context_free(c->ws);
+  c->ws = NULL;
+}
+
+/* --- handshake ----------------------------------------------------------- */
+
+static void refuse(hb_conn *c, hb_err err, const char *extra, const char *msg) {
+  hb_error e;
+  hb_error_set(&e, err, NULL, msg ? "%s" : NULL, msg);
+  hb_http_respond_error(c, &e, extra, true);
+}
+
+static bool valid_ws_key(const char *k, size_t len) {
+  if (len != WS_KEY_B64_BYTES || k[22] != '=' || k[23] != '=') return false;
+  for (size_t i = 0; i < 22; i++) {
+    char ch = k[i];
+    if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+          ch == '+' || ch == '/'))
+      return false;
+  }
+  return true;
+}
+
+static int hexv(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+/* Find `token=` in the query and percent-decode it into out. Returns its
+ * length, 0 when absent or empty, -1 when malformed or too long. */
+static ssize_t query_token(const char *url, char *out, size_t outlen) {
+  const char *q = strchr(url, '?');
+  if (!q) return 0;
+  q++;
+  while (*q) {
+    const char *end = strchr(q, '&');
+    size_t plen = end ? (size_t)(end - q) : strlen(q);
+    if (plen > 6 && memcmp(q, "token=", 6) == 0) {
+      size_t o = 0;
+      for (size_t i = 6; i < plen; i++) {
+        char ch = q[i];
+        if (ch == '%') {
+          if (i + 2 >= plen + 0 || hexv(q[i + 1]) < 0 || hexv(q[i + 2]) < 0) return -1;
+          ch = (char)(hexv(q[i + 1]) << 4 | hexv(q[i + 2]));
+          i += 2;
+        }
+        if (o + 1 >= outlen) return -1;
+        out[o++] = ch;
+      }
+      out[o] = '\0';
+      return (ssize_t)o;
+    }
+    if (!end) break;
+    q = end + 1;
+  }
+  return 0;
+}
+
+static bool origin_in_list(const char *list, const char *origin, size_t olen) {
+  const char *p = list;
+  while (*p) {
+    while (*p == ' ') p++;
+    const char *s = p;
+    while (*p && *p != ' ') p++;
+    if ((size_t)(p - s) == olen && memcmp(s, origin, olen) == 0) return true;
+  }
+  return false;
+}
+
+void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
+  hb_server *srv = c->io->srv;
+  const char *up = r->hdr[HB_H_UPGRADE], *conn = r->hdr[HB_H_CONNECTION];
+  if (!r->upgrade || !up || !hb_http_has_token(up, r->hdr_len[HB_H_UPGRADE], "websocket") || !conn ||
+      !hb_http_has_token(conn, r->hdr_len[HB_H_CONNECTION], "upgrade")) {
+    refuse(c, HB_E_BAD_REQUEST, NULL, "expected a WebSocket upgrade (Upgrade: websocket)");
+    return;
+  }
+  const char *ver = r->hdr[HB_H_WS_VERSION];
+  if (!ver || strcmp(ver, "13") != 0) {
+    /* RFC 6455 4.4: answer with the versions we speak. */
+    refuse(c, HB_E_UPGRADE_REQUIRED, "Sec-WebSocket-Version: 13\r\n", NULL);
+    return;
+  }
+  const char *key = r->hdr[HB_H_WS_KEY];
+  if (!key || !valid_ws_key(key, r->hdr_len[HB_H_WS_KEY])) {
+    refuse(c, HB_E_BAD_REQUEST, NULL, "missing or malformed Sec-WebSocket-Key");
+    return;
+  }
+  if (atomic_load(&srv->shutting_down)) {
+    refuse(c, HB_E_SHUTTING_DOWN, NULL, NULL);
+    return;
+  }
+  char tok[HB_MAX_CONN_TOKEN_BYTES + 1];
+  ssize_t tlen = query_token(r->url, tok, sizeof tok);
+  if (tlen < 0) {
+    refuse(c, HB_E_INVALID_TOKEN, NULL, "the token parameter is malformed or too long");
+    return;
+  }
+  if (tlen == 0) {
+    refuse(c, HB_E_MISSING_TOKEN, NULL, "connect with ?token=<connection token>");
+    return;
+  }
+  hb_conn_claims claims;
+  hb_error e;
+  memset(&e, 0, sizeof e);
+  hb_err err = hb_auth_conn_token(tok, (size_t)tlen, (int64_t)time(NULL), &claims, &e);
+  if (err != HB_OK) {
+    if (e.err != err) hb_error_set(&e, err, NULL, NULL);
+    e.pointer[0] = '\0';
+    hb_http_respond_error(c, &e, NULL, true);
+    return;
+  }
+  const char *origin = r->hdr[HB_H_ORIGIN];
+  size_t olen = origin ? r->hdr_len[HB_H_ORIGIN] : 0;
+  /* Cross-site WebSocket hijacking: browsers always send Origin, so an
+   * allowlist (global or the plugin's) is checked here, before the upgrade. */
+  if ((srv->cfg.allowed_origins[0] && (!origin || !origin_in_list(srv->cfg.allowed_origins, origin, olen))) ||
+      !hb_auth_origin_allowed(&claims.plugin, origin, olen)) {
+    refuse(c, HB_E_ORIGIN_FORBIDDEN, NULL, NULL);
+    return;
+  }
+
+  /* Sec-WebSocket-Accept = base64(SHA-1(key + GUID)) (RFC 6455 4.2.2). */
+  char src[WS_KEY_B64_BYTES + sizeof WS_GUID];
+  memcpy(src, key, WS_KEY_B64_BYTES);
+  memcpy(src + WS_KEY_B64_BYTES, WS_GUID, sizeof WS_GUID - 1);
+  unsigned char sha[SHA_DIGEST_LENGTH];
+  SHA1((const unsigned char *)src, WS_KEY_B64_BYTES + sizeof WS_GUID - 1, sha);
+  char accept[32];
+  EVP_EncodeBlock((unsigned char *)accept, sha, SHA_DIGEST_LENGTH);
+
+  if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
+    refuse(c, HB_E_INTERNAL, NULL, NULL);
+    return;
+  }
+  /* wslay's default is 2 GiB (DESIGN.md): always cap it. */
+  wslay_event_config_set_max_recv_msg_length(c->ws, srv->cfg.max_message_bytes);
+
+  char resp[256];
+  int n = snprintf(resp, sizeof resp,
+                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                   accept);
+  hb_conn_send_copy(c, resp, (size_t)n);
+
+  c->room = hb_calloc(1, sizeof *c->room);
+  hb_chan_key_make(&c->room->key, HB_SCOPE_SESSION, &claims.org, &claims.plugin, &claims.event,
+                   &claims.session);
+  c->room->scopes = claims.scopes;
+  c->room->expires_at = claims.exp;
+  c->state = HB_CONN_WS;
+  uint64_t now = hb_io_now_ms(c->io);
+  c->deadline_ms = now + (uint64_t)srv->cfg.idle_timeout_ms;
+  c->next_ping_ms = now + (uint64_t)srv->cfg.ping_interval_ms;
+  c->bucket_tokens = srv->cfg.conn_publish_burst;
+  c->bucket_ms = now;
+  atomic_fetch_add_explicit(&srv->metrics.ws_open, 1, memory_order_relaxed);
+  hb_room_welcome(c, &claims);
+}

@@ -1,0 +1,154 @@
+/* room.c - the v1 room protocol on an open WebSocket. */
+#include "hubbub/room.h"
+
+#include <string.h>
+
+#include "hubbub/alloc.h"
+#include "hubbub/api.h"
+#include "hubbub/envelope.h"
+#include "hubbub/io.h"
+#include "hubbub/limits.h"
+
+/* Consecutive rate-limited publishes before the connection is closed (4008). */
+#define HB_RATE_STRIKES_BEFORE_CLOSE 100
+
+static void send_json(hb_conn *c, hb_strbuf *sb) {
+  hb_conn_send_text(c, sb->buf, sb->len);
+  hb_strbuf_free(sb);
+}
+
+static void send_error(hb_conn *c, const hb_cmsg *m, const hb_error *e) {
+  hb_strbuf sb = HB_STRBUF_INIT;
+  hb_smsg_error(&sb, m && m->has_id ? m->id : NULL, m && m->has_id ? m->id_len : 0, e);
+  send_json(c, &sb);
+}
+
+static void send_ack(hb_conn *c, const hb_cmsg *m, const char *message_id) {
+  if (!m->has_id) return; /* no id, no ack (protocol.md) */
+  hb_strbuf sb = HB_STRBUF_INIT;
+  hb_smsg_ack(&sb, m->id, m->id_len, message_id);
+  send_json(c, &sb);
+}
+
+void hb_room_welcome(hb_conn *c, const hb_conn_claims *cl) {
+  const hb_config *cfg = &c->io->srv->cfg;
+  hb_uuid id;
+  hb_uuid_v4(&id);
+  hb_uuid_format(&id, c->conn_id);
+  hb_welcome w = {
+      .connection_id = c->conn_id,
+      .org = &cl->org,
+      .plugin = &cl->plugin,
+      .event = &cl->event,
+      .session = &cl->session,
+      .user_id = cl->user_id,
+      .scopes = cl->scopes,
+      .expires_at = cl->exp,
+      .max_message_bytes = cfg->max_message_bytes,
+      .max_data_bytes = cfg->max_data_bytes,
+      .max_subscriptions = cfg->max_subscriptions,
+      .ping_interval_ms = cfg->ping_interval_ms,
+  };
+  hb_strbuf sb = HB_STRBUF_INIT;
+  hb_smsg_welcome(&sb, &w);
+  send_json(c, &sb);
+}
+
+/* Token bucket per connection: refill at conn_publish_rate per second up to
+ * conn_publish_burst. */
+static bool rate_ok(hb_conn *c) {
+  const hb_config *cfg = &c->io->srv->cfg;
+  if (cfg->conn_publish_rate <= 0) return true;
+  uint64_t now = hb_io_now_ms(c->io);
+  c->bucket_tokens += (double)(now - c->bucket_ms) * cfg->conn_publish_rate / 1000.0;
+  if (c->bucket_tokens > cfg->conn_publish_burst) c->bucket_tokens = cfg->conn_publish_burst;
+  c->bucket_ms = now;
+  if (c->bucket_tokens < 1.0) return false;
+  c->bucket_tokens -= 1.0;
+  return true;
+}
+
+static void do_subscribe(hb_conn *c, const hb_cmsg *m) {
+  hb_error e;
+  if (!hb_index_find_sub(&c->subs, m->event_name, m->event_name_len)) {
+    if (c->nsubs >= c->io->srv->cfg.max_subscriptions) {
+      hb_error_set(&e, HB_E_TOO_MANY_SUBSCRIPTIONS, "/eventName",
+                   "at most %zu event names per connection", c->io->srv->cfg.max_subscriptions);
+      send_error(c, m, &e);
+      return;
+    }
+    hb_sub *s = hb_index_subscribe(&c->io->index, c, &c->room->key, m->event_name, m->event_name_len);
+    hb_list_insert_tail(&c->subs, &s->conn_link);
+    c->nsubs++;
+  }
+  send_ack(c, m, NULL);
+}
+
+static void do_unsubscribe(hb_conn *c, const hb_cmsg *m) {
+  hb_sub *s = hb_index_find_sub(&c->subs, m->event_name, m->event_name_len);
+  if (s) {
+    hb_index_unsubscribe(&c->io->index, s);
+    c->nsubs--;
+  }
+  send_ack(c, m, NULL);
+}
+
+static void do_publish(hb_conn *c, const hb_cmsg *m) {
+  hb_error e;
+  hb_server *srv = c->io->srv;
+  if (!(c->room->scopes & HB_SCOPE_BIT(m->scope))) {
+    hb_error_set(&e, HB_E_SCOPE_FORBIDDEN, "/scope", "this connection may not publish to scope '%s'",
+                 hb_scope_name(m->scope));
+    send_error(c, m, &e);
+    return;
+  }
+  if (atomic_load(&srv->shutting_down)) {
+    hb_error_set(&e, HB_E_SHUTTING_DOWN, NULL, NULL);
+    send_error(c, m, &e);
+    return;
+  }
+  if (!rate_ok(c)) {
+    hb_error_set(&e, HB_E_RATE_LIMITED, NULL, "over %.0f publishes per second", srv->cfg.conn_publish_rate);
+    send_error(c, m, &e);
+    if (++c->rate_strikes >= HB_RATE_STRIKES_BEFORE_CLOSE)
+      hb_conn_ws_close(c, 4008, "publish rate limit exceeded", false);
+    return;
+  }
+  c->rate_strikes = 0;
+  char mid[HB_UUID_STR_BYTES];
+  hb_err err = hb_api_do_publish(c->io, &c->room->key, m->scope, m->event_name, m->event_name_len,
+                                 m->data, m->data_len, mid);
+  if (err != HB_OK) {
+    hb_error_set(&e, err, NULL, NULL);
+    send_error(c, m, &e);
+    return;
+  }
+  atomic_fetch_add_explicit(&srv->metrics.publishes_ws, 1, memory_order_relaxed);
+  send_ack(c, m, mid);
+}
+
+void hb_room_on_text(hb_conn *c, const char *msg, size_t len) {
+  hb_cmsg m;
+  hb_error e;
+  memset(&m, 0, sizeof m);
+  memset(&e, 0, sizeof e);
+  hb_err err = hb_cmsg_decode(msg, len, c->io->srv->cfg.max_data_bytes, &m, &e);
+  if (err != HB_OK) {
+    if (e.err != err) hb_error_set(&e, err, NULL, NULL);
+    send_error(c, &m, &e);
+    goto out;
+  }
+  switch (m.type) {
+  case HB_CMSG_SUBSCRIBE: do_subscribe(c, &m); break;
+  case HB_CMSG_UNSUBSCRIBE: do_unsubscribe(c, &m); break;
+  case HB_CMSG_PUBLISH: do_publish(c, &m); break;
+  case HB_CMSG_PING: {
+    hb_strbuf sb = HB_STRBUF_INIT;
+    hb_smsg_pong(&sb, m.has_id ? m.id : NULL, m.has_id ? m.id_len : 0);
+    send_json(c, &sb);
+    break;
+  }
+  }
+out:
+  hb_cmsg_clear(&m);
+}
