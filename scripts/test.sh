@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make test`: every suite, release and sanitizer builds. Each step is bounded
+# in time; the last line is "N passed, N failed" over the steps.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export NODE_OPTIONS="${NODE_OPTIONS:-}"
+# Sanitizers: any report fails the process; leaks are reported at exit.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=86:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=87"
+export LSAN_OPTIONS="suppressions=$PWD/test/lsan.supp:print_suppressions=0"
+mkdir -p test-output
+
+passed=0
+failed=0
+failed_names=()
+step() {
+  local name=$1 limit=$2
+  shift 2
+  echo
+  echo "=== $name"
+  local t0=$SECONDS
+  if timeout --kill-after=10 "$limit" "$@"; then
+    passed=$((passed + 1))
+    echo "=== $name: ok ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1))
+    failed_names+=("$name")
+    echo "=== $name: FAILED ($((SECONDS - t0)) s)"
+  fi
+}
+
+node_suite() { # node_suite BIN DIR...
+  local bin=$1
+  shift
+  HUBBUB_BIN="$PWD/$bin" node --test --test-concurrency=2 --test-timeout=120000 "$@"
+}
+
+step "unit tests (release)" 300 ctest --test-dir build --output-on-failure
+step "unit tests (ASan+UBSan)" 300 ctest --test-dir build-asan --output-on-failure
+step "end-to-end (release)" 900 node_suite build/hubbub test/e2e/
+step "end-to-end (ASan+UBSan)" 1200 node_suite build-asan/hubbub test/e2e/
+if [ -d sdk/js/test ]; then
+  step "SDK (release server)" 600 node_suite build/hubbub sdk/js/test/
+fi
+if [ -d test/browser ] && [ -x /usr/bin/chromium ]; then
+  step "browser (Chromium)" 600 node_suite build/hubbub test/browser/
+fi
+if [ -x fuzz/run.sh ] && command -v clang >/dev/null; then
+  step "fuzz smoke" 900 bash -c 'make -s fuzz FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-10}'
+fi
+if [ -x bench/run.sh ]; then
+  step "bench smoke" 600 bench/run.sh --smoke
+fi
+if [ -x scripts/tsan.sh ]; then
+  step "ThreadSanitizer" 900 scripts/tsan.sh
+fi
+
+echo
+if [ $failed -gt 0 ]; then echo "failed: ${failed_names[*]}"; fi
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
