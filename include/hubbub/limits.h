@@ -69,4 +69,13 @@
 /* --- shutdown ------------------------------------------------------------ */
 #define HB_SHUTDOWN_GRACE_MS 5000
 
+/* --- store, config (added by the store/CLI module) ------------------------ */
+#define HB_STORE_BUSY_TIMEOUT_MS 5000 /* wait this long for another writer (the CLI, a migration) */
+#define HB_CONFIG_MAX_FILE_BYTES (1024 * 1024)
+#define HB_CONFIG_MAX_SIZE_BYTES (1024 * 1024 * 1024) /* upper bound of every *_bytes setting */
+#define HB_CONFIG_MAX_CONNECTIONS 1000000
+#define HB_CONFIG_MAX_SUBSCRIPTIONS 65536
+#define HB_CONFIG_MAX_TIMEOUT_MS 3600000 /* upper bound of every *_ms setting */
+#define HB_CONFIG_MAX_RATE 1000000.0     /* publishes per second, and burst */
+
 #endif

@@ -60,6 +60,9 @@ int hb_store_org_list(hb_store *s, void (*cb)(const hb_org_row *, void *), void 
 
 int hb_store_plugin_create(hb_store *s, const hb_uuid *org, const char *name,
                            hb_plugin_row *out); /* 1 = name taken in org */
+/** Replace a plugin's Origin allowlist (space-separated; "" = any). 1 = no such plugin. */
+int hb_store_plugin_set_origins(hb_store *s, const hb_uuid *plugin, const char *origins);
+/** `org` NULL: find by id only (names are unique only inside an organization). */
 int hb_store_plugin_find(hb_store *s, const hb_uuid *org, const char *name_or_id,
                          hb_plugin_row *out);
 int hb_store_plugin_list(hb_store *s, const hb_uuid *org /* or NULL */,
