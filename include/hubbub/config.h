@@ -36,4 +36,10 @@ void hb_config_defaults(hb_config *c);
 /** Merge a JSON config file. -1 and a reason in errbuf on failure. */
 int hb_config_load_file(hb_config *c, const char *path, char *errbuf, size_t errlen);
 
+/**
+ * Parse "HOST:PORT", "[IPv6]:PORT" or ":PORT" (host left empty: the caller
+ * keeps its default). Port 0..65535 (0 = the kernel chooses). 0 ok, -1 bad.
+ */
+int hb_config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
+
 #endif

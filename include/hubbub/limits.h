@@ -77,5 +77,7 @@
 #define HB_CONFIG_MAX_SUBSCRIPTIONS 65536
 #define HB_CONFIG_MAX_TIMEOUT_MS 3600000 /* upper bound of every *_ms setting */
 #define HB_CONFIG_MAX_RATE 1000000.0     /* publishes per second, and burst */
+#define HB_DEFAULT_WEB_DIR "." /* holds web/ (the demo) and sdk/js/dist/ */
+#define HB_DEFAULT_LOG_LEVEL "info"
 
 #endif
