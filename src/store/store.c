@@ -189,8 +189,8 @@ static void explain(int code, const char *path, const char *detail, char *errbuf
   switch (code & 0xff) {
   case SQLITE_BUSY:
   case SQLITE_LOCKED:
-    errf(errbuf, errlen, "database '%s' is locked by another process (is another hubbub running a migration?)",
-         path);
+    errf(errbuf, errlen, "database '%s' is locked by another process (waited %d ms)", path,
+         HB_STORE_BUSY_TIMEOUT_MS);
     break;
   case SQLITE_READONLY:
   case SQLITE_PERM:
@@ -232,7 +232,13 @@ static int quick_check(hb_store *s, const char *path, char *errbuf, size_t errle
   if (rc == SQLITE_ROW) {
     const char *t = (const char *)sqlite3_column_text(st, 0);
     if (!t || strcmp(t, "ok") != 0) {
-      errf(errbuf, errlen, "database '%s' is corrupt: %s", path, t ? t : "quick_check failed");
+      /* The first row may start with a "*** in database main ***"
+       * heading line; what is wrong comes after it. */
+      char first[256];
+      const char *nl = t ? strchr(t, '\n') : NULL;
+      snprintf(first, sizeof first, "%s", !t ? "quick_check failed" : (strncmp(t, "***", 3) == 0 && nl) ? nl + 1 : t);
+      first[strcspn(first, "\n")] = '\0';
+      errf(errbuf, errlen, "database '%s' is corrupt: %s", path, first);
       ret = -1;
     }
   } else {
