@@ -1,0 +1,385 @@
+/*
+ * jwt.c - connection tokens: compact JWS with HS256 (RFC 7515, RFC 7519).
+ *
+ * Written by hand on OpenSSL's one-shot HMAC and jansson so that every rule
+ * is ours to state: one algorithm, strict base64url, a size cap, exactly
+ * three segments, and the signature checked (in constant time) before any
+ * claim is believed. Error messages say what is wrong but never echo the
+ * token or any of its bytes.
+ */
+#include "hubbub/jwt.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <string.h>
+
+#include "hubbub/alloc.h"
+#include "hubbub/strbuf.h"
+
+#define SIG_BYTES 32 /* HMAC-SHA256 output */
+
+/* Largest NumericDate we accept as a real: 2^53, beyond which a double no
+ * longer holds every integer (and no sane expiry lives). */
+#define MAX_REAL_DATE 9007199254740992.0
+
+/* --- base64url (RFC 4648 section 5), no padding --------------------------- */
+
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int b64url_val(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1; /* '=' padding, '+', '/', whitespace: all refused */
+}
+
+static void b64url_encode(hb_strbuf *sb, const unsigned char *p, size_t n) {
+  hb_strbuf_grow(sb, (n + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
+    char q[4] = {b64url_alphabet[v >> 18], b64url_alphabet[(v >> 12) & 63],
+                 b64url_alphabet[(v >> 6) & 63], b64url_alphabet[v & 63]};
+    hb_strbuf_add(sb, q, 4);
+  }
+  if (n - i == 1) {
+    unsigned v = (unsigned)p[i] << 16;
+    char q[2] = {b64url_alphabet[v >> 18], b64url_alphabet[(v >> 12) & 63]};
+    hb_strbuf_add(sb, q, 2);
+  } else if (n - i == 2) {
+    unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
+    char q[3] = {b64url_alphabet[v >> 18], b64url_alphabet[(v >> 12) & 63],
+                 b64url_alphabet[(v >> 6) & 63]};
+    hb_strbuf_add(sb, q, 3);
+  }
+}
+
+/*
+ * Decode `n` characters into `out` (room for n * 3 / 4 bytes). Strict: no
+ * padding, no characters outside the alphabet, no impossible length (n % 4
+ * == 1) and no set bits in the unused tail, so that every byte string has
+ * exactly one accepted encoding (a signature cannot be altered without
+ * changing what it decodes to). Returns the decoded length or -1.
+ */
+static long b64url_decode(const char *s, size_t n, unsigned char *out) {
+  if (n % 4 == 1) return -1;
+  size_t o = 0;
+  unsigned acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; i++) {
+    int v = b64url_val((unsigned char)s[i]);
+    if (v < 0) return -1;
+    acc = (acc << 6) | (unsigned)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (unsigned char)(acc >> bits);
+      acc &= (1u << bits) - 1;
+    }
+  }
+  if (acc != 0) return -1; /* non-canonical: leftover bits must be zero */
+  return (long)o;
+}
+
+/* --- HMAC ----------------------------------------------------------------- */
+
+static bool hs256(const char *key, size_t key_len, const char *msg, size_t n,
+                  unsigned char out[SIG_BYTES]) {
+  unsigned int out_len = 0;
+  /* HMAC() wants a non-NULL key even when it is empty. */
+  static const unsigned char empty = 0;
+  const unsigned char *k = key_len ? (const unsigned char *)key : &empty;
+  if (key_len > (size_t)INT32_MAX) return false;
+  if (!HMAC(EVP_sha256(), k, (int)key_len, (const unsigned char *)msg, n, out, &out_len))
+    return false;
+  return out_len == SIG_BYTES;
+}
+
+/* --- mint ----------------------------------------------------------------- */
+
+static void add_uuid_claim(hb_strbuf *sb, const char *name, const hb_uuid *u) {
+  char s[HB_UUID_STR_BYTES];
+  hb_uuid_format(u, s);
+  hb_strbuf_addf(sb, "\"%s\":\"%s\",", name, s);
+}
+
+char *hb_jwt_mint(const hb_conn_claims *c, const char *key, size_t key_len) {
+  hb_strbuf payload = HB_STRBUF_INIT, tok = HB_STRBUF_INIT;
+  hb_strbuf_addch(&payload, '{');
+  add_uuid_claim(&payload, "organization_id", &c->org);
+  add_uuid_claim(&payload, "plugin_id", &c->plugin);
+  add_uuid_claim(&payload, "event_id", &c->event);
+  add_uuid_claim(&payload, "session_id", &c->session);
+  hb_strbuf_addstr(&payload, "\"sub\":");
+  hb_strbuf_add_json_str(&payload, c->user_id, strnlen(c->user_id, sizeof c->user_id));
+  hb_strbuf_addstr(&payload, ",\"scopes\":[");
+  bool first = true;
+  for (int s = 0; s < HB_SCOPE__COUNT; s++) {
+    if (!(c->scopes & HB_SCOPE_BIT(s))) continue;
+    hb_strbuf_addf(&payload, "%s\"%s\"", first ? "" : ",", hb_scope_name((hb_scope)s));
+    first = false;
+  }
+  hb_strbuf_addf(&payload, "],\"iat\":%lld,\"exp\":%lld", (long long)c->iat, (long long)c->exp);
+  if (c->nbf) hb_strbuf_addf(&payload, ",\"nbf\":%lld", (long long)c->nbf);
+  hb_strbuf_addch(&payload, '}');
+
+  static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+  b64url_encode(&tok, (const unsigned char *)header, sizeof header - 1);
+  hb_strbuf_addch(&tok, '.');
+  b64url_encode(&tok, (const unsigned char *)payload.buf, payload.len);
+  unsigned char sig[SIG_BYTES];
+  if (!hs256(key, key_len, tok.buf, tok.len, sig)) {
+    /* Only reachable when OpenSSL itself is broken: never hand out an
+     * unsigned token. */
+    hb_strbuf_free(&payload);
+    hb_strbuf_free(&tok);
+    return NULL;
+  }
+  hb_strbuf_addch(&tok, '.');
+  b64url_encode(&tok, sig, sizeof sig);
+  OPENSSL_cleanse(sig, sizeof sig);
+  hb_strbuf_free(&payload);
+  return hb_strbuf_release(&tok, NULL);
+}
+
+/* --- parsing helpers ------------------------------------------------------ */
+
+typedef struct {
+  const char *seg[3];
+  size_t seg_len[3];
+} parts;
+
+/* Exactly three non-empty segments separated by exactly two dots. */
+static hb_err split(const char *tok, size_t len, parts *p, hb_error *err) {
+  if (!tok || len == 0) return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token is empty");
+  if (len > HB_MAX_CONN_TOKEN_BYTES)
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token is longer than %d bytes",
+                        HB_MAX_CONN_TOKEN_BYTES);
+  size_t start = 0;
+  int n = 0;
+  for (size_t i = 0; i <= len; i++) {
+    if (i < len && tok[i] != '.') continue;
+    if (n == 3)
+      return hb_error_set(err, HB_E_INVALID_TOKEN, NULL,
+                          "the token must have exactly three dot-separated parts");
+    p->seg[n] = tok + start;
+    p->seg_len[n] = i - start;
+    n++;
+    start = i + 1;
+  }
+  if (n != 3)
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL,
+                        "the token must have exactly three dot-separated parts");
+  for (int i = 0; i < 3; i++)
+    if (p->seg_len[i] == 0)
+      return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token has an empty part");
+  return HB_OK;
+}
+
+/* Decode a base64url segment holding a JSON object. `*out` is owned by the
+ * caller (json_decref) on success. */
+static hb_err decode_json_seg(const char *s, size_t n, const char *what, json_t **out,
+                              hb_error *err) {
+  *out = NULL;
+  unsigned char buf[HB_MAX_CONN_TOKEN_BYTES]; /* n <= token length, decoded is smaller */
+  long m = b64url_decode(s, n, buf);
+  if (m < 0)
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token %s is not valid base64url",
+                        what);
+  json_error_t je;
+  json_t *j = json_loadb((const char *)buf, (size_t)m, JSON_REJECT_DUPLICATES, &je);
+  if (!j)
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token %s is not valid JSON", what);
+  if (!json_is_object(j)) {
+    json_decref(j);
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token %s is not a JSON object",
+                        what);
+  }
+  *out = j;
+  return HB_OK;
+}
+
+static hb_err uuid_claim(json_t *payload, const char *name, hb_uuid *out, hb_error *err) {
+  json_t *v = json_object_get(payload, name);
+  if (!v) return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token has no %s claim", name);
+  if (!json_is_string(v) || !hb_uuid_parse(json_string_value(v), json_string_length(v), out))
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token's %s is not a UUID", name);
+  return HB_OK;
+}
+
+/* A NumericDate: an integer, or a real holding an integral value (some
+ * libraries write 1.79e9). Returns false on any other JSON value. */
+static bool numeric_date(json_t *v, int64_t *out) {
+  if (json_is_integer(v)) {
+    *out = (int64_t)json_integer_value(v);
+    return true;
+  }
+  if (json_is_real(v)) {
+    double d = json_real_value(v);
+    if (!isfinite(d) || d != floor(d) || fabs(d) > MAX_REAL_DATE) return false;
+    *out = (int64_t)d;
+    return true;
+  }
+  return false;
+}
+
+static hb_err date_claim(json_t *payload, const char *name, bool required, int64_t *out,
+                         hb_error *err) {
+  *out = 0;
+  json_t *v = json_object_get(payload, name);
+  if (!v) {
+    if (required)
+      return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token has no %s claim", name);
+    return HB_OK;
+  }
+  if (!numeric_date(v, out))
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL,
+                        "the token's %s is not an integer NumericDate", name);
+  return HB_OK;
+}
+
+static hb_err claims_from(json_t *p, hb_conn_claims *out, hb_error *err) {
+  hb_err e;
+  if ((e = uuid_claim(p, "organization_id", &out->org, err))) return e;
+  if ((e = uuid_claim(p, "plugin_id", &out->plugin, err))) return e;
+  if ((e = uuid_claim(p, "event_id", &out->event, err))) return e;
+  if ((e = uuid_claim(p, "session_id", &out->session, err))) return e;
+
+  json_t *sub = json_object_get(p, "sub");
+  if (!sub) return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token has no sub claim");
+  if (!json_is_string(sub))
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token's sub is not a string");
+  size_t sl = json_string_length(sub);
+  const char *ss = json_string_value(sub);
+  if (sl == 0 || sl > HB_MAX_USER_ID_BYTES)
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token's sub must be 1-%d bytes",
+                        HB_MAX_USER_ID_BYTES);
+  for (size_t i = 0; i < sl; i++)
+    if ((unsigned char)ss[i] < 0x20 || ss[i] == 0x7f)
+      return hb_error_set(err, HB_E_INVALID_TOKEN, NULL,
+                          "the token's sub contains control characters");
+  memcpy(out->user_id, ss, sl);
+  out->user_id[sl] = '\0';
+
+  json_t *sc = json_object_get(p, "scopes");
+  if (!sc) {
+    out->scopes = HB_SCOPE_SET_DEFAULT;
+  } else {
+    if (!json_is_array(sc))
+      return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token's scopes is not an array");
+    out->scopes = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(sc, i, v) {
+      hb_scope s;
+      if (!json_is_string(v) || !hb_scope_parse(json_string_value(v), json_string_length(v), &s))
+        return hb_error_set(err, HB_E_INVALID_TOKEN, NULL,
+                            "the token's scopes[%zu] is not session, event or organization", i);
+      if (out->scopes & HB_SCOPE_BIT(s))
+        return hb_error_set(err, HB_E_INVALID_TOKEN, NULL,
+                            "the token's scopes lists %s twice", hb_scope_name(s));
+      out->scopes |= HB_SCOPE_BIT(s);
+    }
+  }
+
+  if ((e = date_claim(p, "exp", true, &out->exp, err))) return e;
+  if ((e = date_claim(p, "iat", false, &out->iat, err))) return e;
+  if ((e = date_claim(p, "nbf", false, &out->nbf, err))) return e;
+  return HB_OK;
+}
+
+/* --- peek and verify ------------------------------------------------------ */
+
+hb_err hb_jwt_peek_plugin(const char *tok, size_t len, hb_uuid *plugin) {
+  parts p;
+  json_t *payload = NULL;
+  hb_err e = split(tok, len, &p, NULL);
+  if (e) goto out;
+  e = decode_json_seg(p.seg[1], p.seg_len[1], "payload", &payload, NULL);
+  if (e) goto out;
+  e = uuid_claim(payload, "plugin_id", plugin, NULL);
+out:
+  json_decref(payload);
+  return e ? HB_E_INVALID_TOKEN : HB_OK;
+}
+
+static hb_err check_header(json_t *h, hb_error *err) {
+  json_t *alg = json_object_get(h, "alg");
+  if (!alg) return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token header has no alg");
+  /* RFC 8725 3.1: accept exactly the one algorithm we use; "none" and
+   * every other name (HS512, RS256 for key confusion...) are refused. */
+  if (!json_is_string(alg) || json_string_length(alg) != 5 ||
+      memcmp(json_string_value(alg), "HS256", 5) != 0)
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token alg must be HS256");
+  /* RFC 7515 4.1.11: we understand no extension, so any crit is fatal. */
+  if (json_object_get(h, "crit"))
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL,
+                        "the token header has a crit parameter, which is not supported");
+  json_t *typ = json_object_get(h, "typ");
+  if (typ && !json_is_string(typ))
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token typ is not a string");
+  json_t *kid = json_object_get(h, "kid");
+  if (kid && !json_is_string(kid))
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token kid is not a string");
+  return HB_OK;
+}
+
+hb_err hb_jwt_verify(const char *tok, size_t len, const char *key, size_t key_len,
+                     int64_t now_s, hb_conn_claims *out, hb_error *err) {
+  parts p;
+  json_t *header = NULL, *payload = NULL;
+  unsigned char sig[SIG_BYTES + 3], want[SIG_BYTES];
+  hb_conn_claims c;
+  memset(&c, 0, sizeof c);
+
+  hb_err e = split(tok, len, &p, err);
+  if (e) goto out;
+  e = decode_json_seg(p.seg[0], p.seg_len[0], "header", &header, err);
+  if (e) goto out;
+  e = check_header(header, err);
+  if (e) goto out;
+
+  /* A 32-byte MAC is 43 base64url characters; anything else cannot match. */
+  if (p.seg_len[2] != 43 || b64url_decode(p.seg[2], p.seg_len[2], sig) != SIG_BYTES) {
+    e = hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token signature is malformed");
+    goto out;
+  }
+  size_t signed_len = p.seg_len[0] + 1 + p.seg_len[1];
+  if (!hs256(key, key_len, tok, signed_len, want)) {
+    e = hb_error_set(err, HB_E_INTERNAL, NULL, "HMAC failed");
+    goto out;
+  }
+  if (CRYPTO_memcmp(sig, want, SIG_BYTES) != 0) {
+    e = hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token signature does not match");
+    goto out;
+  }
+
+  /* Only now is the payload trusted enough to talk about its contents. */
+  e = decode_json_seg(p.seg[1], p.seg_len[1], "payload", &payload, err);
+  if (e) goto out;
+  e = claims_from(payload, &c, err);
+  if (e) goto out;
+  /* RFC 7519 4.1.4: reject at or after exp; the leeway absorbs clock skew.
+   * Written as now - leeway so that a huge exp cannot overflow. */
+  if (now_s - HB_JWT_LEEWAY_S >= c.exp) {
+    e = hb_error_set(err, HB_E_TOKEN_EXPIRED, NULL, "the token expired");
+    goto out;
+  }
+  if (c.nbf && now_s + HB_JWT_LEEWAY_S < c.nbf) {
+    e = hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token is not valid yet (nbf)");
+    goto out;
+  }
+  if (out) *out = c;
+  e = HB_OK;
+out:
+  OPENSSL_cleanse(want, sizeof want);
+  json_decref(header);
+  json_decref(payload);
+  return e;
+}
