@@ -171,8 +171,8 @@ hb_err hb_auth_api_token(const char *header, size_t len, hb_principal *out) {
   while (end > p && is_space(end[-1])) end--;
   /* RFC 7235 2.1: the scheme is case-insensitive. A bare token is accepted
    * too, as SPEC.md promises. */
-  if (end - p > 6 && strncasecmp(p, "bearer", 6) == 0 && is_space(p[6])) {
-    p += 7;
+  if (end - p >= 6 && strncasecmp(p, "bearer", 6) == 0 && (end - p == 6 || is_space(p[6]))) {
+    p += 6; /* "Bearer" alone (its trailing spaces trimmed) is no token at all */
     while (p < end && is_space(*p)) p++;
   }
   if (p == end) return HB_E_MISSING_TOKEN;
