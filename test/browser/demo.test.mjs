@@ -1,0 +1,111 @@
+// The demo room (/demo) in chromium: two tabs of one room see each other's
+// reactions and chat, a tab in another room sees nothing, curl (HTTP) publishes
+// show up, and a screenshot goes to test-output/browser/demo.png.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer, room, uuid } from '../e2e/harness.mjs';
+import { launch, watchErrors, sleep } from './browser.mjs';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const OUT = path.join(REPO, 'test-output/browser');
+
+let srv;
+let tenant;
+let browser;
+
+before(async () => {
+  srv = await startServer({ threads: 2 });
+  tenant = await srv.tenant();
+  browser = await launch();
+});
+after(async () => {
+  if (browser) await browser.close();
+  if (srv) await srv.stop();
+});
+
+async function openDemo(ctx, r, user, scopes = ['session']) {
+  const token = await srv.connToken(tenant, { ...r, user_id: user, scopes });
+  const page = await ctx.newPage();
+  const errors = watchErrors(page);
+  await page.goto(`${srv.url}/demo#token=${token}`, { waitUntil: 'load', timeout: 10000 });
+  await page.waitForSelector('#state[data-state="open"]', { timeout: 8000 });
+  /* Live once the three subscriptions are acked. */
+  await page.evaluate(() => Promise.all(window.hubbubDemo.events.map((n) => window.hubbubDemo.PubSub.subscribed(n))));
+  return { page, errors };
+}
+
+test('without a token the page explains how to get one', { timeout: 30000 }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    const errors = watchErrors(page);
+    await page.goto(srv.url + '/demo', { timeout: 10000 });
+    await page.waitForSelector('#no-token:not([hidden])', { timeout: 5000 });
+    assert.match(await page.textContent('#no-token'), /make run/);
+    assert.match(await page.textContent('#mint-cmd'), /\/api\/v1\/connection_tokens/);
+    assert.equal(await page.isHidden('#app'), true);
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('demo: a reaction clicked in one tab floats in the other; chat; curl; other rooms see nothing', { timeout: 60000 }, async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1360, height: 940 } });
+  try {
+    const r = room();
+    const a = await openDemo(ctx, r, 'alice', ['session', 'event']);
+    const b = await openDemo(ctx, r, 'bob');
+    const stranger = await openDemo(ctx, { event_id: r.event_id, session_id: uuid() }, 'carol');
+
+    /* The curl panel names this room and the API-token variable. */
+    const curl = await a.page.textContent('#curl-cmd');
+    assert.ok(curl.includes(r.event_id) && curl.includes(r.session_id), curl);
+    assert.ok(curl.includes('$HUBBUB_TOKEN') && curl.includes(srv.url + '/api/v1/pub_subs'), curl);
+    assert.equal((await a.page.textContent('#state')).trim(), 'live');
+
+    /* Reaction: click in bob's tab, it floats in alice's. */
+    await b.page.click('button[data-emoji="🎉"]');
+    await a.page.waitForSelector('#sky .floater:has-text("🎉")', { timeout: 5000 });
+    await a.page.waitForSelector('#events li[data-event="reaction"]', { timeout: 5000 });
+    assert.equal(await a.page.textContent('button[data-emoji="🎉"] em'), '1');
+    for (const e of ['👏', '❤️', '🔥', '🚀', '😂', '🎉']) {
+      await b.page.click(`button[data-emoji="${e}"]`);
+      await sleep(60);
+    }
+
+    /* Chat both ways. */
+    await b.page.fill('#chat-text', 'hello from bob');
+    await b.page.press('#chat-text', 'Enter');
+    await a.page.waitForSelector('#messages li:has-text("hello from bob")', { timeout: 5000 });
+    await a.page.fill('#chat-text', 'hi bob! <b>not bold</b>');
+    await a.page.click('#composer button[type="submit"]');
+    await b.page.waitForSelector('#messages li:has-text("hi bob!")', { timeout: 5000 });
+    assert.equal(await b.page.locator('#messages b:has-text("not bold")').count(), 0, 'chat text is not HTML');
+
+    /* What the curl panel does, done with HTTP: shows a banner and an event row. */
+    const res = await srv.publish(tenant.apiToken, {
+      scope: { type: 'session', ...r },
+      payload: { event: { eventName: 'announce', data: { text: 'Hello from curl!' } } },
+    });
+    assert.equal(res.status, 202, res.text);
+    await a.page.waitForSelector('.toast:has-text("Hello from curl!")', { timeout: 5000 });
+    await b.page.waitForSelector('#events li[data-event="announce"]', { timeout: 5000 });
+    await a.page.waitForFunction(() => document.querySelectorAll('#events li[data-event]').length >= 10, null, { timeout: 5000 });
+
+    mkdirSync(OUT, { recursive: true });
+    await sleep(500);
+    await a.page.screenshot({ path: path.join(OUT, 'demo.png') });
+
+    /* Another session of the same event saw none of it. */
+    await sleep(300);
+    assert.equal(await stranger.page.locator('#events li[data-event]').count(), 0);
+    assert.equal(await stranger.page.locator('#messages li:not(.system)').count(), 0);
+    for (const p of [a, b, stranger]) assert.deepEqual(p.errors, []);
+  } finally {
+    await ctx.close();
+  }
+});
