@@ -23,6 +23,7 @@
 #include "hubbub/config.h"
 #include "hubbub/jwt.h"
 #include "hubbub/limits.h"
+#include "hubbub/log.h"
 #include "hubbub/scope.h"
 #include "hubbub/server.h"
 #include "hubbub/store.h"
@@ -622,6 +623,9 @@ static int run_admin(const command *cmd, int argc, char **argv) {
   if (cmd->npos == 1 && strcmp(cmd->verb, "create") == 0 &&
       (rc = check_name(strcmp(cmd->group, "org") == 0 ? "organization" : cmd->group, a.pos[0])) != 0)
     goto out;
+  /* The admin commands' output is their result; routine log lines (a
+   * migration) would only get in the way of scripts reading stderr. */
+  hb_log_set_level(HB_LOG_WARN);
   if ((rc = open_store(&a, &s)) != 0) goto out;
   rc = cmd->run(s, &a);
 out:

@@ -448,7 +448,7 @@ int hb_store_org_find(hb_store *s, const char *name_or_id, hb_org_row *out) {
 int hb_store_org_list(hb_store *s, void (*cb)(const hb_org_row *, void *), void *ud) {
   sqlite3_stmt *st = NULL;
   int rc;
-  if (prepare(s, "SELECT id, name, created_at FROM organizations ORDER BY created_at, name", &st) != 0)
+  if (prepare(s, "SELECT id, name, created_at FROM organizations ORDER BY created_at, rowid", &st) != 0)
     return -1;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     hb_org_row r;
@@ -545,8 +545,8 @@ int hb_store_plugin_list(hb_store *s, const hb_uuid *org, void (*cb)(const hb_pl
   sqlite3_stmt *st = NULL;
   int rc;
   if (prepare(s,
-              org ? "SELECT " PLUGIN_COLS " FROM plugins WHERE organization_id = ?1 ORDER BY created_at, name"
-                  : "SELECT " PLUGIN_COLS " FROM plugins ORDER BY created_at, name",
+              org ? "SELECT " PLUGIN_COLS " FROM plugins WHERE organization_id = ?1 ORDER BY created_at, rowid"
+                  : "SELECT " PLUGIN_COLS " FROM plugins ORDER BY created_at, rowid",
               &st) != 0)
     return -1;
   if (org) bind_uuid(st, 1, org);
@@ -650,7 +650,7 @@ int hb_store_token_list(hb_store *s, void (*cb)(const hb_token_row *, void *), v
   int rc;
   if (prepare(s,
               "SELECT id, organization_id, plugin_id, name, token_hash, created_at, revoked_at"
-              " FROM api_tokens ORDER BY created_at, name",
+              " FROM api_tokens ORDER BY created_at, rowid",
               &st) != 0)
     return -1;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
