@@ -118,7 +118,18 @@ void hb_smsg_event(hb_strbuf *sb, const char *event_name, size_t event_name_len,
                    const char *data, size_t data_len, hb_scope scope,
                    const char *message_id, int64_t sent_at_ms);
 
-/** HTTP error body: {"error":{"code":..,"message":..,"pointer":..}} */
+/*
+ * The pointer of an error about the whole body (e.g. the top level is not an
+ * object). In hb_error.pointer, "" means "no pointer" (the field is omitted)
+ * and this sentinel means the RFC 6901 pointer "" to the whole document; it
+ * is the document's URI-fragment form (RFC 6901 section 6), never a valid
+ * plain pointer, so it cannot clash with a field's pointer.
+ */
+#define HB_POINTER_ROOT "#"
+
+/** HTTP error body: {"error":{"code":..,"message":..,"pointer":..}}.
+ * "pointer" is present when e->pointer is non-empty; HB_POINTER_ROOT is
+ * written as "pointer":"". */
 void hb_http_error_body(hb_strbuf *sb, const hb_error *e);
 
 #endif
