@@ -90,7 +90,8 @@ typedef struct hb_conn {
   uint64_t bucket_ms;
   uint32_t rate_strikes;
   char conn_id[HB_UUID_STR_BYTES];
-  char peer[64];
+  bool ip_counted;        /* counted against max_connections_per_ip */
+  uint8_t ip[16];         /* peer address key (ratelimit.h) */
 } hb_conn;
 
 /** Accept a new connection on `io` from its listener. */

@@ -1,11 +1,13 @@
 /* publish.c - POST /api/v1/pub_subs (and /api/v1/publish), and the publish
  * core shared with the WebSocket path. */
+#include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 
 #include "hubbub/api.h"
 #include "hubbub/envelope.h"
 #include "hubbub/io.h"
+#include "hubbub/ratelimit.h"
 
 static int64_t now_ms(void) {
   struct timeval tv;
@@ -38,6 +40,16 @@ void hb_api_publish(hb_conn *c, hb_http_req *req) {
   hb_error e;
   memset(&pr, 0, sizeof pr);
   memset(&e, 0, sizeof e);
+  int retry = 1;
+  if (!hb_ratelimit_take(&req->principal.token_id, srv->cfg.token_publish_rate,
+                         srv->cfg.token_publish_burst, hb_io_now_ms(c->io), &retry)) {
+    char extra[48];
+    snprintf(extra, sizeof extra, "Retry-After: %d\r\n", retry);
+    hb_error_set(&e, HB_E_RATE_LIMITED, NULL, "over %.0f publishes per second for this API token",
+                 srv->cfg.token_publish_rate);
+    hb_http_respond_error(c, &e, extra, false);
+    return;
+  }
   hb_err err = hb_pubreq_decode(req->body.buf ? req->body.buf : "", req->body.len,
                                 srv->cfg.max_data_bytes, &pr, &e);
   if (err == HB_OK && atomic_load(&srv->shutting_down)) err = hb_error_set(&e, HB_E_SHUTTING_DOWN, NULL, NULL);

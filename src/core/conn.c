@@ -9,6 +9,7 @@
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
+#include "hubbub/ratelimit.h"
 #include "hubbub/ws.h"
 
 /* --- output queue -------------------------------------------------------- */
@@ -180,6 +181,7 @@ void hb_conn_close(hb_conn *c, bool flush) {
     c->dirty = false;
   }
   c->io->nconns--;
+  if (c->ip_counted) hb_iplimit_release(c->ip);
   if (c->counted) {
     atomic_fetch_sub_explicit(&srv->open_conns, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&srv->metrics.connections_open, 1, memory_order_relaxed);
@@ -327,6 +329,21 @@ void hb_conn_accept(hb_io *io, uv_stream_t *listener) {
     hb_error_set(&e, HB_E_TOO_MANY_CONNECTIONS, NULL, NULL);
     hb_http_respond_error(c, &e, "Retry-After: 5\r\n", true);
     return;
+  }
+  if (srv->cfg.max_connections_per_ip > 0) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
+    hb_iplimit_key(&ss, c->ip);
+    if (!hb_iplimit_acquire(c->ip, srv->cfg.max_connections_per_ip)) {
+      atomic_fetch_add_explicit(&srv->metrics.rejected_connections, 1, memory_order_relaxed);
+      hb_error e;
+      hb_error_set(&e, HB_E_TOO_MANY_CONNECTIONS, NULL, "too many connections from this address");
+      hb_http_respond_error(c, &e, "Retry-After: 5\r\n", true);
+      return;
+    }
+    c->ip_counted = true;
   }
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }

@@ -13,6 +13,7 @@
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
+#include "hubbub/ratelimit.h"
 #include "hubbub/store.h"
 
 typedef struct {
@@ -118,6 +119,7 @@ out_broker:
 out:
   if (srv->broker) srv->broker->ops->stop(srv->broker);
   hb_auth_shutdown();
+  hb_ratelimit_shutdown();
   if (m.store) hb_store_close(m.store);
   hb_free(srv);
   return rc;
