@@ -610,8 +610,11 @@ int hb_store_token_create(hb_store *s, const hb_uuid *org, const hb_uuid *plugin
   }
   hb_store_hash_token(tok, strlen(tok), row.hash);
   if (prepare(s,
+              /* The SELECT ... WHERE EXISTS refuses a plugin of another
+               * organization: a token must never speak for two tenants. */
               "INSERT INTO api_tokens (id, organization_id, plugin_id, name, token_hash, created_at)"
-              " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+              " SELECT ?1, ?2, ?3, ?4, ?5, ?6"
+              " WHERE EXISTS (SELECT 1 FROM plugins WHERE id = ?3 AND organization_id = ?2)",
               &st) != 0)
     goto out;
   bind_uuid(st, 1, &row.id);
@@ -621,6 +624,10 @@ int hb_store_token_create(hb_store *s, const hb_uuid *org, const hb_uuid *plugin
   sqlite3_bind_blob(st, 5, row.hash, HB_TOKEN_HASH_BYTES, SQLITE_TRANSIENT);
   sqlite3_bind_int64(st, 6, row.created_at);
   rc = step_write(s, st, "create token");
+  if (rc == 0 && sqlite3_changes(s->db) == 0) {
+    hb_warn("store: token not created: the plugin is not in that organization");
+    rc = -1;
+  }
   if (rc == 0) {
     if (token_out) memcpy(token_out, tok, strlen(tok) + 1);
     if (out) *out = row;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hubbub/store.h"
@@ -229,6 +230,10 @@ static void test_tokens(void **state) {
   assert_int_equal(t.revoked_at, 0);
 
   assert_int_equal(hb_store_token_create(s, &o.id, &p.id, "backend", tok2, NULL), 1); /* name taken */
+  assert_int_equal(hb_store_token_create(s, &p.id, &p.id, "x", tok2, NULL), -1);        /* no such org */
+  hb_org_row other;
+  assert_int_equal(hb_store_org_create(s, "globex", &other), 0);
+  assert_int_equal(hb_store_token_create(s, &other.id, &p.id, "x", tok2, NULL), -1); /* plugin of acme */
   assert_int_equal(hb_store_token_create(s, &o.id, &p.id, NULL, tok2, &t2), 0);    /* generated name */
   assert_true(strncmp(t2.name, "token-", 6) == 0);
   assert_string_not_equal(tok, tok2);
@@ -313,14 +318,40 @@ static void test_newer_schema(void **state) {
   assert_non_null(strstr(err, "newer than this hubbub"));
 }
 
+/* Open `dir` as an unprivileged user (root writes anywhere, so a root test
+ * run drops to "nobody" in a child) and check the error says `expect`. */
+static void expect_open_error_unprivileged(const char *dir, const char *expect) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char err[512] = "";
+    hb_store *s = NULL;
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(3);
+    if (hb_store_open(&s, dir, err, sizeof err) != -1) _exit(1);
+    fprintf(stderr, "error: %s\n", err);
+    _exit(strstr(err, expect) ? 0 : 2);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_unwritable(void **state) {
-  char dir[1100], err[512] = "";
-  hb_store *s = NULL;
-  if (geteuid() == 0) skip(); /* root writes anywhere */
+  char dir[1100], open_dir[1100], path[1200];
   snprintf(dir, sizeof dir, "%s/ro", (char *)*state);
-  assert_int_equal(mkdir(dir, 0500), 0);
-  assert_int_equal(hb_store_open(&s, dir, err, sizeof err), -1);
-  assert_non_null(strstr(err, "not writable"));
+  snprintf(open_dir, sizeof open_dir, "%s/rw", (char *)*state);
+  assert_int_equal(chmod(*state, 0755), 0);
+  assert_int_equal(mkdir(dir, 0555), 0);
+  expect_open_error_unprivileged(dir, "not writable");
+
+  /* A writable directory holding a database the user may only read. */
+  hb_store *s = open_ok(open_dir);
+  hb_store_close(s);
+  snprintf(path, sizeof path, "%s/%s", open_dir, HB_STORE_FILE);
+  assert_int_equal(chmod(open_dir, 0777), 0);
+  assert_int_equal(chmod(path, geteuid() == 0 ? 0644 : 0444), 0);
+  expect_open_error_unprivileged(open_dir, "not readable and writable");
   chmod(dir, 0700);
 }
 
