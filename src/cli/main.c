@@ -279,7 +279,7 @@ static int check_origins(const char *list) {
     size_t n = (size_t)(q - p);
     bool scheme = (n > 7 && strncmp(p, "http://", 7) == 0) || (n > 8 && strncmp(p, "https://", 8) == 0);
     const char *host = scheme ? strstr(p, "://") + 3 : NULL;
-    if (!scheme || memchr(host, '/', (size_t)(q - host)) || (unsigned char)q[-1] < 0x21)
+    if (!scheme || memchr(host, '/', (size_t)(q - host)))
       return usage_error("origin '%.*s' must look like https://app.example.com (no path, no trailing slash)",
                          (int)n, p);
     for (const char *c = p; c < q; c++)
