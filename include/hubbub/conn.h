@@ -60,7 +60,7 @@ typedef struct hb_conn {
   bool dirty;            /* on io->dirty, waiting for the end-of-turn flush */
   bool counted;          /* counted in the server's connection total */
   uint16_t close_code;   /* WebSocket close code we sent, 0 if none */
-  uv_write_t wreq;
+  uv_write_t *wreq;       /* borrowed from the thread while a write is in flight */
   uint32_t inflight_bytes; /* bytes handed to the in-flight uv_write */
 
   hb_list link;       /* io->conns */
@@ -73,23 +73,23 @@ typedef struct hb_conn {
   uint32_t out_head, out_count, out_cap;
   size_t out_bytes;
 
-  /* HTTP */
-  http_parser parser;
+  /* HTTP: everything lives in the request object, allocated per request */
   struct hb_http_req *req;
-  uint8_t hscan_state;     /* raw header-line checker state */
-  bool in_headers;
 
-  /* WebSocket */
+  /* WebSocket. The wslay context (~8 KiB) exists only while a frame or a
+   * fragmented message is partly received; the frame tracker (ft_*) knows
+   * where frames end so an idle connection can give it back (ws.c). */
   wslay_event_context_ptr ws;
-  const char *ws_in;       /* the read buffer wslay pulls from */
-  size_t ws_in_len;
+  uint64_t ft_left;        /* payload bytes left in the current frame */
+  uint8_t ft_hlen;         /* header bytes collected so far */
+  uint8_t ft_hdr[14];      /* a frame header split across reads */
+  bool ft_frag;            /* inside a fragmented data message */
   hb_room *room;
   hb_list subs;            /* hb_sub.conn_link */
   uint32_t nsubs;
   double bucket_tokens;    /* publish rate limit */
   uint64_t bucket_ms;
   uint32_t rate_strikes;
-  char conn_id[HB_UUID_STR_BYTES];
   bool ip_counted;        /* counted against max_connections_per_ip */
   uint8_t ip[16];         /* peer address key (ratelimit.h) */
 } hb_conn;

@@ -39,6 +39,9 @@ typedef enum {
 } hb_hdr;
 
 typedef struct hb_http_req {
+  http_parser parser;
+  uint8_t hscan_state; /* raw header-line checker state */
+  bool in_headers;
   unsigned method; /* enum http_method */
   size_t url_len;
   char url[HB_MAX_URL_BYTES + 1];

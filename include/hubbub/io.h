@@ -46,7 +46,9 @@ typedef struct hb_io {
   size_t nconns;
   hb_index index;
   char readbuf[HB_READ_BUFFER_BYTES]; /* shared by all reads: data is consumed in the callback */
-  bool readbuf_busy;
+  const char *ws_in;    /* the bytes wslay's recv callback pulls from (ws.c) */
+  size_t ws_in_len;
+  uv_write_t *wreq_free; /* a stack of spare write requests (conn.c) */
 } hb_io;
 
 /* Counters for /metrics; relaxed atomics, read approximately. */

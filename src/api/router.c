@@ -94,9 +94,9 @@ bool hb_api_on_headers(hb_conn *c, hb_http_req *req) {
     if (!ct || !is_json(ct, req->hdr_len[HB_H_CONTENT_TYPE]))
       return reject(c, HB_E_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
     /* Refuse a declared oversize body before reading a byte of it. */
-    if (c->parser.content_length != ULLONG_MAX && c->parser.content_length > req->max_body)
+    if (req->parser.content_length != ULLONG_MAX && req->parser.content_length > req->max_body)
       return reject(c, HB_E_PAYLOAD_TOO_LARGE, NULL, NULL);
-  } else if (!(r->flags & R_WS) && c->parser.content_length != ULLONG_MAX && c->parser.content_length > 0) {
+  } else if (!(r->flags & R_WS) && req->parser.content_length != ULLONG_MAX && req->parser.content_length > 0) {
     return reject(c, HB_E_PAYLOAD_TOO_LARGE, NULL, "this path takes no body");
   }
   return true;

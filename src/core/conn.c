@@ -211,8 +211,25 @@ void hb_conn_ws_close(hb_conn *c, uint16_t code, const char *reason, bool drop_p
 
 static void conn_flush(hb_conn *c);
 
+static uv_write_t *wreq_get(hb_io *io) {
+  uv_write_t *w = io->wreq_free;
+  if (w) {
+    io->wreq_free = w->data;
+    return w;
+  }
+  return hb_malloc(sizeof *w);
+}
+
+static void wreq_put(hb_io *io, uv_write_t *w) {
+  /* Kept on a per-thread stack: a write request costs nothing per idle connection. */
+  w->data = io->wreq_free;
+  io->wreq_free = w;
+}
+
 static void on_write(uv_write_t *req, int status) {
   hb_conn *c = req->data;
+  wreq_put(c->io, req);
+  c->wreq = NULL;
   c->writing = false;
   if (c->state == HB_CONN_CLOSED) return; /* cancelled by uv_close; on_close frees */
   if (status < 0) {
@@ -252,8 +269,11 @@ static void conn_flush(hb_conn *c) {
     out_consume(c, (size_t)r);
     if ((size_t)r < total) {
       n = gather(c, iov, &total);
-      c->wreq.data = c;
-      if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
+      c->wreq = wreq_get(c->io);
+      c->wreq->data = c;
+      if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
+        wreq_put(c->io, c->wreq);
+        c->wreq = NULL;
         hb_conn_close(c, false);
         return;
       }

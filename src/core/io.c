@@ -220,6 +220,11 @@ void hb_io_join_all(hb_server *srv) {
     for (size_t k = 0; k < io->inbox_len; k++) hb_msg_unref(io->inbox[k]);
     hb_free(io->inbox);
     hb_index_destroy(&io->index);
+    while (io->wreq_free) {
+      uv_write_t *w = io->wreq_free;
+      io->wreq_free = w->data;
+      hb_free(w);
+    }
     if (uv_loop_close(&io->loop) != 0) hb_warn("thread %d: loop closed with live handles", i);
     pthread_mutex_destroy(&io->inbox_lock);
     hb_free(io);

@@ -268,7 +268,7 @@ static const http_parser_settings settings = {
  * Returns -1 on a violation, 1 with *end just past the blank line, 0 when
  * the headers continue past this chunk. */
 static int hscan(hb_conn *c, const char *p, size_t len, size_t *end) {
-  uint8_t st = c->hscan_state;
+  uint8_t st = c->req->hscan_state;
   for (size_t i = 0; i < len; i++) {
     char ch = p[i];
     switch (st) {
@@ -297,12 +297,12 @@ static int hscan(hb_conn *c, const char *p, size_t len, size_t *end) {
       break;
     case HS_END_CR:
       if (ch != '\n') return -1;
-      c->hscan_state = HS_FIRST;
+      c->req->hscan_state = HS_FIRST;
       *end = i + 1;
       return 1;
     }
   }
-  c->hscan_state = st;
+  c->req->hscan_state = st;
   return 0;
 }
 
@@ -310,10 +310,10 @@ static void start_request(hb_conn *c) {
   hb_http_req *r = hb_calloc(1, sizeof *r);
   r->max_body = c->io->srv->cfg.max_body_bytes;
   c->req = r;
-  http_parser_init(&c->parser, HTTP_REQUEST);
-  c->parser.data = c;
-  c->in_headers = true;
-  c->hscan_state = HS_FIRST;
+  http_parser_init(&r->parser, HTTP_REQUEST);
+  r->parser.data = c;
+  r->in_headers = true;
+  r->hscan_state = HS_FIRST;
   /* A started request must complete in bounded time (slowloris). */
   uint64_t dl = hb_io_now_ms(c->io) + HB_HTTP_REQUEST_TIMEOUT_MS;
   if (!c->deadline_ms || dl < c->deadline_ms) c->deadline_ms = dl;
@@ -325,7 +325,7 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
     if (!c->req) start_request(c);
     hb_http_req *r = c->req;
     size_t chunk = len - pos;
-    if (c->in_headers) {
+    if (r->in_headers) {
       size_t end = 0;
       int s = hscan(c, buf + pos, chunk, &end);
       if (s < 0) {
@@ -334,13 +334,13 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
       }
       if (s == 1) {
         chunk = end;
-        c->in_headers = false;
+        r->in_headers = false;
       }
     }
-    size_t n = http_parser_execute(&c->parser, &settings, buf + pos, chunk);
+    size_t n = http_parser_execute(&r->parser, &settings, buf + pos, chunk);
     if (c->state != HB_CONN_HTTP && c->state != HB_CONN_WS) return; /* an error closed it */
     if (r->failed) return;
-    enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
+    enum http_errno err = HTTP_PARSER_ERRNO(&r->parser);
     if (c->state == HB_CONN_WS) {
       /* Upgraded: the rest of the bytes are WebSocket frames. */
       hb_http_req_free(r);
@@ -351,7 +351,7 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
     }
     if (err == HPE_PAUSED) {
       /* One request done; the next starts with a fresh parser and checker. */
-      http_parser_pause(&c->parser, 0);
+      http_parser_pause(&r->parser, 0);
       hb_http_req_free(r);
       c->req = NULL;
       c->deadline_ms = hb_io_now_ms(c->io) + HB_HTTP_IDLE_TIMEOUT_MS;

@@ -20,15 +20,15 @@
 /* --- wslay callbacks ----------------------------------------------------- */
 
 static ssize_t ws_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
-  hb_conn *c = ud;
-  if (c->ws_in_len == 0) {
+  hb_io *io = ((hb_conn *)ud)->io;
+  if (io->ws_in_len == 0) {
     wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
     return -1;
   }
-  size_t n = len < c->ws_in_len ? len : c->ws_in_len;
-  memcpy(buf, c->ws_in, n);
-  c->ws_in += n;
-  c->ws_in_len -= n;
+  size_t n = len < io->ws_in_len ? len : io->ws_in_len;
+  memcpy(buf, io->ws_in, n);
+  io->ws_in += n;
+  io->ws_in_len -= n;
   return (ssize_t)n;
 }
 
@@ -61,13 +61,62 @@ static const struct wslay_event_callbacks ws_callbacks = {
     .on_msg_recv_callback = ws_on_msg,
 };
 
+/* Follow frame boundaries (RFC 6455 5.2) without interpreting anything
+ * else: wslay does the checking. This only tells when no frame and no
+ * fragmented message is partly received. */
+static void track_frames(hb_conn *c, const uint8_t *p, size_t len) {
+  while (len > 0) {
+    if (c->ft_left > 0) {
+      size_t n = len < c->ft_left ? len : (size_t)c->ft_left;
+      c->ft_left -= n;
+      p += n;
+      len -= n;
+      continue;
+    }
+    c->ft_hdr[c->ft_hlen++] = *p++;
+    len--;
+    if (c->ft_hlen < 2) continue;
+    uint8_t len7 = c->ft_hdr[1] & 0x7f;
+    size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((c->ft_hdr[1] & 0x80) ? 4 : 0);
+    if (c->ft_hlen < need) continue;
+    uint64_t plen = len7;
+    if (len7 == 126) plen = (uint64_t)c->ft_hdr[2] << 8 | c->ft_hdr[3];
+    if (len7 == 127) {
+      plen = 0;
+      for (int i = 0; i < 8; i++) plen = plen << 8 | c->ft_hdr[2 + i];
+    }
+    bool fin = c->ft_hdr[0] & 0x80;
+    uint8_t op = c->ft_hdr[0] & 0x0f;
+    if ((op == 0x1 || op == 0x2) && !fin) c->ft_frag = true;
+    if (op == 0x0 && fin) c->ft_frag = false;
+    c->ft_left = plen;
+    c->ft_hlen = 0;
+  }
+}
+
+static bool ws_ctx_new(hb_conn *c) {
+  if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
+    c->ws = NULL;
+    return false;
+  }
+  /* wslay's default is 2 GiB (DESIGN.md): always cap it. */
+  wslay_event_config_set_max_recv_msg_length(c->ws, c->io->srv->cfg.max_message_bytes);
+  return true;
+}
+
 void hb_ws_on_read(hb_conn *c, const char *buf, size_t len) {
-  if (!c->ws || c->state != HB_CONN_WS) return;
-  c->ws_in = buf;
-  c->ws_in_len = len;
+  if (c->state != HB_CONN_WS) return;
+  if (!c->ws && !ws_ctx_new(c)) {
+    hb_conn_ws_close(c, 1011, "internal error", false);
+    return;
+  }
+  track_frames(c, (const uint8_t *)buf, len);
+  hb_io *io = c->io;
+  io->ws_in = buf;
+  io->ws_in_len = len;
   int r = wslay_event_recv(c->ws);
-  c->ws_in = NULL;
-  c->ws_in_len = 0;
+  io->ws_in = NULL;
+  io->ws_in_len = 0;
   if (c->state != HB_CONN_WS) return; /* a handler closed it */
   if (r == WSLAY_ERR_CALLBACK_FAILURE) {
     /* Our recv callback never fails, so this is a frame-level violation
@@ -86,6 +135,13 @@ void hb_ws_on_read(hb_conn *c, const char *buf, size_t len) {
      * reserved bits, opcodes, masking; 1007 UTF-8; 1009 size). */
     c->close_code = wslay_event_get_status_code_sent(c->ws);
     hb_conn_close(c, true);
+    return;
+  }
+  if (c->ft_left == 0 && c->ft_hlen == 0 && !c->ft_frag && !wslay_event_want_write(c->ws)) {
+    /* Between messages wslay holds nothing we need: give its buffers back so
+     * an idle subscriber costs a few hundred bytes, not ~8 KiB. */
+    wslay_event_context_free(c->ws);
+    c->ws = NULL;
   }
 }
 
@@ -222,13 +278,6 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
   SHA1((const unsigned char *)src, WS_KEY_B64_BYTES + sizeof WS_GUID - 1, sha);
   char accept[32];
   EVP_EncodeBlock((unsigned char *)accept, sha, SHA_DIGEST_LENGTH);
-
-  if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
-    refuse(c, HB_E_INTERNAL, NULL, NULL);
-    return;
-  }
-  /* wslay's default is 2 GiB (DESIGN.md): always cap it. */
-  wslay_event_config_set_max_recv_msg_length(c->ws, srv->cfg.max_message_bytes);
 
   char resp[256];
   int n = snprintf(resp, sizeof resp,
