@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, room, uuid } from '../e2e/harness.mjs';
 import { launch, watchErrors, sleep } from './browser.mjs';
+import { readyTenant } from '../../sdk/js/test/helpers.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const OUT = path.join(REPO, 'test-output/browser');
@@ -18,7 +19,7 @@ let browser;
 
 before(async () => {
   srv = await startServer({ threads: 2 });
-  tenant = await srv.tenant();
+  tenant = await readyTenant(srv);
   browser = await launch();
 });
 after(async () => {

@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, room, uuid } from '../e2e/harness.mjs';
 import { launch, watchErrors, sleep } from './browser.mjs';
+import { readyTenant } from '../../sdk/js/test/helpers.mjs';
 
 let srv;
 let tenant;
@@ -13,7 +14,7 @@ const QUIET_MS = 400;
 
 before(async () => {
   srv = await startServer({ threads: 2 });
-  tenant = await srv.tenant();
+  tenant = await readyTenant(srv);
   browser = await launch();
 });
 after(async () => {

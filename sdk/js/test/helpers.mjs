@@ -86,6 +86,25 @@ function createClientLocal(opts) {
 }
 export { createClientLocal as createTestClient };
 
+/**
+ * srv.tenant(), returned once the server accepts the new API token. Admin
+ * commands write to the store of a running server, which picks changes up
+ * on its reload tick (HB_AUTH_RELOAD_INTERVAL_MS): poll instead of racing it.
+ */
+export async function readyTenant(srv, ms = 3000) {
+  const t = await srv.tenant();
+  const end = Date.now() + ms;
+  for (;;) {
+    const r = await srv.http('POST', '/api/v1/connection_tokens', {
+      headers: { Authorization: `Bearer ${t.apiToken}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(room()),
+    });
+    if (r.status === 201) return t;
+    if (Date.now() > end) throw new Error(`new API token still refused after ${ms} ms: ${r.status} ${r.text}`);
+    await sleep(50);
+  }
+}
+
 export function httpPublish(srv, tenant, r, eventName, data, type = 'session') {
   const scope = { type };
   if (type !== 'organization') scope.event_id = r.event_id;

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startServer, room, uuid, WebSocket, connectClient, createTestClient, collect, waitFor, waitState,
-  httpPublish, sleep, Client, HubbubError,
+  httpPublish, sleep, Client, HubbubError, readyTenant,
 } from './helpers.mjs';
 
 let srv;
@@ -16,7 +16,7 @@ const QUIET_MS = 300; /* how long "nothing arrives" is waited for */
 
 before(async () => {
   srv = await startServer({ threads: 2 });
-  tenant = await srv.tenant();
+  tenant = await readyTenant(srv);
 });
 after(async () => {
   for (const c of clients) c.close();
@@ -142,7 +142,7 @@ test('scopes: session stays in the room, event reaches its sessions, organizatio
 
 test('another plugin and another organization see nothing', { timeout: 15000 }, async () => {
   const r = room();
-  const other = await srv.tenant();
+  const other = await readyTenant(srv);
   const mine = await client(r);
   const theirs = track(await connectClient(srv, other, r));
   const gm = collect(mine, 'iso');

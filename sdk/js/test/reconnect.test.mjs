@@ -15,8 +15,8 @@ async function withServer(fn) {
   const s = await restartableServer();
   const clients = [];
   try {
+    const tenant = s.tenant(); /* before start: the server loads it at once */
     await s.start();
-    const tenant = s.tenant();
     await fn(s, tenant, (c) => (clients.push(c), c));
   } finally {
     for (const c of clients) c.close();
