@@ -45,6 +45,7 @@ static const char usage_text[] =
     "  hubbub org list\n"
     "  hubbub plugin create --org ORG NAME [--origins \"https://a https://b\"]\n"
     "  hubbub plugin list [--org ORG]\n"
+    "  hubbub plugin update --org ORG PLUGIN --origins \"https://a https://b\"  (\"\" = any)\n"
     "  hubbub token create --org ORG --plugin PLUGIN [--name LABEL]\n"
     "  hubbub token list\n"
     "  hubbub token revoke ID\n"
@@ -329,6 +330,29 @@ static int cmd_plugin_create(hb_store *s, const args *a) {
   return rc;
 }
 
+/* Replace a plugin's Origin allowlist ("" = any Origin). */
+static int cmd_plugin_update(hb_store *s, const args *a) {
+  hb_org_row org;
+  hb_plugin_row p;
+  char id[HB_UUID_STR_BYTES];
+  const char *origins = get_opt(a, "origins");
+  int rc;
+  if (!origins) return usage_error("plugin update: --origins is required (\"\" allows any origin)");
+  if (strlen(origins) >= sizeof p.allowed_origins)
+    return usage_error("--origins is too long (at most %zu bytes)", sizeof p.allowed_origins - 1);
+  if (check_origins(origins) != 0) return EXIT_USAGE;
+  if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
+  if ((rc = find_plugin(s, &org, a->pos[0], &p)) != 0) return rc;
+  OPENSSL_cleanse(p.signing_secret, sizeof p.signing_secret);
+  if (hb_store_plugin_set_origins(s, &p.id, origins) != 0) return fail("cannot update plugin '%s'", p.name);
+  if (a->json)
+    return emit(json_pack("{s:o,s:s,s:o,s:s}", "id", juuid(&p.id), "name", p.name, "organization_id",
+                          juuid(&p.org_id), "allowed_origins", origins));
+  printf("Plugin '%s' (%s) now accepts WebSocket connections from %s\n", p.name, uuid_str(&p.id, id),
+         *origins ? origins : "any origin");
+  return 0;
+}
+
 static void plugin_row_json(const hb_plugin_row *r, void *ud) {
   /* Never the signing secret: it was shown once, at creation. */
   json_array_append_new(ud, json_pack("{s:o,s:s,s:o,s:s,s:I}", "id", juuid(&r->id), "name", r->name,
@@ -582,19 +606,21 @@ typedef struct {
   const char *options;  /* allowed besides --data and --json */
   const char *required; /* required options, space separated */
   int npos;             /* exact number of positional arguments */
+  const char *posname;  /* what the positional argument is, for usage errors */
   int (*run)(hb_store *, const args *);
 } command;
 
 static const command commands[] = {
-    {"org", "create", "", "", 1, cmd_org_create},
-    {"org", "list", "", "", 0, cmd_org_list},
-    {"plugin", "create", "org origins", "org", 1, cmd_plugin_create},
-    {"plugin", "list", "org", "", 0, cmd_plugin_list},
-    {"token", "create", "org plugin name", "org plugin", 0, cmd_token_create},
-    {"token", "list", "", "", 0, cmd_token_list},
-    {"token", "revoke", "", "", 1, cmd_token_revoke},
+    {"org", "create", "", "", 1, "NAME", cmd_org_create},
+    {"org", "list", "", "", 0, NULL, cmd_org_list},
+    {"plugin", "create", "org origins", "org", 1, "NAME", cmd_plugin_create},
+    {"plugin", "list", "org", "", 0, NULL, cmd_plugin_list},
+    {"plugin", "update", "org origins", "org", 1, "PLUGIN", cmd_plugin_update},
+    {"token", "create", "org plugin name", "org plugin", 0, NULL, cmd_token_create},
+    {"token", "list", "", "", 0, NULL, cmd_token_list},
+    {"token", "revoke", "", "", 1, "ID", cmd_token_revoke},
     {"connection-token", "create", "org plugin event session user scopes ttl", "org plugin event session", 0,
-     cmd_conn_token_create},
+     NULL, cmd_conn_token_create},
 };
 
 static int run_admin(const command *cmd, int argc, char **argv) {
@@ -604,8 +630,7 @@ static int run_admin(const command *cmd, int argc, char **argv) {
   if (rc != 0) return rc;
   if (a.npos != cmd->npos) {
     if (a.npos > cmd->npos) rc = usage_error("%s %s: unexpected argument '%s'", cmd->group, cmd->verb, a.pos[cmd->npos]);
-    else rc = usage_error("%s %s: missing %s", cmd->group, cmd->verb,
-                          strcmp(cmd->verb, "revoke") == 0 ? "ID" : "NAME");
+    else rc = usage_error("%s %s: missing %s", cmd->group, cmd->verb, cmd->posname);
     goto out;
   }
   for (const char *p = cmd->required; *p;) {
@@ -657,7 +682,7 @@ int main(int argc, char **argv) {
   if (known_group)
     return usage_error("'%s' needs a subcommand: %s", group,
                        !strcmp(group, "org") ? "create or list"
-                       : !strcmp(group, "plugin") ? "create or list"
+                       : !strcmp(group, "plugin") ? "create, list or update"
                        : !strcmp(group, "token") ? "create, list or revoke"
                                                  : "create");
   return usage_error("unknown command '%s'", group);

@@ -47,6 +47,10 @@ hb plugin create --org globex polls --json >/dev/null  # same name, other org
 [ "$(hb plugin list --json | j 'len(o["plugins"])')" = 3 ] || die "plugin list"
 hb plugin list --json | grep -q signing_secret && die "plugin list shows a secret"
 expect_exit 1 "org 'nope' not found" -- hb plugin list --org nope
+[ "$(hb plugin list --org acme --json | j 'o["plugins"][0]["allowed_origins"]')" = "https://app.example.com" ] || die "origins"
+hb plugin update --org acme polls --origins "" --json >/dev/null
+[ "$(hb plugin list --org acme --json | j 'o["plugins"][0]["allowed_origins"]')" = "" ] || die "origins cleared"
+expect_exit 2 "no path" -- hb plugin update --org acme polls --origins "https://a.example/x"
 
 # --- API tokens
 TOK_JSON=$(hb token create --org acme --plugin polls --name backend --json)
