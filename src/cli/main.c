@@ -71,6 +71,7 @@ typedef struct {
   int nopts;
   bool json;
   const char *data; /* --data, default "data" */
+  bool data_given;  /* serve: only an explicit --data overrides the config file */
 } args;
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -143,6 +144,7 @@ static int parse_args(int argc, char **argv, const char *allowed, args *a) {
     if (strcmp(name, "data") == 0) {
       if (!*value) return usage_error("--data needs a directory");
       a->data = value;
+      a->data_given = true;
       continue;
     }
     for (int k = 0; k < a->nopts; k++)
@@ -561,11 +563,13 @@ static int cmd_serve(int argc, char **argv) {
     rc = usage_error("--listen '%s' must be HOST:PORT, [IPv6]:PORT or :PORT", v);
     goto out;
   }
-  /* --data has a default for admin commands; for serve only an explicit
-   * flag overrides the config file. */
-  for (int i = 0; i < argc; i++)
-    if (strcmp(argv[i], "--data") == 0 || strncmp(argv[i], "--data=", 7) == 0)
-      snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", a.data);
+  if (a.data_given) {
+    if (strlen(a.data) >= sizeof cfg.data_dir) {
+      rc = usage_error("--data is too long");
+      goto out;
+    }
+    snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", a.data);
+  }
   if ((v = get_opt(&a, "threads"))) {
     char *end;
     errno = 0;
