@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, room, uuid } from '../e2e/harness.mjs';
 import { launch, watchErrors, sleep } from './browser.mjs';
-import { readyTenant } from '../../sdk/js/test/helpers.mjs';
+import { readyTenant, restartableServer, mintToken } from '../../sdk/js/test/helpers.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const OUT = path.join(REPO, 'test-output/browser');
@@ -98,8 +98,13 @@ test('demo: a reaction clicked in one tab floats in the other; chat; curl; other
     await a.page.waitForFunction(() => document.querySelectorAll('#events li[data-event]').length >= 10, null, { timeout: 5000 });
 
     mkdirSync(OUT, { recursive: true });
-    await sleep(500);
-    await a.page.screenshot({ path: path.join(OUT, 'demo.png') });
+    /* A last burst so that the screenshot shows emoji in flight. */
+    for (const e of ['🎉', '❤️', '👏', '🚀', '🔥']) {
+      await b.page.click(`button[data-emoji="${e}"]`);
+      await sleep(90);
+    }
+    await sleep(450);
+    await a.page.screenshot({ path: path.join(OUT, 'demo.png'), fullPage: true });
 
     /* Another session of the same event saw none of it. */
     await sleep(300);
@@ -108,5 +113,43 @@ test('demo: a reaction clicked in one tab floats in the other; chat; curl; other
     for (const p of [a, b, stranger]) assert.deepEqual(p.errors, []);
   } finally {
     await ctx.close();
+  }
+});
+
+test('demo: the badge follows the connection through a server restart, and the room works after it', { timeout: 60000 }, async () => {
+  const s = await restartableServer();
+  const ctx = await browser.newContext();
+  try {
+    const t = s.tenant();
+    await s.start();
+    const r = room();
+    const pages = [];
+    for (const user of ['dora', 'eve']) {
+      const page = await ctx.newPage();
+      const errors = watchErrors(page);
+      await page.goto(`${s.url}/demo#token=${mintToken(t, r, { sub: user })}`, { timeout: 10000 });
+      await page.waitForSelector('#state[data-state="open"]', { timeout: 8000 });
+      pages.push({ page, errors });
+    }
+    await s.kill('SIGKILL');
+    for (const p of pages) await p.page.waitForSelector('#state[data-state="reconnecting"]', { timeout: 8000 });
+    assert.match(await pages[0].page.textContent('#state'), /reconnecting/);
+    /* Clicked while offline: queued, delivered after the restart. */
+    await pages[0].page.click('button[data-emoji="🚀"]');
+    await s.start();
+    for (const p of pages) await p.page.waitForSelector('#state[data-state="open"]', { timeout: 15000 });
+    await pages[1].page.waitForSelector('#events li[data-event="reaction"]', { timeout: 8000 }).catch(async () => {
+      /* eve may have re-subscribed after dora's queue was flushed: the queue is not a history. Send another. */
+      await pages[0].page.click('button[data-emoji="🚀"]');
+      await pages[1].page.waitForSelector('#events li[data-event="reaction"]', { timeout: 5000 });
+    });
+    await pages[0].page.waitForSelector('#events li[data-event="reaction"]', { timeout: 5000 });
+    /* The pages saw the connection drop; nothing else went wrong. */
+    for (const p of pages) {
+      assert.deepEqual(p.errors.filter((e) => !/WebSocket|ERR_CONNECTION_REFUSED|net::/.test(e)), []);
+    }
+  } finally {
+    await ctx.close();
+    await s.cleanup();
   }
 });
