@@ -8,6 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import crypto from 'node:crypto';
+import { createClient as _createClient } from '../dist/hubbub.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(here, '../../..');
@@ -68,7 +70,7 @@ export async function connectClient(srv, tenant, r, extra = {}) {
   return c;
 }
 
-import { createClient as _createClient } from '../dist/hubbub.mjs';
+/** createClient() plus `errors` (every 'error' event) and `connected` (the first welcome, bounded). */
 function createClientLocal(opts) {
   const c = _createClient(opts);
   c.errors = [];
@@ -186,7 +188,6 @@ export async function restartableServer() {
 }
 
 /** An HS256 connection token minted offline (docs/protocol.md section 1). */
-import crypto from 'node:crypto';
 export function mintToken(tenant, r, { sub = 'u-' + uuid().slice(0, 8), scopes = ['session'], exp = Math.floor(Date.now() / 1000) + 3600 } = {}) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const head = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({
