@@ -190,7 +190,8 @@ class Client {
     this._clearTimer('_reconnectTimer');
     this._seq++;
     this._attempt = 0;
-    this._tokenRefresh = !o.token;
+    /* A token passed to this call is used as is; otherwise ask getToken first. */
+    this._tokenRefresh = !opts.token;
     this._setState(this._everOpen ? 'reconnecting' : 'connecting');
     this._open();
     return p;
@@ -227,8 +228,8 @@ class Client {
       }
       const max = this.welcome && this.welcome.limits && this.welcome.limits.max_data_bytes
         ? this.welcome.limits.max_data_bytes : FALLBACK_MAX_DATA_BYTES;
-      /* The frame length bounds the data length from above; only measure precisely when close. */
-      if (frame.length > max && byteLength(JSON.stringify(data)) > max) {
+      /* A UTF-16 unit is at most 3 UTF-8 bytes: only measure precisely when it could be over. */
+      if (frame.length * 3 > max && byteLength(JSON.stringify(data)) > max) {
         return fail('data_too_large', 'publish: data is over ' + max + ' bytes');
       }
       const item = { id, frame, eventName, resolve, reject };
@@ -341,7 +342,9 @@ class Client {
     const attempt = this._attempt;
     const seq = this._seq;
     let token = o.token;
-    if (typeof o.getToken === 'function' && (this._tokenRefresh || attempt > 0 || this._everOpen)) {
+    /* Before every retry too: a browser cannot tell an expired token (401)
+     * from a network error, so a fresh token is the only safe bet. */
+    if (typeof o.getToken === 'function' && (this._tokenRefresh || attempt > 0)) {
       try {
         token = await o.getToken();
         if (token) o.token = token;

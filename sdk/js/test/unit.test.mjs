@@ -67,7 +67,8 @@ test('publish argument errors reject with typed codes and never throw', async ()
   circular.self = circular;
   await assert.rejects(c.publish('ok', { data: circular }), (e) => e.code === 'invalid_json');
   await assert.rejects(c.publish('ok', { data: { s: 'x'.repeat(40000) } }), (e) => e.code === 'data_too_large');
-  assert.deepEqual(errors, ['invalid_event_name', 'invalid_type', 'invalid_type', 'invalid_scope', 'invalid_json', 'data_too_large']);
+  await assert.rejects(c.publish('ok', { data: { s: '漢'.repeat(12000) } }), (e) => e.code === 'data_too_large', '36 KB of UTF-8 in 12 K characters');
+  assert.deepEqual(errors, ['invalid_event_name', 'invalid_type', 'invalid_type', 'invalid_scope', 'invalid_json', 'data_too_large', 'data_too_large']);
   assert.throws(() => c.subscribe('', () => {}), (e) => e.code === 'invalid_event_name');
   assert.throws(() => c.subscribe('x', 'not a function'), TypeError);
 });
