@@ -156,3 +156,30 @@ test('expired token: without getToken the client stops; with getToken it reconne
     assert.ok(calls >= 1);
   });
 });
+
+test('token expiring while connected (close 4401): stop without getToken, refresh and resubscribe with it', { timeout: 30000 }, async () => {
+  await withServer(async (s, tenant, track) => {
+    const r = room();
+    /* exp 29 s ago: still inside the server's 30 s leeway, so it expires within ~1 s. */
+    const almost = () => mintToken(tenant, r, { sub: 'short', exp: Math.floor(Date.now() / 1000) - 29 });
+    const plain = track(createTestClient({ url: s.wsUrl, token: almost(), WebSocket, ...FAST }));
+    let calls = 0;
+    const refreshing = track(createTestClient({
+      url: s.wsUrl, token: almost(), WebSocket, ...FAST,
+      getToken: () => (calls++, mintToken(tenant, r, { sub: 'fresh' })),
+    }));
+    await Promise.all([plain.connected, refreshing.connected]);
+    const got = [];
+    await refreshing.subscribe('after-refresh', (d) => got.push(d)).ready;
+
+    await waitState(plain, 'closed', 10000);
+    const e = plain.errors.at(-1);
+    assert.equal(e.code, 'connection_refused');
+    assert.equal(e.closeCode, 4401);
+
+    await waitFor(() => calls >= 1 && refreshing.state === 'open' && refreshing.welcome.user_id === 'fresh', 10000, 'refreshed connection');
+    await refreshing.subscribed('after-refresh');
+    await refreshing.publish('after-refresh', { data: { ok: true } });
+    await waitFor(() => got.length === 1, 3000, 'delivery after refresh');
+  });
+});
