@@ -244,6 +244,15 @@
     loadName(tokenUser(token));
 
     PubSub.onStateChange(setBadge);
+    /* A browser cannot see why a handshake failed; after a few failed tries
+     * before ever getting in, the likeliest cause is an expired token. */
+    var failedBeforeWelcome = 0;
+    PubSub.onStateChange(function (state) {
+      if (state !== 'reconnecting' || PubSub.welcome) return;
+      if (++failedBeforeWelcome === 3) {
+        toast('Cannot join the room', 'The server is unreachable or the token is expired or invalid. `make run` prints a fresh link.', true);
+      }
+    });
     PubSub.on('welcome', renderCurl);
     PubSub.on('error', function (err) {
       /* Errors of the room (a forbidden scope, a dropped link...): show them, never throw. */
