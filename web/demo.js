@@ -246,12 +246,13 @@
     PubSub.onStateChange(setBadge);
     /* A browser cannot see why a handshake failed; after a few failed tries
      * before ever getting in, the likeliest cause is an expired token. */
-    var failedBeforeWelcome = 0;
+    var joinHint = null;
     PubSub.onStateChange(function (state) {
-      if (state !== 'reconnecting' || PubSub.welcome) return;
-      if (++failedBeforeWelcome === 3) {
-        toast('Cannot join the room', 'The server is unreachable or the token is expired or invalid. `make run` prints a fresh link.', true);
-      }
+      if (state !== 'reconnecting' || PubSub.welcome || joinHint) return;
+      joinHint = setTimeout(function () {
+        if (PubSub.welcome) return;
+        toast('Cannot join the room', 'The server is unreachable, or the token is expired or invalid: `make run` prints a fresh link.', true);
+      }, 4000);
     });
     PubSub.on('welcome', renderCurl);
     PubSub.on('error', function (err) {
