@@ -38,7 +38,7 @@ typedef struct {
   uint8_t kind; /* hb_out_kind */
   uint32_t len, off;
   union {
-    hb_msg *msg;
+    struct hb_lmsg *lmsg;
     char *own;
     const char *stat;
   } u;
@@ -97,8 +97,8 @@ typedef struct hb_conn {
 /** Accept a new connection on `io` from its listener. */
 void hb_conn_accept(struct hb_io *io, uv_stream_t *listener);
 
-/** Queue a shared message (takes a reference). Returns false if the conn was cut off. */
-bool hb_conn_send_msg(hb_conn *c, hb_msg *m);
+/** Queue a shared message (takes a thread-local reference). False if the conn was cut off. */
+bool hb_conn_send_msg(hb_conn *c, struct hb_lmsg *lm);
 /** Queue a copy of `len` bytes. */
 void hb_conn_send_copy(hb_conn *c, const void *p, size_t len);
 /** Queue an allocated buffer (ownership passes to the connection). */

@@ -49,6 +49,7 @@ typedef struct hb_io {
   const char *ws_in;    /* the bytes wslay's recv callback pulls from (ws.c) */
   size_t ws_in_len;
   uv_write_t *wreq_free; /* a stack of spare write requests (conn.c) */
+  hb_lmsg *lmsg_free;    /* a stack of spare thread-local message views */
 } hb_io;
 
 /* Counters for /metrics; relaxed atomics, read approximately. */
@@ -81,6 +82,8 @@ static inline uint64_t hb_io_now_ms(hb_io *io) { return uv_now(&io->loop); }
 void hb_io_deliver_all(hb_server *srv, hb_io *from, hb_msg *msg);
 /** Deliver to subscribers of this thread only (must run on io's thread). */
 size_t hb_io_deliver_local(hb_io *io, hb_msg *msg);
+/** Drop a thread-local reference (on io's thread). */
+void hb_io_lmsg_unref(hb_io *io, hb_lmsg *lm);
 /** Push a reference to `io`'s inbox (any thread). */
 void hb_io_post(hb_io *io, hb_msg *msg);
 

@@ -16,16 +16,16 @@
 
 static hb_out_item *out_at(hb_conn *c, uint32_t i) { return &c->out[(c->out_head + i) % c->out_cap]; }
 
-static void item_release(hb_out_item *it) {
+static void item_release(hb_io *io, hb_out_item *it) {
   if (it->kind == HB_OUT_MSG)
-    hb_msg_unref(it->u.msg);
+    hb_io_lmsg_unref(io, it->u.lmsg);
   else if (it->kind == HB_OUT_OWNED)
     hb_free(it->u.own);
 }
 
 static const char *item_ptr(const hb_out_item *it) {
   switch (it->kind) {
-  case HB_OUT_MSG: return it->u.msg->frame;
+  case HB_OUT_MSG: return it->u.lmsg->msg->frame;
   case HB_OUT_OWNED: return it->u.own;
   default: return it->u.stat;
   }
@@ -65,13 +65,14 @@ static void out_consume(hb_conn *c, size_t n) {
       return;
     }
     n -= left;
-    item_release(it);
+    item_release(c->io, it);
     c->out_head = (c->out_head + 1) % c->out_cap;
     c->out_count--;
   }
 }
 
-bool hb_conn_send_msg(hb_conn *c, hb_msg *m) {
+bool hb_conn_send_msg(hb_conn *c, hb_lmsg *lm) {
+  hb_msg *m = lm->msg;
   if (c->state != HB_CONN_WS) return false;
   if (c->out_bytes + m->frame_len > c->io->srv->cfg.max_output_bytes) {
     /* A subscriber that does not read is cut off rather than buffered forever
@@ -81,10 +82,10 @@ bool hb_conn_send_msg(hb_conn *c, hb_msg *m) {
     hb_conn_ws_close(c, 4000, "slow consumer: output buffer full", true);
     return false;
   }
-  hb_msg_ref(m);
+  lm->refs++;
   hb_out_item *it = out_push(c);
   it->kind = HB_OUT_MSG;
-  it->u.msg = m;
+  it->u.lmsg = lm;
   it->len = m->frame_len;
   c->out_bytes += m->frame_len;
   return true;
@@ -140,7 +141,7 @@ static void out_drop_pending(hb_conn *c) {
   for (uint32_t i = keep; i < c->out_count; i++) {
     hb_out_item *it = out_at(c, i);
     c->out_bytes -= it->len - it->off;
-    item_release(it);
+    item_release(c->io, it);
   }
   c->out_count = keep;
 }
@@ -149,7 +150,7 @@ static void out_drop_pending(hb_conn *c) {
 
 static void on_close(uv_handle_t *h) {
   hb_conn *c = h->data;
-  for (uint32_t i = 0; i < c->out_count; i++) item_release(out_at(c, i));
+  for (uint32_t i = 0; i < c->out_count; i++) item_release(c->io, out_at(c, i));
   hb_free(c->out);
   if (c->req) hb_http_req_free(c->req);
   hb_ws_destroy(c);

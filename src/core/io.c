@@ -25,9 +25,23 @@ static void on_interest(void *ud, const hb_chan_key *chan, bool on) {
 
 static void deliver_one(hb_conn *c, void *ud) { hb_conn_send_msg(c, ud); }
 
+void hb_io_lmsg_unref(hb_io *io, hb_lmsg *lm) {
+  if (--lm->refs > 0) return;
+  hb_msg_unref(lm->msg);
+  lm->next_free = io->lmsg_free;
+  io->lmsg_free = lm;
+}
+
 size_t hb_io_deliver_local(hb_io *io, hb_msg *msg) {
+  hb_lmsg *lm = io->lmsg_free;
+  if (lm) io->lmsg_free = lm->next_free;
+  else lm = hb_malloc(sizeof *lm);
+  hb_msg_ref(msg);
+  lm->msg = msg;
+  lm->refs = 1; /* held by this function until the fan-out is done */
   size_t n = hb_index_foreach(&io->index, &msg->chan, msg->event_name, msg->event_name_len,
-                              deliver_one, msg);
+                              deliver_one, lm);
+  hb_io_lmsg_unref(io, lm);
   if (n) atomic_fetch_add_explicit(&io->srv->metrics.deliveries, (long long)n, memory_order_relaxed);
   return n;
 }
@@ -220,6 +234,11 @@ void hb_io_join_all(hb_server *srv) {
     for (size_t k = 0; k < io->inbox_len; k++) hb_msg_unref(io->inbox[k]);
     hb_free(io->inbox);
     hb_index_destroy(&io->index);
+    while (io->lmsg_free) {
+      hb_lmsg *lm = io->lmsg_free;
+      io->lmsg_free = lm->next_free;
+      hb_free(lm);
+    }
     while (io->wreq_free) {
       uv_write_t *w = io->wreq_free;
       io->wreq_free = w->data;
