@@ -54,6 +54,18 @@ test('without a token the page explains how to get one', { timeout: 30000 }, asy
   }
 });
 
+test('with a refused token the badge says reconnecting and a hint explains why', { timeout: 30000 }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await page.goto(`${srv.url}/demo#token=not.a.valid-token`, { timeout: 10000 });
+    await page.waitForSelector('#state[data-state="reconnecting"]', { timeout: 8000 });
+    await page.waitForSelector('.toast.error:has-text("Cannot join the room")', { timeout: 8000 });
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('demo: a reaction clicked in one tab floats in the other; chat; curl; other rooms see nothing', { timeout: 60000 }, async () => {
   const ctx = await browser.newContext({ viewport: { width: 1360, height: 940 } });
   try {
