@@ -1,0 +1,87 @@
+/*
+ * fuzz_jwt.c - libFuzzer driver for connection tokens.
+ *
+ * The input is used two ways:
+ *   - as a token: hb_jwt_peek_plugin and hb_jwt_verify (fixed key and
+ *     clock) must not crash, and a token that verifies must carry sane
+ *     claims. A random input that verifies would mean a forgery, so verify
+ *     is also run with a second key and must then fail;
+ *   - as claims: mint from bytes of the input, then verify must succeed and
+ *     give the same claims back (round trip).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hubbub/alloc.h"
+#include "hubbub/jwt.h"
+
+#define KEY "hbs_fuzz_key_0123456789abcdef"
+#define KEY2 "hbs_other_key"
+#define NOW 1790000000LL
+
+static void as_token(const char *in, size_t len) {
+  hb_uuid pl;
+  hb_jwt_peek_plugin(in, len, &pl);
+  hb_conn_claims c;
+  hb_error e;
+  memset(&e, 0, sizeof e);
+  hb_err r = hb_jwt_verify(in, len, KEY, strlen(KEY), NOW, &c, &e);
+  if (r != HB_OK && r != HB_E_INVALID_TOKEN && r != HB_E_TOKEN_EXPIRED) abort();
+  if (r != HB_OK && e.err != r) abort();
+  if (r == HB_OK) {
+    size_t ul = strnlen(c.user_id, sizeof c.user_id);
+    if (ul == 0 || ul > HB_MAX_USER_ID_BYTES) abort();
+    if (c.scopes & ~7u) abort();
+  }
+  /* No input may verify under two different keys. */
+  if (r == HB_OK && hb_jwt_verify(in, len, KEY2, strlen(KEY2), NOW, NULL, NULL) == HB_OK) abort();
+}
+
+static void as_claims(const uint8_t *d, size_t n) {
+  hb_conn_claims in, out;
+  memset(&in, 0, sizeof in);
+  if (n < 4 * HB_UUID_BYTES + 8) return;
+  memcpy(in.org.b, d, HB_UUID_BYTES);
+  memcpy(in.plugin.b, d + 16, HB_UUID_BYTES);
+  memcpy(in.event.b, d + 32, HB_UUID_BYTES);
+  memcpy(in.session.b, d + 48, HB_UUID_BYTES);
+  in.scopes = d[64] & 7u;
+  in.iat = NOW - d[65];
+  in.exp = NOW + 1 + d[66] * 100;
+  in.nbf = d[67] & 1 ? NOW - d[67] : 0;
+  /* the rest is the user id: printable or UTF-8 bytes, no controls */
+  size_t ul = 0;
+  for (size_t i = 68; i < n && ul < HB_MAX_USER_ID_BYTES; i++)
+    if (d[i] >= 0x20 && d[i] != 0x7f) in.user_id[ul++] = (char)d[i];
+  if (ul == 0) in.user_id[ul++] = 'u';
+  in.user_id[ul] = '\0';
+  char *tok = hb_jwt_mint(&in, KEY, strlen(KEY));
+  if (!tok) abort();
+  hb_error e;
+  hb_err r = hb_jwt_verify(tok, strlen(tok), KEY, strlen(KEY), NOW, &out, &e);
+  /* Invalid UTF-8 in the user id cannot survive jansson: then the token is
+   * refused, which is the right outcome; anything else must round-trip. */
+  if (r == HB_OK) {
+    if (!hb_uuid_eq(&in.org, &out.org) || !hb_uuid_eq(&in.plugin, &out.plugin) ||
+        !hb_uuid_eq(&in.event, &out.event) || !hb_uuid_eq(&in.session, &out.session) ||
+        strcmp(in.user_id, out.user_id) != 0 || in.scopes != out.scopes || in.exp != out.exp ||
+        in.iat != out.iat || in.nbf != out.nbf)
+      abort();
+  } else {
+    /* only a sub with non-ASCII bytes (possibly bad UTF-8) may fail */
+    bool high = false;
+    for (size_t i = 0; i < ul; i++) high |= (unsigned char)in.user_id[i] >= 0x80;
+    if (r != HB_E_INVALID_TOKEN || !high) abort();
+  }
+  hb_free(tok);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  char *in = malloc(size ? size : 1);
+  if (size) memcpy(in, data, size);
+  as_token(in, size);
+  as_claims(data, size);
+  free(in);
+  return 0;
+}
