@@ -35,10 +35,13 @@ const classic = banner + `(function (root) {
 'use strict';
 ${body}
 var api = { ${names.map((n) => `${n}: ${n}`).join(', ')} };
-if (typeof module === 'object' && module && typeof module.exports === 'object') {
+var isCommonJs = typeof module === 'object' && module && typeof module.exports === 'object';
+if (isCommonJs) {
   module.exports = api;
   module.exports.default = PubSub;
-} else {
+}
+/* In a page, always the globals: a CommonJS shim on the page must not hide PubSub from plugins. */
+if (!isCommonJs || typeof window !== 'undefined') {
   root.HubbubSDK = api;
   root.PubSub = PubSub;
 }

@@ -665,10 +665,13 @@ PubSub.HubbubError = HubbubError;
 PubSub.VERSION = VERSION;
 
 var api = { PubSub: PubSub, createClient: createClient, HubbubError: HubbubError, Client: Client, backoffDelay: backoffDelay, shouldReconnect: shouldReconnect, buildSocketUrl: buildSocketUrl, VERSION: VERSION, STATES: STATES };
-if (typeof module === 'object' && module && typeof module.exports === 'object') {
+var isCommonJs = typeof module === 'object' && module && typeof module.exports === 'object';
+if (isCommonJs) {
   module.exports = api;
   module.exports.default = PubSub;
-} else {
+}
+/* In a page, always the globals: a CommonJS shim on the page must not hide PubSub from plugins. */
+if (!isCommonJs || typeof window !== 'undefined') {
   root.HubbubSDK = api;
   root.PubSub = PubSub;
 }
