@@ -668,6 +668,21 @@ void hb_smsg_welcome(hb_strbuf *sb, const hb_welcome *w) {
                  w->max_data_bytes, w->max_subscriptions);
 }
 
+/* A JSON string literal; copied in one piece when nothing needs escaping,
+ * which is always the case for event names and message ids. */
+static void add_str_fast(hb_strbuf *sb, const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == '"' || c == '\\') {
+      hb_strbuf_add_json_str(sb, s, n);
+      return;
+    }
+  }
+  hb_strbuf_addch(sb, '"');
+  hb_strbuf_add(sb, s, n);
+  hb_strbuf_addch(sb, '"');
+}
+
 /* Runs once per publish: plain appends into one pre-sized buffer. */
 void hb_smsg_event(hb_strbuf *sb, const char *event_name, size_t event_name_len,
                    const char *data, size_t data_len, hb_scope scope, const char *message_id,
@@ -677,13 +692,13 @@ void hb_smsg_event(hb_strbuf *sb, const char *event_name, size_t event_name_len,
    * (already validated) name and id never triggers, so this is exact. */
   hb_strbuf_grow(sb, 128 + event_name_len + data_len + mid_len);
   ADD_LIT(sb, "{\"type\":\"event\",\"eventName\":");
-  hb_strbuf_add_json_str(sb, event_name, event_name_len);
+  add_str_fast(sb, event_name, event_name_len);
   ADD_LIT(sb, ",\"data\":");
   hb_strbuf_add(sb, data, data_len);
   ADD_LIT(sb, ",\"scope\":\"");
   hb_strbuf_addstr(sb, hb_scope_name(scope));
   ADD_LIT(sb, "\",\"message_id\":");
-  hb_strbuf_add_json_str(sb, message_id ? message_id : "", mid_len);
+  add_str_fast(sb, message_id ? message_id : "", mid_len);
   /* sent_at by hand: snprintf is the slowest call on this path. */
   char num[24];
   int n = 0;
