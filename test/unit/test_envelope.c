@@ -772,6 +772,10 @@ static void test_smsg_event(void **state) {
   hb_smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_EVENT, "m", -5);
   expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"event\","
                  "\"message_id\":\"m\",\"sent_at\":-5}");
+  /* names are validated upstream, but the encoder still escapes */
+  hb_smsg_event(&sb, "a\"\\\n", 4, "{}", 2, HB_SCOPE_EVENT, "m\"", 0);
+  expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"a\\\"\\\\\\n\",\"data\":{},\"scope\":\"event\","
+                 "\"message_id\":\"m\\\"\",\"sent_at\":0}");
   hb_smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_EVENT, "m", INT64_MAX);
   expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"event\","
                  "\"message_id\":\"m\",\"sent_at\":9223372036854775807}");
