@@ -25,6 +25,10 @@ void hb_api_healthz(hb_conn *c, hb_http_req *req);
 void hb_api_metrics(hb_conn *c, hb_http_req *req);
 void hb_api_static(hb_conn *c, hb_http_req *req);
 void hb_api_root(hb_conn *c, hb_http_req *req);
+void hb_api_admin_orgs(hb_conn *c, hb_http_req *req);
+void hb_api_admin_plugins(hb_conn *c, hb_http_req *req);
+void hb_api_admin_tokens(hb_conn *c, hb_http_req *req);
+void hb_api_admin_token_revoke(hb_conn *c, hb_http_req *req);
 /** Is there an embedded file at this path (for the router)? */
 bool hb_api_static_exists(const char *path, size_t len);
 

@@ -37,6 +37,12 @@ void hb_auth_shutdown(void);
 hb_err hb_auth_api_token(const char *header, size_t len, hb_principal *out);
 
 /**
+ * Check an admin credential ("<token>" or "Bearer <token>") against the
+ * configured SHA-256 (hex), in constant time.
+ */
+hb_err hb_auth_admin_token(const char *header, size_t len, const char *sha256_hex);
+
+/**
  * Verify a connection token: find the plugin named by the token, verify with
  * its signing secret, and check the organization claim matches the plugin's.
  */

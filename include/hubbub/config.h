@@ -28,7 +28,9 @@ typedef struct {
   double conn_publish_rate, conn_publish_burst;
   double token_publish_rate, token_publish_burst;
   char allowed_origins[2048]; /* global allowlist, space separated; empty = any */
-  char web_dir[1024];         /* where /demo and /sdk files are read from */
+  /* SHA-256 (hex) of the admin token that opens /api/v1/admin/...; empty =
+   * the admin HTTP API is off. `hubbub admin-token create` makes one. */
+  char admin_token_sha256[65];
   char log_level[16];
 } hb_config;
 

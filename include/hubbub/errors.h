@@ -41,6 +41,7 @@ typedef enum {
   HB_E_HEADERS_TOO_LARGE,     /* 431 request line + headers over the limit */
   HB_E_URI_TOO_LONG,          /* 414 */
   HB_E_REQUEST_TIMEOUT,       /* 408 */
+  HB_E_ALREADY_EXISTS,        /* 409 admin: a name already taken */
   HB_E__COUNT
 } hb_err;
 

@@ -50,6 +50,7 @@ typedef struct hb_io {
   size_t ws_in_len;
   uv_write_t *wreq_free; /* a stack of spare write requests (conn.c) */
   hb_lmsg *lmsg_free;    /* a stack of spare thread-local message views */
+  struct hb_store *store; /* opened on the first admin API call (admin.c) */
 } hb_io;
 
 /* Counters for /metrics; relaxed atomics, read approximately. */

@@ -7,8 +7,8 @@
 #include "hubbub/io.h"
 #include "hubbub/ws.h"
 
-enum { M_GET = 1 << 0, M_HEAD = 1 << 1, M_POST = 1 << 2 };
-enum { R_AUTH = 1 << 0, R_JSON = 1 << 1, R_WS = 1 << 2, R_PREFIX = 1 << 3 };
+enum { M_GET = 1 << 0, M_HEAD = 1 << 1, M_POST = 1 << 2, M_DELETE = 1 << 3 };
+enum { R_AUTH = 1 << 0, R_JSON = 1 << 1, R_WS = 1 << 2, R_PREFIX = 1 << 3, R_STATIC = 1 << 4, R_ADMIN = 1 << 5 };
 
 typedef struct {
   const char *path;
@@ -25,8 +25,12 @@ static const route routes[] = {
     {"/api/v1/ws", M_GET, R_WS, hb_ws_handshake, "GET"},
     {"/healthz", M_GET | M_HEAD, 0, hb_api_healthz, "GET, HEAD"},
     {"/metrics", M_GET | M_HEAD, 0, hb_api_metrics, "GET, HEAD"},
-    {"/sdk/", M_GET | M_HEAD, R_PREFIX, hb_api_static, "GET, HEAD"},
-    {"/demo", M_GET | M_HEAD, R_PREFIX, hb_api_static, "GET, HEAD"},
+    {"/api/v1/admin/organizations", M_GET | M_POST, R_ADMIN | R_JSON, hb_api_admin_orgs, "GET, POST"},
+    {"/api/v1/admin/plugins", M_GET | M_POST, R_ADMIN | R_JSON, hb_api_admin_plugins, "GET, POST"},
+    {"/api/v1/admin/tokens", M_GET | M_POST, R_ADMIN | R_JSON, hb_api_admin_tokens, "GET, POST"},
+    {"/api/v1/admin/tokens/", M_DELETE, R_ADMIN | R_PREFIX, hb_api_admin_token_revoke, "DELETE"},
+    {"/sdk/", M_GET | M_HEAD, R_PREFIX | R_STATIC, hb_api_static, "GET, HEAD"},
+    {"/demo", M_GET | M_HEAD, R_PREFIX | R_STATIC, hb_api_static, "GET, HEAD"},
     {"/", M_GET | M_HEAD, 0, hb_api_root, "GET, HEAD"},
 };
 
@@ -42,7 +46,9 @@ static const route *find_route(const char *url) {
     const route *r = &routes[i];
     size_t rl = strlen(r->path);
     if (r->flags & R_PREFIX) {
-      if (n >= rl && memcmp(url, r->path, rl) == 0 && hb_api_static_exists(url, n)) return r;
+      if (n > rl - (r->flags & R_STATIC ? 1 : 0) && memcmp(url, r->path, rl) == 0 &&
+          (!(r->flags & R_STATIC) || hb_api_static_exists(url, n)))
+        return r;
     } else if (n == rl && memcmp(url, r->path, rl) == 0) {
       return r;
     }
@@ -55,6 +61,7 @@ static unsigned method_bit(unsigned m) {
   case HTTP_GET: return M_GET;
   case HTTP_HEAD: return M_HEAD;
   case HTTP_POST: return M_POST;
+  case HTTP_DELETE: return M_DELETE;
   default: return 0;
   }
 }
@@ -89,14 +96,22 @@ bool hb_api_on_headers(hb_conn *c, hb_http_req *req) {
     hb_err err = hb_auth_api_token(h ? h : "", h ? req->hdr_len[HB_H_AUTHORIZATION] : 0, &req->principal);
     if (err != HB_OK) return reject(c, err, "WWW-Authenticate: Bearer\r\n", NULL);
   }
-  if (r->flags & R_JSON) {
+  if (r->flags & R_ADMIN) {
+    /* Off unless configured: then the paths do not exist at all. */
+    if (!c->io->srv->cfg.admin_token_sha256[0]) return reject(c, HB_E_NOT_FOUND, NULL, NULL);
+    const char *h = req->hdr[HB_H_AUTHORIZATION];
+    hb_err err = hb_auth_admin_token(h ? h : "", h ? req->hdr_len[HB_H_AUTHORIZATION] : 0,
+                                     c->io->srv->cfg.admin_token_sha256);
+    if (err != HB_OK) return reject(c, err, "WWW-Authenticate: Bearer\r\n", NULL);
+  }
+  if ((r->flags & R_JSON) && req->method == HTTP_POST) {
     const char *ct = req->hdr[HB_H_CONTENT_TYPE];
     if (!ct || !is_json(ct, req->hdr_len[HB_H_CONTENT_TYPE]))
       return reject(c, HB_E_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
     /* Refuse a declared oversize body before reading a byte of it. */
     if (req->parser.content_length != ULLONG_MAX && req->parser.content_length > req->max_body)
       return reject(c, HB_E_PAYLOAD_TOO_LARGE, NULL, NULL);
-  } else if (!(r->flags & R_WS) && req->parser.content_length != ULLONG_MAX && req->parser.content_length > 0) {
+  } else if (!(r->flags & (R_WS | R_JSON)) && req->parser.content_length != ULLONG_MAX && req->parser.content_length > 0) {
     return reject(c, HB_E_PAYLOAD_TOO_LARGE, NULL, "this path takes no body");
   }
   return true;

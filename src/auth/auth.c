@@ -160,10 +160,8 @@ void hb_auth_shutdown(void) {
 
 static bool is_space(char c) { return c == ' ' || c == '\t'; }
 
-hb_err hb_auth_api_token(const char *header, size_t len, hb_principal *out) {
-  uint8_t hash[HB_TOKEN_HASH_BYTES];
-  token_entry *e = NULL;
-  hb_err err = HB_E_INVALID_TOKEN;
+/* Hash the credential of an Authorization value ("<token>" or "Bearer <token>"). */
+static hb_err credential_hash(const char *header, size_t len, uint8_t hash[HB_TOKEN_HASH_BYTES]) {
   const char *p = header ? header : "";
   const char *end = p + (header ? len : 0);
 
@@ -177,8 +175,30 @@ hb_err hb_auth_api_token(const char *header, size_t len, hb_principal *out) {
   }
   if (p == end) return HB_E_MISSING_TOKEN;
   if ((size_t)(end - p) > HB_MAX_API_TOKEN_BYTES) return HB_E_INVALID_TOKEN;
-
   hb_store_hash_token(p, (size_t)(end - p), hash);
+  return HB_OK;
+}
+
+hb_err hb_auth_admin_token(const char *header, size_t len, const char *sha256_hex) {
+  uint8_t hash[HB_TOKEN_HASH_BYTES], want[HB_TOKEN_HASH_BYTES];
+  hb_err err = credential_hash(header, len, hash);
+  if (err != HB_OK) return err;
+  if (strlen(sha256_hex) != 2 * HB_TOKEN_HASH_BYTES) return HB_E_INVALID_TOKEN;
+  for (size_t i = 0; i < HB_TOKEN_HASH_BYTES; i++) {
+    unsigned v;
+    if (sscanf(sha256_hex + 2 * i, "%2x", &v) != 1) return HB_E_INVALID_TOKEN;
+    want[i] = (uint8_t)v;
+  }
+  return CRYPTO_memcmp(hash, want, HB_TOKEN_HASH_BYTES) == 0 ? HB_OK : HB_E_INVALID_TOKEN;
+}
+
+hb_err hb_auth_api_token(const char *header, size_t len, hb_principal *out) {
+  uint8_t hash[HB_TOKEN_HASH_BYTES];
+  token_entry *e = NULL;
+  hb_err err = credential_hash(header, len, hash);
+  if (err != HB_OK) return err;
+  err = HB_E_INVALID_TOKEN;
+
   pthread_rwlock_rdlock(&lock);
   if (current) HASH_FIND(hh, current->tokens, hash, HB_TOKEN_HASH_BYTES, e);
   /* The hash lookup already matched; the constant-time compare keeps the

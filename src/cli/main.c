@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@
 static const char usage_text[] =
     "usage:\n"
     "  hubbub serve [--listen HOST:PORT] [--data DIR] [--threads N] [--config FILE]\n"
-    "               [--redis URL] [--web DIR] [--log-level LEVEL]\n"
+    "               [--redis URL] [--log-level LEVEL]\n"
     "  hubbub org create NAME\n"
     "  hubbub org list\n"
     "  hubbub plugin create --org ORG NAME [--origins \"https://a https://b\"]\n"
@@ -51,6 +52,7 @@ static const char usage_text[] =
     "  hubbub token revoke ID\n"
     "  hubbub connection-token create --org ORG --plugin PLUGIN --event UUID --session UUID\n"
     "               [--user ID] [--scopes session,event,organization] [--ttl SECONDS]\n"
+    "  hubbub admin-token create      (prints a token for the admin HTTP API and its config line)\n"
     "  hubbub version\n"
     "  hubbub help\n"
     "\n"
@@ -590,7 +592,6 @@ static int cmd_serve(int argc, char **argv) {
   }
   COPY_FLAG("redis", redis_url)
   COPY_FLAG("redis-password", redis_password)
-  COPY_FLAG("web", web_dir)
   COPY_FLAG("log-level", log_level)
 #undef COPY_FLAG
   if (strcmp(cfg.log_level, "debug") && strcmp(cfg.log_level, "info") && strcmp(cfg.log_level, "warn") &&
@@ -601,6 +602,38 @@ static int cmd_serve(int argc, char **argv) {
   return hb_server_run(&cfg);
 out:
   return rc;
+}
+
+/* The admin HTTP API's credential: a random token, of which the server only
+ * keeps the SHA-256 (config key admin_token_sha256). Printed once. */
+static int cmd_admin_token_create(bool json) {
+  unsigned char raw[HB_API_TOKEN_RANDOM_BYTES];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    fprintf(stderr, "hubbub: no randomness available\n");
+    return EXIT_FAIL;
+  }
+  char tok[8 + 2 * HB_API_TOKEN_RANDOM_BYTES + 1] = "hba_";
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < sizeof raw; i++) {
+    tok[4 + 2 * i] = hex[raw[i] >> 4];
+    tok[5 + 2 * i] = hex[raw[i] & 15];
+  }
+  tok[4 + 2 * sizeof raw] = '\0';
+  uint8_t h[HB_TOKEN_HASH_BYTES];
+  hb_store_hash_token(tok, strlen(tok), h);
+  char hh[2 * HB_TOKEN_HASH_BYTES + 1];
+  for (size_t i = 0; i < sizeof h; i++) {
+    hh[2 * i] = hex[h[i] >> 4];
+    hh[2 * i + 1] = hex[h[i] & 15];
+  }
+  hh[sizeof hh - 1] = '\0';
+  if (json) {
+    printf("{\"token\":\"%s\",\"admin_token_sha256\":\"%s\"}\n", tok, hh);
+  } else {
+    printf("admin token (shown once): %s\n", tok);
+    printf("add to the config file:   \"admin_token_sha256\": \"%s\"\n", hh);
+  }
+  return 0;
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
@@ -677,6 +710,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(group, "serve")) return cmd_serve(argc - 2, argv + 2);
+  if (!strcmp(group, "admin-token")) {
+    if (argc < 3 || strcmp(argv[2], "create") != 0) return usage_error("'admin-token' needs a subcommand: create");
+    return cmd_admin_token_create(argc > 3 && !strcmp(argv[3], "--json"));
+  }
   bool known_group = false;
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
     if (strcmp(commands[i].group, group) != 0) continue;

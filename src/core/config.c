@@ -41,7 +41,6 @@ void hb_config_defaults(hb_config *c) {
   c->conn_publish_burst = HB_DEFAULT_CONN_PUBLISH_BURST;
   c->token_publish_rate = HB_DEFAULT_TOKEN_PUBLISH_RATE;
   c->token_publish_burst = HB_DEFAULT_TOKEN_PUBLISH_BURST;
-  snprintf(c->web_dir, sizeof c->web_dir, "%s", HB_DEFAULT_WEB_DIR);
   snprintf(c->log_level, sizeof c->log_level, "%s", HB_DEFAULT_LOG_LEVEL);
 }
 
@@ -119,7 +118,7 @@ static const field fields[] = {
     RATE(token_publish_rate),
     RATE(token_publish_burst),
     STR(allowed_origins),
-    STR(web_dir),
+    STR(admin_token_sha256),
     STR(log_level),
 };
 

@@ -13,6 +13,7 @@
 #include "hubbub/conn.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
+#include "hubbub/store.h"
 
 /* How often each thread sweeps its connections for deadlines and pings. */
 #define HB_SWEEP_INTERVAL_MS 250
@@ -234,6 +235,7 @@ void hb_io_join_all(hb_server *srv) {
     for (size_t k = 0; k < io->inbox_len; k++) hb_msg_unref(io->inbox[k]);
     hb_free(io->inbox);
     hb_index_destroy(&io->index);
+    if (io->store) hb_store_close(io->store);
     while (io->lmsg_free) {
       hb_lmsg *lm = io->lmsg_free;
       io->lmsg_free = lm->next_free;

@@ -69,6 +69,11 @@ int hb_server_run(const hb_config *cfg) {
   signal(SIGPIPE, SIG_IGN); /* a peer that vanished is an EPIPE, not a crash */
 
   char err[512];
+  size_t alen = strlen(cfg->admin_token_sha256);
+  if (alen && (alen != 64 || strspn(cfg->admin_token_sha256, "0123456789abcdefABCDEF") != 64)) {
+    hb_error_log("admin_token_sha256 must be 64 hex digits (see `hubbub admin-token create`)");
+    goto out;
+  }
   if (hb_store_open(&m.store, cfg->data_dir, err, sizeof err) != 0) {
     hb_error_log("cannot open the store in %s: %s", cfg->data_dir, err);
     goto out;

@@ -102,7 +102,7 @@ static void test_file_all_keys(void **state) {
                         "\"max_connections_per_ip\":5,\"ping_interval_ms\":1000,\"idle_timeout_ms\":5000,"
                         "\"handshake_timeout_ms\":2000,\"conn_publish_rate\":2.5,\"conn_publish_burst\":5,"
                         "\"token_publish_rate\":0,\"token_publish_burst\":1,"
-                        "\"allowed_origins\":\"https://a.example\",\"web_dir\":\"/srv/web\","
+                        "\"allowed_origins\":\"https://a.example\",\"admin_token_sha256\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
                         "\"log_level\":\"debug\"}",
                         err, sizeof err),
                    0);
@@ -126,7 +126,7 @@ static void test_file_all_keys(void **state) {
   assert_true(c.conn_publish_burst == 5);
   assert_true(c.token_publish_rate == 0);
   assert_string_equal(c.allowed_origins, "https://a.example");
-  assert_string_equal(c.web_dir, "/srv/web");
+  assert_string_equal(c.admin_token_sha256, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
   assert_string_equal(c.log_level, "debug");
 }
 
