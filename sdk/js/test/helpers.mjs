@@ -145,6 +145,12 @@ export async function restartableServer() {
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}`,
     stderr: '',
+    log: '', /* every run's stderr, for sanitizer reports */
+    /** Throws if a sanitizer (ASan, UBSan, LSan) reported anything in any run. */
+    assertClean() {
+      const m = /AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:/.exec(self.log);
+      if (m) throw new Error('sanitizer report in server stderr:\n' + self.log.slice(Math.max(0, m.index - 200), m.index + 3000));
+    },
     async start() {
       proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--threads', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
       const p = proc;
@@ -152,6 +158,7 @@ export async function restartableServer() {
         const t = setTimeout(() => reject(new Error('server did not print its listening line in 10 s:\n' + self.stderr)), 10000);
         p.stderr.on('data', (d) => {
           self.stderr += d;
+          if (self.log.length < 1 << 20) self.log += d;
           if (/listening on http:\/\/127\.0\.0\.1:\d+/.test(self.stderr)) {
             clearTimeout(t);
             resolve();

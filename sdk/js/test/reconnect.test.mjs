@@ -18,6 +18,9 @@ async function withServer(fn) {
     const tenant = s.tenant(); /* before start: the server loads it at once */
     await s.start();
     await fn(s, tenant, (c) => (clients.push(c), c));
+    for (const c of clients) c.close();
+    await s.kill('SIGTERM'); /* a clean exit, so that leak reports are written */
+    s.assertClean();
   } finally {
     for (const c of clients) c.close();
     await s.cleanup();
