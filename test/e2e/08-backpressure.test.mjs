@@ -1,0 +1,86 @@
+// Backpressure: a subscriber that never reads is closed once more than
+// max_output_bytes wait for it, while a healthy subscriber in the same room
+// keeps receiving every message, in order.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, room, mintJwt, publishBody, withTimeout, sleep } from './harness.mjs';
+
+let srv, t;
+const MAX_OUTPUT = 65536;
+
+before(async () => {
+  srv = await startServer({ config: { max_output_bytes: MAX_OUTPUT } });
+  t = await srv.tenant();
+});
+after(async () => {
+  await srv?.stop();
+});
+
+test('a non-reading subscriber is closed; the other subscriber gets all ~3 MB', async () => {
+  const r = room();
+  const fast = await srv.join(t, r, { subscribe: ['flood'] });
+  const slow = await srv.rawWs(mintJwt(t.signingSecret, srv.claims(t, r)));
+  try {
+    await slow.waitJson((m) => m.type === 'welcome');
+    slow.sendJson({ type: 'subscribe', eventName: 'flood', id: 's1' });
+    await slow.waitJson((m) => m.type === 'ack' && m.id === 's1');
+    slow.pause(); // from now on this client never reads
+
+    const N = 100;
+    const pad = 'x'.repeat(30000); // ~30 KB per event, ~3 MB in all
+    for (let i = 0; i < N; i += 4) {
+      const batch = [];
+      for (let j = i; j < Math.min(N, i + 4); j++) {
+        batch.push(srv.publish(t.apiToken, `{"scope":{"type":"session","event_id":"${r.event_id}","session_id":"${r.session_id}"},"payload":{"event":{"eventName":"flood","data":{"i":${j},"pad":"${pad}"}}}}`));
+      }
+      for (const res of await Promise.all(batch)) assert.equal(res.status, 202, res.text);
+    }
+
+    // The healthy subscriber receives every message despite the stuck one.
+    await fast.waitFor(() => fast.events('flood').length >= N, 10000, `${N} events on the healthy subscriber`);
+    assert.deepEqual(fast.events('flood').map((m) => m.data.i), [...Array(N).keys()], 'all, in order');
+    assert.equal(fast.closeInfo, null, 'the healthy subscriber stays connected');
+
+    // Now read what the slow one was sent: the kernel buffers, then the end.
+    slow.resume();
+    await withTimeout(slow.ended, 8000, 'the slow subscriber to be disconnected').catch((e) => {
+      const got = slow.messages.filter((m) => m.type === 'event').length;
+      throw new Error(`${e.message}: it received ${got}/${N} events and was not closed`);
+    });
+    const got = slow.messages.filter((m) => m.type === 'event').length;
+    assert.ok(got < N, `the slow subscriber was cut off (got ${got} of ${N})`);
+    const close = await slow.closed;
+    if (close.code !== null) assert.equal(close.code, 4000, 'slow-consumer close code');
+
+    // The server is fine afterwards.
+    const health = await srv.http('GET', '/healthz');
+    assert.equal(health.status, 200);
+    fast.send({ type: 'ping', id: 'after-flood' });
+    await fast.waitFor((m) => m.type === 'pong' && m.id === 'after-flood');
+  } finally {
+    slow.destroy();
+    await fast.close();
+  }
+});
+
+test('a reader that is merely slow (reads in bursts) under the limit is not disconnected', async () => {
+  const r = room();
+  const c = await srv.rawWs(mintJwt(t.signingSecret, srv.claims(t, r)));
+  try {
+    await c.waitJson((m) => m.type === 'welcome');
+    c.sendJson({ type: 'subscribe', eventName: 'trickle', id: 's' });
+    await c.waitJson((m) => m.type === 'ack');
+    c.pause();
+    // ~20 KB in total: far under the 64 KiB output cap plus kernel buffers.
+    for (let i = 0; i < 10; i++) {
+      const res = await srv.publish(t.apiToken, publishBody({ type: 'session', ...r }, 'trickle', { i, pad: 'y'.repeat(2000) }));
+      assert.equal(res.status, 202);
+    }
+    await sleep(300);
+    c.resume();
+    await c.waitJson(() => c.messages.filter((m) => m.type === 'event').length >= 10, 3000, '10 events');
+    assert.equal(c.isEnded, false);
+  } finally {
+    c.destroy();
+  }
+});
