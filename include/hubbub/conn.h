@@ -62,6 +62,7 @@ typedef struct hb_conn {
   uint16_t close_code;   /* WebSocket close code we sent, 0 if none */
   uv_write_t *wreq;       /* borrowed from the thread while a write is in flight */
   uint32_t inflight_bytes; /* bytes handed to the in-flight uv_write */
+  uint64_t over_since_ms;  /* when the backlog went over max_output_bytes (0: it is not) */
 
   hb_list link;       /* io->conns */
   hb_list dirty_link; /* io->dirty */

@@ -50,7 +50,9 @@ typedef struct hb_io {
   size_t ws_in_len;
   uv_write_t *wreq_free; /* a stack of spare write requests (conn.c) */
   hb_lmsg *lmsg_free;    /* a stack of spare thread-local message views */
-  struct hb_store *store; /* opened on the first admin API call (admin.c) */
+  struct hb_store *store; /* opened on first use: admin API, credential re-checks */
+  uint64_t auth_checked_ms; /* last credential re-check (hb_io_auth_refresh) */
+  int64_t auth_version;     /* the store's data version seen by that check */
 } hb_io;
 
 /* Counters for /metrics; relaxed atomics, read approximately. */
@@ -83,6 +85,14 @@ static inline uint64_t hb_io_now_ms(hb_io *io) { return uv_now(&io->loop); }
 void hb_io_deliver_all(hb_server *srv, hb_io *from, hb_msg *msg);
 /** Deliver to subscribers of this thread only (must run on io's thread). */
 size_t hb_io_deliver_local(hb_io *io, hb_msg *msg);
+/**
+ * A credential was not in the cache: if the store changed since this thread
+ * last looked (checked at most every HB_AUTH_MISS_RECHECK_MS), reload the
+ * cache now and return true so the caller looks again.
+ */
+bool hb_io_auth_refresh(hb_io *io);
+/** The thread's store connection, opened on first use (NULL if it cannot be). */
+struct hb_store *hb_io_store(hb_io *io);
 /** Drop a thread-local reference (on io's thread). */
 void hb_io_lmsg_unref(hb_io *io, hb_lmsg *lm);
 /** Push a reference to `io`'s inbox (any thread). */

@@ -21,8 +21,8 @@
 #define HB_DEFAULT_MAX_CONNECTIONS_PER_IP 0 /* 0 = unlimited */
 
 /* --- HTTP/1.1 ------------------------------------------------------------ */
-#define HB_MAX_URL_BYTES 2048
-#define HB_MAX_HEADER_BYTES 8192 /* request line + all headers */
+#define HB_MAX_URL_BYTES 6144 /* room for a connection token in the query */
+#define HB_MAX_HEADER_BYTES 16384 /* request line + all headers */
 #define HB_MAX_HEADERS 64
 #define HB_MAX_HEADER_VALUE_BYTES 4096
 #define HB_DEFAULT_MAX_BODY_BYTES 65536
@@ -48,6 +48,12 @@
 /* --- output and backpressure --------------------------------------------- */
 #define HB_DEFAULT_MAX_OUTPUT_BYTES (1024 * 1024) /* queued, per connection */
 #define HB_MAX_IOV 64 /* frames handed to one writev */
+/* max_output_bytes is a soft limit (as Redis's client-output-buffer-limit):
+ * a backlog over it for longer than the grace period, or over the hard
+ * factor times it at any moment, closes the connection with 4000. A healthy
+ * reader that a burst put briefly over the limit is left alone. */
+#define HB_SLOW_CONSUMER_GRACE_MS 1000
+#define HB_OUTPUT_HARD_FACTOR 4
 
 /* --- tokens -------------------------------------------------------------- */
 #define HB_API_TOKEN_RANDOM_BYTES 32
@@ -58,6 +64,10 @@
 #define HB_CONN_TOKEN_MAX_TTL_S 86400
 #define HB_JWT_LEEWAY_S 30
 #define HB_AUTH_RELOAD_INTERVAL_MS 250 /* a revoke takes effect within 1 s */
+/* An unknown credential makes its thread check the store's data version
+ * (one cheap PRAGMA) at most this often, so a token works as soon as the
+ * CLI created it while a flood of garbage tokens costs next to nothing. */
+#define HB_AUTH_MISS_RECHECK_MS 20
 #define HB_MAX_NAME_BYTES 128 /* organization, plugin and token labels */
 
 /* --- rate limits (token buckets) ----------------------------------------- */

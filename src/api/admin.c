@@ -30,14 +30,7 @@ static void respond_err(hb_conn *c, hb_err err, const char *pointer, const char 
   hb_http_respond_error(c, &e, NULL, false);
 }
 
-static hb_store *store_of(hb_conn *c) {
-  hb_io *io = c->io;
-  if (!io->store) {
-    char err[256];
-    if (hb_store_open(&io->store, io->srv->cfg.data_dir, err, sizeof err) != 0) io->store = NULL;
-  }
-  return io->store;
-}
+static hb_store *store_of(hb_conn *c) { return hb_io_store(c->io); }
 
 /* Parse the body as a JSON object; answers the error itself on failure. */
 static json_t *body_object(hb_conn *c, hb_http_req *req) {

@@ -93,7 +93,9 @@ bool hb_api_on_headers(hb_conn *c, hb_http_req *req) {
   }
   if (r->flags & R_AUTH) {
     const char *h = req->hdr[HB_H_AUTHORIZATION];
-    hb_err err = hb_auth_api_token(h ? h : "", h ? req->hdr_len[HB_H_AUTHORIZATION] : 0, &req->principal);
+    size_t hl = h ? req->hdr_len[HB_H_AUTHORIZATION] : 0;
+    hb_err err = hb_auth_api_token(h ? h : "", hl, &req->principal);
+    if (err == HB_E_INVALID_TOKEN && hb_io_auth_refresh(c->io)) err = hb_auth_api_token(h ? h : "", hl, &req->principal);
     if (err != HB_OK) return reject(c, err, "WWW-Authenticate: Bearer\r\n", NULL);
   }
   if (r->flags & R_ADMIN) {

@@ -57,6 +57,7 @@ static hb_out_item *out_push(hb_conn *c) {
 /* Drop `n` written bytes from the head of the queue. */
 static void out_consume(hb_conn *c, size_t n) {
   c->out_bytes -= n;
+  if (c->out_bytes <= c->io->srv->cfg.max_output_bytes) c->over_since_ms = 0;
   while (n > 0 && c->out_count > 0) {
     hb_out_item *it = out_at(c, 0);
     size_t left = it->len - it->off;
@@ -71,10 +72,35 @@ static void out_consume(hb_conn *c, size_t n) {
   }
 }
 
+static int gather(hb_conn *c, uv_buf_t *iov, size_t *total);
+
+/* Hand what is queued to the kernel now, without closing or starting an
+ * asynchronous write (safe in the middle of a fan-out): errors are left for
+ * the end-of-turn flush to find. */
+static void try_drain(hb_conn *c) {
+  uv_buf_t iov[HB_MAX_IOV];
+  size_t total;
+  while (!c->writing && c->out_count > 0) {
+    int n = gather(c, iov, &total);
+    int r = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
+    if (r <= 0) return;
+    out_consume(c, (size_t)r);
+    if ((size_t)r < total) return;
+  }
+}
+
 bool hb_conn_send_msg(hb_conn *c, hb_lmsg *lm) {
   hb_msg *m = lm->msg;
   if (c->state != HB_CONN_WS) return false;
-  if (c->out_bytes + m->frame_len > c->io->srv->cfg.max_output_bytes) {
+  size_t cap = c->io->srv->cfg.max_output_bytes;
+  /* The cap is on what the peer has not taken, not on what this loop turn
+   * queued: a burst to a healthy reader goes to the kernel first. */
+  if (c->out_bytes + m->frame_len > cap) try_drain(c);
+  size_t after = c->out_bytes + m->frame_len;
+  uint64_t now = hb_io_now_ms(c->io);
+  if (after > cap && !c->over_since_ms) c->over_since_ms = now;
+  if (after > cap * HB_OUTPUT_HARD_FACTOR ||
+      (after > cap && now - c->over_since_ms > HB_SLOW_CONSUMER_GRACE_MS)) {
     /* A subscriber that does not read is cut off rather than buffered forever
      * (Redis client-output-buffer-limit). The close itself happens after the
      * fan-out, at the end-of-turn flush. */
@@ -383,7 +409,10 @@ void hb_conn_sweep(hb_io *io, uint64_t now) {
       if (c->deadline_ms && now >= c->deadline_ms) hb_conn_close(c, false);
       break;
     case HB_CONN_WS:
-      if (c->room && c->room->expires_at && wall > c->room->expires_at + HB_JWT_LEEWAY_S) {
+      if (c->over_since_ms && now - c->over_since_ms > HB_SLOW_CONSUMER_GRACE_MS) {
+        atomic_fetch_add_explicit(&io->srv->metrics.slow_consumers_closed, 1, memory_order_relaxed);
+        hb_conn_ws_close(c, 4000, "slow consumer: output buffer full", true);
+      } else if (c->room && c->room->expires_at && wall > c->room->expires_at + HB_JWT_LEEWAY_S) {
         hb_conn_ws_close(c, 4401, "token expired", false);
       } else if (c->deadline_ms && now >= c->deadline_ms) {
         hb_conn_ws_close(c, 4001, "idle timeout", false);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/auth.h"
 #include "hubbub/conn.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
@@ -25,6 +26,28 @@ static void on_interest(void *ud, const hb_chan_key *chan, bool on) {
 }
 
 static void deliver_one(hb_conn *c, void *ud) { hb_conn_send_msg(c, ud); }
+
+hb_store *hb_io_store(hb_io *io) {
+  if (!io->store) {
+    char err[256];
+    if (hb_store_open(&io->store, io->srv->cfg.data_dir, err, sizeof err) != 0) {
+      hb_warn("thread %d: cannot open the store: %s", io->id, err);
+      io->store = NULL;
+    }
+  }
+  return io->store;
+}
+
+bool hb_io_auth_refresh(hb_io *io) {
+  uint64_t now = hb_io_now_ms(io);
+  if (io->auth_checked_ms && now - io->auth_checked_ms < HB_AUTH_MISS_RECHECK_MS) return false;
+  io->auth_checked_ms = now;
+  hb_store *s = hb_io_store(io);
+  int64_t v;
+  if (!s || hb_store_data_version(s, &v) != 0 || v == io->auth_version) return false;
+  io->auth_version = v;
+  return hb_auth_reload(s) == 0;
+}
 
 void hb_io_lmsg_unref(hb_io *io, hb_lmsg *lm) {
   if (--lm->refs > 0) return;

@@ -64,7 +64,8 @@ static const struct wslay_event_callbacks ws_callbacks = {
 /* Follow frame boundaries (RFC 6455 5.2) without interpreting anything
  * else: wslay does the checking. This only tells when no frame and no
  * fragmented message is partly received. */
-static void track_frames(hb_conn *c, const uint8_t *p, size_t len) {
+static bool track_frames(hb_conn *c, const uint8_t *p, size_t len) {
+  bool bad = false;
   while (len > 0) {
     if (c->ft_left > 0) {
       size_t n = len < c->ft_left ? len : (size_t)c->ft_left;
@@ -89,9 +90,13 @@ static void track_frames(hb_conn *c, const uint8_t *p, size_t len) {
     uint8_t op = c->ft_hdr[0] & 0x0f;
     if ((op == 0x1 || op == 0x2) && !fin) c->ft_frag = true;
     if (op == 0x0 && fin) c->ft_frag = false;
+    /* RFC 6455 5.5.1: a close body is empty or at least a 2-byte code;
+     * wslay would read one byte as "no code" and echo 1005. */
+    if (op == 0x8 && plen == 1) bad = true;
     c->ft_left = plen;
     c->ft_hlen = 0;
   }
+  return bad;
 }
 
 static bool ws_ctx_new(hb_conn *c) {
@@ -110,7 +115,10 @@ void hb_ws_on_read(hb_conn *c, const char *buf, size_t len) {
     hb_conn_ws_close(c, 1011, "internal error", false);
     return;
   }
-  track_frames(c, (const uint8_t *)buf, len);
+  if (track_frames(c, (const uint8_t *)buf, len)) {
+    hb_conn_ws_close(c, 1002, "close frame with a 1-byte payload", false);
+    return;
+  }
   hb_io *io = c->io;
   io->ws_in = buf;
   io->ws_in_len = len;
@@ -254,6 +262,10 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
   hb_error e;
   memset(&e, 0, sizeof e);
   hb_err err = hb_auth_conn_token(tok, (size_t)tlen, (int64_t)time(NULL), &claims, &e);
+  if (err == HB_E_INVALID_TOKEN && hb_io_auth_refresh(c->io)) {
+    memset(&e, 0, sizeof e); /* perhaps a plugin created a moment ago */
+    err = hb_auth_conn_token(tok, (size_t)tlen, (int64_t)time(NULL), &claims, &e);
+  }
   if (err != HB_OK) {
     if (e.err != err) hb_error_set(&e, err, NULL, NULL);
     e.pointer[0] = '\0';
