@@ -20,6 +20,7 @@
 #include "hubbub/index.h"
 #include "hubbub/list.h"
 #include "hubbub/msg.h"
+#include "hubbub/uuid.h"
 
 #define HB_READ_BUFFER_BYTES 65536
 
@@ -51,6 +52,8 @@ typedef struct hb_io {
   uv_write_t *wreq_free; /* a stack of spare write requests (conn.c) */
   hb_lmsg *lmsg_free;    /* a stack of spare thread-local message views */
   struct hb_store *store; /* opened on first use: admin API, credential re-checks */
+  hb_uuid id_base;          /* random per thread: message ids (hb_io_message_id) */
+  uint64_t id_counter;
   uint64_t auth_checked_ms; /* last credential re-check (hb_io_auth_refresh) */
   int64_t auth_version;     /* the store's data version seen by that check */
 } hb_io;
@@ -93,6 +96,12 @@ size_t hb_io_deliver_local(hb_io *io, hb_msg *msg);
 bool hb_io_auth_refresh(hb_io *io);
 /** The thread's store connection, opened on first use (NULL if it cannot be). */
 struct hb_store *hb_io_store(hb_io *io);
+/**
+ * A fresh message id in UUID v4 form: a random per-thread base plus a
+ * counter, so the publish path makes no CSPRNG call (OpenSSL's RAND_bytes
+ * costs a getpid() and a lock per call). Unique for the process's life.
+ */
+void hb_io_message_id(hb_io *io, char out[HB_UUID_STR_BYTES]);
 /** Drop a thread-local reference (on io's thread). */
 void hb_io_lmsg_unref(hb_io *io, hb_lmsg *lm);
 /** Push a reference to `io`'s inbox (any thread). */

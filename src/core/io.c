@@ -49,6 +49,16 @@ bool hb_io_auth_refresh(hb_io *io) {
   return hb_auth_reload(s) == 0;
 }
 
+void hb_io_message_id(hb_io *io, char out[HB_UUID_STR_BYTES]) {
+  hb_uuid u = io->id_base;
+  uint64_t n = ++io->id_counter;
+  /* The counter replaces the last 8 bytes (all random bits in v4); the
+   * version and variant bits stay those of the base. */
+  for (int i = 0; i < 8; i++) u.b[8 + i] ^= (uint8_t)(n >> (8 * (7 - i)));
+  u.b[8] = (uint8_t)((u.b[8] & 0x3f) | 0x80);
+  hb_uuid_format(&u, out);
+}
+
 void hb_io_lmsg_unref(hb_io *io, hb_lmsg *lm) {
   if (--lm->refs > 0) return;
   hb_msg_unref(lm->msg);
@@ -196,6 +206,7 @@ static void io_thread_main(void *arg) {
 static int io_init(hb_server *srv, hb_io *io, int index, int fd) {
   io->srv = srv;
   io->id = index;
+  hb_uuid_v4(&io->id_base);
   hb_list_init(&io->conns);
   hb_list_init(&io->dirty);
   hb_index_init(&io->index, on_interest, io);
