@@ -93,6 +93,10 @@ const bad = [
   ['event_id not a UUID', { event_id: 'nope' }, 'invalid_uuid', '/event_id'],
   ['session_id not a UUID', { session_id: '1234' }, 'invalid_uuid', '/session_id'],
   ['event_id a number', { event_id: 7 }, 'invalid_type', '/event_id'],
+  ['user_id not a string', { user_id: 5 }, 'invalid_type', '/user_id'],
+  ['user_id 129 bytes', { user_id: 'u'.repeat(129) }, 'invalid_value', '/user_id'],
+  ['user_id empty', { user_id: '' }, 'invalid_value', '/user_id'],
+  ['scopes not an array', { scopes: 'session' }, 'invalid_type', '/scopes'],
 ];
 for (const [name, patch, code, pointer] of bad) {
   test(`422 ${code} ${pointer}: ${name}`, async () => {
