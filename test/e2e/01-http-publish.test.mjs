@@ -205,9 +205,21 @@ const cases = [
 ];
 for (const [name, body, code, pointer] of cases) {
   test(`422 ${code} ${pointer || '""'}: ${name}`, async () => {
-    assertError(await srv.publish(t.apiToken, JSON.stringify(body)), 422, code, pointer);
+    for (const p of PATHS) {
+      assertError(await srv.publish(t.apiToken, JSON.stringify(body), { path: p }), 422, code, pointer);
+    }
   });
 }
+
+test('credential, media-type, size and JSON errors are the same on /api/v1/publish', async () => {
+  const p = '/api/v1/publish';
+  assertError(await srv.http('POST', p, { body: ok() }), 401, 'missing_token');
+  assertError(await srv.publish('Bearer nope', ok(), { path: p }), 401, 'invalid_token');
+  assertError(await srv.publish(t.apiToken, ok(), { path: p, headers: { 'Content-Type': 'text/plain' } }), 415, 'unsupported_media_type');
+  assertError(await srv.publish(t.apiToken, JSON.stringify(ok({ pad: 'x'.repeat(70000) })), { path: p }), 413, 'payload_too_large');
+  assertError(await srv.publish(t.apiToken, '{"a":1,"a":2}', { path: p }), 400, 'invalid_json');
+  assertError(await srv.publish(t.apiToken, publishBody({ type: 'organization' }, 'big', { pad: 'x'.repeat(33000) }), { path: p }), 413, 'data_too_large', '/payload/event/data');
+});
 
 test('eventName of exactly 128 bytes and every allowed character is accepted', async () => {
   for (const name of ['a'.repeat(128), 'AZaz09-_.:/@', 'room/chat:message@v1']) {
