@@ -434,11 +434,13 @@ export function rawWs(port, token, { path: p = null, headers = {}, timeoutMs = C
  * Start a fresh server. `config` (an object) is written as JSON and passed
  * with --config; `args` are appended to the serve command line.
  */
-export async function startServer({ threads = 2, config = null, args = [], env = {} } = {}) {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-'));
+export async function startServer({ threads = 2, config = null, args = [], env = {}, dataDir: sharedDir = null } = {}) {
+  // A shared data dir (several nodes of one cluster) belongs to the caller.
+  const ownsData = !sharedDir;
+  const dataDir = sharedDir || mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-'));
   const argv = ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, '--threads', String(threads)];
   if (config) {
-    const file = path.join(dataDir, 'config.json');
+    const file = path.join(dataDir, `config-${uuid().slice(0, 8)}.json`);
     writeFileSync(file, JSON.stringify(config));
     argv.push('--config', file);
   }
@@ -447,7 +449,8 @@ export async function startServer({ threads = 2, config = null, args = [], env =
   const child = spawn(BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
   let stdout = '';
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close' rather than 'exit': it fires once stderr is drained too.
+  const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   let exitInfo = null;
   exited.then((e) => (exitInfo = e));
   child.stdout.on('data', (d) => {
@@ -813,7 +816,7 @@ export async function startServer({ threads = 2, config = null, args = [], env =
           for (const c of clients) c.ws.terminate();
           throw e;
         } finally {
-          if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+          if (!keepData && ownsData) rmSync(dataDir, { recursive: true, force: true });
         }
         for (const c of clients) c.ws.terminate();
         assert.ok(!/AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer/.test(stderr), `sanitizer report in server stderr:\n${stderr.slice(-4000)}`);
@@ -843,4 +846,64 @@ export function assertError(res, status, code, pointer = undefined) {
 /** A valid publish body. */
 export function publishBody(scope, eventName, data) {
   return { scope, payload: { event: { eventName, data } } };
+}
+
+// ---------------------------------------------------------------------------
+// Redis, for the multi-node tests
+// ---------------------------------------------------------------------------
+
+/** A free TCP port on 127.0.0.1 (bind to 0, read it, close). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Start a throwaway redis-server (no persistence) on a free port:
+ * { port, url, stop() }. Rejects if the binary is missing or does not answer.
+ */
+export async function startRedis({ bin = process.env.REDIS_SERVER_BIN || 'redis-server' } = {}) {
+  const port = await freePort();
+  const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  child.on('error', () => {});
+  await poll(
+    () =>
+      new Promise((resolve) => {
+        const sock = net.connect(port, '127.0.0.1');
+        sock.on('connect', () => sock.write('PING\r\n'));
+        sock.on('data', (d) => {
+          sock.destroy();
+          resolve(d.toString().startsWith('+PONG'));
+        });
+        sock.on('error', () => resolve(false));
+      }),
+    5000,
+    `redis-server on port ${port} (${out.slice(-300)})`,
+    50,
+  );
+  let stopped = null;
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    child,
+    stop() {
+      if (!stopped) {
+        child.kill('SIGTERM');
+        stopped = withTimeout(exited, 5000, 'redis-server exit').catch(() => child.kill('SIGKILL'));
+      }
+      return stopped;
+    },
+  };
 }
