@@ -838,6 +838,7 @@ export function assertError(res, status, code, pointer = undefined) {
   const ctx = `${res.status} ${res.text ?? res.body}`;
   assert.equal(res.status, status, `status (${ctx})`);
   assert.ok(res.json && res.json.error, `error body (${ctx})`);
+  if (res.headers) assert.match(res.headers['content-type'] || '', /^application\/json/, `error Content-Type (${ctx})`);
   assert.equal(res.json.error.code, code, `error code (${ctx})`);
   assert.equal(typeof res.json.error.message, 'string', `error message (${ctx})`);
   if (pointer !== undefined) assert.equal(res.json.error.pointer, pointer, `error pointer (${ctx})`);
