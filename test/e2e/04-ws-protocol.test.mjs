@@ -157,6 +157,22 @@ test('an id over 64 bytes: error invalid_value', async () => {
   }
 });
 
+test('an id that is not a string: error invalid_type; an empty id: error invalid_value', async () => {
+  const c = await connect();
+  try {
+    c.send({ type: 'subscribe', eventName: 'a', id: 5 });
+    const e1 = await c.waitFor((m) => m.type === 'error');
+    assert.equal(e1.code, 'invalid_type', JSON.stringify(e1));
+    c.send({ type: 'subscribe', eventName: 'a', id: '' });
+    const e2 = await c.waitFor(() => c.messages.filter((m) => m.type === 'error').length >= 2);
+    const errs = c.messages.filter((m) => m.type === 'error');
+    assert.equal(errs[1].code, 'invalid_value', JSON.stringify(errs[1]));
+    assert.ok(e2);
+  } finally {
+    await c.close();
+  }
+});
+
 test('unreadable messages: error invalid_json without id; the connection stays open', async () => {
   const c = await connect();
   try {
