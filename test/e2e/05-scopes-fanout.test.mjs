@@ -226,3 +226,24 @@ test('a subscription is live as soon as it is acked', async () => {
     await c.close();
   }
 });
+
+test('50 subscribers × 50 publishes: 2500 deliveries, none lost or doubled', async () => {
+  const e = uuid();
+  const clients = [];
+  try {
+    for (let i = 0; i < 50; i++) clients.push(await srv.join(t, { event_id: e, session_id: uuid() }, { subscribe: ['many'] }));
+    for (let i = 0; i < 50; i += 10) {
+      const batch = [];
+      for (let j = i; j < i + 10; j++) batch.push(srv.publish(t.apiToken, publishBody({ type: 'event', event_id: e }, 'many', { j })));
+      for (const res of await Promise.all(batch)) assert.equal(res.status, 202, res.text);
+    }
+    for (const c of clients) await c.waitFor(() => c.events('many').length >= 50, 5000, '50 events');
+    await sleep(200);
+    for (const c of clients) {
+      const got = c.events('many').map((m) => m.data.j).sort((x, y) => x - y);
+      assert.deepEqual(got, [...Array(50).keys()]);
+    }
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+});
