@@ -75,6 +75,10 @@
 #define HB_DEFAULT_CONN_PUBLISH_BURST 200
 #define HB_DEFAULT_TOKEN_PUBLISH_RATE 1000 /* per second, per API token */
 #define HB_DEFAULT_TOKEN_PUBLISH_BURST 2000
+/* Rate-limited publishes in a row (none accepted between) that count as
+ * sustained abuse: the connection is closed with 4008. A burst a few hundred
+ * over the limit only gets rate_limited errors. */
+#define HB_RATE_STRIKES_BEFORE_CLOSE 500
 
 /* --- shutdown ------------------------------------------------------------ */
 #define HB_SHUTDOWN_GRACE_MS 5000

@@ -9,8 +9,7 @@
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
 
-/* Consecutive rate-limited publishes before the connection is closed (4008). */
-#define HB_RATE_STRIKES_BEFORE_CLOSE 100
+
 
 static void send_json(hb_conn *c, hb_strbuf *sb) {
   hb_conn_send_text(c, sb->buf, sb->len);
