@@ -48,6 +48,9 @@
 /* --- output and backpressure --------------------------------------------- */
 #define HB_DEFAULT_MAX_OUTPUT_BYTES (1024 * 1024) /* queued, per connection */
 #define HB_MAX_IOV 64 /* frames handed to one writev */
+/* Output ring slots a connection starts with (doubling as needed): an idle
+ * subscriber holds a ring this small. */
+#define HB_OUT_RING_INITIAL 2
 /* max_output_bytes is a soft limit (as Redis's client-output-buffer-limit):
  * a backlog over it for longer than the grace period, or over the hard
  * factor times it at any moment, closes the connection with 4000. A healthy
