@@ -97,4 +97,27 @@
 #define HB_DEFAULT_WEB_DIR "." /* holds web/ (the demo) and sdk/js/dist/ */
 #define HB_DEFAULT_LOG_LEVEL "info"
 
+/* --- Redis broker (added by the redis module, src/broker/redis.c) --------- */
+#define HB_REDIS_DEFAULT_PORT 6379
+#define HB_REDIS_MAX_DB 1000000
+/* Resolve, connect, AUTH, SELECT and re-SUBSCRIBE must finish within this. */
+#define HB_REDIS_CONNECT_TIMEOUT_MS 2000
+/* Reconnect backoff: doubles from MIN after each failed attempt, up to MAX. */
+#define HB_REDIS_BACKOFF_MIN_MS 100
+#define HB_REDIS_BACKOFF_MAX_MS 5000
+/* Each connection is PINGed this often while up; a reply (to the PING or to
+ * anything sent before it) late by the timeout marks Redis as gone. */
+#define HB_REDIS_PING_INTERVAL_MS 1000
+#define HB_REDIS_REPLY_TIMEOUT_MS 3000
+#define HB_REDIS_TICK_MS 100 /* the Redis thread's timer: deadlines and pings */
+/* Publishes accepted but not yet written to Redis; over it publish answers
+ * broker_unavailable instead of buffering without bound. */
+#define HB_REDIS_MAX_QUEUED_PUBLISHES 20000
+/* Bytes of PUBLISH commands waiting for the socket to Redis. */
+#define HB_REDIS_MAX_OUTPUT_BYTES (4 * 1024 * 1024)
+#define HB_REDIS_READ_BUFFER_BYTES 65536
+/* At startup, wait this long for Redis before listening (then start degraded). */
+#define HB_REDIS_START_WAIT_MS 3000
+#define HB_REDIS_LOG_EVERY 1000 /* one warning per this many refused publishes */
+
 #endif
