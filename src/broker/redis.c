@@ -272,6 +272,7 @@ static void cmd_publish(rbroker *rb, rlink *l, const hb_msg *m) {
 /* ------------------------------------------------------------------------ */
 
 static void drain_publishes(rbroker *rb);
+static void link_flush(rlink *l);
 
 static void on_write(uv_write_t *req, int status) {
   rlink *l = req->data;
@@ -283,17 +284,10 @@ static void on_write(uv_write_t *req, int status) {
     if (status != UV_ECANCELED) link_fault(l->rb, "write to Redis (%s): %s", l->name, uv_strerror(status));
     return;
   }
-  if (l == &l->rb->pub) drain_publishes(l->rb);
-  else if (l->connected && l->out.len) {
-    /* Subscribe commands queued while the last write was in flight. */
-    hb_strbuf t = l->inflight;
-    l->inflight = l->out;
-    l->out = t;
-    uv_buf_t buf = uv_buf_init(l->inflight.buf, (unsigned)l->inflight.len);
-    int r = uv_write(&l->write_req, (uv_stream_t *)&l->tcp, &buf, 1, on_write);
-    if (r) link_fault(l->rb, "write to Redis (%s): %s", l->name, uv_strerror(r));
-    else l->writing = true;
-  }
+  /* Commands queued while this write was in flight go now; on the publish
+   * connection, so do publishes that waited for room. */
+  if (l == &l->rb->pub && get_state(l->rb) == HB_REDIS_UP) drain_publishes(l->rb);
+  link_flush(l);
 }
 
 /* Hand the queued commands to libuv: one write in flight per connection. */
