@@ -145,3 +145,14 @@ test('request line over the URL limit: 414; headers over the limit: 431', async 
   assert.equal(big.status, 431);
   await srv.stop();
 });
+
+test('pipelined requests in one TCP write are answered in order', async () => {
+  const srv = await start();
+  const t = await srv.tenant();
+  const body = JSON.stringify({ scope: { type: 'organization' }, payload: { event: { eventName: 'pipe', data: {} } } });
+  const pub = `POST /api/v1/pub_subs HTTP/1.1\r\nHost: x\r\nAuthorization: ${t.apiToken}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const raw = await srv.rawHttp([pub + pub + 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], { untilClose: true, timeoutMs: 3000 });
+  const statuses = [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+  assert.deepEqual(statuses, [202, 202, 200], raw.slice(0, 600));
+  await srv.stop();
+});
