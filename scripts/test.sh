@@ -29,21 +29,18 @@ step() {
   fi
 }
 
-node_suite() { # node_suite BIN DIR...
-  local bin=$1
-  shift
-  HUBBUB_BIN="$PWD/$bin" node --test --test-concurrency=2 --test-timeout=120000 "$@"
-}
+# node_suite BIN DIR...: the node test runner against a given server binary.
+node_suite() { local bin=$1; shift; echo env HUBBUB_BIN="$PWD/$bin" node --test --test-concurrency=2 --test-timeout=120000 "$@"; }
 
 step "unit tests (release)" 300 ctest --test-dir build --output-on-failure
 step "unit tests (ASan+UBSan)" 300 ctest --test-dir build-asan --output-on-failure
-step "end-to-end (release)" 900 node_suite build/hubbub test/e2e/
-step "end-to-end (ASan+UBSan)" 1200 node_suite build-asan/hubbub test/e2e/
+step "end-to-end (release)" 900 $(node_suite build/hubbub test/e2e/)
+step "end-to-end (ASan+UBSan)" 1200 $(node_suite build-asan/hubbub test/e2e/)
 if [ -d sdk/js/test ]; then
-  step "SDK (release server)" 600 node_suite build/hubbub sdk/js/test/
+  step "SDK (release server)" 600 $(node_suite build/hubbub sdk/js/test/)
 fi
 if [ -d test/browser ] && [ -x /usr/bin/chromium ]; then
-  step "browser (Chromium)" 600 node_suite build/hubbub test/browser/
+  step "browser (Chromium)" 600 $(node_suite build/hubbub test/browser/)
 fi
 if [ -x fuzz/run.sh ] && command -v clang >/dev/null; then
   step "fuzz smoke" 900 bash -c 'make -s fuzz FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-10}'
