@@ -120,6 +120,10 @@ export async function redisServer({ port = null, password = null } = {}) {
     get running() {
       return child !== null;
     },
+    /** The process id while running (for SIGSTOP/SIGCONT). */
+    get pid() {
+      return child ? child.pid : null;
+    },
     async start() {
       if (child) return r;
       const args = ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
