@@ -64,8 +64,9 @@ static const struct wslay_event_callbacks ws_callbacks = {
 /* Follow frame boundaries (RFC 6455 5.2) without interpreting anything
  * else: wslay does the checking. This only tells when no frame and no
  * fragmented message is partly received. */
-static bool track_frames(hb_conn *c, const uint8_t *p, size_t len) {
-  bool bad = false;
+static uint16_t track_frames(hb_conn *c, const uint8_t *p, size_t len) {
+  uint16_t bad = 0; /* a close code when a frame header alone is a violation */
+  uint64_t max = c->io->srv->cfg.max_message_bytes;
   while (len > 0) {
     if (c->ft_left > 0) {
       size_t n = len < c->ft_left ? len : (size_t)c->ft_left;
@@ -92,7 +93,11 @@ static bool track_frames(hb_conn *c, const uint8_t *p, size_t len) {
     if (op == 0x0 && fin) c->ft_frag = false;
     /* RFC 6455 5.5.1: a close body is empty or at least a 2-byte code;
      * wslay would read one byte as "no code" and echo 1005. */
-    if (op == 0x8 && plen == 1) bad = true;
+    if (op == 0x8 && plen == 1) bad = 1002;
+    /* A data frame that announces more than a message may hold is refused
+     * from its header, not after the client trickles its first byte. */
+    if (len7 == 127 && (plen >> 63)) bad = 1002; /* RFC 6455 5.2: the MSB must be 0 */
+    else if (op <= 0x2 && plen > max) bad = 1009;
     c->ft_left = plen;
     c->ft_hlen = 0;
   }
@@ -115,8 +120,9 @@ void hb_ws_on_read(hb_conn *c, const char *buf, size_t len) {
     hb_conn_ws_close(c, 1011, "internal error", false);
     return;
   }
-  if (track_frames(c, (const uint8_t *)buf, len)) {
-    hb_conn_ws_close(c, 1002, "close frame with a 1-byte payload", false);
+  uint16_t bad = track_frames(c, (const uint8_t *)buf, len);
+  if (bad) {
+    hb_conn_ws_close(c, bad, bad == 1009 ? "message too big" : "close frame with a 1-byte payload", false);
     return;
   }
   hb_io *io = c->io;
