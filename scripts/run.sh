@@ -24,7 +24,7 @@ CONN=$("$BIN" connection-token create --org demo --plugin demo-plugin --event "$
 
 cat <<MSG
 
-  hubbub is starting on http://$HOSTPORT  (state in ./$DATA, Ctrl-C to stop)
+  hubbub is starting on http://$HOSTPORT  (state in $DATA/, Ctrl-C to stop)
 
   Your API token for organization "demo", plugin "demo-plugin" (shown once):
     export HUBBUB_TOKEN=$TOKEN
