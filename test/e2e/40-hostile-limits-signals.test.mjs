@@ -1,0 +1,286 @@
+// Hostile catalogue, resource exhaustion and signals: H91-H104. The shared
+// server (with its observer) takes the cases that must not disturb others;
+// cases that change global limits or stop the process get their own server.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { startServer, encodeFrame, withTimeout, parseHttpResponse } from './harness.mjs';
+import { hostileSuite, rawJoin, rawExchange, assertOneError, publishBody, room, uuid, sleep } from './hostile-lib.mjs';
+
+const ctx = hostileSuite({ config: { max_output_bytes: 65536, max_message_bytes: 65536, max_data_bytes: 32768, max_body_bytes: 65536 } });
+
+const own = [];
+after(async () => {
+  for (const s of own) await s.stop().catch(() => {});
+});
+async function ownServer(config) {
+  const s = await startServer({ threads: 2, config });
+  own.push(s);
+  return s;
+}
+
+async function metric(srv, name) {
+  const r = await srv.http('GET', '/metrics');
+  const m = new RegExp(`^hubbub_${name} (\\d+)$`, 'm').exec(r.text);
+  return m ? Number(m[1]) : NaN;
+}
+
+function openSockets(port, n) {
+  return Promise.all(
+    Array.from({ length: n }, () =>
+      new Promise((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('connect', () => resolve(s));
+        s.on('error', () => resolve(s));
+      }),
+    ),
+  );
+}
+
+test('H91 subscriptions over max_subscriptions: too_many_subscriptions; idempotent and freed by unsubscribe', async () => {
+  const ws = await rawJoin(ctx);
+  const max = ctx.config.max_subscriptions;
+  const reply = async (obj) => {
+    const id = 's' + uuid().slice(0, 8);
+    ws.write(encodeFrame({ payload: JSON.stringify({ ...obj, id }) }));
+    return ws.waitJson((m) => m.id === id && (m.type === 'ack' || m.type === 'error'));
+  };
+  for (let i = 0; i < max; i++) assert.equal((await reply({ type: 'subscribe', eventName: `n${i}` })).type, 'ack');
+  assert.equal((await reply({ type: 'subscribe', eventName: 'n0' })).type, 'ack', 'resubscribing is idempotent');
+  assert.equal((await reply({ type: 'subscribe', eventName: 'one-more' })).code, 'too_many_subscriptions');
+  assert.equal((await reply({ type: 'unsubscribe', eventName: 'n3' })).type, 'ack');
+  assert.equal((await reply({ type: 'subscribe', eventName: 'one-more' })).type, 'ack');
+  assert.equal(ws.isEnded, false);
+  ws.destroy();
+  await ctx.alive();
+});
+
+test('H92 WebSocket publishes over the burst: rate_limited errors, then accepted again after a pause', async () => {
+  const ws = await rawJoin(ctx);
+  const frames = [];
+  for (let i = 0; i < 40; i++) frames.push(encodeFrame({ payload: JSON.stringify({ type: 'publish', eventName: 'rl', data: { i }, id: `p${i}` }) }));
+  ws.write(Buffer.concat(frames));
+  await ws.waitJson(() => ws.messages.filter((m) => /^p\d+$/.test(m.id ?? '')).length >= 40, 3000, '40 replies');
+  const replies = ws.messages.filter((m) => /^p\d+$/.test(m.id ?? ''));
+  const acks = replies.filter((m) => m.type === 'ack').length;
+  const limited = replies.filter((m) => m.code === 'rate_limited').length;
+  assert.equal(acks + limited, 40);
+  assert.ok(acks >= 20 && acks <= 22, `burst 20: ${acks} acks`);
+  await sleep(300);
+  ws.write(encodeFrame({ payload: '{"type":"publish","eventName":"rl","data":{},"id":"again"}' }));
+  assert.equal((await ws.waitJson((m) => m.id === 'again')).type, 'ack');
+  ws.destroy();
+  await ctx.alive();
+});
+
+test('H93 sustained publish-rate abuse: close 4008', async () => {
+  const ws = await rawJoin(ctx);
+  const frame = encodeFrame({ payload: '{"type":"publish","eventName":"abuse","data":{}}' });
+  const frames = Buffer.concat(Array(1200).fill(frame));
+  ws.write(frames);
+  const c = await withTimeout(ws.closed, 5000, 'close 4008');
+  assert.equal(c.code, 4008);
+  await ctx.alive();
+});
+
+test('H94 a subscriber that never reads is cut off with 4000; the others receive all', async () => {
+  const r = room();
+  const fast = await ctx.srv.join(ctx.t, r, { subscribe: ['flood'] });
+  const slow = await rawJoin(ctx, { r });
+  slow.write(encodeFrame({ payload: '{"type":"subscribe","eventName":"flood","id":"s"}' }));
+  await slow.waitJson((m) => m.id === 's');
+  slow.pause();
+  const N = 320; // 320 x 30 KB ~ 9.6 MB: more than the kernel buffers take
+  const pad = 'x'.repeat(30000);
+  for (let i = 0; i < N; i++) {
+    const res = await ctx.srv.publish(ctx.t.apiToken, publishBody({ type: 'session', ...r }, 'flood', { i, pad }));
+    assert.equal(res.status, 202, res.text);
+  }
+  await fast.waitFor(() => fast.events('flood').length >= N, 15000, `${N} events`);
+  assert.equal(fast.closeInfo, null);
+  slow.resume();
+  const c = await withTimeout(slow.closed, 10000, 'slow consumer close');
+  assert.equal(c.code, 4000);
+  assert.ok(slow.messages.filter((m) => m.type === 'event').length < N);
+  await fast.close();
+  assert.ok((await metric(ctx.srv, 'slow_consumers_closed_total')) >= 1);
+  await ctx.alive();
+});
+
+test('H95 200 connections that never send a byte: all closed by the handshake timeout, server serves meanwhile', async () => {
+  const before = await metric(ctx.srv, 'connections_open');
+  const socks = await openSockets(ctx.srv.port, 200);
+  await ctx.alive('with 200 silent connections open');
+  await sleep(2000);
+  const ended = socks.filter((s) => s.destroyed || s.readableEnded).length;
+  for (const s of socks) s.destroy();
+  assert.equal(ended, 200, 'every silent connection was closed by the server');
+  await sleep(100);
+  const open = await metric(ctx.srv, 'connections_open');
+  assert.ok(open <= before + 1, `connections_open ${open}, before ${before}`);
+  await ctx.alive();
+});
+
+test('H96 HTTP publishes over the per-token rate: 429 rate_limited with Retry-After', async () => {
+  const srv = await ownServer({ token_publish_rate: 5, token_publish_burst: 5 });
+  const t = await srv.tenant();
+  const r = room();
+  const sub = await srv.join(t, r, { subscribe: ['x'] });
+  const codes = [];
+  let retry = null;
+  for (let i = 0; i < 12; i++) {
+    const res = await srv.publish(t.apiToken, publishBody({ type: 'session', ...r }, 'x', { i }));
+    codes.push(res.status);
+    if (res.status === 429) {
+      assert.equal(res.json.error.code, 'rate_limited');
+      retry = res.headers['retry-after'];
+    }
+  }
+  assert.ok(codes.filter((c) => c === 202).length <= 6, codes.join(','));
+  assert.ok(codes.includes(429), codes.join(','));
+  assert.match(String(retry), /^\d+$/);
+  await sleep(300);
+  // Another token of another tenant is not limited by the first one's abuse.
+  const t2 = await srv.tenant();
+  assert.equal((await srv.publish(t2.apiToken, publishBody({ type: 'session', ...room() }, 'x', {}))).status, 202);
+  await sub.close();
+});
+
+test('H97 connections per client address over max_connections_per_ip: 503 too_many_connections', async () => {
+  const srv = await ownServer({ max_connections_per_ip: 10, handshake_timeout_ms: 5000 });
+  const socks = await openSockets(srv.port, 10);
+  await sleep(100);
+  const ex = await rawExchange(srv.port, 'GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 2000 });
+  const r = assertOneError(ex, 503, 'too_many_connections');
+  assert.match(r.headers['retry-after'] || '', /^\d+$/);
+  for (const s of socks) s.destroy();
+  await sleep(200);
+  assert.equal((await srv.http('GET', '/healthz')).status, 200, 'recovers once they are gone');
+});
+
+test('H98 total connections over max_connections: 503 too_many_connections, then recovers', async () => {
+  const srv = await ownServer({ max_connections: 20, handshake_timeout_ms: 5000 });
+  const socks = await openSockets(srv.port, 20);
+  await sleep(100);
+  const ex = await rawExchange(srv.port, 'GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 2000 });
+  assertOneError(ex, 503, 'too_many_connections');
+  for (const s of socks) s.destroy();
+  await sleep(200);
+  assert.equal((await srv.http('GET', '/healthz')).status, 200);
+  assert.ok((await metric(srv, 'connections_rejected_total')) >= 1);
+});
+
+test('H99 file descriptors exhausted (EMFILE): existing clients keep working, the server recovers', async () => {
+  const srv = await ownServer({ handshake_timeout_ms: 3000 });
+  const t = await srv.tenant();
+  const r = room();
+  const sub = await srv.join(t, r, { subscribe: ['fd'] });
+  // A keep-alive HTTP connection opened before the squeeze, to publish through.
+  const keep = net.connect(srv.port, '127.0.0.1');
+  await new Promise((res) => keep.on('connect', res));
+  let keepBuf = '';
+  keep.on('data', (d) => (keepBuf += d.toString('latin1')));
+  const body = JSON.stringify(publishBody({ type: 'session', ...r }, 'fd', { via: 'keep' }));
+  const pubReq = `POST /api/v1/pub_subs HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${t.apiToken}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+
+  const fds = Number(execFileSync('sh', ['-c', `ls /proc/${srv.pid}/fd | wc -l`]).toString().trim());
+  // Lower the soft limit only, so it can be raised again without privileges.
+  const [soft, hard] = execFileSync('prlimit', [`--pid=${srv.pid}`, '--nofile', '-o', 'SOFT,HARD', '--noheadings']).toString().trim().split(/\s+/);
+  execFileSync('prlimit', [`--pid=${srv.pid}`, `--nofile=${fds + 8}:${hard}`]);
+  const flood = await openSockets(srv.port, 40); // most of these cannot be accepted
+  await sleep(300);
+
+  keep.write(pubReq);
+  await sub.waitFor((m) => m.type === 'event' && m.data.via === 'keep', 3000, 'event published while out of descriptors');
+  assert.match(keepBuf, /^HTTP\/1\.1 202/);
+
+  for (const s of flood) s.destroy();
+  execFileSync('prlimit', [`--pid=${srv.pid}`, `--nofile=${soft}:${hard}`]);
+  await sleep(300);
+  const h = await srv.http('GET', '/healthz');
+  assert.equal(h.status, 200, 'accepting again');
+  const sub2 = await srv.join(t, r, { subscribe: ['fd'] });
+  assert.equal((await srv.publish(t.apiToken, publishBody({ type: 'session', ...r }, 'fd', { via: 'after' }))).status, 202);
+  await sub2.waitFor((m) => m.type === 'event' && m.data.via === 'after');
+  keep.destroy();
+  await sub.close();
+  await sub2.close();
+});
+
+test('H100 SIGHUP: still serving, connections kept, a plugin created after it works', async () => {
+  const ws = await rawJoin(ctx);
+  process.kill(ctx.srv.pid, 'SIGHUP');
+  await sleep(300);
+  await ctx.alive('after SIGHUP');
+  assert.equal(ws.isEnded, false, 'WebSocket kept across SIGHUP');
+  const t2 = await ctx.srv.tenant();
+  const c = await ctx.srv.join(t2, room(), { subscribe: ['x'] });
+  await c.close();
+  ws.destroy();
+});
+
+test('H101 SIGTERM: every WebSocket gets 1001, exit 0 within the grace period', async () => {
+  const srv = await startServer({ threads: 2 });
+  const t = await srv.tenant();
+  const clients = [];
+  for (let i = 0; i < 5; i++) clients.push(await srv.join(t, room(), { subscribe: ['x'] }));
+  const t0 = Date.now();
+  const stopping = srv.stop();
+  const codes = await Promise.all(clients.map((c) => withTimeout(c.closed, 5000, 'close').then((x) => x.code)));
+  assert.deepEqual(codes, Array(5).fill(1001));
+  await stopping; // asserts exit code 0 and no sanitizer report
+  assert.ok(Date.now() - t0 < 6000, `exited after ${Date.now() - t0} ms`);
+});
+
+test('H102 SIGTERM with an HTTP request in flight: it is answered (Connection: close); new connections are refused', async () => {
+  const srv = await startServer({ threads: 1 });
+  const t = await srv.tenant();
+  const r = room();
+  const body = JSON.stringify(publishBody({ type: 'session', ...r }, 'x', { late: true }));
+  const s = net.connect(srv.port, '127.0.0.1');
+  await new Promise((res) => s.on('connect', res));
+  let buf = '';
+  s.on('data', (d) => (buf += d.toString('latin1')));
+  s.write(`POST /api/v1/pub_subs HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${t.apiToken}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+  await sleep(100);
+  const stopping = srv.stop();
+  await sleep(200);
+  const late = await rawExchange(srv.port, 'GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n', { timeoutMs: 1000 });
+  assert.ok(late.responses.length === 0 || late.responses[0].status === 503, `a new connection after SIGTERM: ${late.raw.slice(0, 200)}`);
+  s.write(body.slice(10));
+  await withTimeout(new Promise((res) => s.on('close', res)), 5000, 'response and close');
+  const resp = parseHttpResponse(buf);
+  // The request is answered, never dropped: accepted, or refused cleanly
+  // with shutting_down (see bugs-from-hostile.md: which one is intended).
+  assert.ok(resp.complete, buf.slice(0, 300));
+  if (resp.status !== 202) {
+    assert.equal(resp.status, 503, buf.slice(0, 300));
+    assert.equal(resp.json?.error?.code, 'shutting_down');
+  }
+  assert.match(resp.headers.connection || '', /close/i);
+  await stopping;
+});
+
+test('H103 a client that reads its HTTP response very slowly does not block others', async () => {
+  const s = net.connect(ctx.srv.port, '127.0.0.1');
+  await new Promise((res) => s.on('connect', res));
+  s.pause();
+  let reqs = '';
+  for (let i = 0; i < 300; i++) reqs += 'GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n';
+  s.write(reqs);
+  await sleep(300);
+  await ctx.alive('while a client does not read its responses');
+  s.destroy();
+});
+
+test('H104 a stalled subscriber in the observer room (no reads, no FIN) costs the others nothing', async () => {
+  const ws = await rawJoin(ctx, { r: ctx.obsRoom });
+  ws.write(encodeFrame({ payload: '{"type":"subscribe","eventName":"obs","id":"h"}' }));
+  await ws.waitJson((m) => m.id === 'h');
+  ws.sock.pause();
+  ws.sock.unref();
+  // The client stops reading and never answers; publishes to others still flow.
+  for (let i = 0; i < 5; i++) await ctx.alive('with a stalled subscriber');
+  ws.destroy();
+});
