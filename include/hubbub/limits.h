@@ -110,9 +110,9 @@
 #define HB_REDIS_PING_INTERVAL_MS 1000
 #define HB_REDIS_REPLY_TIMEOUT_MS 3000
 #define HB_REDIS_TICK_MS 100 /* the Redis thread's timer: deadlines and pings */
-/* Publishes accepted but not yet written to Redis; over it publish answers
- * broker_unavailable instead of buffering without bound. */
-#define HB_REDIS_MAX_QUEUED_PUBLISHES 20000
+/* Bytes of publishes accepted but not yet written to Redis; over it publish
+ * answers broker_unavailable instead of buffering without bound. */
+#define HB_REDIS_MAX_QUEUED_BYTES (16 * 1024 * 1024)
 /* Bytes of PUBLISH commands waiting for the socket to Redis. */
 #define HB_REDIS_MAX_OUTPUT_BYTES (4 * 1024 * 1024)
 #define HB_REDIS_READ_BUFFER_BYTES 65536

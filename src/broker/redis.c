@@ -127,7 +127,7 @@ struct rbroker {
 
   /* Shared with the I/O threads. */
   atomic_int state;   /* hb_redis_state */
-  atomic_long queued; /* publishes accepted and not yet written or dropped */
+  atomic_long queued_bytes; /* frames of publishes accepted, not yet written or dropped */
   atomic_long dropped, refused;
   atomic_bool stop_requested;
   pthread_mutex_t lock; /* guards pubq and ops */
@@ -329,10 +329,14 @@ static void begin_connect(rbroker *rb);
 
 static void drop_fifo(rbroker *rb) {
   size_t n = rb->fifo_len;
-  for (size_t i = 0; i < n; i++) hb_msg_unref(rb->fifo[rb->fifo_head + i]);
+  long bytes = 0;
+  for (size_t i = 0; i < n; i++) {
+    bytes += (long)rb->fifo[rb->fifo_head + i]->frame_len;
+    hb_msg_unref(rb->fifo[rb->fifo_head + i]);
+  }
   rb->fifo_head = rb->fifo_len = 0;
   if (n) {
-    atomic_fetch_sub(&rb->queued, (long)n);
+    atomic_fetch_sub(&rb->queued_bytes, bytes);
     atomic_fetch_add(&rb->dropped, (long)n);
     hb_warn("redis: %zu publishes not sent to Redis (link lost); their local subscribers had them", n);
   }
@@ -355,8 +359,8 @@ static void link_fault(rbroker *rb, const char *fmt, ...) {
   rb->retry_at_ms = now + rb->backoff_ms;
   /* While Redis stays away every attempt fails the same way: say it once. */
   if (was == HB_REDIS_UP || strcmp(why, rb->last_fault) != 0)
-    hb_warn("redis: %s %s: %s; clients stay connected, publishes are refused; retrying in %llu ms",
-            was == HB_REDIS_UP ? "link lost to" : "cannot reach", rb->host, why,
+    hb_warn("redis: %s %s:%d: %s; clients stay connected, publishes are refused; retrying in %llu ms",
+            was == HB_REDIS_UP ? "link lost to" : "cannot reach", rb->host, rb->port, why,
             (unsigned long long)rb->backoff_ms);
   else
     hb_debug("redis: %s; retrying in %llu ms", why, (unsigned long long)rb->backoff_ms);
@@ -553,23 +557,23 @@ static void begin_connect(rbroker *rb) {
 
 /* Move publishes into the publish connection while its output has room:
  * a Redis that reads slowly makes the FIFO, then the shared queue, grow
- * until publish() refuses (HB_REDIS_MAX_QUEUED_PUBLISHES). */
+ * until publish() refuses (HB_REDIS_MAX_QUEUED_BYTES). */
 static void drain_publishes(rbroker *rb) {
   rlink *l = &rb->pub;
   if (get_state(rb) != HB_REDIS_UP) {
     drop_fifo(rb);
     return;
   }
-  size_t sent = 0;
+  long sent = 0;
   while (rb->fifo_len && l->out.len < HB_REDIS_MAX_OUTPUT_BYTES) {
     hb_msg *m = rb->fifo[rb->fifo_head++];
     rb->fifo_len--;
     cmd_publish(rb, l, m);
+    sent += (long)m->frame_len;
     hb_msg_unref(m);
-    sent++;
   }
   if (!rb->fifo_len) rb->fifo_head = 0;
-  if (sent) atomic_fetch_sub(&rb->queued, (long)sent);
+  if (sent) atomic_fetch_sub(&rb->queued_bytes, sent);
   link_flush(l);
 }
 
@@ -705,11 +709,12 @@ static int redis_start(hb_broker *b) {
 static hb_err redis_publish(hb_broker *b, hb_io *from, hb_msg *msg) {
   rbroker *rb = (rbroker *)b;
   if (get_state(rb) != HB_REDIS_UP) return HB_E_BROKER_UNAVAILABLE;
-  if (atomic_fetch_add(&rb->queued, 1) >= HB_REDIS_MAX_QUEUED_PUBLISHES) {
+  long len = (long)msg->frame_len;
+  if (atomic_fetch_add(&rb->queued_bytes, len) + len > HB_REDIS_MAX_QUEUED_BYTES) {
     /* Redis does not keep up: refuse rather than buffer without bound. */
-    atomic_fetch_sub(&rb->queued, 1);
+    atomic_fetch_sub(&rb->queued_bytes, len);
     if (atomic_fetch_add(&rb->refused, 1) % HB_REDIS_LOG_EVERY == 0)
-      hb_warn("redis: publish queue full (%d): refusing publishes", HB_REDIS_MAX_QUEUED_PUBLISHES);
+      hb_warn("redis: over %d bytes waiting for Redis: refusing publishes", HB_REDIS_MAX_QUEUED_BYTES);
     return HB_E_BROKER_UNAVAILABLE;
   }
   hb_msg_ref(msg); /* owned by the queue, then by the Redis thread */
@@ -902,7 +907,7 @@ hb_broker *hb_broker_redis_new(struct hb_server *srv, const char *url, const cha
   rb->base.srv = srv;
   pthread_mutex_init(&rb->lock, NULL);
   atomic_init(&rb->state, HB_REDIS_DOWN);
-  atomic_init(&rb->queued, 0);
+  atomic_init(&rb->queued_bytes, 0);
   atomic_init(&rb->dropped, 0);
   atomic_init(&rb->refused, 0);
   atomic_init(&rb->stop_requested, false);
