@@ -163,6 +163,26 @@ test('a frozen Redis (SIGSTOP) never blocks the I/O threads; the link is declare
   }
 });
 
+test('a password in the URL, percent-encoded (@ : /), is decoded and accepted', async () => {
+  assert.match(redis.url, /%40.*%3A.*%2F/, 'the URL encodes @, : and /');
+  const srv = await startServer({ dataDir: cluster.dataDir, args: ['--redis', redis.url] });
+  try {
+    const h = await srv.http('GET', '/healthz');
+    assert.equal(h.status, 200, h.text);
+    assert.equal(h.json.broker.state, 'up');
+    assert.ok(!srv.stderr.includes(PASSWORD), 'the password is not logged');
+    const r = room();
+    const sub = await joinAll(A, t, r, ['f']);
+    try {
+      await settle(srv, t, r, sub, 'f');
+    } finally {
+      await sub.close();
+    }
+  } finally {
+    await srv.stop();
+  }
+});
+
 test('a wrong password: the node starts degraded (healthz 503, publishes refused) and says why', async () => {
   const srv = await startServer({ dataDir: cluster.dataDir, args: ['--redis', `redis://:wrong@127.0.0.1:${redis.port}`] });
   try {
