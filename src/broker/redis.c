@@ -533,6 +533,7 @@ out:
 
 static void begin_connect(rbroker *rb) {
   set_state(rb, HB_REDIS_CONNECTING);
+  hb_debug("redis: connecting to %s:%d", rb->host, rb->port);
   rb->attempt++;
   rb->connect_deadline_ms = uv_now(&rb->loop) + HB_REDIS_CONNECT_TIMEOUT_MS;
   char port[8];
@@ -869,13 +870,13 @@ static int parse_url(rbroker *rb, const char *url, char *errbuf, size_t errlen) 
   }
   const char *host_end, *port_start = NULL;
   if (*host == '[') { /* [IPv6]:port */
-    const char *rb_ = memchr(host, ']', (size_t)(end - host));
-    if (!rb_) goto bad;
-    host_end = rb_;
+    const char *bracket = memchr(host, ']', (size_t)(end - host));
+    if (!bracket) goto bad;
+    host_end = bracket;
     host++;
-    if (rb_ + 1 < end) {
-      if (rb_[1] != ':') goto bad;
-      port_start = rb_ + 2;
+    if (bracket + 1 < end) {
+      if (bracket[1] != ':') goto bad;
+      port_start = bracket + 2;
     }
   } else {
     const char *colon = memchr(host, ':', (size_t)(end - host));
