@@ -162,6 +162,34 @@ test('interest routing: a node subscribes in Redis only while it has local subsc
   await waitNumsub(names, 0, 'nobody subscribed after the last subscriber left');
 });
 
+test('subscribe/unsubscribe churn across threads ends in the right Redis subscriptions', async () => {
+  const tt = await A.tenant();
+  const r = room();
+  const names = Object.values(chanNames(tt, r));
+  // Several connections (spread over A's threads) toggle quickly; Redis sees
+  // SUBSCRIBE/UNSUBSCRIBE pairs in flight for the same channels.
+  const cs = [];
+  try {
+    for (let i = 0; i < 4; i++) cs.push(await joinAll(A, tt, r, []));
+    for (let round = 0; round < 25; round++) {
+      await Promise.all(cs.map((c) => c.request({ type: 'subscribe', eventName: 'churn' })));
+      await Promise.all(cs.map((c) => c.request({ type: 'unsubscribe', eventName: 'churn' })));
+    }
+    await waitNumsub(names, 0, 'no subscription left after the churn');
+    await cs[0].subscribe('churn');
+    await waitNumsub(names, 1, 'one node subscribed');
+    await settle(B, tt, r, cs[0], 'churn');
+    const res = await B.publish(tt.apiToken, publishBody({ type: 'organization' }, 'churn', { final: 1 }));
+    assert.equal(res.status, 202);
+    await cs[0].waitFor((m) => m.data?.final === 1, 3000, 'delivery after churn');
+    await sleep(200);
+    assert.equal(cs[0].messages.filter((m) => m.data?.final === 1).length, 1);
+    for (const c of cs.slice(1)) assert.equal(c.messages.filter((m) => m.type === 'event').length, 0);
+  } finally {
+    for (const c of cs) await c.close();
+  }
+});
+
 test('unsubscribe stops delivery across nodes', async () => {
   const r = room();
   const sub = await joinAll(A, t, r, ['u']);
