@@ -14,6 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 build=${TSAN_BUILD:-build-tsan}
+case $build in /*) ;; *) build="$PWD/$build" ;; esac
 jobs=${JOBS:-2}
 suites=${TSAN_SUITES:-"test/e2e/05-scopes-fanout.test.mjs test/e2e/06-isolation.test.mjs test/e2e/10-keepalive-shutdown.test.mjs test/e2e/40-hostile-isolation.test.mjs test/e2e/40-hostile-ws.test.mjs"}
 
@@ -47,7 +48,7 @@ if command -v setarch >/dev/null && setarch "$(uname -m)" -R true 2>/dev/null; t
 fi
 
 # shellcheck disable=SC2086
-HUBBUB_BIN="$PWD/$build/hubbub" "${runner[@]}" node --test --test-concurrency=1 --test-timeout=180000 $suites 2>&1 | tee "$log"
+HUBBUB_BIN="$build/hubbub" "${runner[@]}" node --test --test-concurrency=1 --test-timeout=180000 $suites 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 if grep -q "ThreadSanitizer" "$log"; then
   echo "tsan: ThreadSanitizer report(s) above" >&2
