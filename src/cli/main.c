@@ -41,7 +41,7 @@
 static const char usage_text[] =
     "usage:\n"
     "  hubbub serve [--listen HOST:PORT] [--data DIR] [--threads N] [--config FILE]\n"
-    "               [--redis URL] [--log-level LEVEL]\n"
+    "               [--redis URL] [--redis-password PASSWORD] [--log-level LEVEL]\n"
     "  hubbub org create NAME\n"
     "  hubbub org list\n"
     "  hubbub plugin create --org ORG NAME [--origins \"https://a https://b\"]\n"
