@@ -66,10 +66,23 @@ static void fz_hex(const uint8_t *in, size_t n, char *out) {
   out[2 * n] = '\0';
 }
 
+/* The temporary store goes away with the process (libFuzzer exits through
+ * exit(), also after a finding). */
+static void fz_cleanup(void) {
+  static const char *const files[] = {HB_STORE_FILE, HB_STORE_FILE "-wal", HB_STORE_FILE "-shm"};
+  char p[sizeof fz_tmpdir + 32];
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(p, sizeof p, "%s/%s", fz_tmpdir, files[i]);
+    unlink(p);
+  }
+  rmdir(fz_tmpdir);
+}
+
 static void fz_setup(void) {
   char err[256];
   hb_log_set_level(HB_LOG_ERROR);
   if (!mkdtemp(fz_tmpdir)) fz_die("mkdtemp");
+  atexit(fz_cleanup);
 
   hb_config_defaults(&fz_srv.cfg);
   fz_srv.cfg.port = 0;
