@@ -284,3 +284,26 @@ test('H104 a stalled subscriber in the observer room (no reads, no FIN) costs th
   for (let i = 0; i < 5; i++) await ctx.alive('with a stalled subscriber');
   ws.destroy();
 });
+
+test('H116 a half-open WebSocket (TCP up, nothing received, pings unanswered): close 4001 at idle_timeout_ms', async () => {
+  const srv = await ownServer({ ping_interval_ms: 300, idle_timeout_ms: 1200 });
+  const t = await srv.tenant();
+  const tok = await srv.connToken(t, room());
+  const silent = await srv.rawWs(tok); // the raw client never answers pings by itself
+  const t0 = Date.now();
+  const c = await withTimeout(silent.closed, 4000, 'idle close');
+  assert.equal(c.code, 4001);
+  const ms = Date.now() - t0;
+  assert.ok(ms >= 1000 && ms < 3000, `closed after ${ms} ms`);
+  assert.ok(silent.frames.some((f) => f.opcode === 0x9), 'the server pinged first');
+  assert.equal((await srv.http('GET', '/healthz')).status, 200);
+});
+
+test('H117 a client that only answers pings is kept past idle_timeout_ms', async () => {
+  const srv = await ownServer({ ping_interval_ms: 300, idle_timeout_ms: 1200 });
+  const t = await srv.tenant();
+  const c = await srv.join(t, room(), { subscribe: ['x'] }); // the ws package answers pings
+  await sleep(2500);
+  assert.equal(c.closeInfo, null, 'kept alive by pongs');
+  await c.close();
+});
