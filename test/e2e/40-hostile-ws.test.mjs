@@ -167,3 +167,13 @@ test('H52 a flood of 500 pings in one write: 500 pongs, connection stays open', 
   ws.destroy();
   await ctx.alive();
 });
+
+test('H118 non-minimal 16-bit length (126 for a 25-byte payload): 1002', async () => {
+  const payload = Buffer.from('{"type":"ping","id":"nm"}');
+  await violation([Buffer.concat([Buffer.from([0x81, 0xfe, 0, payload.length, 0, 0, 0, 0]), payload])], 1002);
+});
+
+test('H119 non-minimal 64-bit length (127 for a 25-byte payload): 1002', async () => {
+  const payload = Buffer.from('{"type":"ping","id":"nm"}');
+  await violation([Buffer.concat([Buffer.from([0x81, 0xff, 0, 0, 0, 0, 0, 0, 0, payload.length, 0, 0, 0, 0]), payload])], 1002);
+});
