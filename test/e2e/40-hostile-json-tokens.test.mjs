@@ -256,3 +256,27 @@ test('H78 a revoked API token: 401 invalid_token within 1 s', async () => {
 test('H79 token for a deleted or unknown plugin id: 401 invalid_token', async () => {
   await refused(mintJwt(ctx.t.signingSecret, ctx.srv.claims(ctx.t, room(), { plugin_id: uuid() })), 401, 'invalid_token');
 });
+
+test('H121 a body of exactly max_body_bytes is read; one byte more is 413 payload_too_large', async () => {
+  const r = room();
+  const max = ctx.config.max_body_bytes;
+  const base = JSON.stringify(publishBody({ type: 'session', ...r }, 'edge', {}));
+  const pad = (n) => base.slice(0, -1) + ',"zz":"' + 'p'.repeat(n) + '"}';
+  const exact = pad(max - base.length - 8);
+  assert.equal(exact.length, max);
+  const ok = await rawPublish(exact);
+  assert.notEqual(ok.status, 413, ok.text); // read in full (unknown fields may be refused, not for size)
+  assertError(await rawPublish(pad(max - base.length - 7)), 413, 'payload_too_large');
+  await ctx.alive();
+});
+
+test('H122 data of exactly max_data_bytes is accepted; one byte more is data_too_large', async () => {
+  const r = room();
+  const max = ctx.config.max_data_bytes;
+  const data = (n) => `{"p":"${'d'.repeat(n - 8)}"}`;
+  assert.equal(data(max).length, max);
+  const body = (d) => `{"scope":{"type":"session","event_id":"${r.event_id}","session_id":"${r.session_id}"},"payload":{"event":{"eventName":"edge","data":${d}}}}`;
+  assert.equal((await rawPublish(body(data(max)))).status, 202);
+  assertError(await rawPublish(body(data(max + 1))), 413, 'data_too_large');
+  await ctx.alive();
+});

@@ -177,3 +177,17 @@ test('H119 non-minimal 64-bit length (127 for a 25-byte payload): 1002', async (
   const payload = Buffer.from('{"type":"ping","id":"nm"}');
   await violation([Buffer.concat([Buffer.from([0x81, 0xff, 0, 0, 0, 0, 0, 0, 0, payload.length, 0, 0, 0, 0]), payload])], 1002);
 });
+
+test('H120 a message of exactly max_message_bytes is accepted; one byte more is 1009', async () => {
+  const ws = await rawJoin(ctx);
+  const head = '{"type":"ping","id":"edge","pad":"';
+  const exact = head + 'x'.repeat(MAX_MSG - head.length - 2) + '"}';
+  assert.equal(Buffer.byteLength(exact), MAX_MSG);
+  ws.write(encodeFrame({ payload: exact }));
+  const m = await ws.waitJson((x) => x.id === 'edge');
+  assert.equal(m.type, 'pong');
+  const over = head + 'x'.repeat(MAX_MSG - head.length - 1) + '"}';
+  ws.write(encodeFrame({ payload: over }));
+  assert.equal(await closeCode(ws), 1009);
+  await ctx.alive();
+});
