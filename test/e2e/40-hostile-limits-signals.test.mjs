@@ -307,3 +307,27 @@ test('H117 a client that only answers pings is kept past idle_timeout_ms', async
   assert.equal(c.closeInfo, null, 'kept alive by pongs');
   await c.close();
 });
+
+test('H123 WebSocket slowloris: a frame trickled one byte at a time is cut off in bounded time', async () => {
+  // Not implemented yet (bugs-from-hostile.md): every byte resets the idle
+  // deadline, so this connection would live for as long as it trickles.
+  const srv = await ownServer({ ping_interval_ms: 300, idle_timeout_ms: 1200 });
+  const t = await srv.tenant();
+  const ws = await srv.rawWs(await srv.connToken(t, room()));
+  await ws.waitJson((m) => m.type === 'welcome');
+  const frame = encodeFrame({ payload: 'x'.repeat(1000) });
+  const t0 = Date.now();
+  let i = 0;
+  const timer = setInterval(() => {
+    if (i < frame.length && !ws.isEnded) ws.write(frame.subarray(i, ++i));
+  }, 200);
+  try {
+    const c = await withTimeout(ws.closed, 6000, 'the trickling connection to be closed');
+    assert.ok([4001, 1008].includes(c.code), `close code ${c.code}`);
+    assert.ok(Date.now() - t0 < 4000, `closed after ${Date.now() - t0} ms (idle_timeout_ms 1200)`);
+  } finally {
+    clearInterval(timer);
+    ws.destroy();
+  }
+  assert.equal((await srv.http('GET', '/healthz')).status, 200);
+});
