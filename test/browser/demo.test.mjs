@@ -110,12 +110,19 @@ test('demo: a reaction clicked in one tab floats in the other; chat; curl; other
     await a.page.waitForFunction(() => document.querySelectorAll('#events li[data-event]').length >= 10, null, { timeout: 5000 });
 
     mkdirSync(OUT, { recursive: true });
-    /* A last burst so that the screenshot shows emoji in flight. */
-    for (const e of ['🎉', '❤️', '👏', '🚀', '🔥']) {
-      await b.page.click(`button[data-emoji="${e}"]`);
-      await sleep(90);
-    }
-    await sleep(450);
+    /* A last burst (published the way the buttons do, without waiting on
+     * clicks) and a curl banner, so that the screenshot shows them in flight. */
+    await a.page.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+    await b.page.evaluate(() => {
+      for (const emoji of ['🎉', '❤️', '👏', '🚀', '🔥', '😂']) window.hubbubDemo.PubSub.publish('reaction', { data: { emoji, from: 'bob' } });
+    });
+    await srv.publish(tenant.apiToken, {
+      scope: { type: 'session', ...r },
+      payload: { event: { eventName: 'announce', data: { text: 'Deploy finished: v2.4 is live 🚀' } } },
+    });
+    await a.page.waitForFunction(() => document.querySelectorAll('#sky .floater').length >= 5 &&
+      document.querySelector('.toast') && /Deploy finished/.test(document.querySelector('#toasts').textContent), null, { timeout: 5000 });
+    await sleep(150); /* let them rise a little */
     await a.page.screenshot({ path: path.join(OUT, 'demo.png'), fullPage: true });
 
     /* Another session of the same event saw none of it. */
