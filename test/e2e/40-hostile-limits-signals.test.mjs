@@ -331,3 +331,29 @@ test('H123 WebSocket slowloris: a frame trickled one byte at a time is cut off i
   }
   assert.equal((await srv.http('GET', '/healthz')).status, 200);
 });
+
+test('H124 bounded memory: rounds of clients that subscribe, publish and vanish leave the heap where it was', async () => {
+  const srv = await ownServer({});
+  const t = await srv.tenant();
+  const round = async () => {
+    const socks = [];
+    for (let i = 0; i < 30; i++) {
+      const ws = await srv.rawWs(await srv.connToken(t, { ...room(), scopes: ['session', 'event', 'organization'] }));
+      const frames = [];
+      for (let k = 0; k < 16; k++) frames.push(encodeFrame({ payload: JSON.stringify({ type: 'subscribe', eventName: `m${k}` }) }));
+      frames.push(encodeFrame({ payload: JSON.stringify({ type: 'publish', eventName: 'm1', data: { pad: 'q'.repeat(2000) }, scope: 'organization' }) }));
+      frames.push(encodeFrame({ payload: '{"type":"publish","eventName":"m2"' })); // half a message, then gone
+      ws.write(Buffer.concat(frames));
+      socks.push(ws);
+    }
+    await sleep(200);
+    for (const ws of socks) ws.destroy();
+    await sleep(400);
+  };
+  await round(); // warms the per-thread caches
+  const h1 = await metric(srv, 'heap_bytes');
+  for (let i = 0; i < 3; i++) await round();
+  const h2 = await metric(srv, 'heap_bytes');
+  assert.equal(await metric(srv, 'websockets_open'), 0);
+  assert.ok(h2 - h1 < 128 * 1024, `heap grew by ${h2 - h1} bytes over 3 rounds (${h1} -> ${h2})`);
+});
