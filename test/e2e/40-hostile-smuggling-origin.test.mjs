@@ -128,3 +128,35 @@ test('H115 a forbidden Origin is refused before the token is used: no 101, nothi
   const m = await srv.http('GET', '/metrics');
   assert.match(m.text, /^hubbub_websockets_open 0$/m);
 });
+
+test('H125 admin API: off (404) without admin_token_sha256; with it, API tokens, the hash itself and near misses are 401', async () => {
+  const crypto = await import('node:crypto');
+  const admin = 'hba_' + crypto.randomBytes(16).toString('hex');
+  const sha = crypto.createHash('sha256').update(admin).digest('hex');
+  const get = (srv, auth) => srv.http('GET', '/api/v1/admin/organizations', { headers: auth ? { Authorization: auth } : {} });
+
+  const off = await startServer({ threads: 1 });
+  own.push(off);
+  const offRes = await get(off, `Bearer ${admin}`);
+  assert.equal(offRes.status, 404, offRes.text);
+  assert.equal(offRes.json?.error?.code, 'not_found');
+
+  const srv = await startServer({ threads: 1, config: { admin_token_sha256: sha } });
+  own.push(srv);
+  const t = await srv.tenant();
+  assert.equal((await get(srv, `Bearer ${admin}`)).status, 200);
+  for (const [what, auth, code] of [
+    ['a near miss', `Bearer ${admin}x`, 'invalid_token'],
+    ['a prefix', `Bearer ${admin.slice(0, -1)}`, 'invalid_token'],
+    ['an API token', `Bearer ${t.apiToken}`, 'invalid_token'],
+    ['the configured hash itself', `Bearer ${sha}`, 'invalid_token'],
+    ['nothing', null, 'missing_token'],
+  ]) {
+    const r = await get(srv, auth);
+    assert.equal(r.status, 401, `${what}: ${r.text}`);
+    assert.equal(r.json?.error?.code, code, what);
+  }
+  // And the admin token is not an API token.
+  const pub = await srv.publish(`Bearer ${admin}`, { scope: { type: 'organization' }, payload: { event: { eventName: 'x', data: {} } } });
+  assert.equal(pub.status, 401);
+});
