@@ -11,7 +11,8 @@
 #
 # Environment: HB_BUILD (default build; hubbub and hb_loadgen come from there),
 # BENCH_REPS (3), BENCH_DURATION (seconds per measurement, 5), BENCH_OUT
-# (bench/results), BENCH_PEERS ("hubbub nchan uws").
+# (bench/results), BENCH_PEERS ("hubbub nchan uws"), BENCH_ONLY (an extended
+# regex: only the measurements whose name matches, e.g. 'W1|W4-19k').
 #
 # Every server is fresh per measurement, on 127.0.0.1 only, pinned to core 0
 # (taskset) while the generator runs on core 1; targets alternate within each
@@ -147,6 +148,7 @@ start_server() {
 # one JSON line (tagged with name, rep, threads) appended to $JSONL.
 measure() {
   local name=$1 target=$2 threads=$3; shift 3
+  [[ $name =~ ^(${BENCH_ONLY:-.*})$ ]] || return 0
   start_server "$target" "$threads" || { FAIL=1; return 1; }
   local line gen="taskset -c $GEN_CPU"
   [ "$threads" != 1 ] && gen=""
@@ -165,6 +167,7 @@ measure() {
 # wrk_measure NAME TARGET: W3 with wrk; 10 subscribers held by hb_loadgen.
 wrk_measure() {
   local name=$1 target=$2 path body auth=""
+  [[ $name =~ ^(${BENCH_ONLY:-.*})$ ]] || return 0
   command -v wrk >/dev/null || { echo "bench: wrk missing: skipped"; return 0; }
   start_server "$target" 1 || { FAIL=1; return 1; }
   taskset -c $GEN_CPU "$LG" --target "$target" --port "$PORT" --workload idle --rooms 1 --subs 10 \
