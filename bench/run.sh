@@ -208,6 +208,7 @@ if [ $SMOKE = 1 ]; then
     measure smoke-W1 "$t" 1 --workload fanout --rooms 1 --subs 20 --inflight 4 --duration "$DUR"
     measure smoke-W2 "$t" 1 --workload fanout --rooms 2 --subs 5 --pub all --per-conn-rate 2 --duration "$DUR"
     measure smoke-W3 "$t" 1 --workload http --rooms 1 --subs 5 --http-conns 2 --duration "$DUR"
+    wrk_measure smoke-W3-wrk "$t"
     measure smoke-W4 "$t" 1 --workload idle --rooms 1 --subs 50
     measure smoke-C "$t" 1 --workload connect --rooms 1 --subs 50 --window 16
   done
@@ -221,7 +222,8 @@ if [ $SMOKE = 1 ]; then
     let bad = 0;
     for (const l of fs.readFileSync(process.argv[1], "utf8").trim().split("\n")) {
       const j = JSON.parse(l);
-      if (j.rc !== 0) { console.error("bench smoke: failed:", l); bad++; }
+      const ok = j.tool === "wrk" ? j.requests > 0 && j.non2xx === 0 : j.rc === 0;
+      if (!ok) { console.error("bench smoke: failed:", l); bad++; }
     }
     process.exit(bad ? 1 : 0);' "$JSONL" || FAIL=1
   exit $FAIL
