@@ -59,6 +59,8 @@ typedef struct hb_conn {
   bool close_after_flush;
   bool dirty;            /* on io->dirty, waiting for the end-of-turn flush */
   bool counted;          /* counted in the server's connection total */
+  bool linger;           /* WebSocket close sent: half-close and read until the peer's EOF */
+  bool shut;             /* uv_shutdown issued */
   uint16_t close_code;   /* WebSocket close code we sent, 0 if none */
   uv_write_t *wreq;       /* borrowed from the thread while a write is in flight */
   uint32_t inflight_bytes; /* bytes handed to the in-flight uv_write */

@@ -230,6 +230,7 @@ void hb_conn_ws_close(hb_conn *c, uint16_t code, const char *reason, bool drop_p
   if (rlen) memcpy(frame + 4, reason, rlen);
   hb_conn_send_copy(c, frame, 4 + rlen);
   c->close_code = code;
+  c->linger = true;
   if (c->ws) wslay_event_shutdown_write(c->ws); /* it must not send a second close */
   hb_conn_close(c, true);
 }
@@ -267,6 +268,8 @@ static void on_write(uv_write_t *req, int status) {
   c->inflight_bytes = 0;
   conn_flush(c);
 }
+
+static void on_shutdown(uv_shutdown_t *req, int status) { hb_free(req); }
 
 static int gather(hb_conn *c, uv_buf_t *iov, size_t *total) {
   int n = 0;
@@ -309,7 +312,23 @@ static void conn_flush(hb_conn *c) {
       return;
     }
   }
-  if (c->out_count == 0 && c->close_after_flush && c->state != HB_CONN_CLOSED) hb_conn_close(c, false);
+  if (c->out_count == 0 && c->close_after_flush && c->state != HB_CONN_CLOSED) {
+    if (!c->linger) {
+      hb_conn_close(c, false);
+    } else if (!c->shut) {
+      /* RFC 6455 7.1.1: after our close frame, half-close and keep reading
+       * (discarding) until the peer closes, or until the close deadline.
+       * Closing at once would make the kernel reset a connection with
+       * unread input, and the peer would lose the close frame. */
+      c->shut = true;
+      uv_shutdown_t *req = hb_malloc(sizeof *req);
+      req->data = c;
+      if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        hb_free(req);
+        hb_conn_close(c, false);
+      }
+    }
+  }
 }
 
 void hb_conn_flush_dirty(hb_io *io) {
@@ -340,7 +359,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   switch (c->state) {
   case HB_CONN_HTTP: hb_http_on_read(c, buf->base, (size_t)nread); break;
   case HB_CONN_WS:
-    c->deadline_ms = hb_io_now_ms(c->io) + (uint64_t)c->io->srv->cfg.idle_timeout_ms;
+    /* Activity means a new frame starting: bytes that only continue a frame
+     * do not extend the deadline, so a frame trickled byte by byte is cut
+     * off at the idle timeout (the WebSocket form of slowloris). */
+    if (!c->ft_left && !c->ft_hlen && !c->ft_frag)
+      c->deadline_ms = hb_io_now_ms(c->io) + (uint64_t)c->io->srv->cfg.idle_timeout_ms;
     hb_ws_on_read(c, buf->base, (size_t)nread);
     break;
   default: break; /* closing: what the peer still sends is discarded */

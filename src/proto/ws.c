@@ -148,6 +148,7 @@ void hb_ws_on_read(hb_conn *c, const char *buf, size_t len) {
     /* wslay answered a close, or closed for a violation it found (1002 for
      * reserved bits, opcodes, masking; 1007 UTF-8; 1009 size). */
     c->close_code = wslay_event_get_status_code_sent(c->ws);
+    c->linger = true;
     hb_conn_close(c, true);
     return;
   }
