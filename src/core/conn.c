@@ -75,18 +75,20 @@ static void out_consume(hb_conn *c, size_t n) {
 static int gather(hb_conn *c, uv_buf_t *iov, size_t *total);
 
 /* Hand what is queued to the kernel now, without closing or starting an
- * asynchronous write (safe in the middle of a fan-out): errors are left for
- * the end-of-turn flush to find. */
-static void try_drain(hb_conn *c) {
+ * asynchronous write (safe in the middle of a fan-out). Returns a negative
+ * libuv error when the socket failed; the caller decides when to close. */
+static int try_drain(hb_conn *c) {
   uv_buf_t iov[HB_MAX_IOV];
   size_t total;
   while (!c->writing && c->out_count > 0) {
     int n = gather(c, iov, &total);
     int r = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
-    if (r <= 0) return;
+    if (r == UV_EAGAIN || r == UV_ENOSYS) return 0;
+    if (r < 0) return r;
     out_consume(c, (size_t)r);
-    if ((size_t)r < total) return;
+    if ((size_t)r < total) return 0;
   }
+  return 0;
 }
 
 bool hb_conn_send_msg(hb_conn *c, hb_lmsg *lm) {
@@ -288,17 +290,13 @@ static int gather(hb_conn *c, uv_buf_t *iov, size_t *total) {
 static void conn_flush(hb_conn *c) {
   uv_buf_t iov[HB_MAX_IOV];
   size_t total;
-  while (!c->writing && c->out_count > 0 && c->state != HB_CONN_CLOSED) {
-    int n = gather(c, iov, &total);
-    int r = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
-    if (r == UV_EAGAIN || r == UV_ENOSYS) r = 0;
-    if (r < 0) {
+  if (!c->writing && c->out_count > 0 && c->state != HB_CONN_CLOSED) {
+    if (try_drain(c) < 0) {
       hb_conn_close(c, false);
       return;
     }
-    out_consume(c, (size_t)r);
-    if ((size_t)r < total) {
-      n = gather(c, iov, &total);
+    if (c->out_count > 0) {
+      int n = gather(c, iov, &total);
       c->wreq = wreq_get(c->io);
       c->wreq->data = c;
       if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
