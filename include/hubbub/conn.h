@@ -17,6 +17,7 @@
 #include <wslay/wslay.h>
 
 #include "hubbub/errors.h"
+#include "hubbub/limits.h"
 #include "hubbub/list.h"
 #include "hubbub/msg.h"
 #include "hubbub/scope.h"
@@ -44,58 +45,68 @@ typedef struct {
   } u;
 } hb_out_item;
 
-/* The room a WebSocket belongs to, from its verified connection token. */
-typedef struct {
-  hb_chan_key key; /* session-level channel key: org, plugin, event, session */
-  hb_scope_set scopes;
-  int64_t expires_at;
-} hb_room;
+/* The room (session-level channel key) a WebSocket belongs to: interned per
+ * I/O thread and shared by its connections (room.c), so 5,000 attendees of
+ * one session hold one copy of the key. */
+typedef struct hb_room hb_room;
 
+/*
+ * Field order and widths matter: an idle subscriber costs this struct plus
+ * its subscription, and the struct is kept free of padding holes (see
+ * docs/performance.md, W4). Flags are bits; sizes that cannot exceed 32 bits
+ * by a configured limit are 32-bit.
+ */
 typedef struct hb_conn {
   uv_tcp_t tcp;
   struct hb_io *io;
-  hb_conn_state state;
-  bool writing;          /* a uv_write is in flight */
-  bool close_after_flush;
-  bool dirty;            /* on io->dirty, waiting for the end-of-turn flush */
-  bool counted;          /* counted in the server's connection total */
-  bool linger;           /* WebSocket close sent: half-close and read until the peer's EOF */
-  bool shut;             /* uv_shutdown issued */
-  uint16_t close_code;   /* WebSocket close code we sent, 0 if none */
-  uv_write_t *wreq;       /* borrowed from the thread while a write is in flight */
-  uint32_t inflight_bytes; /* bytes handed to the in-flight uv_write */
-  uint64_t over_since_ms;  /* when the backlog went over max_output_bytes (0: it is not) */
-
-  hb_list link;       /* io->conns */
-  hb_list dirty_link; /* io->dirty */
-  uint64_t deadline_ms;  /* handshake / request / idle deadline (0 = none) */
-  uint64_t next_ping_ms; /* WebSocket: when to send the next ping */
-
-  /* output queue: a ring of items */
-  hb_out_item *out;
-  uint32_t out_head, out_count, out_cap;
-  size_t out_bytes;
-
-  /* HTTP: everything lives in the request object, allocated per request */
-  struct hb_http_req *req;
-
+  uv_write_t *wreq;          /* borrowed from the thread while a write is in flight */
+  struct hb_http_req *req;   /* HTTP: everything lives in the request object, per request */
   /* WebSocket. The wslay context (~8 KiB) exists only while a frame or a
    * fragmented message is partly received; the frame tracker (ft_*) knows
    * where frames end so an idle connection can give it back (ws.c). */
   wslay_event_context_ptr ws;
-  uint64_t ft_left;        /* payload bytes left in the current frame */
-  uint8_t ft_hlen;         /* header bytes collected so far */
-  uint8_t ft_hdr[14];      /* a frame header split across reads */
-  bool ft_frag;            /* inside a fragmented data message */
-  hb_room *room;
-  hb_list subs;            /* hb_sub.conn_link */
+  struct hb_room *room;
+  hb_list link;       /* io->conns */
+  hb_list dirty_link; /* io->dirty */
+  hb_list subs;       /* hb_sub.conn_link */
+
+  /* output queue: a ring of items, allocated while there is output (an idle
+   * connection holds none) */
+  hb_out_item *out;
+  size_t out_bytes;
+  uint32_t out_head, out_count, out_cap;
+  uint32_t inflight_bytes; /* bytes handed to the in-flight uv_write */
+
+  uint64_t deadline_ms;   /* handshake / request / idle deadline (0 = none) */
+  uint64_t next_ping_ms;  /* WebSocket: when to send the next ping */
+  uint64_t over_since_ms; /* when the backlog went over max_output_bytes (0: it is not) */
+  uint64_t bucket_ms;     /* publish rate limit: last refill */
+  int64_t expires_at;     /* the connection token's exp (0 = none) */
+  uint32_t ft_left;       /* payload bytes left in the current frame (<= max_message_bytes) */
   uint32_t nsubs;
-  double bucket_tokens;    /* publish rate limit */
-  uint64_t bucket_ms;
-  uint32_t rate_strikes;
-  bool ip_counted;        /* counted against max_connections_per_ip */
+  float bucket_tokens;    /* publish rate limit: tokens (a float is exact enough for a burst <= 1e6) */
+  uint8_t ft_hdr[14];     /* a frame header split across reads */
   uint8_t ip[16];         /* peer address key (ratelimit.h) */
+  uint16_t close_code;    /* WebSocket close code we sent, 0 if none */
+  /* one 32-bit unit of bit-fields */
+  unsigned rate_strikes : 10; /* publishes refused in a row (< HB_RATE_STRIKES_BEFORE_CLOSE) */
+  unsigned state : 3;     /* hb_conn_state */
+  unsigned scopes : 4;    /* hb_scope_set the token allows */
+  unsigned ft_hlen : 4;   /* frame header bytes collected so far (<= 14) */
+  bool writing : 1;       /* a uv_write is in flight */
+  bool close_after_flush : 1;
+  bool dirty : 1;         /* on io->dirty, waiting for the end-of-turn flush */
+  bool counted : 1;       /* counted in the server's connection total */
+  bool linger : 1;        /* WebSocket close sent: half-close and read until the peer's EOF */
+  bool shut : 1;          /* uv_shutdown issued */
+  bool ft_frag : 1;       /* inside a fragmented data message */
+  bool ip_counted : 1;    /* counted against max_connections_per_ip */
 } hb_conn;
+
+/* The bit-fields above must hold their largest values. */
+_Static_assert(HB_CONN_CLOSED < (1 << 3), "hb_conn.state");
+_Static_assert(HB_SCOPE__COUNT <= 4, "hb_conn.scopes");
+_Static_assert(HB_RATE_STRIKES_BEFORE_CLOSE < (1 << 10), "hb_conn.rate_strikes");
 
 /** Accept a new connection on `io` from its listener. */
 void hb_conn_accept(struct hb_io *io, uv_stream_t *listener);

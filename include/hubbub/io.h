@@ -46,6 +46,7 @@ typedef struct hb_io {
   hb_list dirty;        /* connections with output to flush this turn */
   size_t nconns;
   hb_index index;
+  struct hb_room *rooms; /* uthash head: the rooms of this thread's WebSockets (room.c) */
   char readbuf[HB_READ_BUFFER_BYTES]; /* shared by all reads: data is consumed in the callback */
   const char *ws_in;    /* the bytes wslay's recv callback pulls from (ws.c) */
   size_t ws_in_len;

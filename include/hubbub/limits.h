@@ -51,6 +51,10 @@
 /* Output ring slots a connection starts with (doubling as needed): an idle
  * subscriber holds a ring this small. */
 #define HB_OUT_RING_INITIAL 2
+/* The ring is freed whenever it empties; the next one starts at the size the
+ * last one reached, up to this many slots (24 B each: stays in malloc's
+ * per-thread cache). */
+#define HB_OUT_RING_KEEP 32
 /* max_output_bytes is a soft limit (as Redis's client-output-buffer-limit):
  * a backlog over it for longer than the grace period, or over the hard
  * factor times it at any moment, closes the connection with 4000. A healthy

@@ -10,6 +10,15 @@
 #include "hubbub/conn.h"
 #include "hubbub/jwt.h"
 
+struct hb_io;
+
+/** The thread's shared room for `key` (a new reference). */
+hb_room *hb_room_acquire(struct hb_io *io, const hb_chan_key *key);
+/** Drop a reference; the last one frees the room. NULL is ignored. */
+void hb_room_release(struct hb_io *io, hb_room *r);
+/** The room's session-level channel key. */
+const hb_chan_key *hb_room_key(const hb_room *r);
+
 /** Send the welcome message to a freshly upgraded connection. */
 void hb_room_welcome(hb_conn *c, const hb_conn_claims *claims);
 /** Handle one complete, UTF-8 valid text message. */

@@ -10,6 +10,7 @@
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
 #include "hubbub/ratelimit.h"
+#include "hubbub/room.h"
 #include "hubbub/ws.h"
 
 /* --- output queue -------------------------------------------------------- */
@@ -38,7 +39,12 @@ static void mark_dirty(hb_conn *c) {
 }
 
 static hb_out_item *out_push(hb_conn *c) {
-  if (c->out_count == c->out_cap) {
+  if (!c->out) {
+    /* out_cap is kept from the last burst (bounded by out_release) */
+    if (!c->out_cap) c->out_cap = HB_OUT_RING_INITIAL;
+    c->out = hb_malloc(c->out_cap * sizeof *c->out);
+    c->out_head = 0;
+  } else if (c->out_count == c->out_cap) {
     /* Grow the ring and unwrap it; amortised, so no allocation per frame. */
     uint32_t ncap = c->out_cap ? c->out_cap * 2 : HB_OUT_RING_INITIAL;
     hb_out_item *n = hb_malloc(ncap * sizeof *n);
@@ -52,6 +58,19 @@ static hb_out_item *out_push(hb_conn *c) {
   memset(it, 0, sizeof *it);
   mark_dirty(c);
   return it;
+}
+
+/* An idle connection holds no ring: it is given back when it empties and
+ * taken again by the next send (a per-thread cache in malloc makes the pair
+ * cheap next to the write that emptied it). The capacity is remembered,
+ * up to HB_OUT_RING_KEEP slots, so a busy subscriber does not regrow it
+ * from the minimum on every turn. */
+static void out_release(hb_conn *c) {
+  if (c->out_count > 0 || !c->out) return;
+  hb_free(c->out);
+  c->out = NULL;
+  c->out_head = 0;
+  if (c->out_cap > HB_OUT_RING_KEEP) c->out_cap = HB_OUT_RING_KEEP;
 }
 
 /* Drop `n` written bytes from the head of the queue. */
@@ -70,6 +89,7 @@ static void out_consume(hb_conn *c, size_t n) {
     c->out_head = (c->out_head + 1) % c->out_cap;
     c->out_count--;
   }
+  out_release(c);
 }
 
 static int gather(hb_conn *c, uv_buf_t *iov, size_t *total);
@@ -172,6 +192,7 @@ static void out_drop_pending(hb_conn *c) {
     item_release(c->io, it);
   }
   c->out_count = keep;
+  out_release(c);
 }
 
 /* --- closing ------------------------------------------------------------- */
@@ -182,7 +203,7 @@ static void on_close(uv_handle_t *h) {
   hb_free(c->out);
   if (c->req) hb_http_req_free(c->req);
   hb_ws_destroy(c);
-  hb_free(c->room);
+  hb_room_release(c->io, c->room);
   hb_free(c);
 }
 
@@ -433,7 +454,7 @@ void hb_conn_sweep(hb_io *io, uint64_t now) {
       if (c->over_since_ms && now - c->over_since_ms > HB_SLOW_CONSUMER_GRACE_MS) {
         atomic_fetch_add_explicit(&io->srv->metrics.slow_consumers_closed, 1, memory_order_relaxed);
         hb_conn_ws_close(c, 4000, "slow consumer: output buffer full", true);
-      } else if (c->room && c->room->expires_at && wall > c->room->expires_at + HB_JWT_LEEWAY_S) {
+      } else if (c->expires_at && wall > c->expires_at + HB_JWT_LEEWAY_S) {
         hb_conn_ws_close(c, 4401, "token expired", false);
       } else if (c->deadline_ms && now >= c->deadline_ms) {
         hb_conn_ws_close(c, 4001, "idle timeout", false);

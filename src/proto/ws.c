@@ -64,7 +64,7 @@ static const struct wslay_event_callbacks ws_callbacks = {
 /* Follow frame boundaries (RFC 6455 5.2) without interpreting anything
  * else: wslay does the checking. This only tells when no frame and no
  * fragmented message is partly received. */
-static uint16_t track_frames(hb_conn *c, const uint8_t *p, size_t len) {
+static uint16_t track_frames(hb_conn *c, const uint8_t *p, size_t len, const char **why) {
   uint16_t bad = 0; /* a close code when a frame header alone is a violation */
   uint64_t max = c->io->srv->cfg.max_message_bytes;
   while (len > 0) {
@@ -93,15 +93,19 @@ static uint16_t track_frames(hb_conn *c, const uint8_t *p, size_t len) {
     if (op == 0x0 && fin) c->ft_frag = false;
     /* RFC 6455 5.5.1: a close body is empty or at least a 2-byte code;
      * wslay would read one byte as "no code" and echo 1005. */
-    if (op == 0x8 && plen == 1) bad = 1002;
+    if (op == 0x8 && plen == 1) bad = 1002, *why = "close frame with a 1-byte payload";
     /* A data frame that announces more than a message may hold is refused
      * from its header, not after the client trickles its first byte. */
-    if (len7 == 127 && (plen >> 63)) bad = 1002; /* RFC 6455 5.2: the MSB must be 0 */
-    else if (op <= 0x2 && plen > max) bad = 1009;
-    c->ft_left = plen;
+    if (len7 == 127 && (plen >> 63)) bad = 1002, *why = "frame length with the high bit set"; /* RFC 6455 5.2 */
+    else if (op <= 0x2 && plen > max) bad = 1009, *why = "message too big";
+    else if (plen > max) bad = 1002, *why = "control or reserved frame too long"; /* RFC 6455 5.2, 5.5 */
     c->ft_hlen = 0;
+    /* The connection closes: what follows is not looked at. So a tracked
+     * frame is never longer than max_message_bytes and fits in 32 bits. */
+    if (bad) return bad;
+    c->ft_left = (uint32_t)plen;
   }
-  return bad;
+  return 0;
 }
 
 static bool ws_ctx_new(hb_conn *c) {
@@ -120,9 +124,10 @@ void hb_ws_on_read(hb_conn *c, const char *buf, size_t len) {
     hb_conn_ws_close(c, 1011, "internal error", false);
     return;
   }
-  uint16_t bad = track_frames(c, (const uint8_t *)buf, len);
+  const char *why = NULL;
+  uint16_t bad = track_frames(c, (const uint8_t *)buf, len, &why);
   if (bad) {
-    hb_conn_ws_close(c, bad, bad == 1009 ? "message too big" : "close frame with a 1-byte payload", false);
+    hb_conn_ws_close(c, bad, why, false);
     return;
   }
   hb_io *io = c->io;
@@ -305,16 +310,16 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
                    accept);
   hb_conn_send_copy(c, resp, (size_t)n);
 
-  c->room = hb_calloc(1, sizeof *c->room);
-  hb_chan_key_make(&c->room->key, HB_SCOPE_SESSION, &claims.org, &claims.plugin, &claims.event,
-                   &claims.session);
-  c->room->scopes = claims.scopes;
-  c->room->expires_at = claims.exp;
+  hb_chan_key room;
+  hb_chan_key_make(&room, HB_SCOPE_SESSION, &claims.org, &claims.plugin, &claims.event, &claims.session);
+  c->room = hb_room_acquire(c->io, &room);
+  c->scopes = (uint8_t)claims.scopes;
+  c->expires_at = claims.exp;
   c->state = HB_CONN_WS;
   uint64_t now = hb_io_now_ms(c->io);
   c->deadline_ms = now + (uint64_t)srv->cfg.idle_timeout_ms;
   c->next_ping_ms = now + (uint64_t)srv->cfg.ping_interval_ms;
-  c->bucket_tokens = srv->cfg.conn_publish_burst;
+  c->bucket_tokens = (float)srv->cfg.conn_publish_burst;
   c->bucket_ms = now;
   atomic_fetch_add_explicit(&srv->metrics.ws_open, 1, memory_order_relaxed);
   hb_room_welcome(c, &claims);

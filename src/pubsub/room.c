@@ -9,7 +9,42 @@
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
 
+/* uthash must allocate through the counting wrapper too. */
+#include <uthash.h>
+#undef uthash_malloc
+#undef uthash_free
+#define uthash_malloc(sz) hb_malloc(sz)
+#define uthash_free(ptr, sz) hb_free(ptr)
 
+/* --- rooms: one shared copy of the room key per thread --------------------- */
+
+struct hb_room {
+  hb_chan_key key; /* session-level channel key: org, plugin, event, session */
+  uint32_t refs;   /* connections of this thread in the room */
+  UT_hash_handle hh;
+};
+
+hb_room *hb_room_acquire(hb_io *io, const hb_chan_key *key) {
+  hb_room *r;
+  HASH_FIND(hh, io->rooms, key, sizeof *key, r);
+  if (!r) {
+    r = hb_calloc(1, sizeof *r);
+    r->key = *key;
+    HASH_ADD(hh, io->rooms, key, sizeof r->key, r);
+  }
+  r->refs++;
+  return r;
+}
+
+void hb_room_release(hb_io *io, hb_room *r) {
+  if (!r || --r->refs > 0) return;
+  HASH_DELETE(hh, io->rooms, r);
+  hb_free(r);
+}
+
+const hb_chan_key *hb_room_key(const hb_room *r) { return &r->key; }
+
+/* --- the protocol -------------------------------------------------------- */
 
 static void send_json(hb_conn *c, hb_strbuf *sb) {
   hb_conn_send_text(c, sb->buf, sb->len);
@@ -60,12 +95,12 @@ static bool rate_ok(hb_conn *c) {
   const hb_config *cfg = &c->io->srv->cfg;
   if (cfg->conn_publish_rate <= 0) return true;
   uint64_t now = hb_io_now_ms(c->io);
-  c->bucket_tokens += (double)(now - c->bucket_ms) * cfg->conn_publish_rate / 1000.0;
-  if (c->bucket_tokens > cfg->conn_publish_burst) c->bucket_tokens = cfg->conn_publish_burst;
+  double tokens = c->bucket_tokens + (double)(now - c->bucket_ms) * cfg->conn_publish_rate / 1000.0;
+  if (tokens > cfg->conn_publish_burst) tokens = cfg->conn_publish_burst;
   c->bucket_ms = now;
-  if (c->bucket_tokens < 1.0) return false;
-  c->bucket_tokens -= 1.0;
-  return true;
+  bool ok = tokens >= 1.0;
+  c->bucket_tokens = (float)(ok ? tokens - 1.0 : tokens);
+  return ok;
 }
 
 static void do_subscribe(hb_conn *c, const hb_cmsg *m) {
@@ -96,7 +131,7 @@ static void do_unsubscribe(hb_conn *c, const hb_cmsg *m) {
 static void do_publish(hb_conn *c, const hb_cmsg *m) {
   hb_error e;
   hb_server *srv = c->io->srv;
-  if (!(c->room->scopes & HB_SCOPE_BIT(m->scope))) {
+  if (!(c->scopes & HB_SCOPE_BIT(m->scope))) {
     hb_error_set(&e, HB_E_SCOPE_FORBIDDEN, "/scope", "this connection may not publish to scope '%s'",
                  hb_scope_name(m->scope));
     send_error(c, m, &e);

@@ -191,3 +191,17 @@ test('H120 a message of exactly max_message_bytes is accepted; one byte more is 
   assert.equal(await closeCode(ws), 1009);
   await ctx.alive();
 });
+
+test('H126 a ping announcing 2^20 bytes: 1002 from its header, without waiting for them', async () => {
+  const head = Buffer.from([0x89, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4]);
+  await violation([head], 1002);
+});
+
+test('H127 the bytes after a refused frame header are not read as frames (one write: 1009, not 1002)', async () => {
+  // The payload of an oversized frame (masked with a zero key, so it is on
+  // the wire as written) looks like headers of huge pings; the close code
+  // must come from the first header alone.
+  const fake = Buffer.from([0x89, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0]);
+  const payload = Buffer.alloc(MAX_MSG + fake.length * 4, fake);
+  await violation([encodeFrame({ payload, maskKey: Buffer.alloc(4) })], 1009);
+});
