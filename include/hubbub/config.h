@@ -23,6 +23,7 @@ typedef struct {
   int max_connections;
   int max_connections_per_ip;
   int ping_interval_ms;
+  int flush_interval_ms; /* fan-out writes at most once per this many ms per thread while busy */
   int idle_timeout_ms;
   int handshake_timeout_ms;
   double conn_publish_rate, conn_publish_burst;

@@ -95,7 +95,8 @@ typedef struct hb_conn {
   unsigned ft_hlen : 4;   /* frame header bytes collected so far (<= 14) */
   bool writing : 1;       /* a uv_write is in flight */
   bool close_after_flush : 1;
-  bool dirty : 1;         /* on io->dirty, waiting for the end-of-turn flush */
+  bool dirty : 1;         /* on io->dirty or io->later, waiting for a flush */
+  bool later : 1;         /* on io->later: only fan-out output, held by the flush window */
   bool counted : 1;       /* counted in the server's connection total */
   bool linger : 1;        /* WebSocket close sent: half-close and read until the peer's EOF */
   bool shut : 1;          /* uv_shutdown issued */
@@ -132,8 +133,8 @@ void hb_conn_ws_close(hb_conn *c, uint16_t code, const char *reason, bool drop_p
 /** Close now (after flushing what is queued when `flush` is true). */
 void hb_conn_close(hb_conn *c, bool flush);
 
-/** End-of-turn flush of every dirty connection of the thread. */
-void hb_conn_flush_dirty(struct hb_io *io);
+/** Flush every connection on `list` (io->dirty or io->later). */
+void hb_conn_flush_list(hb_list *list);
 /** The 1 s sweep: deadlines, pings, idle timeouts, token expiry. */
 void hb_conn_sweep(struct hb_io *io, uint64_t now_ms);
 

@@ -32,6 +32,7 @@ typedef struct hb_io {
   uv_async_t wake;      /* inbox or stop request */
   uv_check_t flush;     /* end-of-turn corked writes */
   uv_timer_t tick;      /* 1 s sweep: timeouts, pings */
+  uv_timer_t flush_timer; /* the end of the fan-out flush window */
   uv_thread_t thread;
   bool listening;
 
@@ -44,6 +45,8 @@ typedef struct hb_io {
 
   hb_list conns;        /* every hb_conn of this thread */
   hb_list dirty;        /* connections with output to flush this turn */
+  hb_list later;        /* connections with only fan-out output: flushed by the window */
+  uint64_t later_flushed_ms; /* when `later` was last flushed */
   size_t nconns;
   hb_index index;
   struct hb_room *rooms; /* uthash head: the rooms of this thread's WebSockets (room.c) */

@@ -50,6 +50,14 @@
 #define HB_MAX_IOV 64 /* frames handed to one writev */
 /* Output ring slots a connection starts with (doubling as needed): an idle
  * subscriber holds a ring this small. */
+/* Fan-out deliveries on a thread are written at most once per this many
+ * milliseconds while messages keep coming (config flush_interval_ms): a
+ * delivery that follows a quiet spell is written at the end of the loop
+ * turn, one inside the window waits for it, so a busy subscriber gets
+ * several frames per system call. Replies (acks, pongs, HTTP responses,
+ * the handshake) are never held. */
+#define HB_DEFAULT_FLUSH_INTERVAL_MS 5
+#define HB_CONFIG_MAX_FLUSH_INTERVAL_MS 1000
 #define HB_OUT_RING_INITIAL 2
 /* The ring is freed whenever it empties; the next one starts at the size the
  * last one reached, up to this many slots (24 B each: stays in malloc's

@@ -32,10 +32,22 @@ static const char *item_ptr(const hb_out_item *it) {
   }
 }
 
+/* Output to write at the end of this loop turn. A connection held by the
+ * flush window moves to the end-of-turn list with all it has queued. */
 static void mark_dirty(hb_conn *c) {
-  if (c->dirty || c->state == HB_CONN_CLOSED) return;
+  if (c->state == HB_CONN_CLOSED || (c->dirty && !c->later)) return;
+  if (c->later) hb_list_remove(&c->dirty_link);
   c->dirty = true;
+  c->later = false;
   hb_list_insert_tail(&c->io->dirty, &c->dirty_link);
+}
+
+/* Fan-out output: may wait for the thread's flush window (io.c). */
+static void mark_later(hb_conn *c) {
+  if (c->state == HB_CONN_CLOSED || c->dirty) return;
+  c->dirty = true;
+  c->later = true;
+  hb_list_insert_tail(&c->io->later, &c->dirty_link);
 }
 
 static hb_out_item *out_push(hb_conn *c) {
@@ -56,7 +68,6 @@ static hb_out_item *out_push(hb_conn *c) {
   }
   hb_out_item *it = out_at(c, c->out_count++);
   memset(it, 0, sizeof *it);
-  mark_dirty(c);
   return it;
 }
 
@@ -136,6 +147,7 @@ bool hb_conn_send_msg(hb_conn *c, hb_lmsg *lm) {
   it->u.lmsg = lm;
   it->len = m->frame_len;
   c->out_bytes += m->frame_len;
+  mark_later(c);
   return true;
 }
 
@@ -149,6 +161,7 @@ void hb_conn_send_owned(hb_conn *c, char *p, size_t len) {
   it->u.own = p;
   it->len = (uint32_t)len;
   c->out_bytes += len;
+  mark_dirty(c);
 }
 
 void hb_conn_send_copy(hb_conn *c, const void *p, size_t len) {
@@ -164,6 +177,7 @@ void hb_conn_send_static(hb_conn *c, const char *p, size_t len) {
   it->u.stat = p;
   it->len = (uint32_t)len;
   c->out_bytes += len;
+  mark_dirty(c);
 }
 
 void hb_conn_send_text(hb_conn *c, const char *json, size_t len) {
@@ -229,6 +243,7 @@ void hb_conn_close(hb_conn *c, bool flush) {
   if (c->dirty) {
     hb_list_remove(&c->dirty_link);
     c->dirty = false;
+    c->later = false;
   }
   c->io->nconns--;
   if (c->ip_counted) hb_iplimit_release(c->ip);
@@ -350,11 +365,12 @@ static void conn_flush(hb_conn *c) {
   }
 }
 
-void hb_conn_flush_dirty(hb_io *io) {
-  while (!hb_list_empty(&io->dirty)) {
-    hb_conn *c = hb_container_of(io->dirty.next, hb_conn, dirty_link);
+void hb_conn_flush_list(hb_list *list) {
+  while (!hb_list_empty(list)) {
+    hb_conn *c = hb_container_of(list->next, hb_conn, dirty_link);
     hb_list_remove(&c->dirty_link);
     c->dirty = false;
+    c->later = false;
     conn_flush(c);
   }
 }

@@ -127,6 +127,7 @@ static void finish_stop(hb_io *io) {
   uv_close((uv_handle_t *)&io->wake, close_cb_noop);
   uv_close((uv_handle_t *)&io->flush, close_cb_noop);
   uv_close((uv_handle_t *)&io->tick, close_cb_noop);
+  uv_close((uv_handle_t *)&io->flush_timer, close_cb_noop);
 }
 
 static void on_wake(uv_async_t *h) {
@@ -145,7 +146,32 @@ static void on_wake(uv_async_t *h) {
   if (atomic_load(&io->stop_requested)) begin_stop(io);
 }
 
-static void on_flush(uv_check_t *h) { hb_conn_flush_dirty(h->data); }
+static void flush_later(hb_io *io) {
+  io->later_flushed_ms = hb_io_now_ms(io);
+  hb_conn_flush_list(&io->later);
+}
+
+static void on_flush_timer(uv_timer_t *t) { flush_later(t->data); }
+
+/* End of a loop turn (uv_check). Replies are written now. Fan-out output is
+ * written now too unless the thread flushed fan-out less than
+ * flush_interval_ms ago: then it waits for the rest of that window, and
+ * everything that arrives meanwhile goes out in the same writes. A quiet
+ * room pays no latency; a busy one pays at most the window. */
+static void on_flush(uv_check_t *h) {
+  hb_io *io = h->data;
+  hb_conn_flush_list(&io->dirty);
+  if (hb_list_empty(&io->later)) return;
+  uint64_t window = (uint64_t)io->srv->cfg.flush_interval_ms;
+  uv_update_time(&io->loop); /* the poll may have slept: judge the window on the clock */
+  uint64_t now = hb_io_now_ms(io);
+  if (window == 0 || io->stopping || now - io->later_flushed_ms >= window) {
+    uv_timer_stop(&io->flush_timer);
+    flush_later(io);
+  } else if (!uv_is_active((uv_handle_t *)&io->flush_timer)) {
+    uv_timer_start(&io->flush_timer, on_flush_timer, io->later_flushed_ms + window - now, 0);
+  }
+}
 
 static void on_tick(uv_timer_t *t) {
   hb_io *io = t->data;
@@ -209,6 +235,7 @@ static int io_init(hb_server *srv, hb_io *io, int index, int fd) {
   hb_uuid_v4(&io->id_base);
   hb_list_init(&io->conns);
   hb_list_init(&io->dirty);
+  hb_list_init(&io->later);
   hb_index_init(&io->index, on_interest, io);
   pthread_mutex_init(&io->inbox_lock, NULL);
   atomic_init(&io->stop_requested, false);
@@ -219,6 +246,8 @@ static int io_init(hb_server *srv, hb_io *io, int index, int fd) {
   uv_check_init(&io->loop, &io->flush);
   io->flush.data = io;
   uv_check_start(&io->flush, on_flush);
+  uv_timer_init(&io->loop, &io->flush_timer);
+  io->flush_timer.data = io;
   uv_timer_init(&io->loop, &io->tick);
   io->tick.data = io;
   uv_timer_start(&io->tick, on_tick, HB_SWEEP_INTERVAL_MS, HB_SWEEP_INTERVAL_MS);

@@ -55,6 +55,7 @@ static void test_defaults(void **state) {
   assert_int_equal(c.max_subscriptions, HB_DEFAULT_MAX_SUBSCRIPTIONS);
   assert_int_equal(c.max_connections, HB_DEFAULT_MAX_CONNECTIONS);
   assert_int_equal(c.ping_interval_ms, HB_WS_PING_INTERVAL_MS);
+  assert_int_equal(c.flush_interval_ms, HB_DEFAULT_FLUSH_INTERVAL_MS);
   assert_int_equal(c.idle_timeout_ms, HB_WS_IDLE_TIMEOUT_MS);
   assert_int_equal(c.handshake_timeout_ms, HB_HANDSHAKE_TIMEOUT_MS);
   assert_true(c.conn_publish_rate == HB_DEFAULT_CONN_PUBLISH_RATE);
@@ -163,6 +164,8 @@ static void test_file_errors(void **state) {
       {"{\"log_level\":\"loud\"}", "\"log_level\""},
       {"{\"max_data_bytes\":100000}", "\"max_data_bytes\""},
       {"{\"ping_interval_ms\":60000}", "\"ping_interval_ms\""},
+      {"{\"flush_interval_ms\":1001}", "\"flush_interval_ms\" must be between"},
+      {"{\"flush_interval_ms\":-1}", "\"flush_interval_ms\" must be between"},
       {"[1,2]", "must be a JSON object"},
       {"{\"threads\":", "hb_test_config"},
       {"", "hb_test_config"},
