@@ -13,8 +13,8 @@ const median = (a) => {
   return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 };
 const get = (o, path) => path.split('.').reduce((v, k) => (v == null ? undefined : v[k]), o);
-const who = (r) => (r.target === 'hubbub' && r.threads !== 1 ? `hubbub ${r.threads} threads` : r.target);
-const TARGETS = ['hubbub', 'hubbub 2 threads', 'nchan', 'uws'];
+const who = (r) => (r.variant ? `${r.target}, ${r.variant}` : r.target === 'hubbub' && r.threads !== 1 ? `hubbub ${r.threads} threads` : r.target);
+const TARGETS = ['hubbub', 'hubbub 2 threads', 'hubbub, flush_interval_ms 0', 'nchan', 'uws'];
 
 function stats(measure, target, path) {
   const v = rows.filter((r) => r.measure === measure && who(r) === target).map((r) => get(r, path)).filter((x) => typeof x === 'number');
@@ -69,7 +69,8 @@ p(`# hubbub benchmark, ${file.replace(/.*\//, '').replace('.jsonl', '')}`);
 p();
 p(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model || '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Linux ${os.release()}.`);
 p('Server pinned to core 0, hb_loadgen (and wrk) to core 1, a fresh server per measurement, targets');
-p('alternated within each repetition; "hubbub 2 threads" runs both unpinned. Cells: median (min–max)');
+p('alternated within each repetition; "hubbub 2 threads" runs both unpinned; "hubbub, flush_interval_ms 0" is one pinned');
+p('thread without the fan-out flush window (the default is 5 ms). Cells: median (min–max)');
 p(`over the repetitions; "× hubbub" is the peer's median over hubbub's (one thread). Raw: \`${file.replace(/.*\//, '')}\`.`);
 p();
 for (const [m, title] of SECTIONS) {

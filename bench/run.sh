@@ -103,6 +103,10 @@ cat > "$TMP/hubbub.json" <<JSON
 {"conn_publish_rate": 0, "token_publish_rate": 0, "max_connections": $MAXCONN,
  "log_level": "warn"}
 JSON
+# The same without the fan-out flush window, to show what the window buys.
+sed 's/"log_level"/"flush_interval_ms": 0, "log_level"/' "$TMP/hubbub.json" > "$TMP/hubbub-flush0.json"
+HB_CONFIG=$TMP/hubbub.json
+VARIANT=""
 
 wait_port() {
   for _ in $(seq 1 100); do
@@ -123,7 +127,7 @@ start_server() {
     hubbub)
       rm -rf "$TMP/data"; cp -r "$SEED" "$TMP/data"
       $pin "$HB" serve --listen "127.0.0.1:$PORT" --data "$TMP/data" --threads "$threads" \
-        --config "$TMP/hubbub.json" 2>>"$TMP/server.log" &
+        --config "$HB_CONFIG" 2>>"$TMP/server.log" &
       SRV_PID=$!; SRV_CPU_PID=$SRV_PID ;;
     nchan)
       local d=$TMP/nginx; rm -rf "$d"; mkdir -p "$d"
@@ -157,7 +161,7 @@ measure() {
   local rc=$?
   stop_server
   [ -n "$line" ] || { echo "bench: $name $target: no output (rc $rc)"; FAIL=1; return 1; }
-  line="{\"measure\":\"$name\",\"rep\":$REP,\"threads\":$threads,\"rc\":$rc,${line#\{}"
+  line="{\"measure\":\"$name\",\"rep\":$REP,\"threads\":$threads,\"rc\":$rc,${VARIANT:+\"variant\":\"$VARIANT\",}${line#\{}"
   echo "$line" >> "$JSONL"
   echo "  $name $target${threads:+ t$threads} rep $REP: rc $rc ${line:0:220}..."
   [ $rc = 0 ] || { echo "bench: $name $target failed (rc $rc)"; FAIL=1; }
@@ -251,6 +255,11 @@ for REP in $(seq 1 "$REPS"); do
     measure W1-5k-if32 hubbub 2 $W1 --subs 5000 --inflight 32
     measure W2 hubbub 2 --workload fanout --rooms 20 --subs 100 --pub all --per-conn-rate 2 --duration "$DUR"
     measure W3 hubbub 2 --workload http --rooms 1 --subs 10 --http-conns 32 --duration "$DUR"
+    # hubbub, one pinned thread, without the flush window
+    HB_CONFIG=$TMP/hubbub-flush0.json VARIANT="flush_interval_ms 0"
+    measure W1-5k-200 hubbub 1 $W1 --subs 5000 --rate 200
+    measure W2 hubbub 1 --workload fanout --rooms 20 --subs 100 --pub all --per-conn-rate 2 --duration "$DUR"
+    HB_CONFIG=$TMP/hubbub.json VARIANT=""
   fi
 done
 # the descriptor limit: 19,900 held, the next refused, the server unharmed
