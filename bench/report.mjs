@@ -101,7 +101,6 @@ const target = (name, value, unit, goal, ok) => T.push([name, value == null ? '�
   value == null ? 'not measured' : ok(value) ? 'met' : 'NOT met']);
 target('W1 5,000 subs, 32 in flight: CPU/delivery', med('W1-5k-if32', 'cpu_ns_per_delivery'), 'ns', '≤ 300 ns', (v) => v <= 300);
 target('W1 1,000 subs, 32 in flight: CPU/delivery', med('W1-1k-if32', 'cpu_ns_per_delivery'), 'ns', '≤ 350 ns', (v) => v <= 350);
-target('W1 1,000 subs, 1 in flight: CPU/delivery', med('W1-1k-if1', 'cpu_ns_per_delivery'), 'ns', '≤ 350 ns', (v) => v <= 350);
 target('W1 5,000 subs at 200 msg/s: loss', med('W1-5k-200', 'loss_pct'), '%', '0 %', (v) => v === 0);
 target('W1 5,000 subs at 200 msg/s: p99', med('W1-5k-200', 'lat_ms.p99'), 'ms', '≤ 60 ms', (v) => v <= 60);
 target('W2: CPU/delivery', med('W2', 'cpu_ns_per_delivery'), 'ns', '≤ 1,200 ns', (v) => v <= 1200);
