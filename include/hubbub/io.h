@@ -56,7 +56,7 @@ typedef struct hb_io {
   uv_write_t *wreq_free; /* a stack of spare write requests (conn.c) */
   hb_lmsg *lmsg_free;    /* a stack of spare thread-local message views */
   struct hb_store *store; /* opened on first use: admin API, credential re-checks */
-  hb_uuid id_base;          /* random per thread: message ids (hb_io_message_id) */
+  hb_uuid id_base;          /* random per thread: message and connection ids (hb_io_new_id) */
   uint64_t id_counter;
   uint64_t auth_checked_ms; /* last credential re-check (hb_io_auth_refresh) */
   int64_t auth_version;     /* the store's data version seen by that check */
@@ -101,11 +101,13 @@ bool hb_io_auth_refresh(hb_io *io);
 /** The thread's store connection, opened on first use (NULL if it cannot be). */
 struct hb_store *hb_io_store(hb_io *io);
 /**
- * A fresh message id in UUID v4 form: a random per-thread base plus a
- * counter, so the publish path makes no CSPRNG call (OpenSSL's RAND_bytes
- * costs a getpid() and a lock per call). Unique for the process's life.
+ * A fresh id in UUID v4 form for a message or a connection: a random
+ * per-thread base plus a counter, so neither the publish path nor the
+ * handshake makes a CSPRNG call (OpenSSL's RAND_bytes costs a getpid() and a
+ * lock per call). Unique for the process's life. Not a secret: message and
+ * connection ids are labels (protocol.md), never credentials.
  */
-void hb_io_message_id(hb_io *io, char out[HB_UUID_STR_BYTES]);
+void hb_io_new_id(hb_io *io, char out[HB_UUID_STR_BYTES]);
 /** Drop a thread-local reference (on io's thread). */
 void hb_io_lmsg_unref(hb_io *io, hb_lmsg *lm);
 /** Push a reference to `io`'s inbox (any thread). */

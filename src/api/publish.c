@@ -18,7 +18,7 @@ static int64_t now_ms(void) {
 hb_err hb_api_do_publish(hb_io *io, const hb_chan_key *room, hb_scope scope, const char *name,
                          size_t name_len, const char *data, size_t data_len,
                          char message_id[HB_UUID_STR_BYTES]) {
-  hb_io_message_id(io, message_id);
+  hb_io_new_id(io, message_id);
   hb_chan_key k;
   hb_chan_key_make(&k, scope, &room->org, &room->plugin, &room->event, &room->session);
   /* Serialise once; every subscriber on every thread shares this frame. */

@@ -417,7 +417,7 @@ void hb_conn_accept(hb_io *io, uv_stream_t *listener) {
     uv_close((uv_handle_t *)&c->tcp, on_close);
     return;
   }
-  uv_tcp_nodelay(&c->tcp, 1);
+  /* TCP_NODELAY comes from the listener (io.c make_listener). */
   hb_list_insert_tail(&io->conns, &c->link);
   io->nconns++;
   c->state = HB_CONN_HTTP;

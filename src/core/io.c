@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -49,7 +50,7 @@ bool hb_io_auth_refresh(hb_io *io) {
   return hb_auth_reload(s) == 0;
 }
 
-void hb_io_message_id(hb_io *io, char out[HB_UUID_STR_BYTES]) {
+void hb_io_new_id(hb_io *io, char out[HB_UUID_STR_BYTES]) {
   hb_uuid u = io->id_base;
   uint64_t n = ++io->id_counter;
   /* The counter replaces the last 8 bytes (all random bits in v4); the
@@ -212,6 +213,11 @@ static int make_listener(const char *host, int port, int *bound_port) {
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  /* Accepted sockets inherit TCP_NODELAY from the listener on Linux
+   * (test/unit/test_net.c checks it), which saves a setsockopt per
+   * connection: every write is a whole frame or response, never worth
+   * delaying for Nagle. */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   socklen_t slen = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
   if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, HB_LISTEN_BACKLOG) != 0) {
     int e = -errno;

@@ -66,10 +66,8 @@ static void send_ack(hb_conn *c, const hb_cmsg *m, const char *message_id) {
 
 void hb_room_welcome(hb_conn *c, const hb_conn_claims *cl) {
   const hb_config *cfg = &c->io->srv->cfg;
-  hb_uuid id;
   char conn_id[HB_UUID_STR_BYTES];
-  hb_uuid_v4(&id);
-  hb_uuid_format(&id, conn_id);
+  hb_io_new_id(c->io, conn_id);
   hb_welcome w = {
       .connection_id = conn_id,
       .org = &cl->org,
