@@ -46,4 +46,17 @@ hb_err hb_jwt_peek_plugin(const char *tok, size_t len, hb_uuid *plugin);
 hb_err hb_jwt_verify(const char *tok, size_t len, const char *key, size_t key_len,
                      int64_t now_s, hb_conn_claims *out, hb_error *err);
 
+/** Find the key of `plugin`: copy it into key (cap bytes), set *key_len; false if unknown. */
+typedef bool (*hb_jwt_key_fn)(const hb_uuid *plugin, char *key, size_t cap, size_t *key_len,
+                              void *ud);
+
+/**
+ * hb_jwt_verify with the key looked up from the token's plugin_id: the
+ * payload is parsed once (hb_jwt_peek_plugin followed by hb_jwt_verify
+ * would parse it twice). "connection token is malformed" when there is no
+ * readable plugin_id, "names an unknown plugin" when key_fn finds none.
+ */
+hb_err hb_jwt_verify_keyed(const char *tok, size_t len, hb_jwt_key_fn key_fn, void *ud,
+                           int64_t now_s, hb_conn_claims *out, hb_error *err);
+
 #endif

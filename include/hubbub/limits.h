@@ -74,6 +74,8 @@
 #define HB_API_TOKEN_RANDOM_BYTES 32
 #define HB_MAX_API_TOKEN_BYTES 128
 #define HB_MAX_CONN_TOKEN_BYTES 4096
+/* A plugin signing secret (the HMAC key of its connection tokens). */
+#define HB_SECRET_MAX_BYTES 128
 #define HB_SIGNING_SECRET_RANDOM_BYTES 32
 #define HB_CONN_TOKEN_DEFAULT_TTL_S 3600
 #define HB_CONN_TOKEN_MAX_TTL_S 86400

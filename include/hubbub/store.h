@@ -18,7 +18,6 @@
 
 #define HB_STORE_FILE "hubbub.db"
 #define HB_TOKEN_HASH_BYTES 32 /* SHA-256 */
-#define HB_SECRET_MAX_BYTES 128
 
 typedef struct hb_store hb_store;
 

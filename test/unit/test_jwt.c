@@ -596,8 +596,83 @@ static void test_peek(void **state) {
   assert_int_equal(hb_jwt_peek_plugin("e30.e30=.x", 10, &pl), HB_E_INVALID_TOKEN);
 }
 
+/* hb_jwt_verify_keyed: the key comes from the token's own plugin_id. */
+typedef struct {
+  int calls;
+  hb_uuid asked;
+  const char *key; /* NULL: unknown plugin */
+} key_probe;
+
+static bool probe_key(const hb_uuid *plugin, char *key, size_t cap, size_t *key_len, void *ud) {
+  key_probe *k = ud;
+  k->calls++;
+  k->asked = *plugin;
+  if (!k->key || strlen(k->key) >= cap) return false;
+  memcpy(key, k->key, strlen(k->key) + 1);
+  *key_len = strlen(k->key);
+  return true;
+}
+
+static void test_verify_keyed(void **state) {
+  (void)state;
+  hb_uuid want;
+  hb_uuid_parse(PLUGIN, 36, &want);
+  hb_conn_claims c;
+  hb_error e;
+  char *tok = craft_claims("\"sub\":\"u\",\"exp\":1790003600");
+
+  key_probe k = {.key = KEY};
+  assert_int_equal(hb_jwt_verify_keyed(tok, strlen(tok), probe_key, &k, NOW, &c, &e), HB_OK);
+  assert_int_equal(k.calls, 1);
+  assert_true(hb_uuid_eq(&k.asked, &want));
+  assert_true(hb_uuid_eq(&c.plugin, &want));
+
+  k = (key_probe){.key = "another key"};
+  assert_int_equal(hb_jwt_verify_keyed(tok, strlen(tok), probe_key, &k, NOW, &c, &e), HB_E_INVALID_TOKEN);
+  assert_string_equal(e.message, "the token signature does not match");
+
+  k = (key_probe){.key = NULL};
+  assert_int_equal(hb_jwt_verify_keyed(tok, strlen(tok), probe_key, &k, NOW, &c, &e), HB_E_INVALID_TOKEN);
+  assert_string_equal(e.message, "connection token names an unknown plugin");
+  hb_free(tok);
+
+  /* no readable plugin_id: the key is never looked up */
+  k = (key_probe){.key = KEY};
+  tok = craft(HS256, "{\"plugin_id\":5}", KEY);
+  assert_int_equal(hb_jwt_verify_keyed(tok, strlen(tok), probe_key, &k, NOW, &c, &e), HB_E_INVALID_TOKEN);
+  assert_string_equal(e.message, "connection token is malformed");
+  assert_int_equal(k.calls, 0);
+  hb_free(tok);
+  assert_int_equal(hb_jwt_verify_keyed("a.b", 3, probe_key, &k, NOW, &c, &e), HB_E_INVALID_TOKEN);
+  assert_int_equal(k.calls, 0);
+}
+
+/* Minted tokens' header is recognised by its bytes; any other header that
+ * says the same is parsed and accepted, and one that differs is refused. */
+static void test_header_fast_path(void **state) {
+  (void)state;
+  hb_conn_claims c;
+  hb_error e;
+  const char *payload = "{" IDS ",\"sub\":\"u\",\"exp\":1790003600}";
+  char *tok = craft(HS256, payload, KEY);
+  assert_true(strncmp(tok, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.", 37) == 0);
+  assert_int_equal(verify(tok, &c, &e), HB_OK);
+  hb_free(tok);
+  tok = craft("{\"typ\":\"JWT\",\"alg\":\"HS256\"}", payload, KEY);
+  assert_int_equal(verify(tok, &c, &e), HB_OK);
+  hb_free(tok);
+  tok = craft("{\"alg\":\"HS256\"}", payload, KEY);
+  assert_int_equal(verify(tok, &c, &e), HB_OK);
+  hb_free(tok);
+  tok = craft("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", payload, KEY);
+  expect_fail_tok(tok, HB_E_INVALID_TOKEN);
+  hb_free(tok);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_verify_keyed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_header_fast_path, setup, teardown),
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mint_exact, setup, teardown),
       cmocka_unit_test_setup_teardown(test_third_party_shapes, setup, teardown),
