@@ -28,6 +28,7 @@
 #define HB_DEFAULT_MAX_BODY_BYTES 65536
 #define HB_HTTP_IDLE_TIMEOUT_MS 30000   /* keep-alive connection without a request */
 #define HB_HTTP_REQUEST_TIMEOUT_MS 10000 /* a started request must complete within */
+#define HB_HTTP_SPARE_KEEP_BYTES 8192 /* body/value buffers a thread's spare request keeps */
 
 /* --- WebSocket ----------------------------------------------------------- */
 #define HB_DEFAULT_MAX_MESSAGE_BYTES 65536 /* one client message, after reassembly */

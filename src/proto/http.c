@@ -2,7 +2,10 @@
 #include "hubbub/http.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -36,6 +39,63 @@ void hb_http_req_free(hb_http_req *r) {
   hb_strbuf_free(&r->value);
   hb_strbuf_free(&r->body);
   hb_free(r);
+}
+
+/*
+ * One spare request object per thread. A request object is over 6 KiB (the
+ * URL buffer); allocating and zeroing one per keep-alive request was the
+ * largest cost after JSON parsing (docs/performance.md, W3). A finished
+ * request goes back to its thread's slot with its buffers; the next request
+ * on any connection of that thread takes it. Idle connections hold none.
+ * The key's destructor frees the spare when an I/O thread exits.
+ */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void spare_destroy(void *p) { hb_http_req_free(p); }
+
+static void spare_key_init(void) {
+  if (pthread_key_create(&spare_key, spare_destroy) != 0) abort();
+}
+
+/* A zeroed request, the thread's spare if there is one. */
+static hb_http_req *req_get(void) {
+  pthread_once(&spare_once, spare_key_init);
+  hb_http_req *r = pthread_getspecific(spare_key);
+  hb_strbuf value = HB_STRBUF_INIT, body = HB_STRBUF_INIT;
+  if (r) {
+    pthread_setspecific(spare_key, NULL);
+    value = r->value;
+    body = r->body;
+    hb_strbuf_reset(&value);
+    hb_strbuf_reset(&body);
+  } else {
+    r = hb_malloc(sizeof *r);
+  }
+  /* Everything before the field and URL buffers; those are valid up to
+   * field_len and url_len, now 0. */
+  memset(r, 0, offsetof(hb_http_req, field));
+  r->field[0] = '\0';
+  r->url[0] = '\0';
+  r->value = value;
+  r->body = body;
+  return r;
+}
+
+/* A finished request: keep it as the thread's spare (without its header
+ * copies, and without buffers a large request grew), or free it. */
+static void req_put(hb_http_req *r) {
+  for (int i = 0; i < HB__H_COUNT; i++) {
+    hb_free(r->hdr[i]);
+    r->hdr[i] = NULL;
+  }
+  if (r->value.cap > HB_HTTP_SPARE_KEEP_BYTES) hb_strbuf_free(&r->value);
+  if (r->body.cap > HB_HTTP_SPARE_KEEP_BYTES) hb_strbuf_free(&r->body);
+  if (pthread_getspecific(spare_key)) {
+    hb_http_req_free(r);
+    return;
+  }
+  pthread_setspecific(spare_key, r);
 }
 
 /* --- responses ----------------------------------------------------------- */
@@ -341,7 +401,7 @@ static int hscan(hb_conn *c, const char *p, size_t len, size_t *end) {
 }
 
 static void start_request(hb_conn *c) {
-  hb_http_req *r = hb_calloc(1, sizeof *r);
+  hb_http_req *r = req_get();
   r->max_body = c->io->srv->cfg.max_body_bytes;
   c->req = r;
   http_parser_init(&r->parser, HTTP_REQUEST);
@@ -377,7 +437,7 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
     enum http_errno err = HTTP_PARSER_ERRNO(&r->parser);
     if (c->state == HB_CONN_WS) {
       /* Upgraded: the rest of the bytes are WebSocket frames. */
-      hb_http_req_free(r);
+      req_put(r);
       c->req = NULL;
       pos += n;
       if (pos < len) hb_ws_on_read(c, buf + pos, len - pos);
@@ -386,7 +446,7 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
     if (err == HPE_PAUSED) {
       /* One request done; the next starts with a fresh parser and checker. */
       http_parser_pause(&r->parser, 0);
-      hb_http_req_free(r);
+      req_put(r);
       c->req = NULL;
       c->deadline_ms = hb_io_now_ms(c->io) + HB_HTTP_IDLE_TIMEOUT_MS;
       pos += n;
