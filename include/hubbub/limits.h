@@ -43,6 +43,7 @@
 #define HB_MAX_REQUEST_ID_BYTES 64
 #define HB_MAX_USER_ID_BYTES 128
 #define HB_MAX_JSON_DEPTH 32
+#define HB_JSON_ARENA_BYTES 16384 /* stack buffer for jansson's allocations during one decode (envelope.c) */
 #define HB_DEFAULT_MAX_DATA_BYTES 32768 /* the `data` value of one publish */
 #define HB_DEFAULT_MAX_SUBSCRIPTIONS 256 /* per connection */
 
