@@ -140,14 +140,30 @@ static size_t skip_ws(const char *p, size_t i, size_t n) {
   return i;
 }
 
+/*
+ * `i` is just past an opening quote; returns the index of the closing one,
+ * or n when there is none. A quote closes the string when an even number of
+ * backslashes precedes it, which is what a byte loop skipping the character
+ * after each backslash decides, for any input; memchr makes the common case
+ * (long runs without a quote) cheap: strings are most of a publish body.
+ */
+static size_t closing_quote(const char *p, size_t i, size_t n) {
+  while (i < n) {
+    const char *q = memchr(p + i, '"', n - i);
+    if (!q) return n;
+    size_t j = (size_t)(q - p), k = j;
+    while (k > i && p[k - 1] == '\\') k--;
+    if ((j - k) % 2 == 0) return j;
+    i = j + 1; /* an escaped quote; a run of backslashes cannot span it */
+  }
+  return n;
+}
+
 /* `i` is at an opening quote; returns the index just past the closing one
  * (or n when the string is unterminated, which validated text never is). */
 static size_t skip_string(const char *p, size_t i, size_t n) {
-  for (i++; i < n; i++) {
-    if (p[i] == '\\') i++;
-    else if (p[i] == '"') return i + 1;
-  }
-  return n;
+  size_t j = closing_quote(p, i + 1, n);
+  return j < n ? j + 1 : n;
 }
 
 /* `i` is at the first byte of a value; returns the index just past it. */
@@ -266,14 +282,10 @@ static bool find_span(const char *p, size_t n, const char *const *path, int path
  * jansson so that a 1 MB "[[[[..." never reaches its recursive parser. */
 static bool too_deep(const char *p, size_t n, int max) {
   int depth = 0;
-  bool in_str = false;
   for (size_t i = 0; i < n; i++) {
     char c = p[i];
-    if (in_str) {
-      if (c == '\\') i++;
-      else if (c == '"') in_str = false;
-    } else if (c == '"') {
-      in_str = true;
+    if (c == '"') {
+      i = closing_quote(p, i + 1, n); /* i is then at the closing quote */
     } else if (c == '[' || c == '{') {
       if (++depth > max) return true;
     } else if (c == ']' || c == '}') {

@@ -413,6 +413,9 @@ static void test_raw_strings_and_nesting(void **state) {
   /* braces and quotes inside strings do not confuse the scanner */
   expect_raw_data("{\"type\":\"publish\",\"eventName\":\"x\",\"data\":{\"s\":\"}]\\\"{[\\\\\",\"t\":\"\\\\\"}}",
                   "{\"s\":\"}]\\\"{[\\\\\",\"t\":\"\\\\\"}");
+  /* runs of backslashes before a quote: odd escapes it, even closes the string */
+  expect_raw_data("{\"type\":\"publish\",\"eventName\":\"x\",\"data\":{\"s\":\"a\\\\\\\"[{\",\"t\":[\"b\\\\\",{\"u\":\"\\\\\\\\\"}]}}",
+                  "{\"s\":\"a\\\\\\\"[{\",\"t\":[\"b\\\\\",{\"u\":\"\\\\\\\\\"}]}");
   expect_raw_data("{\"type\":\"publish\",\"eventName\":\"x\",\"data\":{\"a\":{\"b\":[1,{\"c\":[[],{}]},\"x\"]},\"d\":null,\"e\":true,\"f\":false}}",
                   "{\"a\":{\"b\":[1,{\"c\":[[],{}]},\"x\"]},\"d\":null,\"e\":true,\"f\":false}");
   /* keys order preserved, inner whitespace preserved, outer stripped */
