@@ -375,10 +375,20 @@ static int hscan(hb_conn *c, const char *p, size_t len, size_t *end) {
       if (ch != '\n') return -1;
       st = HS_FIRST;
       break;
-    case HS_LINE:
-      if (ch == '\r') st = HS_CR;
-      else if (ch == '\n') return -1; /* bare LF */
+    case HS_LINE: {
+      /* Most of a head is line content: jump to its CR with memchr; an LF
+       * before it is a bare LF. */
+      const char *cr = memchr(p + i, '\r', len - i);
+      size_t stop = cr ? (size_t)(cr - p) : len;
+      if (memchr(p + i, '\n', stop - i)) return -1; /* bare LF */
+      if (!cr) {
+        i = len - 1; /* the line continues in the next chunk */
+        break;
+      }
+      i = stop; /* at the CR */
+      st = HS_CR;
       break;
+    }
     case HS_CR:
       if (ch != '\n') return -1;
       st = HS_LINE_START;
