@@ -67,6 +67,7 @@ static void one(const char *in, size_t len, size_t max) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  hb_envelope_init(); /* decode through the arena, as the server does */
   /* A private copy with no slack after it, so that any read past `size`
    * is caught by ASan. */
   char *in = malloc(size ? size : 1);

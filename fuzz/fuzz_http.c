@@ -32,6 +32,7 @@
 #include "hubbub/broker.h"
 #include "hubbub/config.h"
 #include "hubbub/conn.h"
+#include "hubbub/envelope.h"
 #include "hubbub/http.h"
 #include "hubbub/io.h"
 #include "hubbub/jwt.h"
@@ -81,6 +82,7 @@ static void fz_cleanup(void) {
 static void fz_setup(void) {
   char err[256];
   hb_log_set_level(HB_LOG_ERROR);
+  hb_envelope_init(); /* as the server does */
   if (!mkdtemp(fz_tmpdir)) fz_die("mkdtemp");
   atexit(fz_cleanup);
 

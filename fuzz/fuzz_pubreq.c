@@ -72,6 +72,7 @@ static void ct(const char *in, size_t len) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  hb_envelope_init(); /* decode through the arena, as the server does */
   char *in = malloc(size ? size : 1);
   if (size) memcpy(in, data, size);
   pub(in, size, HB_DEFAULT_MAX_DATA_BYTES);

@@ -22,6 +22,13 @@
 #include "hubbub/strbuf.h"
 #include "hubbub/uuid.h"
 
+/**
+ * Route jansson's allocations through the decoders' per-call arena (see
+ * envelope.c). Call once before other threads use jansson (it sets jansson's
+ * process-wide allocator); decoding works without it, only slower.
+ */
+void hb_envelope_init(void);
+
 /** Event names: 1..HB_MAX_EVENT_NAME_BYTES of [A-Za-z0-9] and "-_.:/@". */
 bool hb_event_name_valid(const char *s, size_t len);
 

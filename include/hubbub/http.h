@@ -44,10 +44,8 @@ typedef struct hb_http_req {
   bool in_headers;
   unsigned method; /* enum http_method */
   size_t url_len;
-  char url[HB_MAX_URL_BYTES + 1];
   size_t header_bytes;
   unsigned nheaders;
-  char field[HB_HTTP_FIELD_BYTES + 1];
   size_t field_len;
   bool field_long; /* longer than HB_HTTP_FIELD_BYTES: not one we read */
   bool in_value;
@@ -62,6 +60,10 @@ typedef struct hb_http_req {
   bool failed;      /* an error response was sent; the connection closes */
   const void *route;
   hb_principal principal;
+  /* Last, and not zeroed for a new request (url_len and field_len say how
+   * much is valid): over 6 KiB that a memset per request would touch. */
+  char field[HB_HTTP_FIELD_BYTES + 1];
+  char url[HB_MAX_URL_BYTES + 1];
 } hb_http_req;
 
 /** Feed bytes read on a connection in the HTTP state. */

@@ -28,6 +28,7 @@
 #define HB_DEFAULT_MAX_BODY_BYTES 65536
 #define HB_HTTP_IDLE_TIMEOUT_MS 30000   /* keep-alive connection without a request */
 #define HB_HTTP_REQUEST_TIMEOUT_MS 10000 /* a started request must complete within */
+#define HB_HTTP_SPARE_KEEP_BYTES 8192 /* body/value buffers a thread's spare request keeps */
 
 /* --- WebSocket ----------------------------------------------------------- */
 #define HB_DEFAULT_MAX_MESSAGE_BYTES 65536 /* one client message, after reassembly */
@@ -42,6 +43,7 @@
 #define HB_MAX_REQUEST_ID_BYTES 64
 #define HB_MAX_USER_ID_BYTES 128
 #define HB_MAX_JSON_DEPTH 32
+#define HB_JSON_ARENA_BYTES 16384 /* stack buffer for jansson's allocations during one decode (envelope.c) */
 #define HB_DEFAULT_MAX_DATA_BYTES 32768 /* the `data` value of one publish */
 #define HB_DEFAULT_MAX_SUBSCRIPTIONS 256 /* per connection */
 

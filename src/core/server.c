@@ -10,6 +10,7 @@
 #include "hubbub/alloc.h"
 #include "hubbub/auth.h"
 #include "hubbub/broker.h"
+#include "hubbub/envelope.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
@@ -67,6 +68,7 @@ int hb_server_run(const hb_config *cfg) {
   else if (!strcmp(cfg->log_level, "warn")) hb_log_set_level(HB_LOG_WARN);
   else if (!strcmp(cfg->log_level, "error")) hb_log_set_level(HB_LOG_ERROR);
   signal(SIGPIPE, SIG_IGN); /* a peer that vanished is an EPIPE, not a crash */
+  hb_envelope_init(); /* jansson's allocator: before any other thread starts */
 
   char err[512];
   size_t alen = strlen(cfg->admin_token_sha256);

@@ -15,10 +15,30 @@
 #include "hubbub/envelope.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hubbub/alloc.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define HB_ARENA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HB_ARENA_ASAN 1
+#endif
+#endif
+#ifdef HB_ARENA_ASAN
+#include <sanitizer/asan_interface.h>
+#define ARENA_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define ARENA_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#define ARENA_REDZONE 16 /* poisoned gap after each block: overflows stay visible */
+#else
+#define ARENA_POISON(p, n) ((void)0)
+#define ARENA_UNPOISON(p, n) ((void)0)
+#define ARENA_REDZONE 0
+#endif
 
 /* jansson flags for every body: duplicates are an error (jansson keeps the
  * last by default, which would let two parties read the same message
@@ -41,6 +61,76 @@ bool hb_event_name_valid(const char *s, size_t len) {
   return true;
 }
 
+/* --- jansson's allocations during a decode ------------------------------- */
+
+/*
+ * A decode builds a small tree (a publish body: ~50 allocations of a few
+ * dozen bytes, objects, hash buckets, strings, the lexer's buffer) and frees
+ * all of it before returning. malloc and free for those were ~7 % of the
+ * instructions of an HTTP publish (docs/performance.md, W3). While a decode
+ * runs, its thread bump-allocates them from a buffer on the decoder's stack;
+ * free() of such a block does nothing, and the whole buffer is dropped when
+ * the decode ends. Allocations that do not fit, and all jansson use outside
+ * a decode (config, admin, JWT claims), go to malloc/free as before.
+ * Nothing allocated inside a decode outlives it: every decoder releases its
+ * tree before it returns.
+ */
+typedef struct json_arena {
+  char *base;
+  size_t cap, used;
+  struct json_arena *prev;
+} json_arena;
+
+static _Thread_local json_arena *arena_cur;
+
+#define ARENA_ALIGN 16
+
+static void *arena_malloc(size_t n) {
+  json_arena *a = arena_cur;
+  if (a) {
+    size_t need = (n + ARENA_REDZONE + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (need >= n && need <= a->cap - a->used) {
+      char *p = a->base + a->used;
+      a->used += need;
+      ARENA_UNPOISON(p, n);
+      return p;
+    }
+  }
+  return malloc(n);
+}
+
+static void arena_free(void *p) {
+  /* Decoders do not nest today; walking the chain keeps free() of an outer
+   * arena's block harmless if one ever does. */
+  for (json_arena *a = arena_cur; a; a = a->prev) {
+    /* Released with the whole arena. (Under ASan the redzones catch
+     * overruns; a use after this free is not caught: no size is kept.) */
+    if ((char *)p >= a->base && (char *)p < a->base + a->cap) return;
+  }
+  free(p);
+}
+
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+
+static void arena_install(void) { json_set_alloc_funcs(arena_malloc, arena_free); }
+
+void hb_envelope_init(void) { pthread_once(&arena_once, arena_install); }
+
+static void arena_begin(json_arena *a, char *buf, size_t cap) {
+  a->base = buf;
+  a->cap = cap;
+  a->used = 0;
+  a->prev = arena_cur;
+  ARENA_POISON(buf, cap);
+  arena_cur = a;
+}
+
+static void arena_end(json_arena *a) {
+  arena_cur = a->prev;
+  /* stack memory: it must be addressable again when the frame is reused */
+  ARENA_UNPOISON(a->base, a->cap);
+}
+
 /* --- the raw-bytes scanner ------------------------------------------------ */
 
 static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -50,14 +140,30 @@ static size_t skip_ws(const char *p, size_t i, size_t n) {
   return i;
 }
 
+/*
+ * `i` is just past an opening quote; returns the index of the closing one,
+ * or n when there is none. A quote closes the string when an even number of
+ * backslashes precedes it, which is what a byte loop skipping the character
+ * after each backslash decides, for any input; memchr makes the common case
+ * (long runs without a quote) cheap: strings are most of a publish body.
+ */
+static size_t closing_quote(const char *p, size_t i, size_t n) {
+  while (i < n) {
+    const char *q = memchr(p + i, '"', n - i);
+    if (!q) return n;
+    size_t j = (size_t)(q - p), k = j;
+    while (k > i && p[k - 1] == '\\') k--;
+    if ((j - k) % 2 == 0) return j;
+    i = j + 1; /* an escaped quote; a run of backslashes cannot span it */
+  }
+  return n;
+}
+
 /* `i` is at an opening quote; returns the index just past the closing one
  * (or n when the string is unterminated, which validated text never is). */
 static size_t skip_string(const char *p, size_t i, size_t n) {
-  for (i++; i < n; i++) {
-    if (p[i] == '\\') i++;
-    else if (p[i] == '"') return i + 1;
-  }
-  return n;
+  size_t j = closing_quote(p, i + 1, n);
+  return j < n ? j + 1 : n;
 }
 
 /* `i` is at the first byte of a value; returns the index just past it. */
@@ -176,14 +282,10 @@ static bool find_span(const char *p, size_t n, const char *const *path, int path
  * jansson so that a 1 MB "[[[[..." never reaches its recursive parser. */
 static bool too_deep(const char *p, size_t n, int max) {
   int depth = 0;
-  bool in_str = false;
   for (size_t i = 0; i < n; i++) {
     char c = p[i];
-    if (in_str) {
-      if (c == '\\') i++;
-      else if (c == '"') in_str = false;
-    } else if (c == '"') {
-      in_str = true;
+    if (c == '"') {
+      i = closing_quote(p, i + 1, n); /* i is then at the closing quote */
     } else if (c == '[' || c == '{') {
       if (++depth > max) return true;
     } else if (c == ']' || c == '}') {
@@ -393,8 +495,14 @@ hb_err hb_cmsg_decode(const char *buf, size_t len, size_t max_data_bytes, hb_cms
   memset(out, 0, sizeof *out);
   out->scope = HB_SCOPE_SESSION;
   hb_err e;
+  _Alignas(ARENA_ALIGN) char abuf[HB_JSON_ARENA_BYTES];
+  json_arena arena;
+  arena_begin(&arena, abuf, sizeof abuf);
   json_t *root = load(buf, len, err);
-  if (!root) return HB_E_INVALID_JSON;
+  if (!root) {
+    arena_end(&arena);
+    return HB_E_INVALID_JSON;
+  }
   if (!json_is_object(root)) {
     e = hb_error_set(err, HB_E_INVALID_JSON, NULL, "a message must be a JSON object");
     goto out;
@@ -420,6 +528,7 @@ hb_err hb_cmsg_decode(const char *buf, size_t len, size_t max_data_bytes, hb_cms
   }
 out:
   json_decref(root);
+  arena_end(&arena);
   if (e) {
     /* `data` is only meaningful for a decoded publish. */
     hb_free(out->data_owned);
@@ -473,6 +582,9 @@ hb_err hb_pubreq_decode(const char *buf, size_t len, size_t max_data_bytes, hb_p
   static const char *const data_path[] = {"payload", "event", "data"};
   memset(out, 0, sizeof *out);
   json_t *root, *scope, *payload, *event;
+  _Alignas(ARENA_ALIGN) char abuf[HB_JSON_ARENA_BYTES];
+  json_arena arena;
+  arena_begin(&arena, abuf, sizeof abuf);
   hb_err e = top_object(buf, len, &root, err);
   if (e) goto out;
 
@@ -508,6 +620,7 @@ hb_err hb_pubreq_decode(const char *buf, size_t len, size_t max_data_bytes, hb_p
                &out->data_len, &out->data_owned, err);
 out:
   json_decref(root);
+  arena_end(&arena);
   if (e) hb_pubreq_clear(out);
   return e;
 }
@@ -547,6 +660,9 @@ static hb_err ctreq_scopes(json_t *root, hb_scope_set *out, hb_error *err) {
 hb_err hb_ctreq_decode(const char *buf, size_t len, hb_ctreq *out, hb_error *err) {
   memset(out, 0, sizeof *out);
   json_t *root;
+  _Alignas(ARENA_ALIGN) char abuf[HB_JSON_ARENA_BYTES];
+  json_arena arena;
+  arena_begin(&arena, abuf, sizeof abuf);
   hb_err e = top_object(buf, len, &root, err);
   if (e) goto out;
   if ((e = get_uuid(root, "event_id", "/event_id", &out->event_id, err))) goto out;
@@ -589,6 +705,7 @@ hb_err hb_ctreq_decode(const char *buf, size_t len, hb_ctreq *out, hb_error *err
   }
 out:
   json_decref(root);
+  arena_end(&arena);
   return e;
 }
 

@@ -2,7 +2,10 @@
 #include "hubbub/http.h"
 
 #include <ctype.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -38,6 +41,63 @@ void hb_http_req_free(hb_http_req *r) {
   hb_free(r);
 }
 
+/*
+ * One spare request object per thread. A request object is over 6 KiB (the
+ * URL buffer); allocating and zeroing one per keep-alive request was the
+ * largest cost after JSON parsing (docs/performance.md, W3). A finished
+ * request goes back to its thread's slot with its buffers; the next request
+ * on any connection of that thread takes it. Idle connections hold none.
+ * The key's destructor frees the spare when an I/O thread exits.
+ */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void spare_destroy(void *p) { hb_http_req_free(p); }
+
+static void spare_key_init(void) {
+  if (pthread_key_create(&spare_key, spare_destroy) != 0) abort();
+}
+
+/* A zeroed request, the thread's spare if there is one. */
+static hb_http_req *req_get(void) {
+  pthread_once(&spare_once, spare_key_init);
+  hb_http_req *r = pthread_getspecific(spare_key);
+  hb_strbuf value = HB_STRBUF_INIT, body = HB_STRBUF_INIT;
+  if (r) {
+    pthread_setspecific(spare_key, NULL);
+    value = r->value;
+    body = r->body;
+    hb_strbuf_reset(&value);
+    hb_strbuf_reset(&body);
+  } else {
+    r = hb_malloc(sizeof *r);
+  }
+  /* Everything before the field and URL buffers; those are valid up to
+   * field_len and url_len, now 0. */
+  memset(r, 0, offsetof(hb_http_req, field));
+  r->field[0] = '\0';
+  r->url[0] = '\0';
+  r->value = value;
+  r->body = body;
+  return r;
+}
+
+/* A finished request: keep it as the thread's spare (without its header
+ * copies, and without buffers a large request grew), or free it. */
+static void req_put(hb_http_req *r) {
+  for (int i = 0; i < HB__H_COUNT; i++) {
+    hb_free(r->hdr[i]);
+    r->hdr[i] = NULL;
+  }
+  if (r->value.cap > HB_HTTP_SPARE_KEEP_BYTES) hb_strbuf_free(&r->value);
+  if (r->body.cap > HB_HTTP_SPARE_KEEP_BYTES) hb_strbuf_free(&r->body);
+  if (pthread_getspecific(spare_key)) {
+    hb_http_req_free(r);
+    return;
+  }
+  pthread_setspecific(spare_key, r);
+}
+
 /* --- responses ----------------------------------------------------------- */
 
 const char *hb_http_reason(int status) {
@@ -69,14 +129,47 @@ const char *hb_http_reason(int status) {
   }
 }
 
-static void respond_head(hb_conn *c, hb_strbuf *sb, int status, const char *ctype, const char *extra,
-                         size_t len, bool close) {
-  hb_strbuf_addf(sb, "HTTP/1.1 %d %s\r\nServer: hubbub\r\n", status, hb_http_reason(status));
-  if (ctype) hb_strbuf_addf(sb, "Content-Type: %s\r\n", ctype);
-  hb_strbuf_addf(sb, "Content-Length: %zu\r\n", len);
-  if (extra) hb_strbuf_addstr(sb, extra);
-  if (close) hb_strbuf_addstr(sb, "Connection: close\r\n");
-  hb_strbuf_addstr(sb, "\r\n");
+/* Append a string literal without a strlen(). */
+#define ADD_LIT(sb, lit) hb_strbuf_add((sb), (lit), sizeof(lit) - 1)
+
+/* Decimal digits of `v`, by hand: vfprintf was the slowest call of a 202
+ * (docs/performance.md, W3). */
+static void add_uint(hb_strbuf *sb, size_t v) {
+  char num[24];
+  size_t n = 0;
+  do {
+    num[sizeof num - 1 - n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  hb_strbuf_add(sb, num + sizeof num - n, n);
+}
+
+/* The head of every response, in one buffer sized for it and the body
+ * (`body_room`), so that appending the body does not reallocate. */
+static void respond_head(hb_strbuf *sb, int status, const char *ctype, const char *extra,
+                         size_t len, bool close, size_t body_room) {
+  const char *reason = hb_http_reason(status);
+  size_t rlen = strlen(reason);
+  size_t clen = ctype ? strlen(ctype) : 0;
+  size_t xlen = extra ? strlen(extra) : 0;
+  /* the fixed text of the lines below is under 128 bytes */
+  hb_strbuf_grow(sb, 128 + rlen + clen + xlen + body_room);
+  ADD_LIT(sb, "HTTP/1.1 ");
+  add_uint(sb, (size_t)(status < 0 ? 0 : status));
+  hb_strbuf_addch(sb, ' ');
+  hb_strbuf_add(sb, reason, rlen);
+  ADD_LIT(sb, "\r\nServer: hubbub\r\n");
+  if (ctype) {
+    ADD_LIT(sb, "Content-Type: ");
+    hb_strbuf_add(sb, ctype, clen);
+    ADD_LIT(sb, "\r\n");
+  }
+  ADD_LIT(sb, "Content-Length: ");
+  add_uint(sb, len);
+  ADD_LIT(sb, "\r\n");
+  if (extra) hb_strbuf_add(sb, extra, xlen);
+  if (close) ADD_LIT(sb, "Connection: close\r\n");
+  ADD_LIT(sb, "\r\n");
 }
 
 static bool must_close(hb_conn *c, bool close) {
@@ -87,8 +180,8 @@ void hb_http_respond(hb_conn *c, int status, const char *ctype, const char *extr
                      size_t len, bool close) {
   close = must_close(c, close);
   hb_strbuf sb = HB_STRBUF_INIT;
-  respond_head(c, &sb, status, ctype, extra, len, close);
   bool head = c->req && c->req->method == HTTP_HEAD;
+  respond_head(&sb, status, ctype, extra, len, close, body && !head ? len : 0);
   if (body && !head) hb_strbuf_add(&sb, body, len);
   size_t n;
   char *p = hb_strbuf_release(&sb, &n);
@@ -282,10 +375,20 @@ static int hscan(hb_conn *c, const char *p, size_t len, size_t *end) {
       if (ch != '\n') return -1;
       st = HS_FIRST;
       break;
-    case HS_LINE:
-      if (ch == '\r') st = HS_CR;
-      else if (ch == '\n') return -1; /* bare LF */
+    case HS_LINE: {
+      /* Most of a head is line content: jump to its CR with memchr; an LF
+       * before it is a bare LF. */
+      const char *cr = memchr(p + i, '\r', len - i);
+      size_t stop = cr ? (size_t)(cr - p) : len;
+      if (memchr(p + i, '\n', stop - i)) return -1; /* bare LF */
+      if (!cr) {
+        i = len - 1; /* the line continues in the next chunk */
+        break;
+      }
+      i = stop; /* at the CR */
+      st = HS_CR;
       break;
+    }
     case HS_CR:
       if (ch != '\n') return -1;
       st = HS_LINE_START;
@@ -308,7 +411,7 @@ static int hscan(hb_conn *c, const char *p, size_t len, size_t *end) {
 }
 
 static void start_request(hb_conn *c) {
-  hb_http_req *r = hb_calloc(1, sizeof *r);
+  hb_http_req *r = req_get();
   r->max_body = c->io->srv->cfg.max_body_bytes;
   c->req = r;
   http_parser_init(&r->parser, HTTP_REQUEST);
@@ -344,7 +447,7 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
     enum http_errno err = HTTP_PARSER_ERRNO(&r->parser);
     if (c->state == HB_CONN_WS) {
       /* Upgraded: the rest of the bytes are WebSocket frames. */
-      hb_http_req_free(r);
+      req_put(r);
       c->req = NULL;
       pos += n;
       if (pos < len) hb_ws_on_read(c, buf + pos, len - pos);
@@ -353,7 +456,7 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
     if (err == HPE_PAUSED) {
       /* One request done; the next starts with a fresh parser and checker. */
       http_parser_pause(&r->parser, 0);
-      hb_http_req_free(r);
+      req_put(r);
       c->req = NULL;
       c->deadline_ms = hb_io_now_ms(c->io) + HB_HTTP_IDLE_TIMEOUT_MS;
       pos += n;

@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -563,9 +564,19 @@ int hb_store_plugin_list(hb_store *s, const hb_uuid *org, void (*cb)(const hb_pl
 
 /* ---- API tokens --------------------------------------------------------- */
 
+/* SHA-256 fetched from the provider once. EVP_sha256() makes EVP_Digest
+ * fetch the implementation on every call (OpenSSL 3: a locked lookup, ~40 %
+ * of the digest's cost for a token), and every HTTP publish hashes its token. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void) { sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
 void hb_store_hash_token(const char *tok, size_t len, uint8_t out[HB_TOKEN_HASH_BYTES]) {
   unsigned int n = 0;
-  if (EVP_Digest(tok, len, out, &n, EVP_sha256(), NULL) != 1 || n != HB_TOKEN_HASH_BYTES)
+  pthread_once(&sha256_once, sha256_fetch);
+  const EVP_MD *md = sha256_md ? sha256_md : EVP_sha256();
+  if (EVP_Digest(tok, len, out, &n, md, NULL) != 1 || n != HB_TOKEN_HASH_BYTES)
     memset(out, 0, HB_TOKEN_HASH_BYTES); /* never matches: stored hashes are real digests */
 }
 

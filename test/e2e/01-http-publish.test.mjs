@@ -304,3 +304,37 @@ test('the server keeps serving after many bad requests (keep-alive reuse)', asyn
   const health = await srv.http('GET', '/healthz');
   assert.equal(health.status, 200);
 });
+
+test('pipelined requests on one connection: exact response heads, nothing carried over', async () => {
+  // Four requests in one write. Each response head is compared byte for byte;
+  // the last request has no Authorization header and must not inherit the
+  // one of the requests before it on the same connection.
+  const body = JSON.stringify(ok());
+  const post = (auth, b) =>
+    `POST /api/v1/pub_subs HTTP/1.1\r\nHost: x\r\n${auth ? `Authorization: Bearer ${t.apiToken}\r\n` : ''}` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`;
+  const req = post(true, body) + 'HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n' + post(true, '{"scope":') + post(false, body);
+  const raw = await srv.rawHttp(req, { untilClose: true, timeoutMs: 3000 });
+  const ids = raw.replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'ID');
+  const health = ids.indexOf('HTTP/1.1 200 OK');
+  const head200 = ids.slice(health, ids.indexOf('\r\n\r\n', health) + 4);
+  assert.equal(
+    ids.slice(0, health),
+    'HTTP/1.1 202 Accepted\r\nServer: hubbub\r\nContent-Type: application/json\r\nContent-Length: 53\r\n\r\n' +
+      '{"message_id":"ID"}',
+  );
+  assert.match(head200, /^HTTP\/1\.1 200 OK\r\nServer: hubbub\r\nContent-Type: application\/json\r\nContent-Length: \d+\r\nCache-Control: no-store\r\n\r\n$/);
+  const rest = ids.slice(health + head200.length);
+  const m = /^(HTTP\/1\.1 400 Bad Request\r\nServer: hubbub\r\nContent-Type: application\/json\r\nContent-Length: (\d+)\r\n\r\n)/.exec(rest);
+  assert.ok(m, rest);
+  const errBody = rest.slice(m[1].length, m[1].length + Number(m[2]));
+  assert.equal(JSON.parse(errBody).error.code, 'invalid_json');
+  const last = rest.slice(m[1].length + Number(m[2]));
+  const m2 =
+    /^HTTP\/1\.1 401 Unauthorized\r\nServer: hubbub\r\nContent-Type: application\/json\r\nContent-Length: (\d+)\r\nWWW-Authenticate: Bearer\r\nConnection: close\r\n\r\n(.*)$/s.exec(
+      last,
+    );
+  assert.ok(m2, last);
+  assert.equal(m2[2].length, Number(m2[1]));
+  assert.equal(JSON.parse(m2[2]).error.code, 'missing_token');
+});

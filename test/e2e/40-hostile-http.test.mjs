@@ -23,6 +23,18 @@ test('H01 bare LF line endings: 400 bad_request', async () => {
   await expectError('GET /healthz HTTP/1.1\nHost: a\n\n', 400, 'bad_request');
 });
 
+test('H01 bare LF in the middle of a head, in the line after one split across reads: 400 bad_request', async () => {
+  // The line checker jumps from a line's start to its CR; an LF before the
+  // CR is a bare LF wherever the reads happen to split the line.
+  await expectError('GET /healthz HTTP/1.1\r\nHost: a\r\nX-A: one\ntwo\r\n\r\n', 400, 'bad_request');
+  await expectError(['GET /healthz HTTP/1.1\r\nHo', 'st: a\r\nX-A: o', 'ne\ntwo\r\n\r\n'], 400, 'bad_request', { gapMs: 30 });
+  await expectError(['GET /healthz HTTP/1.1\r\nHost: a', '\nX-A: b\r\n\r\n'], 400, 'bad_request', { gapMs: 30 });
+  // and a head split inside a line is still fine when it is well formed
+  const ex = await rawExchange(ctx.srv.port, ['GET /healthz HTTP/1.1\r\nHo', 'st: a\r\nConnection: cl', 'ose\r', '\n\r\n'], { gapMs: 30 });
+  assert.equal(ex.responses.length, 1, ex.raw.slice(0, 400));
+  assert.equal(ex.responses[0].status, 200);
+});
+
 test('H02 folded header line (obs-fold): 400 bad_request', async () => {
   await expectError(req(['GET /healthz HTTP/1.1', 'Host: a', 'X-A: one', ' two']), 400, 'bad_request');
 });

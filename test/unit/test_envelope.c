@@ -18,6 +18,9 @@
 
 #include <cmocka.h>
 
+#include <jansson.h>
+#include <stdlib.h>
+
 #include "hubbub/alloc.h"
 #include "hubbub/envelope.h"
 
@@ -410,6 +413,9 @@ static void test_raw_strings_and_nesting(void **state) {
   /* braces and quotes inside strings do not confuse the scanner */
   expect_raw_data("{\"type\":\"publish\",\"eventName\":\"x\",\"data\":{\"s\":\"}]\\\"{[\\\\\",\"t\":\"\\\\\"}}",
                   "{\"s\":\"}]\\\"{[\\\\\",\"t\":\"\\\\\"}");
+  /* runs of backslashes before a quote: odd escapes it, even closes the string */
+  expect_raw_data("{\"type\":\"publish\",\"eventName\":\"x\",\"data\":{\"s\":\"a\\\\\\\"[{\",\"t\":[\"b\\\\\",{\"u\":\"\\\\\\\\\"}]}}",
+                  "{\"s\":\"a\\\\\\\"[{\",\"t\":[\"b\\\\\",{\"u\":\"\\\\\\\\\"}]}");
   expect_raw_data("{\"type\":\"publish\",\"eventName\":\"x\",\"data\":{\"a\":{\"b\":[1,{\"c\":[[],{}]},\"x\"]},\"d\":null,\"e\":true,\"f\":false}}",
                   "{\"a\":{\"b\":[1,{\"c\":[[],{}]},\"x\"]},\"d\":null,\"e\":true,\"f\":false}");
   /* keys order preserved, inner whitespace preserved, outer stripped */
@@ -838,7 +844,53 @@ static void test_error_messages_do_not_echo(void **state) {
   hb_cmsg_clear(&m);
 }
 
+/* jansson's allocations during a decode come from a fixed stack arena
+ * (envelope.c); a body whose tree does not fit spills to malloc, and frees
+ * of both kinds must go to the right place. jansson outside a decode uses
+ * malloc as before: what json_dumps returns is released with free(). */
+static void test_arena_spill_and_outside_use(void **state) {
+  (void)state;
+  hb_strbuf data = HB_STRBUF_INIT;
+  hb_strbuf_addch(&data, '{');
+  for (int i = 0; i < 3000; i++) hb_strbuf_addf(&data, "%s\"key%d\":[\"v%d\",{\"n\":%d}]", i ? "," : "", i, i, i);
+  hb_strbuf_addch(&data, '}');
+  hb_strbuf body = HB_STRBUF_INIT;
+  hb_strbuf_addstr(&body, "{\"scope\":" PUB_OK_SCOPE ",\"payload\":{\"event\":{\"eventName\":\"big\",\"data\":");
+  hb_strbuf_add(&body, data.buf, data.len);
+  hb_strbuf_addstr(&body, "}}}");
+  hb_pubreq r;
+  hb_error e;
+  memset(&e, 0, sizeof e);
+  assert_int_equal(hb_pubreq_decode(body.buf, body.len, 1 << 20, &r, &e), HB_OK);
+  assert_int_equal(r.data_len, data.len);
+  assert_memory_equal(r.data, data.buf, data.len);
+  hb_pubreq_clear(&r);
+
+  /* the same tree, then a duplicate key at its very end: the error path
+   * releases a half-built tree from both the arena and malloc */
+  body.len -= 4; /* drop "}}}" and the closing brace of data */
+  hb_strbuf_addstr(&body, ",\"key0\":1}}}}");
+  assert_int_equal(hb_pubreq_decode(body.buf, body.len, 1 << 20, &r, &e), HB_E_INVALID_JSON);
+  hb_pubreq_clear(&r);
+
+  hb_cmsg m;
+  const char *msg = "{\"type\":\"publish\",\"eventName\":\"e\",\"data\":{\"a\":[1,2,3]}}";
+  assert_int_equal(hb_cmsg_decode(msg, strlen(msg), MAX_DATA, &m, &e), HB_OK);
+  assert_memory_equal(m.data, "{\"a\":[1,2,3]}", m.data_len);
+  hb_cmsg_clear(&m);
+
+  json_t *o = json_pack("{s:s,s:[i,i]}", "a", "b", "c", 1, 2);
+  assert_non_null(o);
+  char *s = json_dumps(o, JSON_COMPACT);
+  assert_string_equal(s, "{\"a\":\"b\",\"c\":[1,2]}");
+  free(s); /* jansson's allocator outside a decode is malloc (admin.c relies on it) */
+  json_decref(o);
+  hb_strbuf_free(&data);
+  hb_strbuf_free(&body);
+}
+
 int main(void) {
+  hb_envelope_init(); /* as the server does: every test decodes through the arena */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_event_name, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cmsg_ok, setup, teardown),
@@ -866,6 +918,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_roundtrip_publish_to_event, setup, teardown),
       cmocka_unit_test_setup_teardown(test_http_error_body, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_messages_do_not_echo, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_arena_spill_and_outside_use, setup, teardown),
   };
   return cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
 }
