@@ -160,39 +160,8 @@ void hb_auth_shutdown(void) {
 
 static bool is_space(char c) { return c == ' ' || c == '\t'; }
 
-/*
- * The last API token hashed on this thread and its SHA-256. An HTTP client
- * sends the same token with every request, and the digest was the largest
- * cost of the token check (docs/performance.md, W3). This only memoises the
- * hash function: the hash is still looked up in the current snapshot on
- * every request, so revocation and reloads are seen exactly as before. The
- * comparison is constant-time over the token's length. The token bytes kept
- * here are the same bytes the thread's read buffer held for the request.
- */
-typedef struct {
-  size_t len; /* 0: empty */
-  char tok[HB_MAX_API_TOKEN_BYTES];
-  uint8_t hash[HB_TOKEN_HASH_BYTES];
-} hash_memo;
-
-static _Thread_local hash_memo last_hashed;
-
-static void hash_api_token(const char *tok, size_t len, uint8_t hash[HB_TOKEN_HASH_BYTES]) {
-  hash_memo *m = &last_hashed;
-  if (len == m->len && CRYPTO_memcmp(tok, m->tok, len) == 0) {
-    memcpy(hash, m->hash, HB_TOKEN_HASH_BYTES);
-    return;
-  }
-  hb_store_hash_token(tok, len, hash);
-  memcpy(m->tok, tok, len);
-  memcpy(m->hash, hash, HB_TOKEN_HASH_BYTES);
-  m->len = len;
-}
-
-/* Hash the credential of an Authorization value ("<token>" or "Bearer
- * <token>"); `memo` for API tokens (hash_api_token). */
-static hb_err credential_hash(const char *header, size_t len, uint8_t hash[HB_TOKEN_HASH_BYTES],
-                              bool memo) {
+/* Hash the credential of an Authorization value ("<token>" or "Bearer <token>"). */
+static hb_err credential_hash(const char *header, size_t len, uint8_t hash[HB_TOKEN_HASH_BYTES]) {
   const char *p = header ? header : "";
   const char *end = p + (header ? len : 0);
 
@@ -206,16 +175,13 @@ static hb_err credential_hash(const char *header, size_t len, uint8_t hash[HB_TO
   }
   if (p == end) return HB_E_MISSING_TOKEN;
   if ((size_t)(end - p) > HB_MAX_API_TOKEN_BYTES) return HB_E_INVALID_TOKEN;
-  if (memo)
-    hash_api_token(p, (size_t)(end - p), hash);
-  else
-    hb_store_hash_token(p, (size_t)(end - p), hash);
+  hb_store_hash_token(p, (size_t)(end - p), hash);
   return HB_OK;
 }
 
 hb_err hb_auth_admin_token(const char *header, size_t len, const char *sha256_hex) {
   uint8_t hash[HB_TOKEN_HASH_BYTES], want[HB_TOKEN_HASH_BYTES];
-  hb_err err = credential_hash(header, len, hash, false);
+  hb_err err = credential_hash(header, len, hash);
   if (err != HB_OK) return err;
   if (strlen(sha256_hex) != 2 * HB_TOKEN_HASH_BYTES) return HB_E_INVALID_TOKEN;
   for (size_t i = 0; i < HB_TOKEN_HASH_BYTES; i++) {
@@ -229,7 +195,7 @@ hb_err hb_auth_admin_token(const char *header, size_t len, const char *sha256_he
 hb_err hb_auth_api_token(const char *header, size_t len, hb_principal *out) {
   uint8_t hash[HB_TOKEN_HASH_BYTES];
   token_entry *e = NULL;
-  hb_err err = credential_hash(header, len, hash, true);
+  hb_err err = credential_hash(header, len, hash);
   if (err != HB_OK) return err;
   err = HB_E_INVALID_TOKEN;
 

@@ -105,35 +105,6 @@ static void test_api_token_missing_unknown_oversized(void **state) {
   assert_int_equal(hb_auth_api_token(big, strlen(f->tok), &p), HB_OK);
 }
 
-/* Each thread remembers the last token it hashed (auth.c): tokens that
- * follow one another, equal in length, must still each be checked on
- * their own, and a remembered token that gets revoked is refused. */
-static void test_api_token_hash_memo(void **state) {
-  fixture *f = *state;
-  hb_principal p;
-  char tok2[HB_MAX_API_TOKEN_BYTES + 1], almost[HB_MAX_API_TOKEN_BYTES + 1];
-  hb_token_row row2;
-  assert_int_equal(hb_store_token_create(f->admin, &f->org2.id, &f->plugin2.id, NULL, tok2, &row2), 0);
-  assert_int_equal(hb_auth_reload(f->s), 0);
-  assert_int_equal(strlen(tok2), strlen(f->tok));
-  snprintf(almost, sizeof almost, "%s", f->tok);
-  almost[strlen(almost) - 1] ^= 1;
-  for (int i = 0; i < 3; i++) {
-    assert_int_equal(check(f->tok, &p), HB_OK);
-    assert_true(hb_uuid_eq(&p.token_id, &f->tok_row.id));
-    assert_int_equal(check(f->tok, &p), HB_OK);
-    assert_int_equal(check(almost, &p), HB_E_INVALID_TOKEN);
-    assert_int_equal(check(tok2, &p), HB_OK);
-    assert_true(hb_uuid_eq(&p.token_id, &row2.id));
-    assert_true(hb_uuid_eq(&p.plugin, &f->plugin2.id));
-  }
-  assert_int_equal(check(tok2, &p), HB_OK);
-  assert_int_equal(hb_store_token_revoke(f->admin, &row2.id), 0);
-  assert_int_equal(hb_auth_reload(f->s), 0);
-  assert_int_equal(check(tok2, &p), HB_E_INVALID_TOKEN); /* remembered, still refused */
-  assert_int_equal(check(f->tok, &p), HB_OK);
-}
-
 static void test_reload_after_revoke_and_create(void **state) {
   fixture *f = *state;
   hb_principal p;
@@ -302,7 +273,6 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_api_token_forms, setup, teardown),
       cmocka_unit_test_setup_teardown(test_api_token_missing_unknown_oversized, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_api_token_hash_memo, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reload_after_revoke_and_create, setup, teardown),
       cmocka_unit_test_setup_teardown(test_reload_sees_own_writes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_conn_token, setup, teardown),
