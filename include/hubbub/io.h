@@ -33,6 +33,7 @@ typedef struct hb_io {
   uv_check_t flush;     /* end-of-turn corked writes */
   uv_timer_t tick;      /* 1 s sweep: timeouts, pings */
   uv_timer_t flush_timer; /* the end of the fan-out flush window */
+  uv_timer_t accept_retry; /* out of descriptors: when to listen again */
   uv_thread_t thread;
   bool listening;
 

@@ -14,6 +14,9 @@
 #define HB_DEFAULT_DATA_DIR "data"
 #define HB_MAX_THREADS 64
 #define HB_LISTEN_BACKLOG 1024
+/* Out of file descriptors (EMFILE/ENFILE): a thread closes its listener and
+ * tries to listen again after this long, instead of spinning on accept. */
+#define HB_ACCEPT_RETRY_MS 100
 /* Connections per process. The default sits under the usual 20,000
  * descriptor cap so that the next connection is refused cleanly instead of
  * failing accept() with EMFILE. */

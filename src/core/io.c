@@ -109,6 +109,7 @@ static void begin_stop(hb_io *io) {
   if (io->stopping) return;
   io->stopping = true;
   io->stop_deadline_ms = hb_io_now_ms(io) + HB_SHUTDOWN_GRACE_MS;
+  uv_timer_stop(&io->accept_retry);
   if (io->listening) {
     uv_close((uv_handle_t *)&io->listener, close_cb_noop);
     io->listening = false;
@@ -129,6 +130,7 @@ static void finish_stop(hb_io *io) {
   uv_close((uv_handle_t *)&io->flush, close_cb_noop);
   uv_close((uv_handle_t *)&io->tick, close_cb_noop);
   uv_close((uv_handle_t *)&io->flush_timer, close_cb_noop);
+  uv_close((uv_handle_t *)&io->accept_retry, close_cb_noop);
 }
 
 static void on_wake(uv_async_t *h) {
@@ -187,8 +189,55 @@ static void on_tick(uv_timer_t *t) {
   }
 }
 
+static int make_listener(const char *host, int port, int *bound_port);
+static void on_connection(uv_stream_t *listener, int status);
+static void on_accept_retry(uv_timer_t *t);
+
+static void listener_closed_for_retry(uv_handle_t *h) {
+  hb_io *io = h->data;
+  if (!io->stopping) uv_timer_start(&io->accept_retry, on_accept_retry, HB_ACCEPT_RETRY_MS, 0);
+}
+
+static void on_accept_retry(uv_timer_t *t) {
+  hb_io *io = t->data;
+  if (io->stopping || io->listening) return;
+  int bound = 0;
+  int fd = make_listener(io->srv->cfg.host, io->srv->port, &bound);
+  if (fd < 0) { /* still out of descriptors */
+    uv_timer_start(&io->accept_retry, on_accept_retry, HB_ACCEPT_RETRY_MS, 0);
+    return;
+  }
+  uv_tcp_init(&io->loop, &io->listener);
+  io->listener.data = io;
+  if (uv_tcp_open(&io->listener, fd) != 0) {
+    close(fd);
+    uv_close((uv_handle_t *)&io->listener, listener_closed_for_retry);
+    return;
+  }
+  if (uv_listen((uv_stream_t *)&io->listener, HB_LISTEN_BACKLOG, on_connection) != 0) {
+    uv_close((uv_handle_t *)&io->listener, listener_closed_for_retry);
+    return;
+  }
+  io->listening = true;
+  hb_warn("thread %d accepts connections again", io->id);
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
   hb_io *io = listener->data;
+  if (status == UV_EMFILE || status == UV_ENFILE) {
+    /* libuv retries accept() in a loop while it fails this way, and the
+     * thread would spin there until a descriptor frees up. Closing the
+     * listener ends that loop (its backlog is reset; clients retry); the
+     * established connections keep being served, and the thread listens
+     * again as soon as it can open a socket. Other threads' listeners
+     * (SO_REUSEPORT) keep the port open meanwhile if they can. */
+    if (io->listening) {
+      hb_warn("thread %d is out of file descriptors: not accepting for %d ms", io->id, HB_ACCEPT_RETRY_MS);
+      io->listening = false;
+      uv_close((uv_handle_t *)listener, listener_closed_for_retry);
+    }
+    return;
+  }
   if (status < 0) {
     hb_warn("accept on thread %d: %s", io->id, uv_strerror(status));
     return;
@@ -254,6 +303,8 @@ static int io_init(hb_server *srv, hb_io *io, int index, int fd) {
   uv_check_start(&io->flush, on_flush);
   uv_timer_init(&io->loop, &io->flush_timer);
   io->flush_timer.data = io;
+  uv_timer_init(&io->loop, &io->accept_retry);
+  io->accept_retry.data = io;
   uv_timer_init(&io->loop, &io->tick);
   io->tick.data = io;
   uv_timer_start(&io->tick, on_tick, HB_SWEEP_INTERVAL_MS, HB_SWEEP_INTERVAL_MS);

@@ -181,6 +181,13 @@ test('H99 file descriptors exhausted (EMFILE): existing clients keep working, th
   await new Promise((res) => keep.on('connect', res));
   let keepBuf = '';
   keep.on('data', (d) => (keepBuf += d.toString('latin1')));
+  // 'connect' only means the kernel finished the handshake: make sure the
+  // server has accepted this connection (it answers a request on it) before
+  // the squeeze, or libuv's EMFILE handling may take it from the backlog.
+  keep.write('GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n');
+  for (let i = 0; i < 250 && !/^HTTP\/1\.1 200[\s\S]*\r\n\r\n[\s\S]*\}/.test(keepBuf); i++) await sleep(20);
+  assert.match(keepBuf, /^HTTP\/1\.1 200/, 'the keep-alive connection is served before the squeeze');
+  keepBuf = '';
   const body = JSON.stringify(publishBody({ type: 'session', ...r }, 'fd', { via: 'keep' }));
   const pubReq = `POST /api/v1/pub_subs HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer ${t.apiToken}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
 
