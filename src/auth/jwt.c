@@ -300,17 +300,27 @@ static hb_err claims_from(json_t *p, hb_conn_claims *out, hb_error *err) {
 
 /* --- peek and verify ------------------------------------------------------ */
 
+/* Split the token and parse its payload WITHOUT verifying anything, for
+ * the plugin_id that names the key. On success *payload is owned by the
+ * caller (json_decref). */
+static hb_err peek(const char *tok, size_t len, parts *p, json_t **payload, hb_uuid *plugin) {
+  *payload = NULL;
+  if (split(tok, len, p, NULL) != HB_OK ||
+      decode_json_seg(p->seg[1], p->seg_len[1], "payload", payload, NULL) != HB_OK ||
+      uuid_claim(*payload, "plugin_id", plugin, NULL) != HB_OK) {
+    json_decref(*payload);
+    *payload = NULL;
+    return HB_E_INVALID_TOKEN;
+  }
+  return HB_OK;
+}
+
 hb_err hb_jwt_peek_plugin(const char *tok, size_t len, hb_uuid *plugin) {
   parts p;
-  json_t *payload = NULL;
-  hb_err e = split(tok, len, &p, NULL);
-  if (e) goto out;
-  e = decode_json_seg(p.seg[1], p.seg_len[1], "payload", &payload, NULL);
-  if (e) goto out;
-  e = uuid_claim(payload, "plugin_id", plugin, NULL);
-out:
+  json_t *payload;
+  hb_err e = peek(tok, len, &p, &payload, plugin);
   json_decref(payload);
-  return e ? HB_E_INVALID_TOKEN : HB_OK;
+  return e;
 }
 
 static hb_err check_header(json_t *h, hb_error *err) {
@@ -412,12 +422,8 @@ hb_err hb_jwt_verify_keyed(const char *tok, size_t len, hb_jwt_key_fn key_fn, vo
   size_t key_len = 0;
   /* The payload is parsed once: here, untrusted, for the plugin that names
    * the key, and its claims are read only after the signature matched. */
-  if (split(tok, len, &p, NULL) != HB_OK ||
-      decode_json_seg(p.seg[1], p.seg_len[1], "payload", &payload, NULL) != HB_OK ||
-      uuid_claim(payload, "plugin_id", &plugin, NULL) != HB_OK) {
-    json_decref(payload);
+  if (peek(tok, len, &p, &payload, &plugin) != HB_OK)
     return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "connection token is malformed");
-  }
   if (!key_fn(&plugin, key, sizeof key, &key_len, ud)) {
     json_decref(payload);
     return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "connection token names an unknown plugin");
