@@ -58,7 +58,7 @@ static hb_out_item *out_push(hb_conn *c) {
     c->out_head = 0;
   } else if (c->out_count == c->out_cap) {
     /* Grow the ring and unwrap it; amortised, so no allocation per frame. */
-    uint32_t ncap = c->out_cap ? c->out_cap * 2 : HB_OUT_RING_INITIAL;
+    uint32_t ncap = c->out_cap * 2; /* a ring in use has a capacity */
     hb_out_item *n = hb_malloc(ncap * sizeof *n);
     for (uint32_t i = 0; i < c->out_count; i++) n[i] = *out_at(c, i);
     hb_free(c->out);

@@ -193,6 +193,21 @@ static int make_listener(const char *host, int port, int *bound_port);
 static void on_connection(uv_stream_t *listener, int status);
 static void on_accept_retry(uv_timer_t *t);
 
+/* Serve the bound socket `fd` as this thread's listener. On failure the
+ * handle may be initialised: the caller closes it. */
+static int listen_on(hb_io *io, int fd) {
+  int r;
+  uv_tcp_init(&io->loop, &io->listener);
+  io->listener.data = io;
+  if ((r = uv_tcp_open(&io->listener, fd)) != 0) {
+    close(fd);
+    return r;
+  }
+  if ((r = uv_listen((uv_stream_t *)&io->listener, HB_LISTEN_BACKLOG, on_connection)) != 0) return r;
+  io->listening = true;
+  return 0;
+}
+
 static void listener_closed_for_retry(uv_handle_t *h) {
   hb_io *io = h->data;
   if (!io->stopping) uv_timer_start(&io->accept_retry, on_accept_retry, HB_ACCEPT_RETRY_MS, 0);
@@ -207,18 +222,10 @@ static void on_accept_retry(uv_timer_t *t) {
     uv_timer_start(&io->accept_retry, on_accept_retry, HB_ACCEPT_RETRY_MS, 0);
     return;
   }
-  uv_tcp_init(&io->loop, &io->listener);
-  io->listener.data = io;
-  if (uv_tcp_open(&io->listener, fd) != 0) {
-    close(fd);
+  if (listen_on(io, fd) != 0) {
     uv_close((uv_handle_t *)&io->listener, listener_closed_for_retry);
     return;
   }
-  if (uv_listen((uv_stream_t *)&io->listener, HB_LISTEN_BACKLOG, on_connection) != 0) {
-    uv_close((uv_handle_t *)&io->listener, listener_closed_for_retry);
-    return;
-  }
-  io->listening = true;
   hb_warn("thread %d accepts connections again", io->id);
 }
 
@@ -308,12 +315,7 @@ static int io_init(hb_server *srv, hb_io *io, int index, int fd) {
   uv_timer_init(&io->loop, &io->tick);
   io->tick.data = io;
   uv_timer_start(&io->tick, on_tick, HB_SWEEP_INTERVAL_MS, HB_SWEEP_INTERVAL_MS);
-  uv_tcp_init(&io->loop, &io->listener);
-  io->listener.data = io;
-  if ((r = uv_tcp_open(&io->listener, fd)) != 0) return r;
-  if ((r = uv_listen((uv_stream_t *)&io->listener, HB_LISTEN_BACKLOG, on_connection)) != 0) return r;
-  io->listening = true;
-  return 0;
+  return listen_on(io, fd);
 }
 
 int hb_io_start_all(hb_server *srv) {
