@@ -16,12 +16,9 @@
 #include <string.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/hash.h"
 #include "hubbub/log.h"
 
-/* uthash allocates through the one allocation wrapper like everything else. */
-#define uthash_malloc(sz) hb_malloc(sz)
-#define uthash_free(ptr, sz) hb_free(ptr)
-#include <uthash.h>
 
 typedef struct {
   uint8_t hash[HB_TOKEN_HASH_BYTES]; /* key */

@@ -4,14 +4,10 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
-#include <uthash.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/hash.h"
 
-#undef uthash_malloc
-#undef uthash_free
-#define uthash_malloc(sz) hb_malloc(sz)
-#define uthash_free(ptr, sz) hb_free(ptr)
 
 typedef struct {
   hb_uuid key;

@@ -45,10 +45,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <uthash.h>
 #include <uv.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/hash.h"
 #include "hubbub/broker.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
@@ -56,11 +56,6 @@
 #include "hubbub/strbuf.h"
 #include "hubbub/uuid.h"
 
-/* uthash must allocate through the counting wrapper too. */
-#undef uthash_malloc
-#undef uthash_free
-#define uthash_malloc(sz) hb_malloc(sz)
-#define uthash_free(ptr, sz) hb_free(ptr)
 
 /* "hubbub:v1:s:" + four UUIDs and their separators, with room to spare. */
 #define CHAN_NAME_BYTES 192

@@ -2,15 +2,10 @@
 #include "hubbub/index.h"
 
 #include <string.h>
-#include <uthash.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/hash.h"
 
-/* uthash must allocate through the counting wrapper too. */
-#undef uthash_malloc
-#undef uthash_free
-#define uthash_malloc(sz) hb_malloc(sz)
-#define uthash_free(ptr, sz) hb_free(ptr)
 
 typedef struct {
   hb_chan_key chan;

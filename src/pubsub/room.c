@@ -4,17 +4,12 @@
 #include <string.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/hash.h"
 #include "hubbub/api.h"
 #include "hubbub/envelope.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
 
-/* uthash must allocate through the counting wrapper too. */
-#include <uthash.h>
-#undef uthash_malloc
-#undef uthash_free
-#define uthash_malloc(sz) hb_malloc(sz)
-#define uthash_free(ptr, sz) hb_free(ptr)
 
 /* --- rooms: one shared copy of the room key per thread --------------------- */
 
