@@ -29,6 +29,15 @@
  */
 void hb_envelope_init(void);
 
+/**
+ * Tests and fuzzing only: false sends every decode through jansson, so that
+ * both decoding paths can be compared on the same input. Default true.
+ * Returns the previous setting.
+ */
+bool hb_envelope_set_fast_path(bool on);
+/** Tests only: decodes the calling thread finished without jansson. */
+unsigned long hb_envelope_fast_decodes(void);
+
 /** Event names: 1..HB_MAX_EVENT_NAME_BYTES of [A-Za-z0-9] and "-_.:/@". */
 bool hb_event_name_valid(const char *s, size_t len);
 

@@ -889,6 +889,123 @@ static void test_arena_spill_and_outside_use(void **state) {
   hb_strbuf_free(&body);
 }
 
+/* --- the fast path and the jansson path agree ------------------------------ */
+
+typedef struct {
+  const char *text;
+  bool fast; /* expected to be decoded without jansson */
+} fast_case;
+
+static void same_cmsg(const char *s, bool want_fast) {
+  hb_cmsg a, b;
+  hb_error ea, eb;
+  memset(&ea, 0, sizeof ea);
+  memset(&eb, 0, sizeof eb);
+  unsigned long before = hb_envelope_fast_decodes();
+  hb_err ra = hb_cmsg_decode(s, strlen(s), 64, &a, &ea);
+  bool was_fast = hb_envelope_fast_decodes() != before;
+  hb_envelope_set_fast_path(false);
+  hb_err rb = hb_cmsg_decode(s, strlen(s), 64, &b, &eb);
+  hb_envelope_set_fast_path(true);
+  if (was_fast != want_fast) fail_msg("%s: fast path %d, want %d", s, was_fast, want_fast);
+  if (ra != rb) fail_msg("%s: %s vs %s", s, hb_err_code(ra), hb_err_code(rb));
+  assert_int_equal(a.type, b.type);
+  assert_int_equal(a.has_id, b.has_id);
+  assert_int_equal(a.id_len, b.id_len);
+  assert_memory_equal(a.id, b.id, a.id_len);
+  assert_int_equal(a.event_name_len, b.event_name_len);
+  assert_memory_equal(a.event_name, b.event_name, a.event_name_len);
+  assert_int_equal(a.data_len, b.data_len);
+  if (a.data_len) assert_memory_equal(a.data, b.data, a.data_len);
+  if (ra == HB_OK) assert_int_equal(a.scope, b.scope);
+  assert_string_equal(ea.message, eb.message);
+  hb_cmsg_clear(&a);
+  hb_cmsg_clear(&b);
+}
+
+static void same_pubreq(const char *s, bool want_fast) {
+  hb_pubreq a, b;
+  hb_error ea, eb;
+  memset(&ea, 0, sizeof ea);
+  memset(&eb, 0, sizeof eb);
+  unsigned long before = hb_envelope_fast_decodes();
+  hb_err ra = hb_pubreq_decode(s, strlen(s), 64, &a, &ea);
+  bool was_fast = hb_envelope_fast_decodes() != before;
+  hb_envelope_set_fast_path(false);
+  hb_err rb = hb_pubreq_decode(s, strlen(s), 64, &b, &eb);
+  hb_envelope_set_fast_path(true);
+  if (was_fast != want_fast) fail_msg("%s: fast path %d, want %d", s, was_fast, want_fast);
+  if (ra != rb) fail_msg("%s: %s vs %s", s, hb_err_code(ra), hb_err_code(rb));
+  assert_int_equal(a.scope, b.scope);
+  assert_true(hb_uuid_eq(&a.event_id, &b.event_id));
+  assert_true(hb_uuid_eq(&a.session_id, &b.session_id));
+  assert_int_equal(a.event_name_len, b.event_name_len);
+  assert_memory_equal(a.event_name, b.event_name, a.event_name_len);
+  assert_int_equal(a.data_len, b.data_len);
+  if (a.data_len) assert_memory_equal(a.data, b.data, a.data_len);
+  assert_string_equal(ea.message, eb.message);
+  hb_pubreq_clear(&a);
+  hb_pubreq_clear(&b);
+}
+
+static void test_fast_path_agrees(void **state) {
+  (void)state;
+  bool was = hb_envelope_set_fast_path(true); /* this test compares both, in either group */
+  static const fast_case cmsgs[] = {
+      {"{\"type\":\"publish\",\"eventName\":\"a\",\"data\":{\"x\":[1,2,{\"y\":null}]}}", true},
+      {" {\"id\":\"r1\", \"type\":\"subscribe\", \"eventName\":\"chat:msg\"} ", true},
+      {"{\"type\":\"unsubscribe\",\"eventName\":\"a\",\"data\":5}", true}, /* data ignored */
+      {"{\"type\":\"ping\"}", true},
+      {"{\"type\":\"ping\",\"id\":\"p\",\"eventName\":7}", true},
+      {"{\"type\":\"publish\",\"eventName\":\"a\",\"data\":{},\"scope\":\"event\"}", true},
+      {"{\"type\":\"publish\",\"eventName\":\"a\",\"data\":{\"n\":1e400,\"m\":12345678901234567890123}}", true},
+      {"{\"type\":\"publish\",\"eventName\":\"a\",\"data\":{\"s\":\"caf\\u00e9 \\\"q\\\"\"}}", true},
+      /* left to jansson: escapes in fields we read, escaped keys, surrogates */
+      {"{\"type\":\"publ\\u0069sh\",\"eventName\":\"a\",\"data\":{}}", false},
+      {"{\"t\\u0079pe\":\"ping\"}", false},
+      {"{\"type\":\"publish\",\"eventName\":\"a\",\"data\":{\"e\":\"\\ud83d\\ude00\"}}", false},
+      {"{\"id\":\"a\\\"b\",\"type\":\"ping\"}", false},
+      /* and every error */
+      {"{\"type\":\"publish\",\"eventName\":\"a\",\"data\":{\"x\":\"" "0123456789012345678901234567890123456789012345678901234567890123" "\"}}", false},
+      {"{\"type\":\"publish\",\"eventName\":\"a\",\"data\":[]}", false},
+      {"{\"type\":\"publish\",\"eventName\":\"a\"}", false},
+      {"{\"type\":\"publish\",\"eventName\":\"a\",\"data\":{},\"scope\":\"world\"}", false},
+      {"{\"type\":\"publish\",\"eventName\":\"a\",\"data\":{},\"scope\":1}", false},
+      {"{\"type\":\"publish\",\"eventName\":\"a b\",\"data\":{}}", false},
+      {"{\"type\":\"subscribe\"}", false},
+      {"{\"type\":\"nope\"}", false},
+      {"{\"type\":\"ping\",\"type\":\"ping\"}", false},
+      {"{\"id\":\"\",\"type\":\"ping\"}", false},
+      {"{\"id\":\"\x7f\",\"type\":\"ping\"}", false},
+      {"{\"id\":5,\"type\":\"ping\"}", false},
+      {"[]", false},
+      {"{\"type\":\"ping\"} x", false},
+  };
+  for (size_t i = 0; i < sizeof cmsgs / sizeof cmsgs[0]; i++) same_cmsg(cmsgs[i].text, cmsgs[i].fast);
+
+#define SC_SESSION "{\"type\":\"session\",\"event_id\":\"" U1 "\",\"session_id\":\"" U2 "\"}"
+  static const fast_case bodies[] = {
+      {"{\"scope\":" SC_SESSION ",\"payload\":{\"event\":{\"eventName\":\"b\",\"data\":{\"s\":1}}}}", true},
+      {"{\"payload\":{\"event\":{\"data\":{},\"eventName\":\"b\"}},\"scope\":{\"type\":\"organization\"}}", true},
+      {"{\"scope\":{\"type\":\"event\",\"event_id\":\"" U1 "\",\"session_id\":false},"
+       "\"payload\":{\"event\":{\"eventName\":\"b\",\"data\":{}}},\"extra\":[1,{\"scope\":2}]}", true},
+      {"{\"scope\":{\"type\":\"event\",\"event_id\":\"" U1 "\"},\"payload\":{\"event\":{\"eventName\":\"b\",\"data\":{\"scope\":{\"type\":1}}}}}", true},
+      {"{\"scope\":{\"type\":\"organization\",\"event_id\":\"x\"},\"payload\":{\"event\":{\"eventName\":\"b\",\"data\":{}}}}", true},
+      {"{\"scope\":{\"type\":\"se\\u0073sion\"},\"payload\":{\"event\":{\"eventName\":\"b\",\"data\":{}}}}", false},
+      {"{\"scope\":{\"type\":\"session\",\"event_id\":\"" U1 "\"},\"payload\":{\"event\":{\"eventName\":\"b\",\"data\":{}}}}", false},
+      {"{\"scope\":{\"type\":\"event\",\"event_id\":\"nope\"},\"payload\":{\"event\":{\"eventName\":\"b\",\"data\":{}}}}", false},
+      {"{\"scope\":{\"type\":\"organization\"},\"payload\":{\"event\":{\"eventName\":\"b\"}}}", false},
+      {"{\"scope\":{\"type\":\"organization\"},\"payload\":{\"event\":{\"eventName\":\"\",\"data\":{}}}}", false},
+      {"{\"scope\":{\"type\":\"organization\"},\"payload\":{\"event\":[]}}", false},
+      {"{\"scope\":{\"type\":\"organization\"},\"payload\":{\"event\":{\"eventName\":\"b\",\"data\":{}}},\"payload\":1}", false},
+      {"{\"scope\":\"organization\",\"payload\":{\"event\":{\"eventName\":\"b\",\"data\":{}}}}", false},
+      {"{}", false},
+      {"", false},
+  };
+  for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) same_pubreq(bodies[i].text, bodies[i].fast);
+  hb_envelope_set_fast_path(was);
+}
+
 int main(void) {
   hb_envelope_init(); /* as the server does: every test decodes through the arena */
   const struct CMUnitTest tests[] = {
@@ -919,6 +1036,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_http_error_body, setup, teardown),
       cmocka_unit_test_setup_teardown(test_error_messages_do_not_echo, setup, teardown),
       cmocka_unit_test_setup_teardown(test_arena_spill_and_outside_use, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fast_path_agrees, setup, teardown),
   };
-  return cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
+  /* Every test twice: as the server decodes (the fast path first), and with
+   * jansson alone, so each error and value is pinned on both paths. */
+  int failed = cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
+  hb_envelope_set_fast_path(false);
+  failed += cmocka_run_group_tests_name("envelope, jansson only", tests, NULL, NULL);
+  return failed;
 }
