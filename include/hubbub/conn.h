@@ -137,5 +137,7 @@ void hb_conn_close(hb_conn *c, bool flush);
 void hb_conn_flush_list(hb_list *list);
 /** The 1 s sweep: deadlines, pings, idle timeouts, token expiry. */
 void hb_conn_sweep(struct hb_io *io, uint64_t now_ms);
+/** Free the thread's spare output rings (at thread teardown). */
+void hb_conn_rings_free(struct hb_io *io);
 
 #endif

@@ -56,6 +56,9 @@ typedef struct hb_io {
   size_t ws_in_len;
   uv_write_t *wreq_free; /* a stack of spare write requests (conn.c) */
   hb_lmsg *lmsg_free;    /* a stack of spare thread-local message views */
+  void *ring_free;       /* a stack of spare output rings of HB_OUT_RING_KEEP slots (conn.c) */
+  uint32_t ring_free_n;  /* rings on that stack */
+  uint32_t ring_free_low; /* fewest on it since the last sweep: those were not needed */
   struct hb_store *store; /* opened on first use: admin API, credential re-checks */
   hb_uuid id_base;          /* random per thread: message and connection ids (hb_io_new_id) */
   uint64_t id_counter;

@@ -69,6 +69,13 @@
  * last one reached, up to this many slots (24 B each: stays in malloc's
  * per-thread cache). */
 #define HB_OUT_RING_KEEP 32
+/* Rings of HB_OUT_RING_KEEP slots (a subscriber that gets several frames per
+ * flush) are kept for reuse by their I/O thread instead of going back to
+ * malloc on every flush: with 5,000 subscribers that was 5,000 malloc/free
+ * pairs per flush, and malloc kept growing its heap for them (~5 % of W1).
+ * A ring the thread did not need for a whole sweep interval is freed; at
+ * most this many are kept (x 768 B). */
+#define HB_OUT_RING_CACHE_MAX 8192
 /* max_output_bytes is a soft limit (as Redis's client-output-buffer-limit):
  * a backlog over it for longer than the grace period, or over the hard
  * factor times it at any moment, closes the connection with 4000. A healthy

@@ -50,18 +50,66 @@ static void mark_later(hb_conn *c) {
   hb_list_insert_tail(&c->io->later, &c->dirty_link);
 }
 
+/* --- spare rings: a stack per I/O thread, linked through the rings -------- */
+
+static hb_out_item *ring_take(hb_io *io) {
+  void *r = io->ring_free;
+  if (!r) return hb_malloc(HB_OUT_RING_KEEP * sizeof(hb_out_item));
+  memcpy(&io->ring_free, r, sizeof(void *));
+  if (--io->ring_free_n < io->ring_free_low) io->ring_free_low = io->ring_free_n;
+  return r;
+}
+
+static void ring_give(hb_io *io, hb_out_item *r) {
+  if (io->ring_free_n >= HB_OUT_RING_CACHE_MAX) {
+    hb_free(r);
+    return;
+  }
+  memcpy(r, &io->ring_free, sizeof(void *));
+  io->ring_free = r;
+  io->ring_free_n++;
+}
+
+/* Free the rings that stayed on the stack for a whole sweep interval. */
+static void ring_trim(hb_io *io) {
+  for (uint32_t n = io->ring_free_low; n > 0 && io->ring_free; n--) {
+    void *r = io->ring_free;
+    memcpy(&io->ring_free, r, sizeof(void *));
+    io->ring_free_n--;
+    hb_free(r);
+  }
+  io->ring_free_low = io->ring_free_n;
+}
+
+/* A ring of `cap` slots: the common size comes from the stack. */
+static hb_out_item *ring_new(hb_io *io, uint32_t cap) {
+  return cap == HB_OUT_RING_KEEP ? ring_take(io) : hb_malloc(cap * sizeof(hb_out_item));
+}
+
+static void ring_drop(hb_io *io, hb_out_item *r, uint32_t cap) {
+  if (r && cap == HB_OUT_RING_KEEP)
+    ring_give(io, r);
+  else
+    hb_free(r);
+}
+
+void hb_conn_rings_free(hb_io *io) {
+  io->ring_free_low = io->ring_free_n;
+  ring_trim(io);
+}
+
 static hb_out_item *out_push(hb_conn *c) {
   if (!c->out) {
     /* out_cap is kept from the last burst (bounded by out_release) */
     if (!c->out_cap) c->out_cap = HB_OUT_RING_INITIAL;
-    c->out = hb_malloc(c->out_cap * sizeof *c->out);
+    c->out = ring_new(c->io, c->out_cap);
     c->out_head = 0;
   } else if (c->out_count == c->out_cap) {
     /* Grow the ring and unwrap it; amortised, so no allocation per frame. */
     uint32_t ncap = c->out_cap * 2; /* a ring in use has a capacity */
-    hb_out_item *n = hb_malloc(ncap * sizeof *n);
+    hb_out_item *n = ring_new(c->io, ncap);
     for (uint32_t i = 0; i < c->out_count; i++) n[i] = *out_at(c, i);
-    hb_free(c->out);
+    ring_drop(c->io, c->out, c->out_cap);
     c->out = n;
     c->out_cap = ncap;
     c->out_head = 0;
@@ -72,13 +120,13 @@ static hb_out_item *out_push(hb_conn *c) {
 }
 
 /* An idle connection holds no ring: it is given back when it empties and
- * taken again by the next send (a per-thread cache in malloc makes the pair
- * cheap next to the write that emptied it). The capacity is remembered,
+ * taken again by the next send (rings of the common busy size from the
+ * thread's stack, others from malloc). The capacity is remembered,
  * up to HB_OUT_RING_KEEP slots, so a busy subscriber does not regrow it
  * from the minimum on every turn. */
 static void out_release(hb_conn *c) {
   if (c->out_count > 0 || !c->out) return;
-  hb_free(c->out);
+  ring_drop(c->io, c->out, c->out_cap);
   c->out = NULL;
   c->out_head = 0;
   if (c->out_cap > HB_OUT_RING_KEEP) c->out_cap = HB_OUT_RING_KEEP;
@@ -214,7 +262,7 @@ static void out_drop_pending(hb_conn *c) {
 static void on_close(uv_handle_t *h) {
   hb_conn *c = h->data;
   for (uint32_t i = 0; i < c->out_count; i++) item_release(c->io, out_at(c, i));
-  hb_free(c->out);
+  ring_drop(c->io, c->out, c->out_cap);
   if (c->req) hb_http_req_free(c->req);
   hb_ws_destroy(c);
   hb_room_release(c->io, c->room);
@@ -456,6 +504,7 @@ void hb_conn_accept(hb_io *io, uv_stream_t *listener) {
 /* --- deadlines and keep-alive ------------------------------------------- */
 
 void hb_conn_sweep(hb_io *io, uint64_t now) {
+  ring_trim(io);
   const hb_config *cfg = &io->srv->cfg;
   int64_t wall = (int64_t)time(NULL);
   hb_list *it, *tmp;

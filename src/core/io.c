@@ -363,6 +363,7 @@ void hb_io_join_all(hb_server *srv) {
       io->lmsg_free = lm->next_free;
       hb_free(lm);
     }
+    hb_conn_rings_free(io);
     while (io->wreq_free) {
       uv_write_t *w = io->wreq_free;
       io->wreq_free = w->data;

@@ -66,3 +66,48 @@ test(`${N} idle subscribers of one session cost under ${HEAP_PER_CONN_MAX} heap 
   assert.ok(h3 - h0 < 16 * 1024, `heap after the clients left: ${h3 - h0} bytes above the start`);
   await warm.close();
 });
+
+// A busy subscriber's output ring is kept by its I/O thread for the next
+// flush instead of going back to malloc every time (conn.c, ring_take);
+// rings the thread did not need for a whole sweep interval are freed, so a
+// burst leaves no memory behind once the crowd is idle again.
+test('after bursts of deliveries the spare output rings are given back', async () => {
+  const srv2 = await startServer({ threads: 1, config: { conn_publish_rate: 0, token_publish_rate: 0 } });
+  try {
+    const t2 = await srv2.tenant();
+    const r = room();
+    const token = await srv2.connToken(t2, { ...r, user_id: 'u-' + uuid().slice(0, 8) });
+    const pub = await srv2.connect(token);
+    await pub.subscribe('warm');
+    const metric2 = async (name) => {
+      const res = await srv2.http('GET', '/metrics');
+      return Number(new RegExp(`^hubbub_${name} (\\d+)$`, 'm').exec(res.text)[1]);
+    };
+    const subs = [];
+    for (let i = 0; i < 200; i++) {
+      const c = await srv2.connect(token);
+      await c.subscribe('burst');
+      subs.push(c);
+    }
+    const h0 = await metric2('heap_bytes');
+    // Two bursts of 40 publishes sent back to back: each subscriber gets
+    // them in one flush, so its ring grows past HB_OUT_RING_KEEP slots the
+    // first time and is taken from (and given back to) the spare stack the
+    // second time.
+    for (let burst = 0; burst < 2; burst++) {
+      const last = `${burst}-39`;
+      for (let k = 0; k < 40; k++)
+        pub.send({ type: 'publish', eventName: 'burst', data: { n: `${burst}-${k}` } });
+      for (const c of subs) await c.waitFor((m) => m.data?.n === last, 10000, `burst ${burst}`);
+    }
+    const h1 = await poll(async () => {
+      const h = await metric2('heap_bytes');
+      return (h - h0) / subs.length < 100 ? h : false;
+    }, 5000, 'the spare rings freed after the bursts');
+    assert.ok((h1 - h0) / subs.length < 100, `${((h1 - h0) / subs.length).toFixed(0)} bytes per subscriber left`);
+    for (const c of subs) await c.close();
+    await pub.close();
+  } finally {
+    await srv2.stop();
+  }
+});
