@@ -133,8 +133,9 @@ void hb_conn_ws_close(hb_conn *c, uint16_t code, const char *reason, bool drop_p
 /** Close now (after flushing what is queued when `flush` is true). */
 void hb_conn_close(hb_conn *c, bool flush);
 
-/** Flush every connection on `list` (io->dirty or io->later). */
-void hb_conn_flush_list(hb_list *list);
+/** Flush up to `max` connections from the head of `list` (io->dirty,
+ * io->sweep), taking each off it. */
+void hb_conn_flush_list(hb_list *list, size_t max);
 /** The 1 s sweep: deadlines, pings, idle timeouts, token expiry. */
 void hb_conn_sweep(struct hb_io *io, uint64_t now_ms);
 /** Free the thread's spare output rings (at thread teardown). */

@@ -34,6 +34,7 @@ typedef struct hb_io {
   uv_timer_t tick;      /* 1 s sweep: timeouts, pings */
   uv_timer_t flush_timer; /* the end of the fan-out flush window */
   uv_timer_t accept_retry; /* out of descriptors: when to listen again */
+  uv_idle_t sweeping;   /* active while a fan-out flush is in progress: the poll must not sleep */
   uv_thread_t thread;
   bool listening;
 
@@ -47,6 +48,7 @@ typedef struct hb_io {
   hb_list conns;        /* every hb_conn of this thread */
   hb_list dirty;        /* connections with output to flush this turn */
   hb_list later;        /* connections with only fan-out output: flushed by the window */
+  hb_list sweep;        /* the fan-out flush in progress: connections not written yet (io.c) */
   uint64_t later_flushed_ms; /* when `later` was last flushed */
   size_t nconns;
   hb_index index;
@@ -71,6 +73,7 @@ typedef struct {
   atomic_llong connections_total, connections_open, ws_open;
   atomic_llong publishes_http, publishes_ws, deliveries, slow_consumers_closed;
   atomic_llong http_requests, http_errors, rejected_connections;
+  atomic_llong fanout_flushes, fanout_flush_turns;
 } hb_metrics;
 
 typedef struct hb_server {

@@ -64,6 +64,9 @@
  * the handshake) are never held. */
 #define HB_DEFAULT_FLUSH_INTERVAL_MS 5
 #define HB_CONFIG_MAX_FLUSH_INTERVAL_MS 1000
+/* Connections a fan-out flush writes per loop turn before it reads again
+ * (io.c): ~2 ms of writes on a loopback VM. */
+#define HB_FLUSH_CHUNK_CONNS 256
 #define HB_OUT_RING_INITIAL 2
 /* The ring is freed whenever it empties; the next one starts at the size the
  * last one reached, up to this many slots (24 B each: stays in malloc's

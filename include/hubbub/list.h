@@ -33,6 +33,16 @@ static inline void hb_list_remove(hb_list *n) {
   n->next = n->prev = n;
 }
 
+/* Move every node of `from` to the tail of `to`; `from` ends empty. */
+static inline void hb_list_splice_tail(hb_list *to, hb_list *from) {
+  if (hb_list_empty(from)) return;
+  from->next->prev = to->prev;
+  to->prev->next = from->next;
+  from->prev->next = to;
+  to->prev = from->prev;
+  hb_list_init(from);
+}
+
 #define hb_list_foreach(it, head) for ((it) = (head)->next; (it) != (head); (it) = (it)->next)
 /* Safe against removal of `it` inside the loop. */
 #define hb_list_foreach_safe(it, tmp, head)                                        \

@@ -42,6 +42,8 @@ void hb_api_metrics(hb_conn *c, hb_http_req *req) {
   COUNTER("publishes_http_total", "Publishes accepted over HTTP.", m->publishes_http);
   COUNTER("publishes_ws_total", "Publishes accepted over WebSocket.", m->publishes_ws);
   COUNTER("deliveries_total", "Event frames queued to subscribers.", m->deliveries);
+  COUNTER("fanout_flushes_total", "Fan-out flushes (writes of what the flush window held).", m->fanout_flushes);
+  COUNTER("fanout_flush_turns_total", "Loop turns spent on fan-out flushes (HB_FLUSH_CHUNK_CONNS connections each).", m->fanout_flush_turns);
   COUNTER("slow_consumers_closed_total", "Connections closed for not reading (4000).", m->slow_consumers_closed);
   COUNTER("http_requests_total", "HTTP requests completed.", m->http_requests);
   COUNTER("http_errors_total", "HTTP responses with status >= 400.", m->http_errors);

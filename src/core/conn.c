@@ -413,8 +413,8 @@ static void conn_flush(hb_conn *c) {
   }
 }
 
-void hb_conn_flush_list(hb_list *list) {
-  while (!hb_list_empty(list)) {
+void hb_conn_flush_list(hb_list *list, size_t max) {
+  for (; max > 0 && !hb_list_empty(list); max--) {
     hb_conn *c = hb_container_of(list->next, hb_conn, dirty_link);
     hb_list_remove(&c->dirty_link);
     c->dirty = false;

@@ -6,6 +6,7 @@
 // the gaps larger.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { startServer, room, uuid, publishBody } from './harness.mjs';
 
 const WINDOW_MS = 1000; // the largest allowed: the held delivery is unmistakable
@@ -77,4 +78,41 @@ test('a reply on the same connection takes the held deliveries with it, in order
   const iPong = sub.messages.indexOf(pong);
   assert.ok(iMsg >= 0 && iMsg < iPong, `delivery at ${iMsg}, pong at ${iPong}`);
   await sub.close();
+});
+
+// A flush writes HB_FLUSH_CHUNK_CONNS connections per loop turn and reads in
+// between (io.c), so a publish that arrives during a long flush joins it
+// instead of waiting for the whole flush and one more. The metrics count the
+// turns: one delivery to N subscribers is one flush of ceil(N / chunk) turns.
+test('a flush to many subscribers is written a chunk per loop turn', async () => {
+  const limits = readFileSync(new URL('../../include/hubbub/limits.h', import.meta.url), 'utf8');
+  const chunk = Number(/#define HB_FLUSH_CHUNK_CONNS (\d+)/.exec(limits)[1]);
+  const n = 2 * chunk + 50;
+  const srv2 = await startServer({ threads: 1 });
+  const subs = [];
+  try {
+    const t2 = await srv2.tenant();
+    const r = room();
+    const token = await srv2.connToken(t2, { ...r, user_id: 'u-' + uuid().slice(0, 8) });
+    for (let i = 0; i < n; i++) {
+      const c = await srv2.connect(token);
+      await c.subscribe('many');
+      subs.push(c);
+    }
+    const metric = async (name) => {
+      const res = await srv2.http('GET', '/metrics');
+      return Number(new RegExp(`^hubbub_${name} (\\d+)$`, 'm').exec(res.text)[1]);
+    };
+    const f0 = await metric('fanout_flushes_total');
+    const t0 = await metric('fanout_flush_turns_total');
+    const marker = uuid();
+    const res = await srv2.publish(t2.apiToken, publishBody({ type: 'session', ...r }, 'many', { marker }));
+    assert.equal(res.status, 202, res.text);
+    for (const c of subs) await c.waitFor((m) => m.data?.marker === marker, 10000, 'the delivery');
+    assert.equal((await metric('fanout_flushes_total')) - f0, 1, 'one flush');
+    assert.equal((await metric('fanout_flush_turns_total')) - t0, Math.ceil(n / chunk), `${n} connections, ${chunk} per turn`);
+  } finally {
+    for (const c of subs) await c.close();
+    await srv2.stop();
+  }
 });
