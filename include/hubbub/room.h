@@ -9,6 +9,7 @@
 
 #include "hubbub/conn.h"
 #include "hubbub/jwt.h"
+#include "hubbub/strbuf.h"
 
 struct hb_io;
 
@@ -19,8 +20,12 @@ void hb_room_release(struct hb_io *io, hb_room *r);
 /** The room's session-level channel key. */
 const hb_chan_key *hb_room_key(const hb_room *r);
 
-/** Send the welcome message to a freshly upgraded connection. */
-void hb_room_welcome(hb_conn *c, const hb_conn_claims *claims);
+/**
+ * Append the welcome frame (header and message) for a freshly upgraded
+ * connection to `out`, which may already hold the 101 response so that the
+ * caller queues both as one piece. Sends nothing itself.
+ */
+void hb_room_welcome(hb_conn *c, const hb_conn_claims *claims, hb_strbuf *out);
 /** Handle one complete, UTF-8 valid text message. */
 void hb_room_on_text(hb_conn *c, const char *msg, size_t len);
 

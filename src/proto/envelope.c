@@ -865,11 +865,32 @@ void hb_smsg_pong(hb_strbuf *sb, const char *id, size_t id_len) {
   hb_strbuf_addch(sb, '}');
 }
 
-static void add_uuid_field(hb_strbuf *sb, const char *name, const hb_uuid *u) {
+/* Decimal numbers as printf's %llu / %lld would write them; by hand because
+ * vsnprintf, called twice per hb_strbuf_addf, was most of the welcome's cost
+ * (and the slowest call of an event). */
+static void add_digits(hb_strbuf *sb, bool neg, uint64_t u) {
+  char num[24];
+  size_t n = 0;
+  do {
+    num[sizeof num - 1 - n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (neg) num[sizeof num - 1 - n++] = '-';
+  hb_strbuf_add(sb, num + sizeof num - n, n);
+}
+static void add_uint(hb_strbuf *sb, uint64_t v) { add_digits(sb, false, v); }
+static void add_int(hb_strbuf *sb, int64_t v) {
+  add_digits(sb, v < 0, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+}
+
+static void add_uuid_field(hb_strbuf *sb, const char *name_lit, size_t name_len, const hb_uuid *u) {
   char s[HB_UUID_STR_BYTES];
   hb_uuid_format(u, s);
-  hb_strbuf_addf(sb, "\"%s\":\"%s\"", name, s);
+  hb_strbuf_add(sb, name_lit, name_len);
+  hb_strbuf_add(sb, s, HB_UUID_STR_BYTES - 1);
+  hb_strbuf_addch(sb, '"');
 }
+#define ADD_UUID_FIELD(sb, lit, u) add_uuid_field((sb), (lit), sizeof(lit) - 1, (u))
 
 static void add_scopes(hb_strbuf *sb, hb_scope_set set) {
   hb_strbuf_addch(sb, '[');
@@ -885,26 +906,34 @@ static void add_scopes(hb_strbuf *sb, hb_scope_set set) {
   hb_strbuf_addch(sb, ']');
 }
 
+/* Once per connection: plain appends, no printf. */
 void hb_smsg_welcome(hb_strbuf *sb, const hb_welcome *w) {
-  hb_strbuf_addstr(sb, "{\"type\":\"welcome\",\"protocol\":1,\"connection_id\":");
+  size_t ulen = strlen(w->user_id);
+  /* ~420 bytes of names, ids and numbers besides the user id (escaped, at
+   * most 6 bytes per byte); an estimate only: the appends grow as needed. */
+  hb_strbuf_grow(sb, 512 + 6 * ulen);
+  ADD_LIT(sb, "{\"type\":\"welcome\",\"protocol\":1,\"connection_id\":");
   hb_strbuf_add_json_str(sb, w->connection_id, strlen(w->connection_id));
-  hb_strbuf_addstr(sb, ",\"room\":{");
-  add_uuid_field(sb, "organization_id", w->org);
-  hb_strbuf_addch(sb, ',');
-  add_uuid_field(sb, "plugin_id", w->plugin);
-  hb_strbuf_addch(sb, ',');
-  add_uuid_field(sb, "event_id", w->event);
-  hb_strbuf_addch(sb, ',');
-  add_uuid_field(sb, "session_id", w->session);
-  hb_strbuf_addstr(sb, "},\"user_id\":");
-  hb_strbuf_add_json_str(sb, w->user_id, strlen(w->user_id));
-  hb_strbuf_addstr(sb, ",\"scopes\":");
+  ADD_LIT(sb, ",\"room\":{");
+  ADD_UUID_FIELD(sb, "\"organization_id\":\"", w->org);
+  ADD_UUID_FIELD(sb, ",\"plugin_id\":\"", w->plugin);
+  ADD_UUID_FIELD(sb, ",\"event_id\":\"", w->event);
+  ADD_UUID_FIELD(sb, ",\"session_id\":\"", w->session);
+  ADD_LIT(sb, "},\"user_id\":");
+  hb_strbuf_add_json_str(sb, w->user_id, ulen);
+  ADD_LIT(sb, ",\"scopes\":");
   add_scopes(sb, w->scopes);
-  hb_strbuf_addf(sb,
-                 ",\"expires_at\":%lld,\"ping_interval_ms\":%d,\"limits\":{\"max_message_bytes\":%zu,"
-                 "\"max_data_bytes\":%zu,\"max_subscriptions\":%zu}}",
-                 (long long)w->expires_at, w->ping_interval_ms, w->max_message_bytes,
-                 w->max_data_bytes, w->max_subscriptions);
+  ADD_LIT(sb, ",\"expires_at\":");
+  add_int(sb, w->expires_at);
+  ADD_LIT(sb, ",\"ping_interval_ms\":");
+  add_int(sb, w->ping_interval_ms);
+  ADD_LIT(sb, ",\"limits\":{\"max_message_bytes\":");
+  add_uint(sb, w->max_message_bytes);
+  ADD_LIT(sb, ",\"max_data_bytes\":");
+  add_uint(sb, w->max_data_bytes);
+  ADD_LIT(sb, ",\"max_subscriptions\":");
+  add_uint(sb, w->max_subscriptions);
+  ADD_LIT(sb, "}}");
 }
 
 /* A JSON string literal; copied in one piece when nothing needs escaping,
@@ -938,17 +967,8 @@ void hb_smsg_event(hb_strbuf *sb, const char *event_name, size_t event_name_len,
   hb_strbuf_addstr(sb, hb_scope_name(scope));
   ADD_LIT(sb, "\",\"message_id\":");
   add_str_fast(sb, message_id ? message_id : "", mid_len);
-  /* sent_at by hand: snprintf is the slowest call on this path. */
-  char num[24];
-  int n = 0;
-  uint64_t v = sent_at_ms < 0 ? (uint64_t)0 - (uint64_t)sent_at_ms : (uint64_t)sent_at_ms;
-  do {
-    num[sizeof num - 1 - (size_t)n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  if (sent_at_ms < 0) num[sizeof num - 1 - (size_t)n++] = '-';
   ADD_LIT(sb, ",\"sent_at\":");
-  hb_strbuf_add(sb, num + sizeof num - (size_t)n, (size_t)n);
+  add_int(sb, sent_at_ms);
   hb_strbuf_addch(sb, '}');
 }
 

@@ -16,6 +16,9 @@
 /* RFC 6455 4.2.2: the GUID appended to the key before hashing. */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define WS_KEY_B64_BYTES 24 /* base64 of the 16-byte nonce */
+/* First allocation for the 101 and the welcome (~130 + ~480 bytes, more
+ * with a long user id, which grows it). */
+#define WS_HANDSHAKE_OUT_BYTES 1024
 
 /* --- wslay callbacks ----------------------------------------------------- */
 
@@ -301,14 +304,17 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
   unsigned char sha[SHA_DIGEST_LENGTH];
   SHA1((const unsigned char *)src, WS_KEY_B64_BYTES + sizeof WS_GUID - 1, sha);
   char accept[32];
-  EVP_EncodeBlock((unsigned char *)accept, sha, SHA_DIGEST_LENGTH);
+  int alen = EVP_EncodeBlock((unsigned char *)accept, sha, SHA_DIGEST_LENGTH);
 
-  char resp[256];
-  int n = snprintf(resp, sizeof resp,
-                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                   accept);
-  hb_conn_send_copy(c, resp, (size_t)n);
+  /* The 101 and the welcome frame go out as one queued piece (one buffer,
+   * one allocation), built without printf. */
+  static const char head[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                             "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
+  hb_strbuf out = HB_STRBUF_INIT;
+  hb_strbuf_grow(&out, WS_HANDSHAKE_OUT_BYTES);
+  hb_strbuf_add(&out, head, sizeof head - 1);
+  hb_strbuf_add(&out, accept, (size_t)alen);
+  hb_strbuf_add(&out, "\r\n\r\n", 4);
 
   hb_chan_key room;
   hb_chan_key_make(&room, HB_SCOPE_SESSION, &claims.org, &claims.plugin, &claims.event, &claims.session);
@@ -322,5 +328,8 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
   c->bucket_tokens = (float)srv->cfg.conn_publish_burst;
   c->bucket_ms = now;
   atomic_fetch_add_explicit(&srv->metrics.ws_open, 1, memory_order_relaxed);
-  hb_room_welcome(c, &claims);
+  hb_room_welcome(c, &claims, &out);
+  size_t n;
+  char *p = hb_strbuf_release(&out, &n);
+  hb_conn_send_owned(c, p, n);
 }

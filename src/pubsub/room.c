@@ -9,6 +9,7 @@
 #include "hubbub/envelope.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
+#include "hubbub/msg.h"
 
 
 /* --- rooms: one shared copy of the room key per thread --------------------- */
@@ -59,7 +60,7 @@ static void send_ack(hb_conn *c, const hb_cmsg *m, const char *message_id) {
   send_json(c, &sb);
 }
 
-void hb_room_welcome(hb_conn *c, const hb_conn_claims *cl) {
+void hb_room_welcome(hb_conn *c, const hb_conn_claims *cl, hb_strbuf *out) {
   const hb_config *cfg = &c->io->srv->cfg;
   char conn_id[HB_UUID_STR_BYTES];
   hb_io_new_id(c->io, conn_id);
@@ -77,9 +78,23 @@ void hb_room_welcome(hb_conn *c, const hb_conn_claims *cl) {
       .max_subscriptions = cfg->max_subscriptions,
       .ping_interval_ms = cfg->ping_interval_ms,
   };
-  hb_strbuf sb = HB_STRBUF_INIT;
-  hb_smsg_welcome(&sb, &w);
-  send_json(c, &sb);
+  /* The message is written after a gap for the frame header, whose size
+   * depends on the message length: 4 bytes (126 to 65,535 bytes), which a
+   * welcome always is; the general case moves the message. */
+  enum { GAP = 4 };
+  size_t start = out->len;
+  hb_strbuf_add(out, "\0\0\0\0", GAP);
+  hb_smsg_welcome(out, &w);
+  size_t len = out->len - start - GAP;
+  uint8_t hdr[10];
+  size_t hlen = hb_ws_frame_header(hdr, 0x1, len);
+  if (hlen != GAP) {
+    hb_strbuf_grow(out, hlen);
+    memmove(out->buf + start + hlen, out->buf + start + GAP, len);
+    out->len = start + hlen + len;
+    out->buf[out->len] = '\0';
+  }
+  memcpy(out->buf + start, hdr, hlen);
 }
 
 /* Token bucket per connection: refill at conn_publish_rate per second up to

@@ -761,6 +761,27 @@ static void test_smsg_welcome(void **state) {
   hb_smsg_welcome(&sb, &w);
   assert_non_null(strstr(sb.buf, "\"scopes\":[],"));
   hb_strbuf_free(&sb);
+  /* the numbers are written by hand: the same digits as printf, at the edges */
+  const int64_t exps[] = {0, 9, 10, -1, -10, 1790000000, INT64_MAX, INT64_MIN};
+  const size_t sizes[] = {0, 1, 99, 1073741824, SIZE_MAX};
+  const int pings[] = {0, 7, 25000, 2147483647};
+  for (size_t i = 0; i < sizeof exps / sizeof *exps; i++) {
+    w.expires_at = exps[i];
+    w.max_message_bytes = sizes[i % 5];
+    w.max_data_bytes = sizes[(i + 1) % 5];
+    w.max_subscriptions = sizes[(i + 2) % 5];
+    w.ping_interval_ms = pings[i % 4];
+    char want[512];
+    snprintf(want, sizeof want,
+             "\"expires_at\":%lld,\"ping_interval_ms\":%d,\"limits\":{\"max_message_bytes\":%zu,"
+             "\"max_data_bytes\":%zu,\"max_subscriptions\":%zu}}",
+             (long long)w.expires_at, w.ping_interval_ms, w.max_message_bytes, w.max_data_bytes,
+             w.max_subscriptions);
+    hb_smsg_welcome(&sb, &w);
+    assert_true(sb.len > strlen(want));
+    assert_string_equal(sb.buf + sb.len - strlen(want), want);
+    hb_strbuf_free(&sb);
+  }
 }
 
 static void test_smsg_event(void **state) {
