@@ -43,23 +43,25 @@ void hb_strbuf_add_json_str(hb_strbuf *sb, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   hb_strbuf_grow(sb, n + 2);
   hb_strbuf_addch(sb, '"');
+  size_t run = 0; /* start of the bytes that need no escaping, copied in one piece */
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    hb_strbuf_add(sb, s + run, i - run);
+    run = i + 1;
     switch (c) {
     case '"': hb_strbuf_add(sb, "\\\"", 2); break;
     case '\\': hb_strbuf_add(sb, "\\\\", 2); break;
     case '\n': hb_strbuf_add(sb, "\\n", 2); break;
     case '\r': hb_strbuf_add(sb, "\\r", 2); break;
     case '\t': hb_strbuf_add(sb, "\\t", 2); break;
-    default:
-      if (c < 0x20) {
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        hb_strbuf_add(sb, esc, 6);
-      } else {
-        hb_strbuf_addch(sb, (char)c);
-      }
+    default: {
+      char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      hb_strbuf_add(sb, esc, 6);
+    }
     }
   }
+  hb_strbuf_add(sb, s + run, n - run);
   hb_strbuf_addch(sb, '"');
 }
 
