@@ -395,6 +395,33 @@ static void test_structure(void **state) {
   assert_int_equal(v & 3, 0);
   buf[n - 1] = alpha[v | 1];
   expect_fail_tok(buf, HB_E_INVALID_TOKEN);
+  /* non-canonical payload tails: a last group of 2 characters carries 4
+   * spare bits, one of 3 carries 2; either set is refused even when the
+   * token is correctly signed over those characters */
+  for (int extra = 0; extra < 3; extra++) {
+    hb_strbuf sb = HB_STRBUF_INIT, pl = HB_STRBUF_INIT;
+    hb_strbuf_addf(&pl, "{" IDS ",\"sub\":\"u%.*s\",\"exp\":1790003600}", extra, "xx");
+    b64url(&sb, HS256, strlen(HS256));
+    hb_strbuf_addch(&sb, '.');
+    b64url(&sb, pl.buf, pl.len);
+    size_t tail = pl.len % 3; /* 1: 2 characters in the last group, 2: 3 */
+    if (tail != 0) {
+      int last = (int)(strchr(alpha, sb.buf[sb.len - 1]) - alpha);
+      assert_int_equal(last & (tail == 1 ? 15 : 3), 0);
+      sb.buf[sb.len - 1] = alpha[last | 1];
+      unsigned char mac[32];
+      unsigned int mlen = 0;
+      HMAC(EVP_sha256(), KEY, (int)strlen(KEY), (unsigned char *)sb.buf, sb.len, mac, &mlen);
+      hb_strbuf_addch(&sb, '.');
+      b64url(&sb, mac, mlen);
+      expect_fail_tok(sb.buf, HB_E_INVALID_TOKEN);
+      memset(&e, 0, sizeof e);
+      verify(sb.buf, &c, &e);
+      assert_non_null(strstr(e.message, "base64url"));
+    }
+    hb_strbuf_free(&sb);
+    hb_strbuf_free(&pl);
+  }
   /* an impossible base64 length (4k+1) in the payload */
   snprintf(buf, sizeof buf, "%.*sA%s", (int)(d2 - tok), tok, d2);
   expect_fail_tok(buf, HB_E_INVALID_TOKEN);
