@@ -96,6 +96,10 @@
 #define HB_CONN_TOKEN_DEFAULT_TTL_S 3600
 #define HB_CONN_TOKEN_MAX_TTL_S 86400
 #define HB_JWT_LEEWAY_S 30
+/* Signing keys up to this long are kept, with an HMAC context keyed with
+ * them, per thread (jwt.c); longer ones are verified with one-shot HMAC.
+ * Covers every plugin secret (HB_SECRET_MAX_BYTES). */
+#define HB_JWT_CACHED_KEY_BYTES 256
 #define HB_AUTH_RELOAD_INTERVAL_MS 250 /* a revoke takes effect within 1 s */
 /* An unknown credential makes its thread check the store's data version
  * (one cheap PRAGMA) at most this often, so a token works as soon as the

@@ -11,9 +11,12 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "hubbub/alloc.h"
@@ -102,8 +105,84 @@ static long b64url_decode(const char *s, size_t n, unsigned char *out) {
 
 /* --- HMAC ----------------------------------------------------------------- */
 
+/*
+ * One-shot HMAC() fetches the algorithm, allocates a context, sets the digest
+ * by name and derives the padded key every call: about half the instructions
+ * of a token check. Each thread instead keeps one EVP_MAC_CTX keyed with the
+ * last key it used; a token signed with the same key (every token of one
+ * plugin) only re-initialises it (EVP_MAC_init with no key reuses the derived
+ * one). The thread's copy of the key serves to notice a different key; it is
+ * cleansed, and the context freed, when the thread exits. (The auth snapshot
+ * holds every plugin's secret anyway; this copy outlives a rotated secret
+ * only until the thread verifies with another key.)
+ */
+typedef struct {
+  EVP_MAC *mac;
+  EVP_MAC_CTX *ctx;
+  bool keyed;
+  size_t key_len;
+  unsigned char key[HB_JWT_CACHED_KEY_BYTES];
+} hmac_cache;
+
+static _Thread_local hmac_cache tl_hmac;
+static pthread_key_t hmac_tkey;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static bool hmac_tkey_ok;
+
+static void hmac_cache_free(void *p) {
+  hmac_cache *h = p;
+  EVP_MAC_CTX_free(h->ctx);
+  EVP_MAC_free(h->mac);
+  OPENSSL_cleanse(h, sizeof *h);
+}
+
+static void hmac_tkey_init(void) { hmac_tkey_ok = pthread_key_create(&hmac_tkey, hmac_cache_free) == 0; }
+
+/* This thread's context, created on first use; NULL when OpenSSL cannot
+ * provide one (the caller falls back to one-shot HMAC). */
+static hmac_cache *hmac_thread(void) {
+  hmac_cache *h = &tl_hmac;
+  if (h->ctx) return h;
+  pthread_once(&hmac_once, hmac_tkey_init);
+  if (!hmac_tkey_ok) return NULL;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+                         OSSL_PARAM_construct_end()};
+  h->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+  h->ctx = h->mac ? EVP_MAC_CTX_new(h->mac) : NULL;
+  if (!h->ctx || !EVP_MAC_CTX_set_params(h->ctx, params) || pthread_setspecific(hmac_tkey, h) != 0) {
+    hmac_cache_free(h);
+    return NULL;
+  }
+  return h;
+}
+
+static bool hs256_cached(hmac_cache *h, const char *key, size_t key_len, const char *msg,
+                         size_t n, unsigned char out[SIG_BYTES]) {
+  bool same = h->keyed && h->key_len == key_len && CRYPTO_memcmp(h->key, key, key_len) == 0;
+  h->keyed = false; /* until this call succeeded */
+  if (!EVP_MAC_init(h->ctx, same ? NULL : (const unsigned char *)key, same ? 0 : key_len, NULL))
+    return false;
+  size_t out_len = 0;
+  if (!EVP_MAC_update(h->ctx, (const unsigned char *)msg, n) ||
+      !EVP_MAC_final(h->ctx, out, &out_len, SIG_BYTES) || out_len != SIG_BYTES)
+    return false;
+  if (!same) {
+    memcpy(h->key, key, key_len);
+    h->key_len = key_len;
+  }
+  h->keyed = true;
+  return true;
+}
+
 static bool hs256(const char *key, size_t key_len, const char *msg, size_t n,
                   unsigned char out[SIG_BYTES]) {
+  /* An empty key would read as "reuse the previous key" to EVP_MAC_init,
+   * and a key longer than the cache holds cannot be compared: both take the
+   * one-shot path, as does any failure of the cached context. */
+  hmac_cache *h;
+  if (key_len > 0 && key_len <= HB_JWT_CACHED_KEY_BYTES && (h = hmac_thread()) &&
+      hs256_cached(h, key, key_len, msg, n, out))
+    return true;
   unsigned int out_len = 0;
   /* HMAC() wants a non-NULL key even when it is empty. */
   static const unsigned char empty = 0;

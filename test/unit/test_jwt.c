@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
 
 #include "hubbub/alloc.h"
 #include "hubbub/jwt.h"
@@ -696,10 +697,91 @@ static void test_header_fast_path(void **state) {
   hb_free(tok);
 }
 
+/* Each thread keeps an HMAC context keyed with the last key it used: a change
+ * of key, a key that extends or shortens the last one, and keys too long to
+ * be kept must all still give the right answer, in any order. */
+static void test_hmac_key_changes(void **state) {
+  (void)state;
+  char long_key[HB_JWT_CACHED_KEY_BYTES + 40], edge_key[HB_JWT_CACHED_KEY_BYTES + 1];
+  memset(long_key, 'k', sizeof long_key - 1);
+  long_key[sizeof long_key - 1] = '\0';
+  memset(edge_key, 'e', sizeof edge_key - 1);
+  edge_key[sizeof edge_key - 1] = '\0';
+  const char *keys[] = {KEY, "short", KEY "x", "", long_key, edge_key, "shor", edge_key + 1};
+  enum { NKEYS = sizeof keys / sizeof *keys };
+  hb_conn_claims in = sample();
+  char *toks[NKEYS];
+  for (int k = 0; k < NKEYS; k++) {
+    toks[k] = hb_jwt_mint(&in, keys[k], strlen(keys[k]));
+    assert_non_null(toks[k]);
+    /* minted with the cached context, it matches an independent HMAC */
+    char *want = craft(HS256, "{" IDS ",\"sub\":\"alice\",\"scopes\":[\"session\",\"event\"],"
+                       "\"iat\":1790000000,\"exp\":1790003600}", keys[k]);
+    assert_string_equal(toks[k], want);
+    hb_free(want);
+  }
+  for (int round = 0; round < 3; round++) {
+    for (int t = 0; t < NKEYS; t++) {
+      for (int k = 0; k < NKEYS; k++) {
+        int idx = (t + k + round) % NKEYS;
+        hb_err r = hb_jwt_verify(toks[t], strlen(toks[t]), keys[idx], strlen(keys[idx]), NOW, NULL, NULL);
+        assert_int_equal(r, idx == t ? HB_OK : HB_E_INVALID_TOKEN);
+        /* the same key twice in a row (the re-initialised context) */
+        r = hb_jwt_verify(toks[t], strlen(toks[t]), keys[idx], strlen(keys[idx]), NOW, NULL, NULL);
+        assert_int_equal(r, idx == t ? HB_OK : HB_E_INVALID_TOKEN);
+      }
+    }
+  }
+  for (int k = 0; k < NKEYS; k++) hb_free(toks[k]);
+}
+
+/* The contexts are per thread: threads verifying with different keys at the
+ * same time never see each other's key, and a thread's context is freed when
+ * it exits (the sanitizer build checks for the leak). */
+typedef struct {
+  const char *key, *tok_ok, *tok_bad;
+  int failures;
+} hmac_worker;
+
+static void *hmac_worker_run(void *arg) {
+  hmac_worker *w = arg;
+  for (int i = 0; i < 200; i++) {
+    if (hb_jwt_verify(w->tok_ok, strlen(w->tok_ok), w->key, strlen(w->key), NOW, NULL, NULL) != HB_OK)
+      w->failures++;
+    if (hb_jwt_verify(w->tok_bad, strlen(w->tok_bad), w->key, strlen(w->key), NOW, NULL, NULL) !=
+        HB_E_INVALID_TOKEN)
+      w->failures++;
+  }
+  return NULL;
+}
+
+static void test_hmac_threads(void **state) {
+  (void)state;
+  hb_conn_claims in = sample();
+  char *a = hb_jwt_mint(&in, "key-a", 5), *b = hb_jwt_mint(&in, "key-b", 5);
+  hmac_worker w[4] = {{"key-a", a, b, 0}, {"key-b", b, a, 0}, {"key-a", a, b, 0}, {"key-b", b, a, 0}};
+  pthread_t th[4];
+  for (int i = 0; i < 4; i++) assert_int_equal(pthread_create(&th[i], NULL, hmac_worker_run, &w[i]), 0);
+  hmac_worker mine = {KEY, NULL, a, 0};
+  char *own = hb_jwt_mint(&in, KEY, strlen(KEY));
+  mine.tok_ok = own;
+  hmac_worker_run(&mine);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(pthread_join(th[i], NULL), 0);
+    assert_int_equal(w[i].failures, 0);
+  }
+  assert_int_equal(mine.failures, 0);
+  hb_free(a);
+  hb_free(b);
+  hb_free(own);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_verify_keyed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_header_fast_path, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hmac_key_changes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_hmac_threads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mint_exact, setup, teardown),
       cmocka_unit_test_setup_teardown(test_third_party_shapes, setup, teardown),
