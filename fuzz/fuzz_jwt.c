@@ -5,10 +5,14 @@
  *   - as a token: hb_jwt_peek_plugin and hb_jwt_verify (fixed key and
  *     clock) must not crash, and a token that verifies must carry sane
  *     claims. A random input that verifies would mean a forgery, so verify
- *     is also run with a second key and must then fail;
+ *     is also run with a second key and must then fail; hb_jwt_verify_keyed
+ *     (the connection path: payload parsed once, key from its plugin_id)
+ *     must agree with hb_jwt_verify, and alternating keys exercise the
+ *     per-thread HMAC context;
  *   - as claims: mint from bytes of the input, then verify must succeed and
  *     give the same claims back (round trip).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +24,18 @@
 #define KEY2 "hbs_other_key"
 #define NOW 1790000000LL
 
+static bool fixed_key(const hb_uuid *plugin, char *key, size_t cap, size_t *key_len, void *ud) {
+  (void)plugin;
+  const char *k = ud;
+  if (strlen(k) >= cap) return false;
+  memcpy(key, k, strlen(k) + 1);
+  *key_len = strlen(k);
+  return true;
+}
+
 static void as_token(const char *in, size_t len) {
   hb_uuid pl;
-  hb_jwt_peek_plugin(in, len, &pl);
+  bool peeked = hb_jwt_peek_plugin(in, len, &pl) == HB_OK;
   hb_conn_claims c;
   hb_error e;
   memset(&e, 0, sizeof e);
@@ -36,6 +49,23 @@ static void as_token(const char *in, size_t len) {
   }
   /* No input may verify under two different keys. */
   if (r == HB_OK && hb_jwt_verify(in, len, KEY2, strlen(KEY2), NOW, NULL, NULL) == HB_OK) abort();
+  /* The connection path says what verify says: the same result, message
+   * and claims, unless it found no plugin_id to name the key (then verify
+   * must refuse too). */
+  hb_conn_claims c2;
+  hb_error e2;
+  memset(&e2, 0, sizeof e2);
+  hb_err r2 = hb_jwt_verify_keyed(in, len, fixed_key, (void *)KEY, NOW, &c2, &e2);
+  if (r2 == HB_E_INVALID_TOKEN && strcmp(e2.message, "connection token is malformed") == 0) {
+    if (r == HB_OK || peeked) abort();
+  } else {
+    if (r2 != r || strcmp(e2.message, e.message) != 0) abort();
+    if (r == HB_OK && (!hb_uuid_eq(&c.org, &c2.org) || !hb_uuid_eq(&c.plugin, &c2.plugin) ||
+                       !hb_uuid_eq(&c.event, &c2.event) || !hb_uuid_eq(&c.session, &c2.session) ||
+                       strcmp(c.user_id, c2.user_id) != 0 || c.scopes != c2.scopes ||
+                       c.iat != c2.iat || c.exp != c2.exp || c.nbf != c2.nbf))
+      abort();
+  }
 }
 
 static void as_claims(const uint8_t *d, size_t n) {
