@@ -14,6 +14,11 @@
  *   2  as 1, but each line is split in two fragments (text + continuation).
  * Bytes 1 and 2 choose the read boundaries (1-3 chunks).
  *
+ * Raw inputs are also checked against wslay directly: whatever
+ * hb_ws_direct_text (the wslay-free path for a read that is one small text
+ * frame) takes must be exactly the one text message a fresh wslay context
+ * delivers for those bytes, without a close.
+ *
  * The setup (server, io, store, tokens) is fuzz_http.c's.
  */
 #define HB_FUZZ_GLUE_NO_MAIN
@@ -65,6 +70,63 @@ static void fz_lines_to_frames(hb_strbuf *sb, const char *p, size_t n, bool frag
   }
 }
 
+typedef struct {
+  const uint8_t *in;
+  size_t in_len;
+  int msgs, opcode;
+  uint8_t *msg;
+  size_t msg_len;
+} fz_wsl;
+
+static ssize_t fz_wsl_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *ud) {
+  fz_wsl *r = ud;
+  if (r->in_len == 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  size_t n = len < r->in_len ? len : r->in_len;
+  memcpy(buf, r->in, n);
+  r->in += n;
+  r->in_len -= n;
+  return (ssize_t)n;
+}
+
+static ssize_t fz_wsl_send(wslay_event_context_ptr ctx, const uint8_t *d, size_t len, int flags,
+                           void *ud) {
+  return (ssize_t)len;
+}
+
+static void fz_wsl_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                          void *ud) {
+  fz_wsl *r = ud;
+  if (r->msgs++ == 0) {
+    r->opcode = arg->opcode;
+    r->msg_len = arg->msg_length;
+    r->msg = malloc(arg->msg_length ? arg->msg_length : 1);
+    if (arg->msg_length) memcpy(r->msg, arg->msg, arg->msg_length);
+  }
+}
+
+static void fz_direct_vs_wslay(const uint8_t *p, size_t n, size_t max) {
+  static uint8_t out[HB_WS_DIRECT_MAX_BYTES];
+  size_t d = hb_ws_direct_text(p, n, max, out);
+  if (d == SIZE_MAX) return;
+  static const struct wslay_event_callbacks cb = {
+      .recv_callback = fz_wsl_recv, .send_callback = fz_wsl_send, .on_msg_recv_callback = fz_wsl_on_msg};
+  fz_wsl r = {.in = p, .in_len = n};
+  wslay_event_context_ptr ctx;
+  if (wslay_event_context_server_init(&ctx, &cb, &r) != 0) abort();
+  wslay_event_config_set_max_recv_msg_length(ctx, max);
+  int rc = wslay_event_recv(ctx);
+  wslay_event_send(ctx);
+  bool closed = rc != 0 || wslay_event_get_close_sent(ctx);
+  wslay_event_context_free(ctx);
+  if (closed || r.msgs != 1 || r.opcode != WSLAY_TEXT_FRAME || r.msg_len != d ||
+      (d && memcmp(r.msg, out, d) != 0))
+    abort();
+  free(r.msg);
+}
+
 static bool fz_handshake(hb_conn *c) {
   hb_strbuf req = HB_STRBUF_INIT;
   hb_strbuf_addf(&req,
@@ -85,6 +147,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hb_conn *c = fz_conn_new();
   if (!fz_handshake(c)) abort(); /* the setup is broken, not the input */
   if (mode == 0 || mode == 3) {
+    size_t max = fz_srv.cfg.max_message_bytes;
+    fz_direct_vs_wslay((const uint8_t *)buf, n, max);
+    fz_direct_vs_wslay((const uint8_t *)buf, n, s1 < max ? s1 : max);
     fz_feed_split(c, buf, n, s1, s2);
   } else {
     hb_strbuf fr = HB_STRBUF_INIT;

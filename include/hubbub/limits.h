@@ -40,6 +40,9 @@
 #define HB_WS_IDLE_TIMEOUT_MS 60000 /* nothing received (not even a pong) */
 #define HB_WS_CLOSE_TIMEOUT_MS 2000 /* wait this long for the peer's close */
 #define HB_MAX_CLOSE_REASON_BYTES 123 /* RFC 6455 5.5: control payload <= 125 */
+/* A client message up to this long that arrives as one read holding exactly
+ * its one frame is unmasked on the stack and handled without wslay (ws.c). */
+#define HB_WS_DIRECT_MAX_BYTES 4096
 
 /* --- messages ------------------------------------------------------------ */
 #define HB_MAX_EVENT_NAME_BYTES 128

@@ -3,8 +3,8 @@
 // then that the server still serves and the observer lost nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OP, encodeFrame, closePayload } from './harness.mjs';
-import { hostileSuite, rawJoin, closeCode, sleep } from './hostile-lib.mjs';
+import { OP, encodeFrame, closePayload, startServer } from './harness.mjs';
+import { hostileSuite, rawJoin, closeCode, sleep, HOSTILE_CONFIG } from './hostile-lib.mjs';
 
 const ctx = hostileSuite();
 const MAX_MSG = ctx.config.max_message_bytes;
@@ -204,4 +204,76 @@ test('H127 the bytes after a refused frame header are not read as frames (one wr
   const fake = Buffer.from([0x89, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0]);
   const payload = Buffer.alloc(MAX_MSG + fake.length * 4, fake);
   await violation([encodeFrame({ payload, maskKey: Buffer.alloc(4) })], 1009);
+});
+
+// H128-H131: a read that is exactly one small, complete text frame is handled
+// without wslay (ws.c, hb_ws_direct_text). Each case here sends its frame in a
+// write of its own, so it reaches that path, and must get exactly what wslay
+// would say.
+
+test('H128 UTF-8 violations alone in one small frame (overlong, above U+10FFFF, cut short, stray continuation, F5 lead): 1007', async () => {
+  for (const bad of [[0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0x80], [0xf5, 0x80, 0x80, 0x80]]) {
+    await violation([{ payload: Buffer.concat([Buffer.from('{"type":"ping","id":"'), Buffer.from(bad)]) }], 1007);
+  }
+});
+
+test('H129 publishes arriving one per read are rate limited like any others: burst, rate_limited, then 4008', async () => {
+  // A slow refill (one token per 100 s) so that no token comes back during
+  // the test whatever the machine's speed: 2 acks, then only strikes.
+  const srv = await startServer({ config: { ...HOSTILE_CONFIG, conn_publish_rate: 0.01, conn_publish_burst: 2 } });
+  try {
+    const ws = await rawJoin({ srv, t: await srv.tenant() });
+    // One frame per write, each after the previous reply: every read holds
+    // exactly one frame. 500 strikes in a row (HB_RATE_STRIKES_BEFORE_CLOSE) close it.
+    for (let i = 0; i < 502 && !ws.isEnded; i++) {
+      ws.write(encodeFrame({ payload: JSON.stringify({ type: 'publish', eventName: 'rl1', data: { i }, id: `q${i}` }) }));
+      await ws.waitFrame((f) => f.opcode === OP.CLOSE || ws.texts.length >= i + 2, 3000, `reply q${i}`); // +1: the welcome
+    }
+    const replies = ws.messages.filter((m) => /^q\d+$/.test(m.id ?? ''));
+    assert.deepEqual(replies.slice(0, 2).map((m) => m.type), ['ack', 'ack']);
+    assert.equal(replies.length, 502);
+    assert.ok(replies.slice(2).every((m) => m.type === 'error' && m.code === 'rate_limited'), 'all after the burst are rate_limited');
+    assert.equal(await closeCode(ws), 4008);
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('H130 max_message_bytes below the direct path size: exactly the limit in one read is served, one byte more is 1009', async () => {
+  const limit = 1000;
+  const srv = await startServer({ config: { ...HOSTILE_CONFIG, max_message_bytes: limit, max_data_bytes: 512 } });
+  try {
+    const small = { srv, t: await srv.tenant() };
+    const head = '{"type":"ping","id":"edge","pad":"';
+    for (const [len, want] of [[limit, 'pong'], [limit + 1, 1009]]) {
+      const ws = await rawJoin(small);
+      const msg = head + 'x'.repeat(len - head.length - 2) + '"}';
+      assert.equal(Buffer.byteLength(msg), len);
+      ws.write(encodeFrame({ payload: msg }));
+      if (want === 'pong') {
+        assert.equal((await ws.waitJson((m) => m.id === 'edge')).type, 'pong');
+        ws.destroy();
+      } else {
+        assert.equal(await closeCode(ws), want);
+      }
+    }
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('H131 an empty text frame, and a text frame with a ping behind it in the same read: answered, connection open', async () => {
+  const ws = await rawJoin(ctx);
+  ws.write(encodeFrame({ payload: '' }));
+  const err = await ws.waitJson((m) => m.type === 'error', 3000, 'error for the empty message');
+  // (wslay hands over an empty message as NULL, which jansson words as
+  // "wrong arguments"; the direct path leaves empty frames to wslay so the
+  // wording stays the same)
+  assert.deepEqual(err, { type: 'error', code: 'invalid_json', message: 'invalid JSON at byte 0: wrong arguments' });
+  ws.write(Buffer.concat([encodeFrame({ payload: '{"type":"ping","id":"two"}' }), encodeFrame({ opcode: OP.PING, payload: 'p2' })]));
+  assert.equal((await ws.waitJson((m) => m.id === 'two')).type, 'pong');
+  assert.equal((await ws.waitFrame((f) => f.opcode === OP.PONG)).payload.toString(), 'p2');
+  assert.equal(ws.isEnded, false);
+  ws.destroy();
+  await ctx.alive();
 });
