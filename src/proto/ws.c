@@ -3,6 +3,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -257,6 +258,12 @@ void hb_ws_destroy(hb_conn *c) {
 
 /* --- handshake ----------------------------------------------------------- */
 
+/* SHA1() looks the algorithm up by name on every call; fetched once (and
+ * kept for the life of the process) the digest of the key costs half. */
+static EVP_MD *sha1_md;
+static pthread_once_t sha1_once = PTHREAD_ONCE_INIT;
+static void sha1_fetch(void) { sha1_md = EVP_MD_fetch(NULL, "SHA1", NULL); }
+
 static void refuse(hb_conn *c, hb_err err, const char *extra, const char *msg) {
   hb_error e;
   hb_error_set(&e, err, NULL, msg ? "%s" : NULL, msg);
@@ -292,15 +299,19 @@ static ssize_t query_token(const char *url, char *out, size_t outlen) {
     size_t plen = end ? (size_t)(end - q) : strlen(q);
     if (plen > 6 && memcmp(q, "token=", 6) == 0) {
       size_t o = 0;
-      for (size_t i = 6; i < plen; i++) {
-        char ch = q[i];
-        if (ch == '%') {
-          if (i + 2 >= plen + 0 || hexv(q[i + 1]) < 0 || hexv(q[i + 2]) < 0) return -1;
-          ch = (char)(hexv(q[i + 1]) << 4 | hexv(q[i + 2]));
-          i += 2;
-        }
+      for (size_t i = 6; i < plen;) {
+        /* Copy up to the next escape in one piece (a token has none). */
+        const char *pct = memchr(q + i, '%', plen - i);
+        size_t run = pct ? (size_t)(pct - q) - i : plen - i;
+        if (o + run >= outlen) return -1;
+        memcpy(out + o, q + i, run);
+        o += run;
+        i += run;
+        if (i == plen) break;
+        if (i + 2 >= plen || hexv(q[i + 1]) < 0 || hexv(q[i + 2]) < 0) return -1;
         if (o + 1 >= outlen) return -1;
-        out[o++] = ch;
+        out[o++] = (char)(hexv(q[i + 1]) << 4 | hexv(q[i + 2]));
+        i += 3;
       }
       out[o] = '\0';
       return (ssize_t)o;
@@ -384,7 +395,9 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
   memcpy(src, key, WS_KEY_B64_BYTES);
   memcpy(src + WS_KEY_B64_BYTES, WS_GUID, sizeof WS_GUID - 1);
   unsigned char sha[SHA_DIGEST_LENGTH];
-  SHA1((const unsigned char *)src, WS_KEY_B64_BYTES + sizeof WS_GUID - 1, sha);
+  pthread_once(&sha1_once, sha1_fetch);
+  if (!sha1_md || !EVP_Digest(src, WS_KEY_B64_BYTES + sizeof WS_GUID - 1, sha, NULL, sha1_md, NULL))
+    SHA1((const unsigned char *)src, WS_KEY_B64_BYTES + sizeof WS_GUID - 1, sha);
   char accept[32];
   int alen = EVP_EncodeBlock((unsigned char *)accept, sha, SHA_DIGEST_LENGTH);
 

@@ -73,6 +73,21 @@ test('a typ-less and a kid-carrying HS256 header are accepted', async () => {
   }
 });
 
+test('the token parameter is percent-decoded: escapes anywhere, bad or cut escapes refused', async () => {
+  const tok = mintJwt(t.signingSecret, srv.claims(t, room()));
+  // every character escaped (either hex case), then only the dots and the last character
+  const all = [...tok].map((ch, i) => '%' + ch.charCodeAt(0).toString(16)[i % 2 ? 'toUpperCase' : 'toLowerCase']().padStart(2, '0')).join('');
+  const some = tok.replaceAll('.', '%2E').slice(0, -1) + '%' + tok.charCodeAt(tok.length - 1).toString(16);
+  for (const q of [all, some, `${tok.slice(0, 10)}%${tok.charCodeAt(10).toString(16)}${tok.slice(11)}`]) {
+    const res = await handshake(`/api/v1/ws?a=b&token=${q}&c=d`);
+    assert.equal(res.status, 101, `token ${q.slice(0, 40)}: ${res.raw.slice(0, 200)}`);
+  }
+  for (const q of [`${tok}%`, `${tok}%4`, `${tok.slice(0, 20)}%zz${tok.slice(20)}`, `%${tok}`, `${tok}%G1`]) {
+    const res = await handshake(`/api/v1/ws?token=${q}`);
+    assertRefused(res, 401, 'invalid_token');
+  }
+});
+
 test('no token parameter: 401 missing_token', async () => {
   assertRefused(await handshake('/api/v1/ws'), 401, 'missing_token');
   assertRefused(await handshake('/api/v1/ws?token='), 401, 'missing_token');
