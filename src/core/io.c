@@ -166,6 +166,12 @@ static void on_sweeping(uv_idle_t *h) { (void)h; }
  */
 static void flush_sweep(hb_io *io) {
   hb_metrics *m = &io->srv->metrics;
+  if (hb_list_empty(&io->sweep) && hb_list_empty(&io->later)) {
+    /* the window's timer found nothing left: its connections were written
+     * with a reply or closed meanwhile */
+    uv_idle_stop(&io->sweeping);
+    return;
+  }
   if (hb_list_empty(&io->sweep)) {
     io->later_flushed_ms = hb_io_now_ms(io);
     hb_list_splice_tail(&io->sweep, &io->later);
