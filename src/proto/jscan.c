@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "hubbub/limits.h"
+#include "hubbub/utf8.h"
 
 /* Byte classes inside a string: 0 continues a run of plain ASCII. */
 enum { C_PLAIN = 0, C_QUOTE, C_ESCAPE, C_CONTROL, C_HIGH };
@@ -44,37 +45,6 @@ static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\
 static size_t skip_ws(const char *p, size_t i, size_t n) {
   while (i < n && is_ws(p[i])) i++;
   return i;
-}
-
-static bool is_cont(unsigned char c) { return (c & 0xc0) == 0x80; }
-
-/*
- * Length of the UTF-8 sequence at p[i..n) whose first byte is >= 0x80, or 0
- * when it is not a well-formed one (RFC 3629, Table 3-7 of Unicode): the
- * second byte's range excludes overlong forms, surrogates and > U+10FFFF.
- */
-static size_t utf8_len(const unsigned char *p, size_t i, size_t n) {
-  unsigned char c = p[i];
-  size_t len;
-  unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    len = 3;
-    if (c == 0xe0) lo = 0xa0;
-    if (c == 0xed) hi = 0x9f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4;
-    if (c == 0xf0) lo = 0x90;
-    if (c == 0xf4) hi = 0x8f;
-  } else {
-    return 0;
-  }
-  if (n - i < len) return 0;
-  if (p[i + 1] < lo || p[i + 1] > hi) return 0;
-  for (size_t k = 2; k < len; k++)
-    if (!is_cont(p[i + k])) return 0;
-  return len;
 }
 
 static int hexval(unsigned char c) {
@@ -121,7 +91,7 @@ static size_t scan_string(const char *text, size_t i, size_t n, bool *escaped) {
       }
       break;
     case C_HIGH: {
-      size_t m = utf8_len(p, i, n);
+      size_t m = hb_utf8_seq_len(p + i, n - i);
       if (m == 0) return 0;
       i += m;
       break;

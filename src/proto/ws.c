@@ -30,6 +30,7 @@
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
 #include "hubbub/room.h"
+#include "hubbub/utf8.h"
 
 /* RFC 6455 4.2.2: the GUID appended to the key before hashing. */
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -129,35 +130,6 @@ static uint16_t track_frames(hb_conn *c, const uint8_t *p, size_t len, const cha
   return 0;
 }
 
-/* Well-formed UTF-8 (RFC 3629; Unicode Table 3-7): no overlong forms, no
- * surrogates, nothing above U+10FFFF, no truncated sequence. The same set
- * wslay's validator accepts. */
-static bool utf8_valid(const uint8_t *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    uint8_t c = s[i];
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    size_t need;
-    uint8_t lo = 0x80, hi = 0xbf; /* the range of the second byte */
-    if (c >= 0xc2 && c <= 0xdf) need = 1;
-    else if (c == 0xe0) need = 2, lo = 0xa0;
-    else if (c == 0xed) need = 2, hi = 0x9f;
-    else if (c >= 0xe1 && c <= 0xef) need = 2;
-    else if (c == 0xf0) need = 3, lo = 0x90;
-    else if (c == 0xf4) need = 3, hi = 0x8f;
-    else if (c >= 0xf1 && c <= 0xf3) need = 3;
-    else return false;
-    if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi) return false;
-    for (size_t k = 2; k <= need; k++)
-      if ((s[i + k] & 0xc0) != 0x80) return false;
-    i += need + 1;
-  }
-  return true;
-}
-
 size_t hb_ws_direct_text(const uint8_t *p, size_t len, size_t max_message_bytes, uint8_t *out) {
   /* FIN, no reserved bits, opcode text; masked, as client frames must be. */
   if (len < 6 || p[0] != 0x81 || !(p[1] & 0x80)) return SIZE_MAX;
@@ -174,7 +146,7 @@ size_t hb_ws_direct_text(const uint8_t *p, size_t len, size_t max_message_bytes,
     return SIZE_MAX;
   const uint8_t *mask = p + h, *src = p + h + 4;
   for (size_t i = 0; i < plen; i++) out[i] = src[i] ^ mask[i & 3];
-  return utf8_valid(out, plen) ? plen : SIZE_MAX;
+  return hb_utf8_valid(out, plen) ? plen : SIZE_MAX;
 }
 
 static bool ws_ctx_new(hb_conn *c) {
