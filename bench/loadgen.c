@@ -92,6 +92,7 @@ static int g_rooms = 1;
 static int g_subs = 100;       /* connections per room */
 static int g_pub_all;          /* --pub all */
 static int g_inflight;         /* closed loop when > 0 */
+static int g_sub_at_upgrade;   /* hubbub: --subscribe upgrade (?subscribe=) instead of a message */
 static double g_rate;          /* total msg/s when > 0 */
 static double g_per_conn_rate; /* msg/s per connection (--pub all) */
 static double g_duration = 5;
@@ -363,8 +364,11 @@ static void message_done(struct rec *r) {
 
 static void on_text(struct conn *c, const char *p, size_t n) {
   if (c->state == S_OPEN) {
-    /* hubbub: the welcome, then the ack of our subscribe */
-    if (memmem(p, n, "\"type\":\"ack\"", 12)) {
+    /* hubbub: the welcome, then the ack of our subscribe (with
+     * --subscribe upgrade the welcome alone: the server subscribed the
+     * connection before writing it) */
+    if (memmem(p, n, g_sub_at_upgrade ? "\"type\":\"welcome\"" : "\"type\":\"ack\"",
+               g_sub_at_upgrade ? 16 : 12)) {
       c->state = S_READY;
       g_ready++;
       g_room_ready[c->room]++;
@@ -442,7 +446,7 @@ static void on_handshake_done(struct conn *c) {
   if (g_target == T_HUBBUB) {
     static const char sub[] = "{\"type\":\"subscribe\",\"eventName\":\"b\",\"id\":\"s\"}";
     c->state = S_OPEN;
-    ws_send(c, 1, sub, sizeof sub - 1);
+    if (!g_sub_at_upgrade) ws_send(c, 1, sub, sizeof sub - 1);
   } else {
     /* nchan and the uWS peer subscribe the socket to its room at the upgrade */
     c->state = S_READY;
@@ -549,7 +553,8 @@ static void send_handshake(struct conn *c) {
       "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
   if (g_target == T_HUBBUB)
-    n = snprintf(req, sizeof req, "GET /api/v1/ws?token=%s HTTP/1.1\r\n%s", g_tok[c->room], hdr);
+    n = snprintf(req, sizeof req, "GET /api/v1/ws?token=%s%s HTTP/1.1\r\n%s", g_tok[c->room],
+                 g_sub_at_upgrade ? "&subscribe=b" : "", hdr);
   else if (g_target == T_NCHAN)
     n = snprintf(req, sizeof req, "GET /ps/r%d HTTP/1.1\r\n%s", c->room, hdr);
   else
@@ -659,7 +664,8 @@ static void usage(void) {
           "usage: hb_loadgen --target hubbub|nchan|uws --port P --workload fanout|http|idle|connect|limit\n"
           "  [--rooms R] [--subs S] [--pub one|all] [--inflight K] [--rate MSG_S]\n"
           "  [--per-conn-rate MSG_S] [--duration S] [--hold S] [--http-conns H] [--window W]\n"
-          "  [--pid SERVER_PID] [--tokens FILE] [--api-token T] [--label TEXT]\n");
+          "  [--pid SERVER_PID] [--tokens FILE] [--api-token T] [--label TEXT]\n"
+          "  [--subscribe message|upgrade]  (hubbub: a subscribe message, or ?subscribe= at the upgrade)\n");
   exit(2);
 }
 
@@ -685,6 +691,10 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--hold")) g_hold = atof(v);
     else if (!strcmp(a, "--http-conns")) g_http_conns = atoi(v);
     else if (!strcmp(a, "--window")) g_window = atoi(v);
+    else if (!strcmp(a, "--subscribe")) {
+      if (!strcmp(v, "upgrade")) g_sub_at_upgrade = 1;
+      else if (strcmp(v, "message")) usage();
+    }
     else if (!strcmp(a, "--pid")) g_pid = atoi(v);
     else if (!strcmp(a, "--tokens")) g_tokens_file = v;
     else if (!strcmp(a, "--api-token")) g_api_token = v;

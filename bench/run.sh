@@ -216,6 +216,7 @@ if [ $SMOKE = 1 ]; then
     measure smoke-W4 "$t" 1 --workload idle --rooms 1 --subs 50
     measure smoke-C "$t" 1 --workload connect --rooms 1 --subs 50 --window 16
   done
+  want hubbub && VARIANT="subscribe at upgrade" measure smoke-C hubbub 1 --workload connect --rooms 1 --subs 50 --window 16 --subscribe upgrade
   # the smoke server allows 60 connections: 60 held, the 61st refused
   want hubbub && measure smoke-limit hubbub 1 --workload limit --rooms 1 --subs 60 --window 16
   lines=$(wc -l < "$JSONL")
@@ -260,6 +261,11 @@ for REP in $(seq 1 "$REPS"); do
     measure W1-5k-200 hubbub 1 $W1 --subs 5000 --rate 200
     measure W2 hubbub 1 --workload fanout --rooms 20 --subs 100 --pub all --per-conn-rate 2 --duration "$DUR"
     HB_CONFIG=$TMP/hubbub.json VARIANT=""
+    # hubbub, one pinned thread, subscribing at the upgrade (?subscribe=) as
+    # the nchan and uWS peers do, instead of with a subscribe message
+    VARIANT="subscribe at upgrade"
+    measure C hubbub 1 --workload connect --rooms 1 --subs 10000 --window 256 --subscribe upgrade
+    VARIANT=""
   fi
 done
 # the descriptor limit: 19,900 held, the next refused, the server unharmed

@@ -25,6 +25,9 @@
 
 /* --- HTTP/1.1 ------------------------------------------------------------ */
 #define HB_MAX_URL_BYTES 6144 /* room for a connection token in the query */
+/* The WebSocket URL's optional subscribe=<name>,<name>... (decoded): event
+ * names subscribed at the upgrade, without a subscribe round trip each. */
+#define HB_WS_SUBSCRIBE_PARAM_BYTES 2048
 #define HB_MAX_HEADER_BYTES 16384 /* request line + all headers */
 #define HB_MAX_HEADERS 64
 #define HB_MAX_HEADER_VALUE_BYTES 4096

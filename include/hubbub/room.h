@@ -28,5 +28,9 @@ const hb_chan_key *hb_room_key(const hb_room *r);
 void hb_room_welcome(hb_conn *c, const hb_conn_claims *claims, hb_strbuf *out);
 /** Handle one complete, UTF-8 valid text message. */
 void hb_room_on_text(hb_conn *c, const char *msg, size_t len);
+/** Subscribe the connection to a (valid) event name in its room, as a
+ * `subscribe` message does; idempotent. False when the connection already
+ * holds max_subscriptions names. */
+bool hb_room_subscribe(hb_conn *c, const char *name, size_t len);
 
 #endif

@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -26,6 +27,7 @@
 
 #include "hubbub/alloc.h"
 #include "hubbub/auth.h"
+#include "hubbub/envelope.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
@@ -260,18 +262,20 @@ static int hexv(char ch) {
   return -1;
 }
 
-/* Find `token=` in the query and percent-decode it into out. Returns its
- * length, 0 when absent or empty, -1 when malformed or too long. */
-static ssize_t query_token(const char *url, char *out, size_t outlen) {
+/* Find `name` ("token=") in the query and percent-decode its value into
+ * out. Returns its length, 0 when absent or empty, -1 when malformed or too
+ * long. */
+static ssize_t query_param(const char *url, const char *name, char *out, size_t outlen) {
   const char *q = strchr(url, '?');
+  size_t nlen = strlen(name);
   if (!q) return 0;
   q++;
   while (*q) {
     const char *end = strchr(q, '&');
     size_t plen = end ? (size_t)(end - q) : strlen(q);
-    if (plen > 6 && memcmp(q, "token=", 6) == 0) {
+    if (plen > nlen && memcmp(q, name, nlen) == 0) {
       size_t o = 0;
-      for (size_t i = 6; i < plen;) {
+      for (size_t i = nlen; i < plen;) {
         /* Copy up to the next escape in one piece (a token has none). */
         const char *pct = memchr(q + i, '%', plen - i);
         size_t run = pct ? (size_t)(pct - q) - i : plen - i;
@@ -292,6 +296,40 @@ static ssize_t query_token(const char *url, char *out, size_t outlen) {
     q = end + 1;
   }
   return 0;
+}
+
+/* The subscribe parameter: event names separated by commas (a comma is not
+ * a valid event-name character), at most max_subscriptions of them. Refuses
+ * the upgrade (and returns false) when one is invalid or there are too many:
+ * a client that asked for names must not believe it has them. */
+static bool subscribe_list_valid(const hb_server *srv, hb_conn *c, const char *s, size_t n,
+                                 size_t *count) {
+  *count = 0;
+  for (size_t i = 0; i < n;) {
+    const char *comma = memchr(s + i, ',', n - i);
+    size_t len = comma ? (size_t)(comma - s) - i : n - i;
+    if (!hb_event_name_valid(s + i, len)) {
+      char msg[120];
+      snprintf(msg, sizeof msg,
+               "subscribe: event names are 1-%d bytes of A-Z a-z 0-9 - _ . : / @, separated by commas",
+               HB_MAX_EVENT_NAME_BYTES);
+      refuse(c, HB_E_INVALID_EVENT_NAME, NULL, msg);
+      return false;
+    }
+    if (++*count > srv->cfg.max_subscriptions) {
+      char msg[80];
+      snprintf(msg, sizeof msg, "subscribe: at most %zu event names per connection",
+               srv->cfg.max_subscriptions);
+      refuse(c, HB_E_TOO_MANY_SUBSCRIPTIONS, NULL, msg);
+      return false;
+    }
+    i += len + 1;
+    if (comma && i == n) { /* a trailing comma is an empty name */
+      refuse(c, HB_E_INVALID_EVENT_NAME, NULL, "subscribe: an empty event name");
+      return false;
+    }
+  }
+  return true;
 }
 
 static bool origin_in_list(const char *list, const char *origin, size_t olen) {
@@ -329,7 +367,7 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
     return;
   }
   char tok[HB_MAX_CONN_TOKEN_BYTES + 1];
-  ssize_t tlen = query_token(r->url, tok, sizeof tok);
+  ssize_t tlen = query_param(r->url, "token=", tok, sizeof tok);
   if (tlen < 0) {
     refuse(c, HB_E_INVALID_TOKEN, NULL, "the token parameter is malformed or too long");
     return;
@@ -352,6 +390,14 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
     hb_http_respond_error(c, &e, NULL, true);
     return;
   }
+  char subs[HB_WS_SUBSCRIBE_PARAM_BYTES + 1];
+  size_t nsubs = 0;
+  ssize_t slen = query_param(r->url, "subscribe=", subs, sizeof subs);
+  if (slen < 0) {
+    refuse(c, HB_E_BAD_REQUEST, NULL, "the subscribe parameter is malformed or too long");
+    return;
+  }
+  if (!subscribe_list_valid(srv, c, subs, (size_t)slen, &nsubs)) return;
   const char *origin = r->hdr[HB_H_ORIGIN];
   size_t olen = origin ? r->hdr_len[HB_H_ORIGIN] : 0;
   /* Cross-site WebSocket hijacking: browsers always send Origin, so an
@@ -395,6 +441,14 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
   c->bucket_tokens = (float)srv->cfg.conn_publish_burst;
   c->bucket_ms = now;
   atomic_fetch_add_explicit(&srv->metrics.ws_open, 1, memory_order_relaxed);
+  /* Subscribed before anything is written: the client gets every event
+   * published after the welcome, as after an acked subscribe. */
+  for (size_t i = 0; i < (size_t)slen;) {
+    const char *comma = memchr(subs + i, ',', (size_t)slen - i);
+    size_t len = comma ? (size_t)(comma - subs) - i : (size_t)slen - i;
+    hb_room_subscribe(c, subs + i, len); /* the count was checked above */
+    i += len + 1;
+  }
   hb_room_welcome(c, &claims, &out);
   size_t n;
   char *p = hb_strbuf_release(&out, &n);

@@ -111,18 +111,22 @@ static bool rate_ok(hb_conn *c) {
   return ok;
 }
 
+bool hb_room_subscribe(hb_conn *c, const char *name, size_t len) {
+  if (hb_index_find_sub(&c->subs, name, len)) return true;
+  if (c->nsubs >= c->io->srv->cfg.max_subscriptions) return false;
+  hb_sub *s = hb_index_subscribe(&c->io->index, c, &c->room->key, name, len);
+  hb_list_insert_tail(&c->subs, &s->conn_link);
+  c->nsubs++;
+  return true;
+}
+
 static void do_subscribe(hb_conn *c, const hb_cmsg *m) {
   hb_error e;
-  if (!hb_index_find_sub(&c->subs, m->event_name, m->event_name_len)) {
-    if (c->nsubs >= c->io->srv->cfg.max_subscriptions) {
-      hb_error_set(&e, HB_E_TOO_MANY_SUBSCRIPTIONS, "/eventName",
-                   "at most %zu event names per connection", c->io->srv->cfg.max_subscriptions);
-      send_error(c, m, &e);
-      return;
-    }
-    hb_sub *s = hb_index_subscribe(&c->io->index, c, &c->room->key, m->event_name, m->event_name_len);
-    hb_list_insert_tail(&c->subs, &s->conn_link);
-    c->nsubs++;
+  if (!hb_room_subscribe(c, m->event_name, m->event_name_len)) {
+    hb_error_set(&e, HB_E_TOO_MANY_SUBSCRIPTIONS, "/eventName",
+                 "at most %zu event names per connection", c->io->srv->cfg.max_subscriptions);
+    send_error(c, m, &e);
+    return;
   }
   send_ack(c, m, NULL);
 }
