@@ -126,6 +126,10 @@ typedef struct {
   int64_t expires_at; /* unix seconds */
   size_t max_message_bytes, max_data_bytes, max_subscriptions;
   int ping_interval_ms;
+  /* The event names subscribed at the upgrade, comma-separated (valid names:
+   * no escaping needed), or NULL: then the field is left out. */
+  const char *subscribed;
+  size_t subscribed_len;
 } hb_welcome;
 void hb_smsg_welcome(hb_strbuf *sb, const hb_welcome *w);
 

@@ -25,7 +25,10 @@ const hb_chan_key *hb_room_key(const hb_room *r);
  * connection to `out`, which may already hold the 101 response so that the
  * caller queues both as one piece. Sends nothing itself.
  */
-void hb_room_welcome(hb_conn *c, const hb_conn_claims *claims, hb_strbuf *out);
+/* `subscribed` (may be NULL): the names subscribed at the upgrade, listed
+ * in the welcome's "subscribed" field. */
+void hb_room_welcome(hb_conn *c, const hb_conn_claims *claims, const char *subscribed,
+                     size_t subscribed_len, hb_strbuf *out);
 /** Handle one complete, UTF-8 valid text message. */
 void hb_room_on_text(hb_conn *c, const char *msg, size_t len);
 /** Subscribe the connection to a (valid) event name in its room, as a

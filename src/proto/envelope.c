@@ -933,7 +933,21 @@ void hb_smsg_welcome(hb_strbuf *sb, const hb_welcome *w) {
   add_uint(sb, w->max_data_bytes);
   ADD_LIT(sb, ",\"max_subscriptions\":");
   add_uint(sb, w->max_subscriptions);
-  ADD_LIT(sb, "}}");
+  ADD_LIT(sb, "}");
+  if (w->subscribed && w->subscribed_len) {
+    /* Tells the client which names it holds without an ack each; a client
+     * that sees no such field (an older server) subscribes by message. */
+    ADD_LIT(sb, ",\"subscribed\":[");
+    for (size_t i = 0; i < w->subscribed_len;) {
+      const char *comma = memchr(w->subscribed + i, ',', w->subscribed_len - i);
+      size_t len = comma ? (size_t)(comma - w->subscribed) - i : w->subscribed_len - i;
+      if (i) ADD_LIT(sb, ",");
+      hb_strbuf_add_json_str(sb, w->subscribed + i, len);
+      i += len + 1;
+    }
+    ADD_LIT(sb, "]");
+  }
+  ADD_LIT(sb, "}");
 }
 
 /* A JSON string literal; copied in one piece when nothing needs escaping,

@@ -449,7 +449,7 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
     hb_room_subscribe(c, subs + i, len); /* the count was checked above */
     i += len + 1;
   }
-  hb_room_welcome(c, &claims, &out);
+  hb_room_welcome(c, &claims, subs, (size_t)slen, &out);
   size_t n;
   char *p = hb_strbuf_release(&out, &n);
   hb_conn_send_owned(c, p, n);

@@ -60,7 +60,8 @@ static void send_ack(hb_conn *c, const hb_cmsg *m, const char *message_id) {
   send_json(c, &sb);
 }
 
-void hb_room_welcome(hb_conn *c, const hb_conn_claims *cl, hb_strbuf *out) {
+void hb_room_welcome(hb_conn *c, const hb_conn_claims *cl, const char *subscribed,
+                     size_t subscribed_len, hb_strbuf *out) {
   const hb_config *cfg = &c->io->srv->cfg;
   char conn_id[HB_UUID_STR_BYTES];
   hb_io_new_id(c->io, conn_id);
@@ -77,6 +78,8 @@ void hb_room_welcome(hb_conn *c, const hb_conn_claims *cl, hb_strbuf *out) {
       .max_data_bytes = cfg->max_data_bytes,
       .max_subscriptions = cfg->max_subscriptions,
       .ping_interval_ms = cfg->ping_interval_ms,
+      .subscribed = subscribed,
+      .subscribed_len = subscribed_len,
   };
   /* The message is written after a gap for the frame header, whose size
    * depends on the message length: 4 bytes (126 to 65,535 bytes), which a

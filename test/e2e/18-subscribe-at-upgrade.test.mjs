@@ -42,7 +42,8 @@ test('names in ?subscribe= are subscribed before the welcome: events arrive with
   const ws = await srv.rawWs(tok, { path: wsPath(tok, 'a,chat%3Amsg,a') });
   try {
     assert.equal(ws.response.status, 101);
-    await ws.waitJson((m) => m.type === 'welcome');
+    const welcome = await ws.waitJson((m) => m.type === 'welcome');
+    assert.deepEqual(welcome.subscribed, ['a', 'chat:msg', 'a'], 'the welcome lists what was subscribed');
     const m1 = uuid(), m2 = uuid(), m3 = uuid();
     assert.equal((await publish(r, 'b', { m: m1 })).status, 202); // not subscribed
     assert.equal((await publish(r, 'a', { m: m2 })).status, 202);
@@ -72,7 +73,9 @@ test('an empty subscribe parameter subscribes nothing; exactly max_subscriptions
   for (const list of ['', 'x,y,z']) {
     const ws = await srv.rawWs(tok, { path: wsPath(tok, list) });
     try {
-      await ws.waitJson((m) => m.type === 'welcome');
+      const welcome = await ws.waitJson((m) => m.type === 'welcome');
+      if (list === '') assert.equal(welcome.subscribed, undefined, 'no names: no field');
+      else assert.deepEqual(welcome.subscribed, ['x', 'y', 'z']);
     } finally {
       ws.destroy();
     }

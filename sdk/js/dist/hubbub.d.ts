@@ -50,6 +50,8 @@ export interface Welcome {
   expires_at: number;
   ping_interval_ms: number;
   limits: { max_message_bytes: number; max_data_bytes: number; max_subscriptions: number };
+  /** The event names subscribed at the upgrade (`?subscribe=`), when there were any. */
+  subscribed?: string[];
   [key: string]: unknown;
 }
 
@@ -147,7 +149,8 @@ export declare function backoffDelay(attempt: number, options?: { backoffBaseMs?
 /** Whether the SDK reconnects after this close code. */
 export declare function shouldReconnect(code: number, hasGetToken: boolean): boolean;
 /** The WebSocket URL the SDK opens for a base URL and a token. */
-export declare function buildSocketUrl(url: string, token: string): string;
+/** `subscribe`: event names to subscribe to at the upgrade (`&subscribe=a,b`). */
+export declare function buildSocketUrl(url: string, token: string, subscribe?: string[]): string;
 export declare const VERSION: string;
 export declare const STATES: ConnectionState[];
 export default PubSub;

@@ -84,8 +84,16 @@ function shouldReconnect(code, hasGetToken) {
   return true;
 }
 
-/** ws://host:port, http(s)://..., or a full .../api/v1/ws URL → the socket URL. */
-function buildSocketUrl(url, token) {
+/* The server takes at most this many bytes of event names on the URL
+ * (HB_WS_SUBSCRIBE_PARAM_BYTES); beyond it the SDK subscribes by message. */
+const SUBSCRIBE_PARAM_MAX = 2048;
+
+/**
+ * ws://host:port, http(s)://..., or a full .../api/v1/ws URL → the socket URL.
+ * `subscribe` (optional): event names to subscribe to at the upgrade
+ * (`&subscribe=a,b`, docs/protocol.md), saving a round trip per name.
+ */
+function buildSocketUrl(url, token, subscribe) {
   let u = String(url || '');
   if (!u && typeof location !== 'undefined' && location.origin) u = location.origin;
   if (!u) throw new HubbubError('invalid_argument', 'connect: `url` is required outside a browser page');
@@ -99,8 +107,9 @@ function buildSocketUrl(url, token) {
   }
   u = u.replace(/\/+$/, '');
   if (!/\/api\/v1\/ws$/.test(u)) u += '/api/v1/ws';
-  const params = query ? query.split('&').filter((p) => p && !/^token=/.test(p)) : [];
+  const params = query ? query.split('&').filter((p) => p && !/^(token|subscribe)=/.test(p)) : [];
   params.push('token=' + encodeURIComponent(token == null ? '' : String(token)));
+  if (subscribe && subscribe.length) params.push('subscribe=' + subscribe.map(encodeURIComponent).join(','));
   return u + '?' + params.join('&');
 }
 
@@ -359,7 +368,7 @@ class Client {
     this._tokenRefresh = false;
     let ws;
     try {
-      ws = new this._wsImpl(buildSocketUrl(o.url, token));
+      ws = new this._wsImpl(buildSocketUrl(o.url, token, this._upgradeNames()));
     } catch (e) {
       this._emit('error', new HubbubError('connect_failed', 'cannot open WebSocket: ' + (e && e.message), { cause: e }));
       return this._scheduleReconnect();
@@ -415,6 +424,17 @@ class Client {
     }
   }
 
+  /* The names to subscribe to at the upgrade: all current subscriptions when
+   * they fit the server's limits (the last welcome's, or the defaults), else
+   * none (then every one goes by message, as with an older server). */
+  _upgradeNames() {
+    const names = Array.from(this._subs.keys());
+    const limits = this.welcome && this.welcome.limits;
+    const max = limits && limits.max_subscriptions > 0 ? limits.max_subscriptions : 256;
+    const bytes = names.reduce((n, name) => n + byteLength(name) + 1, 0);
+    return names.length <= max && bytes <= SUBSCRIBE_PARAM_MAX ? names : [];
+  }
+
   _onWelcome(msg) {
     this._clearTimer('_connectTimer');
     this._gotWelcome = true;
@@ -424,8 +444,25 @@ class Client {
     this.room = msg.room || null;
     this.connectionId = msg.connection_id || null;
     /* Subscriptions first, then the queue: the server handles one connection's
-     * messages in order, so our own queued publishes reach our own subscriptions. */
-    for (const [name, sub] of this._subs) this._sendSubscribe(name, sub);
+     * messages in order, so our own queued publishes reach our own subscriptions.
+     * Names the server lists as subscribed at the upgrade need no message; one
+     * dropped while we connected is unsubscribed; a server that sends no list
+     * (an older one) gets a subscribe message for every name. */
+    const upgraded = new Set(Array.isArray(msg.subscribed) ? msg.subscribed : []);
+    for (const [name, sub] of this._subs) {
+      if (upgraded.has(name)) {
+        sub.live = true;
+        sub.resolve();
+      } else {
+        this._sendSubscribe(name, sub);
+      }
+    }
+    for (const name of upgraded) {
+      if (this._subs.has(name)) continue;
+      const id = 'c' + this._nextId++;
+      this._sendRequest({ id, frame: JSON.stringify({ type: 'unsubscribe', eventName: name, id }), eventName: name,
+        resolve: noop, reject: noop }, 'unsubscribe');
+    }
     const queue = this._queue;
     this._queue = [];
     for (const item of queue) this._sendRequest(item, 'publish');

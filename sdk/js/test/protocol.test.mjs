@@ -223,3 +223,36 @@ test('maxReconnectAttempts: gives up with reconnect_failed', { timeout: 10000 },
     await s.close();
   }
 });
+
+test('reconnecting, the subscriptions go on the URL; names the welcome lists need no subscribe message', { timeout: 10000 }, async () => {
+  // Connection 0: an older server (no "subscribed" in the welcome): every
+  // name by message. Connection 1: the names were on the URL and the server
+  // lists x only: y still goes by message, and z, no longer wanted, is dropped.
+  const s = await scripted((ws, i) => {
+    ws.send(welcome(i === 1 ? { subscribed: ['x', 'z'] } : {}));
+    ws.on('message', (m) => {
+      const msg = JSON.parse(m.toString());
+      if (msg.id) ws.send(JSON.stringify({ type: 'ack', id: msg.id }));
+    });
+    if (i === 0) setTimeout(() => ws.close(1011, 'scripted'), 300);
+  });
+  const c = client(s);
+  try {
+    await c.subscribe('x', () => {}).ready;
+    await c.subscribe('y', () => {}).ready;
+    await waitFor(() => s.conns.length === 2, 5000, 'the reconnect');
+    await waitState(c, 'open', 3000);
+    await c.subscribed('x');
+    await c.subscribed('y');
+    await sleep(100);
+    assert.ok(!/subscribe=/.test(s.urls[0]), `nothing to subscribe to at the first upgrade: ${s.urls[0]}`);
+    assert.match(s.urls[1], /[?&]subscribe=x,y(&|$)/);
+    const sent = (i) => s.received.filter((r) => r.conn === i).map((r) => `${r.msg.type} ${r.msg.eventName}`);
+    assert.deepEqual(sent(0), ['subscribe x', 'subscribe y']);
+    assert.deepEqual(sent(1).sort(), ['subscribe y', 'unsubscribe z']);
+    assert.deepEqual(c.errors.filter((e) => e.code !== 'connection_lost'), []);
+  } finally {
+    c.close();
+    await s.close();
+  }
+});

@@ -44,6 +44,9 @@ test('socket URL: ws/http/https bases, trailing slash, token escaped', () => {
   assert.equal(buildSocketUrl('https://h.example/pubsub/', 'x'), 'wss://h.example/pubsub/api/v1/ws?token=x');
   assert.equal(buildSocketUrl('wss://h/api/v1/ws', 'a+b/c='), 'wss://h/api/v1/ws?token=a%2Bb%2Fc%3D');
   assert.equal(buildSocketUrl('ws://h/api/v1/ws?token=old&x=1', 'new'), 'ws://h/api/v1/ws?x=1&token=new');
+  // names to subscribe to at the upgrade: encoded, comma-separated, replacing any in the URL
+  assert.equal(buildSocketUrl('ws://h', 't', ['a', 'chat:msg']), 'ws://h/api/v1/ws?token=t&subscribe=a,chat%3Amsg');
+  assert.equal(buildSocketUrl('ws://h/api/v1/ws?subscribe=old', 't', []), 'ws://h/api/v1/ws?token=t');
   assert.throws(() => buildSocketUrl('ftp://h', 'x'), (e) => e instanceof HubbubError && e.code === 'invalid_argument');
 });
 
