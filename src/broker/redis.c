@@ -35,7 +35,6 @@
  * event name | the JSON text of the event frame (the frame without its
  * WebSocket header). The channel comes from the Redis channel name.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -49,6 +48,7 @@
 
 #include "hubbub/alloc.h"
 #include "hubbub/hash.h"
+#include "hubbub/hex.h"
 #include "hubbub/broker.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
@@ -802,19 +802,13 @@ static const hb_broker_ops redis_ops = {
 /* URL: redis://[[user]:password@]host[:port][/db]                           */
 /* ------------------------------------------------------------------------ */
 
-static int hexval(int c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = tolower(c);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* A percent-decoded copy of s[0..n) (passwords may hold '@', ':' or '/'). */
 static char *pct_decode(const char *s, size_t n) {
   char *out = hb_malloc(n + 1);
   size_t j = 0;
   for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      out[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+    if (s[i] == '%' && i + 2 < n && hb_hexval(s[i + 1]) >= 0 && hb_hexval(s[i + 2]) >= 0) {
+      out[j++] = (char)(hb_hexval(s[i + 1]) * 16 + hb_hexval(s[i + 2]));
       i += 2;
     } else {
       out[j++] = s[i];

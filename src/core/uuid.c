@@ -4,12 +4,7 @@
 #include <openssl/rand.h>
 #include <stdlib.h>
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+#include "hubbub/hex.h"
 
 bool hb_uuid_parse(const char *s, size_t len, hb_uuid *out) {
   if (len != 36) return false;
@@ -20,7 +15,7 @@ bool hb_uuid_parse(const char *s, size_t len, hb_uuid *out) {
       i++;
       continue;
     }
-    int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+    int hi = hb_hexval(s[i]), lo = hb_hexval(s[i + 1]);
     if (hi < 0 || lo < 0) return false;
     out->b[bi++] = (uint8_t)(hi << 4 | lo);
     i += 2;

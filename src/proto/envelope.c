@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/hex.h"
 #include "hubbub/jscan.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -195,13 +196,6 @@ static size_t skip_value(const char *p, size_t i, size_t n) {
   return i;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 /*
  * Compare the key whose raw characters are p[a..b) (between the quotes) with
  * an ASCII `want`, decoding escapes: "d\u0061ta" is the key "data" to
@@ -232,7 +226,7 @@ static bool key_equals(const char *p, size_t a, size_t b, const char *want) {
         if (i + 4 > b) return false;
         unsigned v = 0;
         for (int k = 0; k < 4; k++) {
-          int h = hexval(p[i + (size_t)k]);
+          int h = hb_hexval(p[i + (size_t)k]);
           if (h < 0) return false;
           v = v << 4 | (unsigned)h;
         }

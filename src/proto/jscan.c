@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "hubbub/hex.h"
 #include "hubbub/limits.h"
 #include "hubbub/utf8.h"
 
@@ -45,13 +46,6 @@ static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\
 static size_t skip_ws(const char *p, size_t i, size_t n) {
   while (i < n && is_ws(p[i])) i++;
   return i;
-}
-
-static int hexval(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 /*
@@ -78,7 +72,7 @@ static size_t scan_string(const char *text, size_t i, size_t n, bool *escaped) {
         if (n - i < 6) return 0;
         unsigned v = 0;
         for (size_t k = 2; k < 6; k++) {
-          int h = hexval(p[i + k]);
+          int h = hb_hexval(p[i + k]);
           if (h < 0) return 0;
           v = v << 4 | (unsigned)h;
         }

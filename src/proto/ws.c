@@ -28,6 +28,7 @@
 #include "hubbub/alloc.h"
 #include "hubbub/auth.h"
 #include "hubbub/envelope.h"
+#include "hubbub/hex.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
@@ -255,13 +256,6 @@ static bool valid_ws_key(const char *k, size_t len) {
   return true;
 }
 
-static int hexv(char ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
-}
-
 /* Find `name` ("token=") in the query and percent-decode its value into
  * out. Returns its length, 0 when absent or empty, -1 when malformed or too
  * long. */
@@ -284,9 +278,9 @@ static ssize_t query_param(const char *url, const char *name, char *out, size_t 
         o += run;
         i += run;
         if (i == plen) break;
-        if (i + 2 >= plen || hexv(q[i + 1]) < 0 || hexv(q[i + 2]) < 0) return -1;
+        if (i + 2 >= plen || hb_hexval(q[i + 1]) < 0 || hb_hexval(q[i + 2]) < 0) return -1;
         if (o + 1 >= outlen) return -1;
-        out[o++] = (char)(hexv(q[i + 1]) << 4 | hexv(q[i + 2]));
+        out[o++] = (char)(hb_hexval(q[i + 1]) << 4 | hb_hexval(q[i + 2]));
         i += 3;
       }
       out[o] = '\0';
