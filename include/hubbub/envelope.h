@@ -41,6 +41,13 @@ unsigned long hb_envelope_fast_decodes(void);
 /** Event names: 1..HB_MAX_EVENT_NAME_BYTES of [A-Za-z0-9] and "-_.:/@". */
 bool hb_event_name_valid(const char *s, size_t len);
 
+/**
+ * The names of a comma-separated list s[0..n) (a comma is no event-name
+ * character), one per call: start with *pos = 0; false after the last.
+ * "a,,b" gives "a", "", "b"; "a," gives "a", ""; an empty list gives none.
+ */
+bool hb_name_list_next(const char *s, size_t n, size_t *pos, const char **name, size_t *len);
+
 /* --- client -> server (WebSocket) --------------------------------------- */
 
 typedef enum {

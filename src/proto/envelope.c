@@ -276,6 +276,15 @@ static bool find_span(const char *p, size_t n, const char *const *path, int path
   return *end > *start && *end <= n;
 }
 
+bool hb_name_list_next(const char *s, size_t n, size_t *pos, const char **name, size_t *len) {
+  if (n == 0 || *pos > n) return false;
+  const char *comma = memchr(s + *pos, ',', n - *pos);
+  *name = s + *pos;
+  *len = comma ? (size_t)(comma - s) - *pos : n - *pos;
+  *pos += *len + 1; /* past the comma; n + 1 after the last name */
+  return true;
+}
+
 /* --- reading a text hb_jscan_plain() accepted ------------------------------- */
 
 /* Tests and fuzzing turn the fast decoders off to compare both paths, and
@@ -932,12 +941,11 @@ void hb_smsg_welcome(hb_strbuf *sb, const hb_welcome *w) {
     /* Tells the client which names it holds without an ack each; a client
      * that sees no such field (an older server) subscribes by message. */
     ADD_LIT(sb, ",\"subscribed\":[");
-    for (size_t i = 0; i < w->subscribed_len;) {
-      const char *comma = memchr(w->subscribed + i, ',', w->subscribed_len - i);
-      size_t len = comma ? (size_t)(comma - w->subscribed) - i : w->subscribed_len - i;
-      if (i) ADD_LIT(sb, ",");
-      hb_strbuf_add_json_str(sb, w->subscribed + i, len);
-      i += len + 1;
+    size_t pos = 0, len;
+    const char *name;
+    while (hb_name_list_next(w->subscribed, w->subscribed_len, &pos, &name, &len)) {
+      if (name != w->subscribed) ADD_LIT(sb, ",");
+      hb_strbuf_add_json_str(sb, name, len);
     }
     ADD_LIT(sb, "]");
   }

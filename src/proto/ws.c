@@ -296,13 +296,15 @@ static ssize_t query_param(const char *url, const char *name, char *out, size_t 
  * a valid event-name character), at most max_subscriptions of them. Refuses
  * the upgrade (and returns false) when one is invalid or there are too many:
  * a client that asked for names must not believe it has them. */
-static bool subscribe_list_valid(const hb_server *srv, hb_conn *c, const char *s, size_t n,
-                                 size_t *count) {
-  *count = 0;
-  for (size_t i = 0; i < n;) {
-    const char *comma = memchr(s + i, ',', n - i);
-    size_t len = comma ? (size_t)(comma - s) - i : n - i;
-    if (!hb_event_name_valid(s + i, len)) {
+static bool subscribe_list_valid(const hb_server *srv, hb_conn *c, const char *s, size_t n) {
+  size_t count = 0, pos = 0, len;
+  const char *name;
+  while (hb_name_list_next(s, n, &pos, &name, &len)) {
+    if (len == 0) { /* ",a", "a,,b", "a," */
+      refuse(c, HB_E_INVALID_EVENT_NAME, NULL, "subscribe: an empty event name");
+      return false;
+    }
+    if (!hb_event_name_valid(name, len)) {
       char msg[120];
       snprintf(msg, sizeof msg,
                "subscribe: event names are 1-%d bytes of A-Z a-z 0-9 - _ . : / @, separated by commas",
@@ -310,16 +312,11 @@ static bool subscribe_list_valid(const hb_server *srv, hb_conn *c, const char *s
       refuse(c, HB_E_INVALID_EVENT_NAME, NULL, msg);
       return false;
     }
-    if (++*count > srv->cfg.max_subscriptions) {
+    if (++count > srv->cfg.max_subscriptions) {
       char msg[80];
       snprintf(msg, sizeof msg, "subscribe: at most %zu event names per connection",
                srv->cfg.max_subscriptions);
       refuse(c, HB_E_TOO_MANY_SUBSCRIPTIONS, NULL, msg);
-      return false;
-    }
-    i += len + 1;
-    if (comma && i == n) { /* a trailing comma is an empty name */
-      refuse(c, HB_E_INVALID_EVENT_NAME, NULL, "subscribe: an empty event name");
       return false;
     }
   }
@@ -385,13 +382,12 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
     return;
   }
   char subs[HB_WS_SUBSCRIBE_PARAM_BYTES + 1];
-  size_t nsubs = 0;
   ssize_t slen = query_param(r->url, "subscribe=", subs, sizeof subs);
   if (slen < 0) {
     refuse(c, HB_E_BAD_REQUEST, NULL, "the subscribe parameter is malformed or too long");
     return;
   }
-  if (!subscribe_list_valid(srv, c, subs, (size_t)slen, &nsubs)) return;
+  if (!subscribe_list_valid(srv, c, subs, (size_t)slen)) return;
   const char *origin = r->hdr[HB_H_ORIGIN];
   size_t olen = origin ? r->hdr_len[HB_H_ORIGIN] : 0;
   /* Cross-site WebSocket hijacking: browsers always send Origin, so an
@@ -437,12 +433,10 @@ void hb_ws_handshake(hb_conn *c, hb_http_req *r) {
   atomic_fetch_add_explicit(&srv->metrics.ws_open, 1, memory_order_relaxed);
   /* Subscribed before anything is written: the client gets every event
    * published after the welcome, as after an acked subscribe. */
-  for (size_t i = 0; i < (size_t)slen;) {
-    const char *comma = memchr(subs + i, ',', (size_t)slen - i);
-    size_t len = comma ? (size_t)(comma - subs) - i : (size_t)slen - i;
-    hb_room_subscribe(c, subs + i, len); /* the count was checked above */
-    i += len + 1;
-  }
+  size_t pos = 0, len;
+  const char *name;
+  while (hb_name_list_next(subs, (size_t)slen, &pos, &name, &len))
+    hb_room_subscribe(c, name, len); /* names and count were checked above */
   hb_room_welcome(c, &claims, subs, (size_t)slen, &out);
   size_t n;
   char *p = hb_strbuf_release(&out, &n);

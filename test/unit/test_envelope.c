@@ -1027,10 +1027,28 @@ static void test_fast_path_agrees(void **state) {
   hb_envelope_set_fast_path(was);
 }
 
+static void test_name_list(void **state) {
+  (void)state;
+  static const struct {
+    const char *list;
+    const char *want; /* the names joined with '|' */
+  } cases[] = {{"", ""}, {"a", "a"}, {"a,bc", "a|bc"}, {"a,,b", "a||b"}, {"a,", "a|"}, {",", "|"}, {",a", "|a"}};
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    char got[32] = "";
+    size_t pos = 0, len, n = 0;
+    const char *name;
+    while (hb_name_list_next(cases[k].list, strlen(cases[k].list), &pos, &name, &len)) {
+      n += (size_t)snprintf(got + n, sizeof got - n, "%s%.*s", n || name != cases[k].list ? "|" : "", (int)len, name);
+    }
+    if (strcmp(got, cases[k].want) != 0) fail_msg("\"%s\": got \"%s\", want \"%s\"", cases[k].list, got, cases[k].want);
+  }
+}
+
 int main(void) {
   hb_envelope_init(); /* as the server does: every test decodes through the arena */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_event_name, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_name_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cmsg_ok, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cmsg_invalid_json, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cmsg_invalid_json_keeps_no_id, setup, teardown),
