@@ -326,14 +326,20 @@ static bool plain_member(const char *p, size_t n, size_t obj, const char *key, s
   return false;
 }
 
-/* A string member written without escapes: its bytes are its value. */
-static bool plain_str(const char *p, size_t n, size_t obj, const char *key, const char **s,
-                      size_t *len) {
-  size_t vs, ve;
-  if (!plain_member(p, n, obj, key, &vs, &ve) || p[vs] != '"') return false;
+/* The value at [vs, ve) is a string written without escapes: its bytes
+ * are its value. */
+static bool span_str(const char *p, size_t vs, size_t ve, const char **s, size_t *len) {
+  if (p[vs] != '"') return false;
   *s = p + vs + 1;
   *len = ve - vs - 2;
   return memchr(*s, '\\', *len) == NULL;
+}
+
+/* A string member written without escapes. */
+static bool plain_str(const char *p, size_t n, size_t obj, const char *key, const char **s,
+                      size_t *len) {
+  size_t vs, ve;
+  return plain_member(p, n, obj, key, &vs, &ve) && span_str(p, vs, ve, s, len);
 }
 
 /* An object member; *at is its '{'. */
@@ -552,7 +558,7 @@ static bool cmsg_fast(const char *buf, size_t len, size_t max_data_bytes, hb_cms
   const char *s;
   if (!plain_root(buf, len, &root)) return false;
   if (plain_member(buf, len, root, "id", &vs, &ve)) {
-    if (!plain_str(buf, len, root, "id", &s, &n) || n == 0 || n > HB_MAX_REQUEST_ID_BYTES ||
+    if (!span_str(buf, vs, ve, &s, &n) || n == 0 || n > HB_MAX_REQUEST_ID_BYTES ||
         has_control(s, n))
       return false;
     memcpy(out->id, s, n);
@@ -574,7 +580,7 @@ static bool cmsg_fast(const char *buf, size_t len, size_t max_data_bytes, hb_cms
   if (out->type != HB_CMSG_PUBLISH) return true;
   if (!plain_data(buf, len, root, max_data_bytes, &out->data, &out->data_len)) return false;
   if (plain_member(buf, len, root, "scope", &vs, &ve) &&
-      (!plain_str(buf, len, root, "scope", &s, &n) || !hb_scope_parse(s, n, &out->scope)))
+      (!span_str(buf, vs, ve, &s, &n) || !hb_scope_parse(s, n, &out->scope)))
     return false;
   return true;
 }
