@@ -293,11 +293,7 @@ class Client {
     if (sub.callbacks.size > 0) return;
     this._subs.delete(eventName);
     sub.reject(new HubbubError('unsubscribed', 'unsubscribed before the server confirmed', { eventName }));
-    if (this._state === 'open') {
-      const id = 'c' + this._nextId++;
-      this._sendRequest({ id, frame: JSON.stringify({ type: 'unsubscribe', eventName, id }), eventName,
-        resolve: noop, reject: noop }, 'unsubscribe');
-    }
+    if (this._state === 'open') this._sendUnsubscribe(eventName);
   }
 
   /** Listen to connection states; returns a function that stops listening. */
@@ -457,10 +453,7 @@ class Client {
       }
     }
     for (const name of upgraded) {
-      if (this._subs.has(name)) continue;
-      const id = 'c' + this._nextId++;
-      this._sendRequest({ id, frame: JSON.stringify({ type: 'unsubscribe', eventName: name, id }), eventName: name,
-        resolve: noop, reject: noop }, 'unsubscribe');
+      if (!this._subs.has(name)) this._sendUnsubscribe(name);
     }
     const queue = this._queue;
     this._queue = [];
@@ -515,6 +508,12 @@ class Client {
       },
       reject: (e) => sub.reject(e),
     }, 'subscribe');
+  }
+
+  _sendUnsubscribe(eventName) {
+    const id = 'c' + this._nextId++;
+    this._sendRequest({ id, frame: JSON.stringify({ type: 'unsubscribe', eventName, id }), eventName,
+      resolve: noop, reject: noop }, 'unsubscribe');
   }
 
   _sendRequest(item, kind) {
