@@ -29,15 +29,20 @@
 
 #include "hubbub/alloc.h"
 #include "hubbub/auth.h"
-#include "hubbub/broker.h"
 #include "hubbub/config.h"
 #include "hubbub/conn.h"
-#include "hubbub/envelope.h"
 #include "hubbub/http.h"
 #include "hubbub/io.h"
+#include "hubbub/json.h"
 #include "hubbub/jwt.h"
 #include "hubbub/limits.h"
+#include "hubbub/local.h"
 #include "hubbub/log.h"
+#include "hubbub/metrics.h"
+#include "hubbub/publish.h"
+#include "hubbub/room.h"
+#include "hubbub/router.h"
+#include "hubbub/server.h"
 #include "hubbub/store.h"
 #include "hubbub/ws.h"
 
@@ -46,7 +51,8 @@
 #define FZ_MAX_SUBST 8
 #define FZ_MAX_INPUT_BYTES (256 * 1024)
 
-static hb_server fz_srv;
+static hb_config fz_cfg;
+static hb_ioset fz_set;
 static hb_io fz_io;
 static hb_io *fz_io_list[1];
 static char fz_api_token[HB_MAX_API_TOKEN_BYTES + 1];
@@ -82,26 +88,31 @@ static void fz_cleanup(void) {
 static void fz_setup(void) {
   char err[256];
   hb_log_set_level(HB_LOG_ERROR);
-  hb_envelope_init(); /* as the server does */
+  hb_json_init(); /* as the server does */
+  hb_metrics_reset();
   if (!mkdtemp(fz_tmpdir)) fz_die("mkdtemp");
   atexit(fz_cleanup);
 
-  hb_config_defaults(&fz_srv.cfg);
-  fz_srv.cfg.port = 0;
-  snprintf(fz_srv.cfg.data_dir, sizeof fz_srv.cfg.data_dir, "%s", fz_tmpdir);
+  hb_config_defaults(&fz_cfg);
+  fz_cfg.port = 0;
+  snprintf(fz_cfg.data_dir, sizeof fz_cfg.data_dir, "%s", fz_tmpdir);
   /* Small limits so the fuzzer reaches every "over the limit" branch. */
-  fz_srv.cfg.max_body_bytes = 4096;
-  fz_srv.cfg.max_message_bytes = 4096;
-  fz_srv.cfg.max_data_bytes = 1024;
-  fz_srv.cfg.max_subscriptions = 8;
-  fz_srv.cfg.max_output_bytes = 1 << 20;
+  fz_cfg.max_body_bytes = 4096;
+  fz_cfg.max_message_bytes = 4096;
+  fz_cfg.max_data_bytes = 1024;
+  fz_cfg.max_subscriptions = 8;
+  fz_cfg.max_output_bytes = 1 << 20;
   uint8_t sha[SHA256_DIGEST_LENGTH];
   SHA256((const unsigned char *)FZ_ADMIN_TOKEN, strlen(FZ_ADMIN_TOKEN), sha);
-  fz_hex(sha, sizeof sha, fz_srv.cfg.admin_token_sha256);
-  fz_srv.nio = 1;
-  fz_srv.io = fz_io_list;
+  fz_hex(sha, sizeof sha, fz_cfg.admin_token_sha256);
+  /* One I/O thread's state, driven from this thread without running its
+   * loop's accept: the layers are registered as hb_server_run does. */
+  fz_set.cfg = &fz_cfg;
+  fz_set.nio = 1;
+  fz_set.io = fz_io_list;
   fz_io_list[0] = &fz_io;
-  fz_srv.started_at = (int64_t)time(NULL);
+  fz_set.hooks.accept_handler = &hb_http_conn_handler;
+  fz_set.hooks.conn_ext_bytes = hb_server_conn_ext_bytes();
 
   hb_store *st = NULL;
   if (hb_store_open(&st, fz_tmpdir, err, sizeof err) != 0) fz_die(err);
@@ -127,46 +138,38 @@ static void fz_setup(void) {
   fz_conn_token = hb_jwt_mint(&cl, pl.signing_secret, strlen(pl.signing_secret));
   if (!fz_conn_token) fz_die("mint");
 
-  fz_io.srv = &fz_srv;
+  fz_io.set = &fz_set;
   fz_io.id = 0;
   hb_uuid_v4(&fz_io.id_base);
   hb_list_init(&fz_io.conns);
   hb_list_init(&fz_io.dirty);
-  hb_index_init(&fz_io.index, NULL, NULL);
-  pthread_mutex_init(&fz_io.inbox_lock, NULL);
+  hb_list_init(&fz_io.later);
+  hb_list_init(&fz_io.sweep);
   if (uv_loop_init(&fz_io.loop) != 0) fz_die("loop");
-  fz_srv.broker = hb_broker_local_new(&fz_srv);
-  if (fz_srv.broker->ops->start(fz_srv.broker) != 0) fz_die("broker");
-  /* The store stays open: the auth cache and the admin API may use it. */
-  fz_io.store = st;
+  if (hb_inbox_init(&fz_io.inbox, &fz_io.loop, &fz_io) != 0) fz_die("inbox");
+  hb_broker *b = hb_broker_local_new();
+  if (b->ops->start(b) != 0) fz_die("broker");
+  hb_publish_init(&fz_set, b);
+  hb_publish_thread_start(&fz_io);
+  hb_room_init();
+  hb_router_init();
+  /* The store stays open: the auth cache was loaded from it. */
+  (void)st;
 }
 
-/* What hb_conn_accept sets up, minus the listener. */
+/* hb_conn_accept minus the listener: the socket is never connected (reading
+ * does not start), so the input reaches the handler only through fz_feed. */
 static hb_conn *fz_conn_new(void) {
-  hb_conn *c = hb_calloc(1, sizeof *c);
-  uv_tcp_init(&fz_io.loop, &c->tcp);
-  c->tcp.data = c;
-  c->io = &fz_io;
-  hb_list_init(&c->subs);
-  hb_list_init(&c->dirty_link);
-  hb_list_insert_tail(&fz_io.conns, &c->link);
-  fz_io.nconns++;
-  c->state = HB_CONN_HTTP;
-  c->deadline_ms = hb_io_now_ms(&fz_io) + (uint64_t)fz_srv.cfg.handshake_timeout_ms;
-  c->counted = true;
-  atomic_fetch_add_explicit(&fz_srv.open_conns, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&fz_srv.metrics.connections_open, 1, memory_order_relaxed);
+  hb_conn *c = hb_conn_new(&fz_io);
+  hb_conn_start(c);
   return c;
 }
 
-/* Feed like on_read does: by state, stopping once the connection closes. */
+/* Feed as the read callback does: to whichever handler drives the
+ * connection now, stopping once it closes. */
 static void fz_feed(hb_conn *c, const char *p, size_t n) {
-  if (n == 0) return;
-  switch (c->state) {
-  case HB_CONN_HTTP: hb_http_on_read(c, p, n); break;
-  case HB_CONN_WS: hb_ws_on_read(c, p, n); break;
-  default: break;
-  }
+  if (n == 0 || c->state != HB_CONN_OPEN) return;
+  c->h->on_read(c, p, n);
 }
 
 /* Feed in 1-3 chunks with split points from s1, s2. */
@@ -183,7 +186,7 @@ static void fz_feed_split(hb_conn *c, const char *p, size_t n, uint8_t s1, uint8
   fz_feed(c, p + b, n - b);
 }
 
-/* End of one input: the 1 s sweep once (deadlines far in the past), then
+/* End of one input: the sweep once (deadlines far in the past), then
  * close and let the close callback free everything. */
 static void fz_finish(hb_conn *c) {
   hb_conn_sweep(&fz_io, hb_io_now_ms(&fz_io) + HB_CONFIG_MAX_TIMEOUT_MS);

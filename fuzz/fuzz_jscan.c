@@ -1,10 +1,10 @@
 /*
  * fuzz_jscan.c - libFuzzer driver for the fast JSON check and the fast
- * decoders built on it (envelope.c).
+ * decoders built on it (proto/cmsg.c, proto/pubreq.c).
  *
  * Checks: whatever hb_jscan_plain() accepts, jansson accepts too with the
- * flags envelope.c decodes with (or refuses only for a number it cannot
- * hold, which envelope.c handles); and hb_cmsg_decode / hb_pubreq_decode
+ * flags hb_json_load() uses (or refuses only for a number it cannot
+ * hold, which hb_json_load() handles); and hb_cmsg_decode / hb_pubreq_decode
  * give the same result, field for field and error for error, with the fast
  * path on and with jansson alone.
  */
@@ -13,7 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hubbub/envelope.h"
+#include "hubbub/cmsg.h"
+#include "hubbub/event_name.h"
+#include "hubbub/http.h"
+#include "hubbub/json.h"
+#include "hubbub/pubreq.h"
+#include "hubbub/smsg.h"
 #include "hubbub/jscan.h"
 
 #define FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL)
@@ -38,9 +43,7 @@ static void cmsg(const char *in, size_t len, size_t max) {
   memset(&ea, 0, sizeof ea);
   memset(&eb, 0, sizeof eb);
   hb_err ra = hb_cmsg_decode(in, len, max, &a, &ea);
-  hb_envelope_set_fast_path(false);
-  hb_err rb = hb_cmsg_decode(in, len, max, &b, &eb);
-  hb_envelope_set_fast_path(true);
+  hb_err rb = hb_cmsg_decode_tree(in, len, max, &b, &eb);
   same_error(ra, rb, &ea, &eb);
   if (a.has_id != b.has_id || a.id_len != b.id_len || memcmp(a.id, b.id, a.id_len) != 0) abort();
   if (ra == HB_OK) {
@@ -61,9 +64,7 @@ static void pubreq(const char *in, size_t len, size_t max) {
   memset(&ea, 0, sizeof ea);
   memset(&eb, 0, sizeof eb);
   hb_err ra = hb_pubreq_decode(in, len, max, &a, &ea);
-  hb_envelope_set_fast_path(false);
-  hb_err rb = hb_pubreq_decode(in, len, max, &b, &eb);
-  hb_envelope_set_fast_path(true);
+  hb_err rb = hb_pubreq_decode_tree(in, len, max, &b, &eb);
   same_error(ra, rb, &ea, &eb);
   if (ra == HB_OK) {
     if (a.scope != b.scope || !hb_uuid_eq(&a.event_id, &b.event_id) ||
@@ -79,7 +80,7 @@ static void pubreq(const char *in, size_t len, size_t max) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  hb_envelope_init(); /* decode through the arena, as the server does */
+  hb_json_init(); /* decode through the arena, as the server does */
   /* A private copy with no slack after it: a read past `size` is caught. */
   char *in = malloc(size ? size : 1);
   if (size) memcpy(in, data, size);

@@ -13,7 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hubbub/envelope.h"
+#include "hubbub/cmsg.h"
+#include "hubbub/ctreq.h"
+#include "hubbub/event_name.h"
+#include "hubbub/http.h"
+#include "hubbub/json.h"
+#include "hubbub/pubreq.h"
+#include "hubbub/smsg.h"
 
 #define SMALL_MAX_DATA 64
 
@@ -72,7 +78,7 @@ static void ct(const char *in, size_t len) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  hb_envelope_init(); /* decode through the arena, as the server does */
+  hb_json_init(); /* decode through the arena, as the server does */
   char *in = malloc(size ? size : 1);
   if (size) memcpy(in, data, size);
   pub(in, size, HB_DEFAULT_MAX_DATA_BYTES);

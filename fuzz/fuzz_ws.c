@@ -135,7 +135,7 @@ static bool fz_handshake(hb_conn *c) {
                  fz_conn_token, FZ_WS_KEY);
   hb_http_on_read(c, req.buf, req.len);
   hb_strbuf_free(&req);
-  return c->state == HB_CONN_WS;
+  return c->state == HB_CONN_OPEN && c->h == &hb_ws_conn_handler;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -147,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   hb_conn *c = fz_conn_new();
   if (!fz_handshake(c)) abort(); /* the setup is broken, not the input */
   if (mode == 0 || mode == 3) {
-    size_t max = fz_srv.cfg.max_message_bytes;
+    size_t max = fz_cfg.max_message_bytes;
     fz_direct_vs_wslay((const uint8_t *)buf, n, max);
     fz_direct_vs_wslay((const uint8_t *)buf, n, s1 < max ? s1 : max);
     fz_feed_split(c, buf, n, s1, s2);

@@ -58,4 +58,13 @@ int hb_auth_plugin_secret(const hb_uuid *plugin, char *out, size_t outlen);
  */
 bool hb_auth_origin_allowed(const hb_uuid *plugin, const char *origin, size_t len);
 
+/**
+ * A credential was not in the snapshot: if the store in `store_dir` changed
+ * since this thread last looked (at most every HB_AUTH_MISS_RECHECK_MS),
+ * reload the snapshot now and return true so that the caller looks again.
+ * A token the CLI created a moment ago works at once, while a flood of
+ * unknown tokens costs one cheap version read per interval per thread.
+ */
+bool hb_auth_refresh_on_miss(const char *store_dir, uint64_t now_ms);
+
 #endif

@@ -1,144 +1,182 @@
 /*
- * conn.h - one client TCP connection: HTTP first, maybe a WebSocket after.
+ * conn.h - one client TCP connection: reading, a corked output queue,
+ * deadlines and closing. What the bytes mean belongs to the layer above.
  *
- * State machine: HTTP -> (upgrade) WS -> CLOSING -> CLOSED. The object
- * embeds its uv_tcp_t and is freed only in the close callback (libuv
- * handle.rst). Output is a queue of references (shared publish frames, or
- * small owned chunks) flushed once per loop turn with one vectored write;
- * past max_output_bytes the connection is cut off, never buffered forever.
+ * A connection is driven by a handler table (hb_conn_handler) that an upper
+ * layer installs: the HTTP glue handles a new connection; a WebSocket
+ * upgrade installs the WebSocket glue's table. The upper layer keeps its
+ * per-connection state in the connection's extension area (hb_conn_ext),
+ * sized once for the process (hb_io_hooks.conn_ext_bytes), so a connection
+ * is one allocation whatever protocol it speaks.
+ *
+ * States: OPEN -> CLOSING (flushing what is queued) -> CLOSED (uv_close
+ * called; freed in its callback, libuv handle.rst). Output is a queue of
+ * references (shared frames, small owned chunks, static bytes) flushed once
+ * per loop turn with one vectored write; past max_output_bytes the
+ * connection's handler is told to cut it off, never buffered forever.
  */
 #ifndef HUBBUB_CONN_H
 #define HUBBUB_CONN_H
 
-#include <http_parser.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-#include <wslay/wslay.h>
 
 #include "hubbub/errors.h"
+#include "hubbub/iplimit.h"
 #include "hubbub/limits.h"
 #include "hubbub/list.h"
-#include "hubbub/msg.h"
-#include "hubbub/scope.h"
-#include "hubbub/uuid.h"
 
 struct hb_io;
-struct hb_http_req;
+typedef struct hb_conn hb_conn;
 
 typedef enum {
-  HB_CONN_HTTP,    /* reading HTTP requests (keep-alive) */
-  HB_CONN_WS,      /* upgraded: WebSocket frames */
+  HB_CONN_OPEN,    /* reading and writing */
   HB_CONN_CLOSING, /* flushing what is queued, then closing */
   HB_CONN_CLOSED,  /* uv_close called; freed in its callback */
 } hb_conn_state;
 
-typedef enum { HB_OUT_OWNED, HB_OUT_MSG, HB_OUT_STATIC } hb_out_kind;
+/*
+ * What an upper layer does with its connections. Every callback runs on the
+ * connection's I/O thread; none may free the connection (they close it).
+ */
+typedef struct {
+  /** Accepted (refusal NULL), or accepted only to be refused (over a
+   * connection limit): then answer `refusal` and close. */
+  void (*on_open)(hb_conn *c, const hb_error *refusal);
+  /** Bytes read; all of buf is consumed within the call. */
+  void (*on_read)(hb_conn *c, const char *buf, size_t len);
+  /** The sweep (every HB_SWEEP_INTERVAL_MS): deadlines, pings. `now_ms` is
+   * the loop's clock. */
+  void (*on_sweep)(hb_conn *c, uint64_t now_ms);
+  /** The output backlog stayed over max_output_bytes too long, or went far
+   * over it (HB_OUTPUT_HARD_FACTOR): cut the connection off. Called in the
+   * middle of a fan-out: queue a close, never close synchronously. */
+  void (*on_overflow)(hb_conn *c);
+  /** The server is stopping: wind the connection down. */
+  void (*on_shutdown)(hb_conn *c);
+  /** The connection is closing for good: leave whatever points at it and
+   * release the extension area's resources. Called once, before the free. */
+  void (*on_close)(hb_conn *c);
+} hb_conn_handler;
+
+typedef enum { HB_OUT_OWNED, HB_OUT_SHARED, HB_OUT_STATIC } hb_out_kind;
+
+/*
+ * Bytes shared by many connections of one I/O thread (a publish frame):
+ * the queue holds a pointer and counts a reference in `refs` (plain, not
+ * atomic: only this thread touches it); when the last connection has
+ * written it, `release` runs on the thread. The owner embeds this.
+ */
+typedef struct hb_shared {
+  const char *bytes;
+  uint32_t len;
+  uint32_t refs;
+  void (*release)(struct hb_shared *s, struct hb_io *io);
+} hb_shared;
 
 typedef struct {
   uint8_t kind; /* hb_out_kind */
   uint32_t len, off;
   union {
-    struct hb_lmsg *lmsg;
+    hb_shared *shared;
     char *own;
     const char *stat;
   } u;
 } hb_out_item;
 
-/* The room (session-level channel key) a WebSocket belongs to: interned per
- * I/O thread and shared by its connections (room.c), so 5,000 attendees of
- * one session hold one copy of the key. */
-typedef struct hb_room hb_room;
-
 /*
  * Field order and widths matter: an idle subscriber costs this struct plus
- * its subscription, and the struct is kept free of padding holes (see
- * docs/performance.md, W4). Flags are bits; sizes that cannot exceed 32 bits
- * by a configured limit are 32-bit.
+ * its extension area plus its subscriptions, and it is kept free of padding
+ * holes (docs/performance.md, W4). Upper layers read `io` and `state`; the
+ * rest is this module's.
  */
-typedef struct hb_conn {
+struct hb_conn {
   uv_tcp_t tcp;
   struct hb_io *io;
-  uv_write_t *wreq;          /* borrowed from the thread while a write is in flight */
-  struct hb_http_req *req;   /* HTTP: everything lives in the request object, per request */
-  /* WebSocket. The wslay context (~8 KiB) exists only while a frame or a
-   * fragmented message is partly received; the frame tracker (ft_*) knows
-   * where frames end so an idle connection can give it back (ws.c). */
-  wslay_event_context_ptr ws;
-  struct hb_room *room;
+  const hb_conn_handler *h;
   hb_list link;       /* io->conns */
-  hb_list dirty_link; /* io->dirty */
-  hb_list subs;       /* hb_sub.conn_link */
-
+  hb_list dirty_link; /* io->dirty, io->later or io->sweep */
   /* output queue: a ring of items, allocated while there is output (an idle
    * connection holds none) */
   hb_out_item *out;
   size_t out_bytes;
   uint32_t out_head, out_count, out_cap;
   uint32_t inflight_bytes; /* bytes handed to the in-flight uv_write */
-
-  uint64_t deadline_ms;   /* handshake / request / idle deadline (0 = none) */
-  uint64_t next_ping_ms;  /* WebSocket: when to send the next ping */
-  uint64_t over_since_ms; /* when the backlog went over max_output_bytes (0: it is not) */
-  uint64_t bucket_ms;     /* publish rate limit: last refill */
-  int64_t expires_at;     /* the connection token's exp (0 = none) */
-  uint32_t ft_left;       /* payload bytes left in the current frame (<= max_message_bytes) */
-  uint32_t nsubs;
-  float bucket_tokens;    /* publish rate limit: tokens (a float is exact enough for a burst <= 1e6) */
-  uint8_t ft_hdr[14];     /* a frame header split across reads */
-  uint8_t ip[16];         /* peer address key (ratelimit.h) */
-  uint16_t close_code;    /* WebSocket close code we sent, 0 if none */
+  uint64_t deadline_ms;    /* the upper layer's deadline; CLOSING: when to give up flushing */
+  uint64_t over_since_ms;  /* when the backlog went over max_output_bytes (0: it is not) */
+  uint8_t ip[HB_IP_KEY_BYTES]; /* peer address key (iplimit.h) */
   /* one 32-bit unit of bit-fields */
-  unsigned rate_strikes : 10; /* publishes refused in a row (< HB_RATE_STRIKES_BEFORE_CLOSE) */
-  unsigned state : 3;     /* hb_conn_state */
-  unsigned scopes : 4;    /* hb_scope_set the token allows */
-  unsigned ft_hlen : 4;   /* frame header bytes collected so far (<= 14) */
-  bool writing : 1;       /* a uv_write is in flight */
+  unsigned state : 2;          /* hb_conn_state */
+  bool writing : 1;            /* a uv_write is in flight */
   bool close_after_flush : 1;
-  bool dirty : 1;         /* on io->dirty or io->later, waiting for a flush */
-  bool later : 1;         /* on io->later: only fan-out output, held by the flush window */
-  bool counted : 1;       /* counted in the server's connection total */
-  bool linger : 1;        /* WebSocket close sent: half-close and read until the peer's EOF */
-  bool shut : 1;          /* uv_shutdown issued */
-  bool ft_frag : 1;       /* inside a fragmented data message */
-  bool ip_counted : 1;    /* counted against max_connections_per_ip */
-} hb_conn;
+  bool dirty : 1;              /* on io->dirty or io->later, waiting for a flush */
+  bool later : 1;              /* on io->later: only fan-out output, held by the flush window */
+  bool counted : 1;            /* counted in the open-connection total */
+  bool linger : 1;             /* after the flush: half-close and read until the peer's EOF */
+  bool shut : 1;               /* uv_shutdown issued */
+  bool ip_counted : 1;         /* counted against max_connections_per_ip */
+  unsigned upper : 16;         /* free bits for the upper layer (hb_conn_upper_bits) */
+  /* the extension area follows, aligned for any field (hb_conn_ext) */
+};
 
-/* The bit-fields above must hold their largest values. */
-_Static_assert(HB_CONN_CLOSED < (1 << 3), "hb_conn.state");
-_Static_assert(HB_SCOPE__COUNT <= 4, "hb_conn.scopes");
-_Static_assert(HB_RATE_STRIKES_BEFORE_CLOSE < (1 << 10), "hb_conn.rate_strikes");
+_Static_assert(HB_CONN_CLOSED < (1 << 2), "hb_conn.state");
+/* The extension area starts right after the struct: every member of an
+ * upper layer's state needs at most 8-byte alignment. */
+#define HB_CONN_EXT_OFFSET sizeof(hb_conn)
+_Static_assert(sizeof(hb_conn) % 8 == 0, "hb_conn: the extension area must be 8-byte aligned");
 
-/** Accept a new connection on `io` from its listener. */
+/** The upper layer's per-connection area (hb_io_hooks.conn_ext_bytes). */
+static inline void *hb_conn_ext(hb_conn *c) { return (char *)c + HB_CONN_EXT_OFFSET; }
+/** The connection whose extension area is `ext`. */
+static inline hb_conn *hb_conn_of_ext(void *ext) { return (hb_conn *)((char *)ext - HB_CONN_EXT_OFFSET); }
+
+/** Accept a new connection on `io` from its listener: hb_conn_new, uv_accept, hb_conn_start. */
 void hb_conn_accept(struct hb_io *io, uv_stream_t *listener);
+/** The first half of an accept: a connection on `io` whose uv_tcp_t is
+ * initialised, not yet connected, driven by the accept handler. */
+hb_conn *hb_conn_new(struct hb_io *io);
+/** The second half: admit it (connection limits), call the handler's
+ * on_open, and start reading when it was admitted. */
+void hb_conn_start(hb_conn *c);
+/** Install another handler (a protocol upgrade). */
+void hb_conn_set_handler(hb_conn *c, const hb_conn_handler *h);
 
-/** Queue a shared message (takes a thread-local reference). False if the conn was cut off. */
-bool hb_conn_send_msg(hb_conn *c, struct hb_lmsg *lm);
+/** Queue a shared frame (counts a reference); it may wait for the thread's
+ * flush window. False when the connection is not open or was cut off. */
+bool hb_conn_send_shared(hb_conn *c, hb_shared *s);
 /** Queue a copy of `len` bytes. */
 void hb_conn_send_copy(hb_conn *c, const void *p, size_t len);
 /** Queue an allocated buffer (ownership passes to the connection). */
 void hb_conn_send_owned(hb_conn *c, char *p, size_t len);
 /** Queue static bytes that outlive the connection. */
 void hb_conn_send_static(hb_conn *c, const char *p, size_t len);
-/** Queue a text frame holding `json`. */
-void hb_conn_send_text(hb_conn *c, const char *json, size_t len);
+/** Drop what is queued and not yet started (a slow consumer's backlog). */
+void hb_conn_drop_pending(hb_conn *c);
 
-/**
- * WebSocket close: queue a close frame with `code` and `reason`, stop
- * reading, close after the flush (or after HB_WS_CLOSE_TIMEOUT_MS).
- * When `drop_pending` is set, queued frames not yet started are dropped
- * first (a slow consumer's backlog).
- */
-void hb_conn_ws_close(hb_conn *c, uint16_t code, const char *reason, bool drop_pending);
-/** Close now (after flushing what is queued when `flush` is true). */
+/** Close now; or, with `flush`, after what is queued is written (at most
+ * HB_CLOSE_FLUSH_TIMEOUT_MS). */
 void hb_conn_close(hb_conn *c, bool flush);
+/**
+ * Close gracefully: write what is queued, half-close, and read (discarding)
+ * until the peer closes or `timeout_ms` passes. Closing at once would make
+ * the kernel reset a connection with unread input, and the peer would lose
+ * the last bytes we sent (RFC 6455 7.1.1, RFC 9112 9.6).
+ */
+void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms);
+
+/** True when the backlog has been over the limit longer than the grace period. */
+bool hb_conn_overdue(const hb_conn *c, uint64_t now_ms);
 
 /** Flush up to `max` connections from the head of `list` (io->dirty,
  * io->sweep), taking each off it. */
 void hb_conn_flush_list(hb_list *list, size_t max);
-/** The 1 s sweep: deadlines, pings, idle timeouts, token expiry. */
+/** The sweep: CLOSING deadlines here, the rest through on_sweep. */
 void hb_conn_sweep(struct hb_io *io, uint64_t now_ms);
-/** Free the thread's spare output rings (at thread teardown). */
-void hb_conn_rings_free(struct hb_io *io);
+/** The thread stops: on_shutdown for each connection. */
+void hb_conn_shutdown_all(struct hb_io *io);
+/** Free the thread's spare output rings and write requests (at teardown). */
+void hb_conn_thread_free(struct hb_io *io);
 
 #endif

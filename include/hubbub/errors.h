@@ -45,9 +45,47 @@ typedef enum {
   HB_E__COUNT
 } hb_err;
 
+/*
+ * WebSocket close codes hubbub sends (docs/protocol.md, "Close codes"): the
+ * RFC 6455 7.4.1 codes, and application codes split into 4000-4399
+ * "reconnect with backoff" and 4400-4499 "do not reconnect without a
+ * change" (a new token, a fixed client). A refusal at the handshake closes
+ * with 4000 + the HTTP status it would have answered (hb_err_close_code).
+ */
+typedef enum {
+  HB_CLOSE_NORMAL = 1000,
+  HB_CLOSE_GOING_AWAY = 1001,       /* the server is shutting down */
+  HB_CLOSE_PROTOCOL_ERROR = 1002,
+  HB_CLOSE_UNSUPPORTED_DATA = 1003, /* a binary message */
+  HB_CLOSE_INVALID_PAYLOAD = 1007,  /* text or close reason not UTF-8 */
+  HB_CLOSE_MESSAGE_TOO_BIG = 1009,
+  HB_CLOSE_INTERNAL_ERROR = 1011,
+  HB_CLOSE_TRY_AGAIN_LATER = 1013,
+  HB_CLOSE_SLOW_CONSUMER = 4000,
+  HB_CLOSE_IDLE_TIMEOUT = 4001,
+  HB_CLOSE_RATE_LIMITED = 4008,
+  HB_CLOSE_BAD_REQUEST = 4400,
+  HB_CLOSE_UNAUTHORIZED = 4401,     /* missing, invalid or expired token */
+  HB_CLOSE_FORBIDDEN = 4403,
+  HB_CLOSE_TOKEN_REVOKED = 4410,
+  HB_CLOSE_UNPROCESSABLE = 4422,
+} hb_close_code;
+
+/** The close code of a refusal with `e` (4000 + its 4xx status; 1013 for a 503). */
+hb_close_code hb_err_close_code(hb_err e);
+
 /* Longest JSON pointer and message an hb_error carries. */
 #define HB_ERROR_POINTER_BYTES 96
 #define HB_ERROR_MESSAGE_BYTES 192
+
+/*
+ * The pointer of an error about the whole body (e.g. the top level is not an
+ * object). In hb_error.pointer, "" means "no pointer" (the field is omitted)
+ * and this sentinel means the RFC 6901 pointer "" to the whole document; it
+ * is the document's URI-fragment form (RFC 6901 section 6), never a valid
+ * plain pointer, so it cannot clash with a field's pointer.
+ */
+#define HB_POINTER_ROOT "#"
 
 /* A failure with its details: which field (a JSON pointer, RFC 6901, or
  * empty) and a human message. Lives on the stack; owns nothing. */

@@ -14,12 +14,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "hubbub/auth.h"
 #include "hubbub/conn.h"
 #include "hubbub/errors.h"
 #include "hubbub/strbuf.h"
 
 #define HB_HTTP_FIELD_BYTES 64 /* longest header name we care to keep */
+#define HB_HTTP_ROUTE_DATA_BYTES 64 /* the router's per-request scratch (route_data) */
 
 /* Headers the server reads; everything else is counted and dropped. */
 typedef enum {
@@ -58,17 +58,39 @@ typedef struct hb_http_req {
   bool upgrade;
   bool keep_alive;
   bool failed;      /* an error response was sent; the connection closes */
-  const void *route;
-  hb_principal principal;
+  const void *route; /* the router's: the route matched at on_headers */
+  /* The router's: what its checks found (the API token's principal), kept
+   * here so that no request allocates for it. */
+  _Alignas(8) unsigned char route_data[HB_HTTP_ROUTE_DATA_BYTES];
   /* Last, and not zeroed for a new request (url_len and field_len say how
    * much is valid): over 6 KiB that a memset per request would touch. */
   char field[HB_HTTP_FIELD_BYTES + 1];
   char url[HB_MAX_URL_BYTES + 1];
 } hb_http_req;
 
-/** Feed bytes read on a connection in the HTTP state. */
-void hb_http_on_read(hb_conn *c, const char *buf, size_t len);
+/* What the layer above (the router) does with requests. */
+typedef struct {
+  /** Headers are in: route and check (method, credentials, Content-Type,
+   * declared size). Return false after queuing an error response: the
+   * connection then closes without reading the body. */
+  bool (*on_headers)(hb_conn *c, hb_http_req *req);
+  /** The whole request is in: answer it, or upgrade the connection (then
+   * the bytes that follow go to the new handler). */
+  void (*on_request)(hb_conn *c, hb_http_req *req);
+} hb_http_handlers;
+
+/** Register the router (once, before any connection). */
+void hb_http_init(const hb_http_handlers *h);
+/** The connection handler of a new connection: HTTP/1.1 requests, keep-alive. */
+extern const hb_conn_handler hb_http_conn_handler;
+/** Per-connection state of the HTTP glue (in the connection's extension area). */
+typedef struct {
+  hb_http_req *req; /* the request being read or answered, NULL between requests */
+} hb_http_conn;
+
 void hb_http_req_free(hb_http_req *r);
+/** Feed bytes read on a connection (hb_http_conn_handler.on_read; tests and fuzzers). */
+void hb_http_on_read(hb_conn *c, const char *buf, size_t len);
 
 /**
  * Queue a complete response. `extra` holds additional header lines, each
@@ -83,5 +105,15 @@ void hb_http_respond_error(hb_conn *c, const hb_error *e, const char *extra, boo
 const char *hb_http_reason(int status);
 /** Case-insensitive: does the comma-separated header value hold `token`? */
 bool hb_http_has_token(const char *value, size_t len, const char *token);
+/**
+ * The percent-decoded value of query parameter `name` (without "=") of a
+ * request target, into out (cap bytes with the NUL). Returns its length, 0
+ * when absent or empty, -1 when malformed or too long. Only the first
+ * occurrence counts.
+ */
+ssize_t hb_http_query_param(const char *url, const char *name, char *out, size_t cap);
+/** HTTP error body: {"error":{"code":..,"message":..,"pointer":..}}. "pointer" is
+ * present when e->pointer is non-empty; HB_POINTER_ROOT is written as "pointer":"". */
+void hb_http_error_body(hb_strbuf *sb, const hb_error *e);
 
 #endif

@@ -8,6 +8,10 @@
 #ifndef HUBBUB_LIMITS_H
 #define HUBBUB_LIMITS_H
 
+/* A limit spelled out in a message: HB_STR(HB_MAX_NAME_BYTES) is "128". */
+#define HB_STR_(x) #x
+#define HB_STR(x) HB_STR_(x)
+
 /* --- listening ----------------------------------------------------------- */
 #define HB_DEFAULT_HOST "127.0.0.1"
 #define HB_DEFAULT_PORT 8080
@@ -22,6 +26,13 @@
  * failing accept() with EMFILE. */
 #define HB_DEFAULT_MAX_CONNECTIONS 19000
 #define HB_DEFAULT_MAX_CONNECTIONS_PER_IP 0 /* 0 = unlimited */
+
+/* How often each I/O thread sweeps its connections: deadlines, pings, token
+ * expiry, spare buffers (io.c, conn.c). */
+#define HB_SWEEP_INTERVAL_MS 250
+/* A connection closing after its queue is written gives up on a peer that
+ * does not read after this long. */
+#define HB_CLOSE_FLUSH_TIMEOUT_MS 2000
 
 /* --- HTTP/1.1 ------------------------------------------------------------ */
 #define HB_MAX_URL_BYTES 6144 /* room for a connection token in the query */

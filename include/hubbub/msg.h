@@ -30,6 +30,7 @@ typedef struct hb_msg {
   atomic_int refs;
   hb_chan_key chan;
   uint8_t event_name_len;
+  uint8_t json_off; /* where the JSON starts in frame: the header's size */
   char event_name[HB_MAX_EVENT_NAME_BYTES + 1];
   uint32_t frame_len;
   char frame[]; /* WebSocket frame header + JSON payload */
@@ -41,22 +42,12 @@ typedef struct hb_msg {
  */
 hb_msg *hb_msg_new(const hb_chan_key *chan, const char *event_name, size_t event_name_len,
                    const char *json, size_t json_len);
+/** The event's JSON text (the frame's payload), e.g. for another node. */
+static inline const char *hb_msg_json(const hb_msg *m, size_t *len) {
+  *len = m->frame_len - m->json_off;
+  return m->frame + m->json_off;
+}
 static inline void hb_msg_ref(hb_msg *m) { atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed); }
 void hb_msg_unref(hb_msg *m);
-
-/*
- * A thread's view of a message: one shared (atomic) reference per thread,
- * and a plain counter for the connections of that thread that still have
- * the frame queued. The delivery path thus touches no contended cache line
- * per subscriber: only this thread's counter.
- */
-typedef struct hb_lmsg {
-  hb_msg *msg;
-  uint32_t refs;
-  struct hb_lmsg *next_free;
-} hb_lmsg;
-
-/** Write a server frame header for `payload_len` into out (<= 10 bytes); returns its size. */
-size_t hb_ws_frame_header(uint8_t *out, uint8_t opcode, uint64_t payload_len);
 
 #endif

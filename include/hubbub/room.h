@@ -1,39 +1,68 @@
 /*
- * room.h - the v1 room protocol on an open WebSocket: welcome, subscribe,
- * unsubscribe, publish, ping (docs/protocol.md).
+ * room.h - the v1 room protocol on an open WebSocket: who a connection is
+ * (its room, scopes, token expiry), its subscriptions, and the messages
+ * welcome, subscribe, unsubscribe, publish, ping (docs/protocol.md).
+ *
+ * A room is (organization, plugin, event, session) from the signed
+ * connection token; each I/O thread keeps one shared copy of a room's key
+ * for all its connections in that room.
  */
 #ifndef HUBBUB_ROOM_H
 #define HUBBUB_ROOM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#include "hubbub/conn.h"
+#include "hubbub/bucket.h"
 #include "hubbub/jwt.h"
+#include "hubbub/list.h"
+#include "hubbub/msg.h"
 #include "hubbub/strbuf.h"
+#include "hubbub/ws.h"
 
-struct hb_io;
+typedef struct hb_room hb_room;
 
-/** The thread's shared room for `key` (a new reference). */
-hb_room *hb_room_acquire(struct hb_io *io, const hb_chan_key *key);
-/** Drop a reference; the last one frees the room. NULL is ignored. */
-void hb_room_release(struct hb_io *io, hb_room *r);
-/** The room's session-level channel key. */
-const hb_chan_key *hb_room_key(const hb_room *r);
+/* A connection in a room: its state in the connection's extension area.
+ * Field order keeps it free of padding holes (W4, docs/performance.md). */
+typedef struct hb_peer {
+  hb_ws ws;          /* first: the WebSocket glue's state (ws.h) */
+  hb_room *room;
+  hb_list subs;      /* hb_sub.conn_link (index.h) */
+  hb_bucket bucket;  /* publish rate limit (conn_publish_rate/burst) */
+  int64_t expires_at; /* the connection token's exp (0 = none) */
+  uint32_t nsubs;
+  unsigned scopes : 4;        /* hb_scope_set the token allows */
+  unsigned rate_strikes : 10; /* publishes refused in a row (< HB_RATE_STRIKES_BEFORE_CLOSE) */
+} hb_peer;
+
+_Static_assert(HB_SCOPE__COUNT <= 4, "hb_peer.scopes");
+_Static_assert(HB_RATE_STRIKES_BEFORE_CLOSE < (1 << 10), "hb_peer.rate_strikes");
+
+/** Register the room protocol as the WebSocket glue's upper layer (once). */
+void hb_room_init(void);
+/** Per-thread room table: on the I/O thread at its start and after its end. */
+void hb_room_thread_stop(struct hb_io *io);
 
 /**
- * Append the welcome frame (header and message) for a freshly upgraded
- * connection to `out`, which may already hold the 101 response so that the
- * caller queues both as one piece. Sends nothing itself.
+ * Enter the room of `claims` on a connection that hb_ws_open() just
+ * switched to WebSocket. Returns its peer state.
  */
-/* `subscribed` (may be NULL): the names subscribed at the upgrade, listed
- * in the welcome's "subscribed" field. */
-void hb_room_welcome(hb_conn *c, const hb_conn_claims *claims, const char *subscribed,
+hb_peer *hb_room_join(hb_ws *ws, const hb_conn_claims *claims);
+/**
+ * Subscribe to a (valid) event name in the peer's room, as a `subscribe`
+ * message does; idempotent. False when the connection already holds
+ * max_subscriptions names.
+ */
+bool hb_room_subscribe(hb_peer *p, const char *name, size_t len);
+/**
+ * Append the welcome frame to `out` (which may hold the 101 already, so that
+ * both go out as one piece). `subscribed` (may be NULL): the names
+ * subscribed at the upgrade, comma-separated, listed in the welcome.
+ */
+void hb_room_welcome(hb_peer *p, const hb_conn_claims *claims, const char *subscribed,
                      size_t subscribed_len, hb_strbuf *out);
-/** Handle one complete, UTF-8 valid text message. */
-void hb_room_on_text(hb_conn *c, const char *msg, size_t len);
-/** Subscribe the connection to a (valid) event name in its room, as a
- * `subscribe` message does; idempotent. False when the connection already
- * holds max_subscriptions names. */
-bool hb_room_subscribe(hb_conn *c, const char *name, size_t len);
+
+/** The room's session-level channel key. */
+const hb_chan_key *hb_room_key(const hb_room *r);
 
 #endif

@@ -8,7 +8,13 @@
 
 #include "hubbub/config.h"
 
+#include <stddef.h>
+
 /** Run the server; returns the process exit code (0 after a clean shutdown). */
 int hb_server_run(const hb_config *cfg);
+
+/** The per-connection room the layers need (hb_io_hooks.conn_ext_bytes):
+ * the largest of the protocols' states. */
+size_t hb_server_conn_ext_bytes(void);
 
 #endif

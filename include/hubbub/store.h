@@ -50,6 +50,20 @@ typedef struct {
 int hb_store_open(hb_store **out, const char *dir, char *errbuf, size_t errlen);
 void hb_store_close(hb_store *s);
 
+/**
+ * The calling thread's own handle on the store in `dir`, opened on first
+ * use (NULL, logged, when it cannot be) and kept until
+ * hb_store_thread_close() on the same thread.
+ */
+hb_store *hb_store_thread(const char *dir);
+void hb_store_thread_close(void);
+
+/**
+ * The one rule for organization, plugin and API-token names: NULL when
+ * `name` is valid, else what is wrong with it ("must not be a UUID"...).
+ */
+const char *hb_store_name_problem(const char *name);
+
 /* All functions return 0 on success, 1 for "not found / already exists"
  * where documented, -1 on a database error (logged). */
 

@@ -8,13 +8,14 @@
  * them (it reads the credential cache, which the main thread reloads when
  * the store's data version moves).
  */
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "hubbub/alloc.h"
-#include "hubbub/api.h"
+#include "hubbub/field.h"
 #include "hubbub/io.h"
+#include "hubbub/json.h"
+#include "hubbub/router.h"
 #include "hubbub/store.h"
 
 static void respond_json(hb_conn *c, int status, json_t *o) {
@@ -30,19 +31,16 @@ static void respond_err(hb_conn *c, hb_err err, const char *pointer, const char 
   hb_http_respond_error(c, &e, NULL, false);
 }
 
-static hb_store *store_of(hb_conn *c) { return hb_io_store(c->io); }
+static hb_store *store_of(hb_conn *c) { return hb_store_thread(c->io->set->cfg->data_dir); }
 
-/* Parse the body as a JSON object; answers the error itself on failure. */
+/* Parse the body as a JSON object through the front door (json.h): the same
+ * limits and error wording as every other body. Answers the error itself. */
 static json_t *body_object(hb_conn *c, hb_http_req *req) {
-  json_error_t je;
-  json_t *o = json_loadb(req->body.buf ? req->body.buf : "", req->body.len, JSON_REJECT_DUPLICATES, &je);
-  if (!o) {
-    respond_err(c, HB_E_INVALID_JSON, NULL, je.text);
-    return NULL;
-  }
-  if (!json_is_object(o)) {
+  json_t *o = NULL;
+  hb_error e;
+  if (hb_field_top_object(req->body.buf, req->body.len, &o, &e) != HB_OK) {
     json_decref(o);
-    respond_err(c, HB_E_INVALID_TYPE, "#", "the body must be a JSON object");
+    hb_http_respond_error(c, &e, NULL, false);
     return NULL;
   }
   return o;
@@ -66,14 +64,14 @@ static bool str_field(hb_conn *c, json_t *o, const char *key, bool required, con
   return true;
 }
 
+/* The store's one rule for names (hb_store_name_problem). */
 static bool valid_name(hb_conn *c, const char *name, const char *ptr) {
-  size_t n = strlen(name);
-  hb_uuid tmp;
-  bool ok = n >= 1 && n <= HB_MAX_NAME_BYTES && !hb_uuid_parse(name, n, &tmp);
-  for (size_t i = 0; ok && i < n; i++)
-    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) ok = false;
-  if (!ok) respond_err(c, HB_E_INVALID_VALUE, ptr, "names are 1-128 bytes, no control characters, not a UUID");
-  return ok;
+  const char *problem = hb_store_name_problem(name);
+  if (!problem) return true;
+  hb_error e;
+  hb_error_set(&e, HB_E_INVALID_VALUE, ptr, "the name %s", problem);
+  hb_http_respond_error(c, &e, NULL, false);
+  return false;
 }
 
 static json_t *uuid_json(const hb_uuid *u) {

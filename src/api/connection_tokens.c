@@ -4,10 +4,9 @@
 #include <time.h>
 
 #include "hubbub/alloc.h"
-#include "hubbub/api.h"
-#include "hubbub/envelope.h"
+#include "hubbub/ctreq.h"
 #include "hubbub/jwt.h"
-#include "hubbub/store.h"
+#include "hubbub/router.h"
 
 void hb_api_connection_tokens(hb_conn *c, hb_http_req *req) {
   hb_ctreq ct;
@@ -21,7 +20,7 @@ void hb_api_connection_tokens(hb_conn *c, hb_http_req *req) {
     return;
   }
   char secret[HB_SECRET_MAX_BYTES + 1];
-  if (hb_auth_plugin_secret(&req->principal.plugin, secret, sizeof secret) != 0) {
+  if (hb_auth_plugin_secret(&hb_router_principal(req)->plugin, secret, sizeof secret) != 0) {
     /* The token's plugin vanished between the check and now. */
     hb_error_set(&e, HB_E_INVALID_TOKEN, NULL, NULL);
     hb_http_respond_error(c, &e, NULL, false);
@@ -29,8 +28,8 @@ void hb_api_connection_tokens(hb_conn *c, hb_http_req *req) {
   }
   hb_conn_claims cl;
   memset(&cl, 0, sizeof cl);
-  cl.org = req->principal.org;
-  cl.plugin = req->principal.plugin;
+  cl.org = hb_router_principal(req)->org;
+  cl.plugin = hb_router_principal(req)->plugin;
   cl.event = ct.event_id;
   cl.session = ct.session_id;
   snprintf(cl.user_id, sizeof cl.user_id, "%s", ct.user_id);

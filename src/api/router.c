@@ -1,11 +1,11 @@
-/* router.c - map a request to its handler; the checks every route shares. */
+/* router.c - map a request to its handler; the checks every route shares (router.h). */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#include "hubbub/api.h"
+#include "hubbub/router.h"
+
 #include "hubbub/io.h"
-#include "hubbub/ws.h"
 
 enum { M_GET = 1 << 0, M_HEAD = 1 << 1, M_POST = 1 << 2, M_DELETE = 1 << 3 };
 enum { R_AUTH = 1 << 0, R_JSON = 1 << 1, R_WS = 1 << 2, R_PREFIX = 1 << 3, R_STATIC = 1 << 4, R_ADMIN = 1 << 5 };
@@ -22,7 +22,7 @@ static const route routes[] = {
     {"/api/v1/pub_subs", M_POST, R_AUTH | R_JSON, hb_api_publish, "POST"},
     {"/api/v1/publish", M_POST, R_AUTH | R_JSON, hb_api_publish, "POST"},
     {"/api/v1/connection_tokens", M_POST, R_AUTH | R_JSON, hb_api_connection_tokens, "POST"},
-    {"/api/v1/ws", M_GET, R_WS, hb_ws_handshake, "GET"},
+    {"/api/v1/ws", M_GET, R_WS, hb_api_room_socket, "GET"},
     {"/healthz", M_GET | M_HEAD, 0, hb_api_healthz, "GET, HEAD"},
     {"/metrics", M_GET | M_HEAD, 0, hb_api_metrics, "GET, HEAD"},
     {"/api/v1/admin/organizations", M_GET | M_POST, R_ADMIN | R_JSON, hb_api_admin_orgs, "GET, POST"},
@@ -70,8 +70,13 @@ static bool reject(hb_conn *c, hb_err err, const char *extra, const char *msg) {
   hb_error e;
   hb_error_set(&e, err, NULL, msg ? "%s" : NULL, msg);
   hb_http_respond_error(c, &e, extra, true);
-  c->req->failed = true;
   return false;
+}
+
+_Static_assert(sizeof(hb_principal) <= HB_HTTP_ROUTE_DATA_BYTES, "the principal fits route_data");
+
+const hb_principal *hb_router_principal(const hb_http_req *req) {
+  return (const hb_principal *)(const void *)req->route_data;
 }
 
 /* RFC 9110 8.3.1: the media type is case-insensitive; parameters may follow. */
@@ -82,7 +87,8 @@ static bool is_json(const char *ct, size_t len) {
   return n == sizeof want - 1 && strncasecmp(ct, want, n) == 0;
 }
 
-bool hb_api_on_headers(hb_conn *c, hb_http_req *req) {
+static bool on_headers(hb_conn *c, hb_http_req *req) {
+  const hb_config *cfg = c->io->set->cfg;
   const route *r = find_route(req->url);
   if (!r) return reject(c, HB_E_NOT_FOUND, NULL, NULL);
   req->route = r;
@@ -94,16 +100,18 @@ bool hb_api_on_headers(hb_conn *c, hb_http_req *req) {
   if (r->flags & R_AUTH) {
     const char *h = req->hdr[HB_H_AUTHORIZATION];
     size_t hl = h ? req->hdr_len[HB_H_AUTHORIZATION] : 0;
-    hb_err err = hb_auth_api_token(h ? h : "", hl, &req->principal);
-    if (err == HB_E_INVALID_TOKEN && hb_io_auth_refresh(c->io)) err = hb_auth_api_token(h ? h : "", hl, &req->principal);
+    hb_principal *who = (hb_principal *)(void *)req->route_data;
+    hb_err err = hb_auth_api_token(h ? h : "", hl, who);
+    if (err == HB_E_INVALID_TOKEN && hb_auth_refresh_on_miss(cfg->data_dir, hb_io_now_ms(c->io)))
+      err = hb_auth_api_token(h ? h : "", hl, who);
     if (err != HB_OK) return reject(c, err, "WWW-Authenticate: Bearer\r\n", NULL);
   }
   if (r->flags & R_ADMIN) {
     /* Off unless configured: then the paths do not exist at all. */
-    if (!c->io->srv->cfg.admin_token_sha256[0]) return reject(c, HB_E_NOT_FOUND, NULL, NULL);
+    if (!cfg->admin_token_sha256[0]) return reject(c, HB_E_NOT_FOUND, NULL, NULL);
     const char *h = req->hdr[HB_H_AUTHORIZATION];
     hb_err err = hb_auth_admin_token(h ? h : "", h ? req->hdr_len[HB_H_AUTHORIZATION] : 0,
-                                     c->io->srv->cfg.admin_token_sha256);
+                                     cfg->admin_token_sha256);
     if (err != HB_OK) return reject(c, err, "WWW-Authenticate: Bearer\r\n", NULL);
   }
   if ((r->flags & R_JSON) && req->method == HTTP_POST) {
@@ -119,7 +127,7 @@ bool hb_api_on_headers(hb_conn *c, hb_http_req *req) {
   return true;
 }
 
-void hb_api_on_message(hb_conn *c, hb_http_req *req) {
+static void on_request(hb_conn *c, hb_http_req *req) {
   const route *r = req->route;
   if (!r || req->failed) return;
   if (!(r->flags & R_WS) && req->upgrade) {
@@ -129,3 +137,10 @@ void hb_api_on_message(hb_conn *c, hb_http_req *req) {
   }
   r->handle(c, req);
 }
+
+static const hb_http_handlers handlers = {
+    .on_headers = on_headers,
+    .on_request = on_request,
+};
+
+void hb_router_init(void) { hb_http_init(&handlers); }

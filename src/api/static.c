@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "hubbub/api.h"
+#include "hubbub/router.h"
 #include "hubbub/static_files.h"
 
 static const hb_static_file *lookup(const char *path, size_t len) {

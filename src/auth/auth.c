@@ -9,7 +9,6 @@
  */
 #include "hubbub/auth.h"
 
-#include <ctype.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "hubbub/alloc.h"
 #include "hubbub/hash.h"
 #include "hubbub/log.h"
+#include "hubbub/origin.h"
 
 
 typedef struct {
@@ -92,9 +92,8 @@ static void add_plugin(const hb_plugin_row *r, void *ud) {
   e->org = r->org_id;
   snprintf(e->secret, sizeof e->secret, "%s", r->signing_secret);
   /* Normalise "no allowlist" to NULL so the origin check is one test. */
-  const char *o = r->allowed_origins;
-  while (*o == ' ' || *o == '\t') o++;
-  if (*o) e->origins = hb_strndup(r->allowed_origins, strlen(r->allowed_origins));
+  if (!hb_origin_list_empty(r->allowed_origins))
+    e->origins = hb_strndup(r->allowed_origins, strlen(r->allowed_origins));
   HASH_ADD(hh, snap->plugins, id, sizeof e->id, e);
 }
 
@@ -269,25 +268,22 @@ bool hb_auth_origin_allowed(const hb_uuid *plugin, const char *origin, size_t le
   bool ok = false;
   pthread_rwlock_rdlock(&lock);
   if (current) HASH_FIND(hh, current->plugins, plugin, sizeof *plugin, e);
-  if (!e) goto out;
-  if (!e->origins) {
-    ok = true;
-    goto out;
-  }
-  if (!origin || len == 0) goto out; /* an allowlist means an Origin is required */
-  /* Exact matches only ("https://app.example.com"); hosts are compared
-   * case-insensitively as RFC 6454 serialises them in lowercase anyway. */
-  for (const char *p = e->origins; *p;) {
-    while (*p && isspace((unsigned char)*p)) p++;
-    const char *q = p;
-    while (*q && !isspace((unsigned char)*q)) q++;
-    if ((size_t)(q - p) == len && strncasecmp(p, origin, len) == 0) {
-      ok = true;
-      break;
-    }
-    p = q;
-  }
-out:
+  /* No allowlist: any Origin (and none); an allowlist requires a listed one. */
+  if (e) ok = !e->origins || hb_origin_in_list(e->origins, origin, len);
   pthread_rwlock_unlock(&lock);
   return ok;
+}
+
+/* Per thread: when it last looked at the store's version on a miss. */
+static _Thread_local uint64_t miss_checked_ms;
+static _Thread_local int64_t miss_version;
+
+bool hb_auth_refresh_on_miss(const char *store_dir, uint64_t now_ms) {
+  if (miss_checked_ms && now_ms - miss_checked_ms < HB_AUTH_MISS_RECHECK_MS) return false;
+  miss_checked_ms = now_ms;
+  hb_store *s = hb_store_thread(store_dir);
+  int64_t v;
+  if (!s || hb_store_data_version(s, &v) != 0 || v == miss_version) return false;
+  miss_version = v;
+  return hb_auth_reload(s) == 0;
 }

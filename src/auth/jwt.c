@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/b64url.h"
+#include "hubbub/json.h"
 #include "hubbub/strbuf.h"
 
 #define SIG_BYTES 32 /* HMAC-SHA256 output */
@@ -27,81 +29,6 @@
 /* Largest NumericDate we accept as a real: 2^53, beyond which a double no
  * longer holds every integer (and no sane expiry lives). */
 #define MAX_REAL_DATE 9007199254740992.0
-
-/* --- base64url (RFC 4648 section 5), no padding --------------------------- */
-
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* One more than the value of each base64url character; 0 for every other
- * byte ('=' padding, '+', '/', whitespace: all refused). */
-static const uint8_t b64url_table[256] = {
-    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
-    ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15,
-    ['P'] = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
-    ['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29,
-    ['d'] = 30, ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36,
-    ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42, ['q'] = 43,
-    ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50,
-    ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57,
-    ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
-};
-
-static void b64url_encode(hb_strbuf *sb, const unsigned char *p, size_t n) {
-  hb_strbuf_grow(sb, (n + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= n; i += 3) {
-    unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-    char q[4] = {b64url_alphabet[v >> 18], b64url_alphabet[(v >> 12) & 63],
-                 b64url_alphabet[(v >> 6) & 63], b64url_alphabet[v & 63]};
-    hb_strbuf_add(sb, q, 4);
-  }
-  if (n - i == 1) {
-    unsigned v = (unsigned)p[i] << 16;
-    char q[2] = {b64url_alphabet[v >> 18], b64url_alphabet[(v >> 12) & 63]};
-    hb_strbuf_add(sb, q, 2);
-  } else if (n - i == 2) {
-    unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
-    char q[3] = {b64url_alphabet[v >> 18], b64url_alphabet[(v >> 12) & 63],
-                 b64url_alphabet[(v >> 6) & 63]};
-    hb_strbuf_add(sb, q, 3);
-  }
-}
-
-/*
- * Decode `n` characters into `out` (room for n * 3 / 4 bytes). Strict: no
- * padding, no characters outside the alphabet, no impossible length (n % 4
- * == 1) and no set bits in the unused tail, so that every byte string has
- * exactly one accepted encoding (a signature cannot be altered without
- * changing what it decodes to). Returns the decoded length or -1.
- */
-static long b64url_decode(const char *s, size_t n, unsigned char *out) {
-  const unsigned char *u = (const unsigned char *)s;
-  if (n % 4 == 1) return -1;
-  size_t o = 0, i = 0;
-  /* Four characters to three bytes; a value of -1 marks a bad one. */
-  for (; i + 4 <= n; i += 4) {
-    int32_t a = b64url_table[u[i]] - 1, b = b64url_table[u[i + 1]] - 1,
-            c = b64url_table[u[i + 2]] - 1, d = b64url_table[u[i + 3]] - 1;
-    if ((a | b | c | d) < 0) return -1;
-    uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
-    out[o++] = (unsigned char)(v >> 16);
-    out[o++] = (unsigned char)(v >> 8);
-    out[o++] = (unsigned char)v;
-  }
-  if (i < n) {
-    /* 2 characters (12 bits) carry one byte, 3 (18 bits) two; the bits
-     * left over must be zero (non-canonical otherwise). */
-    int32_t a = b64url_table[u[i]] - 1, b = b64url_table[u[i + 1]] - 1;
-    int32_t c = n - i == 3 ? b64url_table[u[i + 2]] - 1 : 0;
-    if ((a | b | c) < 0) return -1;
-    uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6;
-    out[o++] = (unsigned char)(v >> 16);
-    if (n - i == 3) out[o++] = (unsigned char)(v >> 8);
-    if (v & (n - i == 3 ? 0xffu : 0xffffu)) return -1;
-  }
-  return (long)o;
-}
 
 /* --- HMAC ----------------------------------------------------------------- */
 
@@ -228,7 +155,7 @@ char *hb_jwt_mint(const hb_conn_claims *c, const char *key, size_t key_len) {
 
   hb_strbuf_addstr(&tok, MINTED_HEADER_B64);
   hb_strbuf_addch(&tok, '.');
-  b64url_encode(&tok, (const unsigned char *)payload.buf, payload.len);
+  hb_b64url_encode(&tok, (const unsigned char *)payload.buf, payload.len);
   unsigned char sig[SIG_BYTES];
   if (!hs256(key, key_len, tok.buf, tok.len, sig)) {
     /* Only reachable when OpenSSL itself is broken: never hand out an
@@ -238,7 +165,7 @@ char *hb_jwt_mint(const hb_conn_claims *c, const char *key, size_t key_len) {
     return NULL;
   }
   hb_strbuf_addch(&tok, '.');
-  b64url_encode(&tok, sig, sizeof sig);
+  hb_b64url_encode(&tok, sig, sizeof sig);
   OPENSSL_cleanse(sig, sizeof sig);
   hb_strbuf_free(&payload);
   return hb_strbuf_release(&tok, NULL);
@@ -285,12 +212,12 @@ static hb_err decode_json_seg(const char *s, size_t n, const char *what, json_t 
                               hb_error *err) {
   *out = NULL;
   unsigned char buf[HB_MAX_CONN_TOKEN_BYTES]; /* n <= token length, decoded is smaller */
-  long m = b64url_decode(s, n, buf);
+  long m = hb_b64url_decode(s, n, buf);
   if (m < 0)
     return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token %s is not valid base64url",
                         what);
-  json_error_t je;
-  json_t *j = json_loadb((const char *)buf, (size_t)m, JSON_REJECT_DUPLICATES, &je);
+  hb_error je;
+  json_t *j = hb_json_load((const char *)buf, (size_t)m, &je); /* the one front door: same limits */
   if (!j)
     return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token %s is not valid JSON", what);
   if (!json_is_object(j)) {
@@ -458,7 +385,7 @@ static hb_err verify_parts(const char *tok, const parts *pp, json_t *payload, co
   }
 
   /* A 32-byte MAC is 43 base64url characters; anything else cannot match. */
-  if (p.seg_len[2] != 43 || b64url_decode(p.seg[2], p.seg_len[2], sig) != SIG_BYTES) {
+  if (p.seg_len[2] != 43 || hb_b64url_decode(p.seg[2], p.seg_len[2], sig) != SIG_BYTES) {
     e = hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token signature is malformed");
     goto out;
   }

@@ -1,12 +1,13 @@
-/* local.c - the in-process broker: a publish goes straight to every thread. */
+/* local.c - the in-process broker: a publish goes straight to every thread (local.h). */
+#include "hubbub/local.h"
+
 #include "hubbub/alloc.h"
-#include "hubbub/broker.h"
-#include "hubbub/io.h"
+#include "hubbub/publish.h"
 
 static int local_start(hb_broker *b) { return 0; }
 
 static hb_err local_publish(hb_broker *b, hb_io *from, hb_msg *msg) {
-  hb_io_deliver_all(b->srv, from, msg);
+  hb_publish_deliver_all(from, msg);
   return HB_OK;
 }
 
@@ -24,9 +25,8 @@ static const hb_broker_ops local_ops = {
     .stop = local_stop,
 };
 
-hb_broker *hb_broker_local_new(hb_server *srv) {
+hb_broker *hb_broker_local_new(void) {
   hb_broker *b = hb_calloc(1, sizeof *b);
   b->ops = &local_ops;
-  b->srv = srv;
   return b;
 }

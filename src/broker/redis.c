@@ -5,9 +5,9 @@
  *
  * Threads. Everything that talks to Redis runs on one thread of its own with
  * its own libuv loop, so a slow or dead Redis never blocks an I/O thread. The
- * I/O threads reach it through one mutex-protected queue (publishes and
- * interest changes) woken by a uv_async_t, the same pattern as io.c's inbox.
- * The link state is an atomic that publish() reads without a lock.
+ * I/O threads reach it through its inbox (inbox.h, the same as theirs):
+ * publishes and interest changes are jobs. The link state is an atomic that
+ * publish() reads without a lock.
  *
  * Why not hiredis's async API and its libuv adapter (as first sketched):
  * hiredis 0.14 keeps its own per-channel callback table for SUBSCRIBE and
@@ -49,8 +49,9 @@
 #include "hubbub/alloc.h"
 #include "hubbub/hash.h"
 #include "hubbub/hex.h"
-#include "hubbub/broker.h"
-#include "hubbub/io.h"
+#include "hubbub/inbox.h"
+#include "hubbub/publish.h"
+#include "hubbub/redis.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
 #include "hubbub/strbuf.h"
@@ -124,19 +125,13 @@ struct rbroker {
   atomic_int state;   /* hb_redis_state */
   atomic_long queued_bytes; /* frames of publishes accepted, not yet written or dropped */
   atomic_long dropped, refused;
-  atomic_bool stop_requested;
-  pthread_mutex_t lock; /* guards pubq and ops */
-  hb_msg **pubq;
-  size_t pubq_len, pubq_cap;
-  interest_op *ops;
-  size_t ops_len, ops_cap;
+  hb_inbox inbox; /* publishes and interest changes from the I/O threads */
 
   /* The Redis thread's own. */
   uv_thread_t thread;
   bool thread_started;
   uv_loop_t loop;
   bool loop_open;
-  uv_async_t wake;
   uv_timer_t tick;
   uv_getaddrinfo_t gai;
   bool resolving;
@@ -149,7 +144,7 @@ struct rbroker {
   rlink pub, sub;
   rchan *chans; /* uthash: channels with local interest */
   size_t nchans;
-  hb_msg **fifo; /* publishes taken from pubq, waiting for room in pub.out */
+  hb_msg **fifo; /* publishes taken from the inbox, waiting for room in pub.out */
   size_t fifo_head, fifo_len, fifo_cap;
   char readbuf[HB_REDIS_READ_BUFFER_BYTES]; /* shared by both reads: consumed in the callback */
 };
@@ -242,10 +237,8 @@ static void cmd_ping(rlink *l, uint64_t now) {
 static void cmd_publish(rbroker *rb, rlink *l, const hb_msg *m) {
   char name[CHAN_NAME_BYTES];
   size_t nlen = chan_name(&m->chan, name);
-  uint8_t b1 = (uint8_t)m->frame[1] & 0x7f;
-  size_t hlen = b1 < 126 ? 2 : b1 == 126 ? 4 : 10; /* RFC 6455 5.2: server frames are unmasked */
-  const char *json = m->frame + hlen;
-  size_t json_len = m->frame_len - hlen;
+  size_t json_len;
+  const char *json = hb_msg_json(m, &json_len);
   uint8_t head[PAYLOAD_HEADER_BYTES];
   head[0] = PAYLOAD_MAGIC0;
   head[1] = PAYLOAD_MAGIC1;
@@ -380,10 +373,8 @@ static void deliver_remote(rbroker *rb, const redisReply *chan, const redisReply
   size_t name_len = p[3 + HB_UUID_BYTES];
   if (name_len > HB_MAX_EVENT_NAME_BYTES || len < PAYLOAD_HEADER_BYTES + name_len) return;
   const char *name = (const char *)p + PAYLOAD_HEADER_BYTES;
-  /* The I/O threads are joined (and freed) once shutdown starts: stop here. */
-  if (atomic_load(&rb->base.srv->shutting_down)) return;
   hb_msg *m = hb_msg_new(&k, name, name_len, name + name_len, len - PAYLOAD_HEADER_BYTES - name_len);
-  hb_io_deliver_all(rb->base.srv, NULL, m);
+  hb_publish_deliver_all(NULL, m); /* refused once the I/O threads stop */
   hb_msg_unref(m);
 }
 
@@ -602,40 +593,43 @@ static void shutdown_thread(rbroker *rb) {
   link_close(&rb->sub);
   if (rb->resolving) uv_cancel((uv_req_t *)&rb->gai); /* else its callback frees it */
   uv_close((uv_handle_t *)&rb->tick, NULL);
-  uv_close((uv_handle_t *)&rb->wake, NULL);
+  hb_inbox_close(&rb->inbox, NULL);
 }
 
-static void on_wake(uv_async_t *h) {
-  rbroker *rb = h->data;
-  pthread_mutex_lock(&rb->lock);
-  hb_msg **batch = rb->pubq;
-  size_t n = rb->pubq_len;
-  rb->pubq = NULL;
-  rb->pubq_len = rb->pubq_cap = 0;
-  interest_op *ops = rb->ops;
-  size_t nops = rb->ops_len;
-  rb->ops = NULL;
-  rb->ops_len = rb->ops_cap = 0;
-  pthread_mutex_unlock(&rb->lock);
-
-  if (n) {
-    if (rb->fifo_head) {
-      memmove(rb->fifo, rb->fifo + rb->fifo_head, rb->fifo_len * sizeof *rb->fifo);
-      rb->fifo_head = 0;
-    }
-    if (rb->fifo_len + n > rb->fifo_cap) {
-      rb->fifo_cap = rb->fifo_len + n;
-      rb->fifo = hb_realloc(rb->fifo, rb->fifo_cap * sizeof *rb->fifo);
-    }
-    memcpy(rb->fifo + rb->fifo_len, batch, n * sizeof *batch);
-    rb->fifo_len += n;
+/* A publish from an I/O thread: behind those already waiting, then as much
+ * as the publish connection takes (drain_publishes). ctx NULL: dropped. */
+static void publish_job(void *ctx, void *arg) {
+  rbroker *rb = ctx;
+  hb_msg *m = arg;
+  if (!rb) {
+    hb_msg_unref(m);
+    return;
   }
-  hb_free(batch);
-  for (size_t i = 0; i < nops; i++) apply_interest(rb, &ops[i]);
-  hb_free(ops);
-  link_flush(&rb->sub);
+  if (rb->fifo_head && rb->fifo_head + rb->fifo_len == rb->fifo_cap) {
+    memmove(rb->fifo, rb->fifo + rb->fifo_head, rb->fifo_len * sizeof *rb->fifo);
+    rb->fifo_head = 0;
+  }
+  if (rb->fifo_head + rb->fifo_len == rb->fifo_cap) {
+    rb->fifo_cap = rb->fifo_cap ? rb->fifo_cap * 2 : 64;
+    rb->fifo = hb_realloc(rb->fifo, rb->fifo_cap * sizeof *rb->fifo);
+  }
+  rb->fifo[rb->fifo_head + rb->fifo_len++] = m;
   drain_publishes(rb);
-  if (atomic_load(&rb->stop_requested) && !rb->stopping) shutdown_thread(rb);
+}
+
+static void interest_job(void *ctx, void *arg) {
+  rbroker *rb = ctx;
+  interest_op *op = arg;
+  if (rb) {
+    apply_interest(rb, op);
+    link_flush(&rb->sub);
+  }
+  hb_free(op);
+}
+
+static void stop_job(void *ctx, void *arg) {
+  rbroker *rb = ctx;
+  if (rb && !rb->stopping) shutdown_thread(rb);
 }
 
 static void ping_check(rbroker *rb, rlink *l, uint64_t now) {
@@ -684,8 +678,7 @@ static int redis_start(hb_broker *b) {
   rbroker *rb = (rbroker *)b;
   if (uv_loop_init(&rb->loop) != 0) return -1;
   rb->loop_open = true;
-  uv_async_init(&rb->loop, &rb->wake, on_wake);
-  rb->wake.data = rb;
+  hb_inbox_init(&rb->inbox, &rb->loop, rb);
   uv_timer_init(&rb->loop, &rb->tick);
   rb->tick.data = rb;
   uv_timer_start(&rb->tick, on_tick, HB_REDIS_TICK_MS, HB_REDIS_TICK_MS);
@@ -713,32 +706,19 @@ static hb_err redis_publish(hb_broker *b, hb_io *from, hb_msg *msg) {
       hb_warn("redis: over %d bytes waiting for Redis: refusing publishes", HB_REDIS_MAX_QUEUED_BYTES);
     return HB_E_BROKER_UNAVAILABLE;
   }
-  hb_msg_ref(msg); /* owned by the queue, then by the Redis thread */
-  pthread_mutex_lock(&rb->lock);
-  if (rb->pubq_len == rb->pubq_cap) {
-    rb->pubq_cap = rb->pubq_cap ? rb->pubq_cap * 2 : 64;
-    rb->pubq = hb_realloc(rb->pubq, rb->pubq_cap * sizeof *rb->pubq);
-  }
-  rb->pubq[rb->pubq_len++] = msg;
-  pthread_mutex_unlock(&rb->lock);
-  uv_async_send(&rb->wake);
+  hb_msg_ref(msg); /* owned by the job, then by the Redis thread */
+  hb_inbox_post(&rb->inbox, publish_job, msg);
   /* Local subscribers now; other nodes through Redis (our echo is ignored). */
-  hb_io_deliver_all(b->srv, from, msg);
+  hb_publish_deliver_all(from, msg);
   return HB_OK;
 }
 
-static void redis_interest(hb_broker *b, hb_io *io, const hb_chan_key *chan, bool on) {
+static void redis_interest(hb_broker *b, const hb_chan_key *chan, bool on) {
   rbroker *rb = (rbroker *)b;
-  pthread_mutex_lock(&rb->lock);
-  if (rb->ops_len == rb->ops_cap) {
-    rb->ops_cap = rb->ops_cap ? rb->ops_cap * 2 : 64;
-    rb->ops = hb_realloc(rb->ops, rb->ops_cap * sizeof *rb->ops);
-  }
-  rb->ops[rb->ops_len].key = *chan;
-  rb->ops[rb->ops_len].on = on;
-  rb->ops_len++;
-  pthread_mutex_unlock(&rb->lock);
-  uv_async_send(&rb->wake);
+  interest_op *op = hb_malloc(sizeof *op);
+  op->key = *chan;
+  op->on = on;
+  hb_inbox_post(&rb->inbox, interest_job, op);
 }
 
 static const char *redis_state(hb_broker *b) { return state_names[get_state((rbroker *)b)]; }
@@ -748,24 +728,21 @@ static bool redis_healthy(hb_broker *b) { return get_state((rbroker *)b) == HB_R
 static void redis_stop(hb_broker *b) {
   rbroker *rb = (rbroker *)b;
   if (rb->thread_started) {
-    atomic_store(&rb->stop_requested, true);
-    uv_async_send(&rb->wake);
+    hb_inbox_post(&rb->inbox, stop_job, NULL);
     uv_thread_join(&rb->thread);
   } else if (rb->loop_open) {
     /* start() failed before the thread ran: close the handles here. */
     uv_close((uv_handle_t *)&rb->tick, NULL);
-    uv_close((uv_handle_t *)&rb->wake, NULL);
+    hb_inbox_close(&rb->inbox, NULL);
     uv_run(&rb->loop, UV_RUN_DEFAULT);
   }
+  if (rb->loop_open) hb_inbox_destroy(&rb->inbox);
   if (rb->loop_open && uv_loop_close(&rb->loop) != 0) hb_warn("redis: loop closed with live handles");
   long dropped = atomic_load(&rb->dropped), refused = atomic_load(&rb->refused);
   if (dropped || refused)
     hb_info("redis: %ld publishes dropped on link loss, %ld refused (queue full)", dropped, refused);
-  for (size_t i = 0; i < rb->pubq_len; i++) hb_msg_unref(rb->pubq[i]);
   for (size_t i = 0; i < rb->fifo_len; i++) hb_msg_unref(rb->fifo[rb->fifo_head + i]);
-  hb_free(rb->pubq);
   hb_free(rb->fifo);
-  hb_free(rb->ops);
   rchan *c, *tmp;
   HASH_ITER(hh, rb->chans, c, tmp) {
     HASH_DEL(rb->chans, c);
@@ -778,7 +755,6 @@ static void redis_stop(hb_broker *b) {
   hb_strbuf_free(&rb->sub.out);
   hb_strbuf_free(&rb->pub.inflight);
   hb_strbuf_free(&rb->sub.inflight);
-  pthread_mutex_destroy(&rb->lock);
   hb_free(rb->host);
   hb_free(rb->user);
   if (rb->password) {
@@ -890,17 +866,13 @@ bad:
   return -1;
 }
 
-hb_broker *hb_broker_redis_new(struct hb_server *srv, const char *url, const char *password,
-                               char *errbuf, size_t errlen) {
+hb_broker *hb_broker_redis_new(const char *url, const char *password, char *errbuf, size_t errlen) {
   rbroker *rb = hb_calloc(1, sizeof *rb);
   rb->base.ops = &redis_ops;
-  rb->base.srv = srv;
-  pthread_mutex_init(&rb->lock, NULL);
   atomic_init(&rb->state, HB_REDIS_DOWN);
   atomic_init(&rb->queued_bytes, 0);
   atomic_init(&rb->dropped, 0);
   atomic_init(&rb->refused, 0);
-  atomic_init(&rb->stop_requested, false);
   rb->backoff_ms = HB_REDIS_BACKOFF_MIN_MS;
   rb->pub.rb = rb->sub.rb = rb;
   rb->pub.name = "publish";

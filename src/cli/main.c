@@ -205,18 +205,10 @@ static int open_store(const args *a, hb_store **s) {
   return 0;
 }
 
-/* A name must be printable and must not look like a UUID, or lookups "by
- * name or UUID" would be ambiguous. */
+/* The store's one rule for names (hb_store_name_problem), as a usage error. */
 static int check_name(const char *what, const char *name) {
-  size_t n = strlen(name);
-  hb_uuid tmp;
-  if (n == 0 || n > HB_MAX_NAME_BYTES)
-    return usage_error("%s name must be 1 to %d bytes", what, HB_MAX_NAME_BYTES);
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-      return usage_error("%s name must not contain control characters", what);
-  if (hb_uuid_parse(name, n, &tmp)) return usage_error("%s name must not be a UUID", what);
-  return 0;
+  const char *problem = hb_store_name_problem(name);
+  return problem ? usage_error("%s name %s", what, problem) : 0;
 }
 
 static int find_org(hb_store *s, const char *key, hb_org_row *org) {

@@ -1,17 +1,12 @@
-/* conn.c - connection lifecycle, the corked output queue, deadlines. */
+/* conn.c - connection lifecycle, the corked output queue, deadlines (conn.h). */
 #include "hubbub/conn.h"
 
 #include <string.h>
-#include <time.h>
 
 #include "hubbub/alloc.h"
-#include "hubbub/http.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
-#include "hubbub/log.h"
-#include "hubbub/ratelimit.h"
-#include "hubbub/room.h"
-#include "hubbub/ws.h"
+#include "hubbub/metrics.h"
 
 /* --- output queue -------------------------------------------------------- */
 
@@ -26,15 +21,17 @@ static hb_out_item *out_at(hb_conn *c, uint32_t i) {
 }
 
 static void item_release(hb_io *io, hb_out_item *it) {
-  if (it->kind == HB_OUT_MSG)
-    hb_io_lmsg_unref(io, it->u.lmsg);
-  else if (it->kind == HB_OUT_OWNED)
+  if (it->kind == HB_OUT_SHARED) {
+    hb_shared *s = it->u.shared;
+    if (--s->refs == 0) s->release(s, io);
+  } else if (it->kind == HB_OUT_OWNED) {
     hb_free(it->u.own);
+  }
 }
 
 static const char *item_ptr(const hb_out_item *it) {
   switch (it->kind) {
-  case HB_OUT_MSG: return it->u.lmsg->msg->frame;
+  case HB_OUT_SHARED: return it->u.shared->bytes;
   case HB_OUT_OWNED: return it->u.own;
   default: return it->u.stat;
   }
@@ -101,11 +98,6 @@ static void ring_drop(hb_io *io, hb_out_item *r, uint32_t cap) {
     hb_free(r);
 }
 
-void hb_conn_rings_free(hb_io *io) {
-  io->ring_free_low = io->ring_free_n;
-  ring_trim(io);
-}
-
 static hb_out_item *out_push(hb_conn *c) {
   if (!c->out) {
     /* out_cap is kept from the last burst (bounded by out_release) */
@@ -143,7 +135,7 @@ static void out_release(hb_conn *c) {
 /* Drop `n` written bytes from the head of the queue. */
 static void out_consume(hb_conn *c, size_t n) {
   c->out_bytes -= n;
-  if (c->out_bytes <= c->io->srv->cfg.max_output_bytes) c->over_since_ms = 0;
+  if (c->out_bytes <= c->io->set->cfg->max_output_bytes) c->over_since_ms = 0;
   while (n > 0 && c->out_count > 0) {
     hb_out_item *it = out_at(c, 0);
     size_t left = it->len - it->off;
@@ -159,7 +151,16 @@ static void out_consume(hb_conn *c, size_t n) {
   out_release(c);
 }
 
-static int gather(hb_conn *c, uv_buf_t *iov, size_t *total);
+static int gather(hb_conn *c, uv_buf_t *iov, size_t *total) {
+  int n = 0;
+  *total = 0;
+  for (uint32_t i = 0; i < c->out_count && n < HB_MAX_IOV; i++) {
+    hb_out_item *it = out_at(c, i);
+    iov[n++] = uv_buf_init((char *)item_ptr(it) + it->off, it->len - it->off);
+    *total += it->len - it->off;
+  }
+  return n;
+}
 
 /* Hand what is queued to the kernel now, without closing or starting an
  * asynchronous write (safe in the middle of a fan-out). Returns a negative
@@ -178,31 +179,29 @@ static int try_drain(hb_conn *c) {
   return 0;
 }
 
-bool hb_conn_send_msg(hb_conn *c, hb_lmsg *lm) {
-  hb_msg *m = lm->msg;
-  if (c->state != HB_CONN_WS) return false;
-  size_t cap = c->io->srv->cfg.max_output_bytes;
+bool hb_conn_send_shared(hb_conn *c, hb_shared *s) {
+  if (c->state != HB_CONN_OPEN) return false;
+  size_t cap = c->io->set->cfg->max_output_bytes;
   /* The cap is on what the peer has not taken, not on what this loop turn
    * queued: a burst to a healthy reader goes to the kernel first. */
-  if (c->out_bytes + m->frame_len > cap) try_drain(c);
-  size_t after = c->out_bytes + m->frame_len;
+  if (c->out_bytes + s->len > cap) try_drain(c);
+  size_t after = c->out_bytes + s->len;
   uint64_t now = hb_io_now_ms(c->io);
   if (after > cap && !c->over_since_ms) c->over_since_ms = now;
   if (after > cap * HB_OUTPUT_HARD_FACTOR ||
       (after > cap && now - c->over_since_ms > HB_SLOW_CONSUMER_GRACE_MS)) {
-    /* A subscriber that does not read is cut off rather than buffered forever
-     * (Redis client-output-buffer-limit). The close itself happens after the
-     * fan-out, at the end-of-turn flush. */
-    atomic_fetch_add_explicit(&c->io->srv->metrics.slow_consumers_closed, 1, memory_order_relaxed);
-    hb_conn_ws_close(c, 4000, "slow consumer: output buffer full", true);
+    /* A subscriber that does not read is cut off rather than buffered
+     * forever (Redis client-output-buffer-limit). The handler queues the
+     * close; it happens at the end-of-turn flush, never mid fan-out. */
+    c->h->on_overflow(c);
     return false;
   }
-  lm->refs++;
+  s->refs++;
   hb_out_item *it = out_push(c);
-  it->kind = HB_OUT_MSG;
-  it->u.lmsg = lm;
-  it->len = m->frame_len;
-  c->out_bytes += m->frame_len;
+  it->kind = HB_OUT_SHARED;
+  it->u.shared = s;
+  it->len = s->len;
+  c->out_bytes += s->len;
   mark_later(c);
   return true;
 }
@@ -236,17 +235,8 @@ void hb_conn_send_static(hb_conn *c, const char *p, size_t len) {
   mark_dirty(c);
 }
 
-void hb_conn_send_text(hb_conn *c, const char *json, size_t len) {
-  uint8_t hdr[10];
-  size_t hlen = hb_ws_frame_header(hdr, 0x1, len);
-  char *b = hb_malloc(hlen + len);
-  memcpy(b, hdr, hlen);
-  memcpy(b + hlen, json, len);
-  hb_conn_send_owned(c, b, hlen + len);
-}
-
 /* Keep what is already being written; drop the rest of the backlog. */
-static void out_drop_pending(hb_conn *c) {
+void hb_conn_drop_pending(hb_conn *c) {
   size_t keep_bytes = c->writing ? c->inflight_bytes : 0;
   uint32_t keep = 0;
   size_t acc = 0;
@@ -265,15 +255,16 @@ static void out_drop_pending(hb_conn *c) {
   out_release(c);
 }
 
+bool hb_conn_overdue(const hb_conn *c, uint64_t now_ms) {
+  return c->over_since_ms && now_ms - c->over_since_ms > HB_SLOW_CONSUMER_GRACE_MS;
+}
+
 /* --- closing ------------------------------------------------------------- */
 
 static void on_close(uv_handle_t *h) {
   hb_conn *c = h->data;
   for (uint32_t i = 0; i < c->out_count; i++) item_release(c->io, out_at(c, i));
   ring_drop(c->io, c->out, c->out_cap);
-  if (c->req) hb_http_req_free(c->req);
-  hb_ws_destroy(c);
-  hb_room_release(c->io, c->room);
   hb_free(c);
 }
 
@@ -282,19 +273,16 @@ void hb_conn_close(hb_conn *c, bool flush) {
   if (flush && c->out_count > 0) {
     c->state = HB_CONN_CLOSING;
     c->close_after_flush = true;
-    if (!c->deadline_ms || c->deadline_ms > hb_io_now_ms(c->io) + HB_WS_CLOSE_TIMEOUT_MS)
-      c->deadline_ms = hb_io_now_ms(c->io) + HB_WS_CLOSE_TIMEOUT_MS;
+    uint64_t dl = hb_io_now_ms(c->io) + HB_CLOSE_FLUSH_TIMEOUT_MS;
+    if (!c->deadline_ms || c->deadline_ms > dl) c->deadline_ms = dl;
     mark_dirty(c);
     return;
   }
-  hb_server *srv = c->io->srv;
-  if (c->room) atomic_fetch_sub_explicit(&srv->metrics.ws_open, 1, memory_order_relaxed);
+  hb_ioset *set = c->io->set;
   c->state = HB_CONN_CLOSED;
-  /* Leave every room now: the index must never point at a closed connection. */
-  while (!hb_list_empty(&c->subs)) {
-    hb_sub *s = hb_container_of(c->subs.next, hb_sub, conn_link);
-    hb_index_unsubscribe(&c->io->index, s);
-  }
+  /* The upper layer leaves everything that points at the connection now
+   * (room index, timers): nothing may reach a closed connection. */
+  c->h->on_close(c);
   hb_list_remove(&c->link);
   if (c->dirty) {
     hb_list_remove(&c->dirty_link);
@@ -304,29 +292,20 @@ void hb_conn_close(hb_conn *c, bool flush) {
   c->io->nconns--;
   if (c->ip_counted) hb_iplimit_release(c->ip);
   if (c->counted) {
-    atomic_fetch_sub_explicit(&srv->open_conns, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&srv->metrics.connections_open, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&set->open_conns, 1, memory_order_relaxed);
+    hb_metric_add(HB_M_CONNECTIONS_OPEN, -1);
   }
   uv_read_stop((uv_stream_t *)&c->tcp);
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
-void hb_conn_ws_close(hb_conn *c, uint16_t code, const char *reason, bool drop_pending) {
-  if (c->state != HB_CONN_WS) return;
-  if (drop_pending) out_drop_pending(c);
-  size_t rlen = reason ? strlen(reason) : 0;
-  if (rlen > HB_MAX_CLOSE_REASON_BYTES) rlen = HB_MAX_CLOSE_REASON_BYTES;
-  uint8_t frame[4 + HB_MAX_CLOSE_REASON_BYTES];
-  frame[0] = 0x88; /* FIN + close */
-  frame[1] = (uint8_t)(2 + rlen);
-  frame[2] = (uint8_t)(code >> 8);
-  frame[3] = (uint8_t)code;
-  if (rlen) memcpy(frame + 4, reason, rlen);
-  hb_conn_send_copy(c, frame, 4 + rlen);
-  c->close_code = code;
+void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms) {
+  if (c->state == HB_CONN_CLOSED) return;
   c->linger = true;
-  if (c->ws) wslay_event_shutdown_write(c->ws); /* it must not send a second close */
-  hb_conn_close(c, true);
+  c->close_after_flush = true;
+  c->state = HB_CONN_CLOSING;
+  c->deadline_ms = hb_io_now_ms(c->io) + timeout_ms;
+  mark_dirty(c); /* the flush does the half-close once the queue is empty */
 }
 
 /* --- writing ------------------------------------------------------------- */
@@ -351,7 +330,6 @@ static void wreq_put(hb_io *io, uv_write_t *w) {
 static void on_write(uv_write_t *req, int status) {
   hb_conn *c = req->data;
   wreq_put(c->io, req);
-  c->wreq = NULL;
   c->writing = false;
   if (c->state == HB_CONN_CLOSED) return; /* cancelled by uv_close; on_close frees */
   if (status < 0) {
@@ -364,17 +342,6 @@ static void on_write(uv_write_t *req, int status) {
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status) { hb_free(req); }
-
-static int gather(hb_conn *c, uv_buf_t *iov, size_t *total) {
-  int n = 0;
-  *total = 0;
-  for (uint32_t i = 0; i < c->out_count && n < HB_MAX_IOV; i++) {
-    hb_out_item *it = out_at(c, i);
-    iov[n++] = uv_buf_init((char *)item_ptr(it) + it->off, it->len - it->off);
-    *total += it->len - it->off;
-  }
-  return n;
-}
 
 /* One vectored write for everything queued this turn: try it synchronously
  * (no allocation, no callback); hand what the socket did not take to
@@ -389,11 +356,10 @@ static void conn_flush(hb_conn *c) {
     }
     if (c->out_count > 0) {
       int n = gather(c, iov, &total);
-      c->wreq = wreq_get(c->io);
-      c->wreq->data = c;
-      if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
-        wreq_put(c->io, c->wreq);
-        c->wreq = NULL;
+      uv_write_t *w = wreq_get(c->io);
+      w->data = c;
+      if (uv_write(w, (uv_stream_t *)&c->tcp, iov, (unsigned)n, on_write) != 0) {
+        wreq_put(c->io, w);
         hb_conn_close(c, false);
         return;
       }
@@ -406,10 +372,8 @@ static void conn_flush(hb_conn *c) {
     if (!c->linger) {
       hb_conn_close(c, false);
     } else if (!c->shut) {
-      /* RFC 6455 7.1.1: after our close frame, half-close and keep reading
-       * (discarding) until the peer closes, or until the close deadline.
-       * Closing at once would make the kernel reset a connection with
-       * unread input, and the peer would lose the close frame. */
+      /* Half-close and keep reading (discarding, on_read below) until the
+       * peer closes or the deadline: see hb_conn_close_linger. */
       c->shut = true;
       uv_shutdown_t *req = hb_malloc(sizeof *req);
       req->data = c;
@@ -435,8 +399,8 @@ void hb_conn_flush_list(hb_list *list, size_t max) {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   hb_conn *c = h->data;
-  /* One buffer per thread: every read is consumed inside on_read (http-parser
-   * streams, wslay copies what it must keep), so idle connections hold none. */
+  /* One buffer per thread: every read is consumed inside on_read (the
+   * handler contract), so idle connections hold none. */
   *buf = uv_buf_init(c->io->readbuf, sizeof c->io->readbuf);
 }
 
@@ -447,100 +411,90 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     hb_conn_close(c, false);
     return;
   }
-  switch (c->state) {
-  case HB_CONN_HTTP: hb_http_on_read(c, buf->base, (size_t)nread); break;
-  case HB_CONN_WS:
-    /* Activity means a new frame starting: bytes that only continue a frame
-     * do not extend the deadline, so a frame trickled byte by byte is cut
-     * off at the idle timeout (the WebSocket form of slowloris). */
-    if (!c->ft_left && !c->ft_hlen && !c->ft_frag)
-      c->deadline_ms = hb_io_now_ms(c->io) + (uint64_t)c->io->srv->cfg.idle_timeout_ms;
-    hb_ws_on_read(c, buf->base, (size_t)nread);
-    break;
-  default: break; /* closing: what the peer still sends is discarded */
-  }
+  /* Closing: what the peer still sends is discarded. */
+  if (c->state == HB_CONN_OPEN) c->h->on_read(c, buf->base, (size_t)nread);
 }
 
-void hb_conn_accept(hb_io *io, uv_stream_t *listener) {
-  hb_server *srv = io->srv;
-  hb_conn *c = hb_calloc(1, sizeof *c);
+void hb_conn_set_handler(hb_conn *c, const hb_conn_handler *h) { c->h = h; }
+
+hb_conn *hb_conn_new(hb_io *io) {
+  hb_conn *c = hb_calloc(1, HB_CONN_EXT_OFFSET + io->set->hooks.conn_ext_bytes);
   uv_tcp_init(&io->loop, &c->tcp);
   c->tcp.data = c;
   c->io = io;
-  hb_list_init(&c->subs);
+  c->h = io->set->hooks.accept_handler;
   hb_list_init(&c->dirty_link);
-  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
-    uv_close((uv_handle_t *)&c->tcp, on_close);
-    return;
-  }
+  hb_list_init(&c->link);
+  return c;
+}
+
+void hb_conn_start(hb_conn *c) {
+  hb_io *io = c->io;
+  hb_ioset *set = io->set;
+  const hb_config *cfg = set->cfg;
   /* TCP_NODELAY comes from the listener (io.c make_listener). */
   hb_list_insert_tail(&io->conns, &c->link);
   io->nconns++;
-  c->state = HB_CONN_HTTP;
-  c->deadline_ms = hb_io_now_ms(io) + (uint64_t)srv->cfg.handshake_timeout_ms;
-  atomic_fetch_add_explicit(&srv->metrics.connections_total, 1, memory_order_relaxed);
+  c->state = HB_CONN_OPEN;
+  hb_metric_inc(HB_M_CONNECTIONS_TOTAL);
 
-  int open = atomic_fetch_add_explicit(&srv->open_conns, 1, memory_order_relaxed) + 1;
+  int open = atomic_fetch_add_explicit(&set->open_conns, 1, memory_order_relaxed) + 1;
   c->counted = true;
-  atomic_fetch_add_explicit(&srv->metrics.connections_open, 1, memory_order_relaxed);
-  if (srv->cfg.max_connections > 0 && open > srv->cfg.max_connections) {
-    /* Refuse cleanly: an HTTP answer the client can read, then close. */
-    atomic_fetch_add_explicit(&srv->metrics.rejected_connections, 1, memory_order_relaxed);
-    hb_error e;
-    hb_error_set(&e, HB_E_TOO_MANY_CONNECTIONS, NULL, NULL);
-    hb_http_respond_error(c, &e, "Retry-After: 5\r\n", true);
-    return;
-  }
-  if (srv->cfg.max_connections_per_ip > 0) {
+  hb_metric_inc(HB_M_CONNECTIONS_OPEN);
+  hb_error refusal;
+  refusal.err = HB_OK;
+  if (cfg->max_connections > 0 && open > cfg->max_connections) {
+    hb_error_set(&refusal, HB_E_TOO_MANY_CONNECTIONS, NULL, NULL);
+  } else if (cfg->max_connections_per_ip > 0) {
     struct sockaddr_storage ss;
     int len = sizeof ss;
     memset(&ss, 0, sizeof ss);
     uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len);
     hb_iplimit_key(&ss, c->ip);
-    if (!hb_iplimit_acquire(c->ip, srv->cfg.max_connections_per_ip)) {
-      atomic_fetch_add_explicit(&srv->metrics.rejected_connections, 1, memory_order_relaxed);
-      hb_error e;
-      hb_error_set(&e, HB_E_TOO_MANY_CONNECTIONS, NULL, "too many connections from this address");
-      hb_http_respond_error(c, &e, "Retry-After: 5\r\n", true);
-      return;
-    }
-    c->ip_counted = true;
+    if (hb_iplimit_acquire(c->ip, cfg->max_connections_per_ip)) c->ip_counted = true;
+    else hb_error_set(&refusal, HB_E_TOO_MANY_CONNECTIONS, NULL, "too many connections from this address");
   }
-  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  if (refusal.err != HB_OK) hb_metric_inc(HB_M_CONNECTIONS_REJECTED);
+  c->h->on_open(c, refusal.err != HB_OK ? &refusal : NULL);
+  if (refusal.err == HB_OK && c->state == HB_CONN_OPEN)
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
-/* --- deadlines and keep-alive ------------------------------------------- */
+void hb_conn_accept(hb_io *io, uv_stream_t *listener) {
+  hb_conn *c = hb_conn_new(io);
+  if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+    return;
+  }
+  hb_conn_start(c);
+}
+
+/* --- the sweep ----------------------------------------------------------- */
 
 void hb_conn_sweep(hb_io *io, uint64_t now) {
   ring_trim(io);
-  const hb_config *cfg = &io->srv->cfg;
-  int64_t wall = (int64_t)time(NULL);
   hb_list *it, *tmp;
   hb_list_foreach_safe(it, tmp, &io->conns) {
     hb_conn *c = hb_container_of(it, hb_conn, link);
-    switch (c->state) {
-    case HB_CONN_HTTP:
-      /* handshake, request (slowloris) or keep-alive idle deadline */
-      if (c->deadline_ms && now >= c->deadline_ms) hb_conn_close(c, false);
-      break;
-    case HB_CONN_WS:
-      if (c->over_since_ms && now - c->over_since_ms > HB_SLOW_CONSUMER_GRACE_MS) {
-        atomic_fetch_add_explicit(&io->srv->metrics.slow_consumers_closed, 1, memory_order_relaxed);
-        hb_conn_ws_close(c, 4000, "slow consumer: output buffer full", true);
-      } else if (c->expires_at && wall > c->expires_at + HB_JWT_LEEWAY_S) {
-        hb_conn_ws_close(c, 4401, "token expired", false);
-      } else if (c->deadline_ms && now >= c->deadline_ms) {
-        hb_conn_ws_close(c, 4001, "idle timeout", false);
-      } else if (cfg->ping_interval_ms > 0 && now >= c->next_ping_ms) {
-        static const char ping[2] = {(char)0x89, 0x00};
-        hb_conn_send_static(c, ping, sizeof ping);
-        c->next_ping_ms = now + (uint64_t)cfg->ping_interval_ms;
-      }
-      break;
-    case HB_CONN_CLOSING:
-      if (c->deadline_ms && now >= c->deadline_ms) hb_conn_close(c, false);
-      break;
-    default: break;
-    }
+    if (c->state == HB_CONN_OPEN) c->h->on_sweep(c, now);
+    else if (c->state == HB_CONN_CLOSING && c->deadline_ms && now >= c->deadline_ms) hb_conn_close(c, false);
+  }
+}
+
+void hb_conn_shutdown_all(hb_io *io) {
+  hb_list *it, *tmp;
+  hb_list_foreach_safe(it, tmp, &io->conns) {
+    hb_conn *c = hb_container_of(it, hb_conn, link);
+    if (c->state == HB_CONN_OPEN) c->h->on_shutdown(c);
+  }
+}
+
+void hb_conn_thread_free(hb_io *io) {
+  io->ring_free_low = io->ring_free_n;
+  ring_trim(io);
+  while (io->wreq_free) {
+    uv_write_t *w = io->wreq_free;
+    io->wreq_free = w->data;
+    hb_free(w);
   }
 }

@@ -1,4 +1,4 @@
-/* io.c - I/O threads: one loop, listener, inbox and room index each. */
+/* io.c - I/O threads: one loop, listener, inbox and timers each (io.h). */
 #include "hubbub/io.h"
 
 #include <arpa/inet.h>
@@ -11,44 +11,10 @@
 #include <unistd.h>
 
 #include "hubbub/alloc.h"
-#include "hubbub/auth.h"
 #include "hubbub/conn.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
-#include "hubbub/store.h"
-
-/* How often each thread sweeps its connections for deadlines and pings. */
-#define HB_SWEEP_INTERVAL_MS 250
-
-static void on_interest(void *ud, const hb_chan_key *chan, bool on) {
-  hb_io *io = ud;
-  hb_broker *b = io->srv->broker;
-  if (b && b->ops->interest) b->ops->interest(b, io, chan, on);
-}
-
-static void deliver_one(hb_conn *c, void *ud) { hb_conn_send_msg(c, ud); }
-
-hb_store *hb_io_store(hb_io *io) {
-  if (!io->store) {
-    char err[256];
-    if (hb_store_open(&io->store, io->srv->cfg.data_dir, err, sizeof err) != 0) {
-      hb_warn("thread %d: cannot open the store: %s", io->id, err);
-      io->store = NULL;
-    }
-  }
-  return io->store;
-}
-
-bool hb_io_auth_refresh(hb_io *io) {
-  uint64_t now = hb_io_now_ms(io);
-  if (io->auth_checked_ms && now - io->auth_checked_ms < HB_AUTH_MISS_RECHECK_MS) return false;
-  io->auth_checked_ms = now;
-  hb_store *s = hb_io_store(io);
-  int64_t v;
-  if (!s || hb_store_data_version(s, &v) != 0 || v == io->auth_version) return false;
-  io->auth_version = v;
-  return hb_auth_reload(s) == 0;
-}
+#include "hubbub/metrics.h"
 
 void hb_io_new_id(hb_io *io, char out[HB_UUID_STR_BYTES]) {
   hb_uuid u = io->id_base;
@@ -60,48 +26,7 @@ void hb_io_new_id(hb_io *io, char out[HB_UUID_STR_BYTES]) {
   hb_uuid_format(&u, out);
 }
 
-void hb_io_lmsg_unref(hb_io *io, hb_lmsg *lm) {
-  if (--lm->refs > 0) return;
-  hb_msg_unref(lm->msg);
-  lm->next_free = io->lmsg_free;
-  io->lmsg_free = lm;
-}
-
-size_t hb_io_deliver_local(hb_io *io, hb_msg *msg) {
-  hb_lmsg *lm = io->lmsg_free;
-  if (lm) io->lmsg_free = lm->next_free;
-  else lm = hb_malloc(sizeof *lm);
-  hb_msg_ref(msg);
-  lm->msg = msg;
-  lm->refs = 1; /* held by this function until the fan-out is done */
-  size_t n = hb_index_foreach(&io->index, &msg->chan, msg->event_name, msg->event_name_len,
-                              deliver_one, lm);
-  hb_io_lmsg_unref(io, lm);
-  if (n) atomic_fetch_add_explicit(&io->srv->metrics.deliveries, (long long)n, memory_order_relaxed);
-  return n;
-}
-
-void hb_io_post(hb_io *io, hb_msg *msg) {
-  hb_msg_ref(msg);
-  pthread_mutex_lock(&io->inbox_lock);
-  if (io->inbox_len == io->inbox_cap) {
-    io->inbox_cap = io->inbox_cap ? io->inbox_cap * 2 : 64;
-    io->inbox = hb_realloc(io->inbox, io->inbox_cap * sizeof *io->inbox);
-  }
-  io->inbox[io->inbox_len++] = msg;
-  pthread_mutex_unlock(&io->inbox_lock);
-  uv_async_send(&io->wake); /* coalesced by libuv: one wake-up for a burst */
-}
-
-void hb_io_deliver_all(hb_server *srv, hb_io *from, hb_msg *msg) {
-  for (int i = 0; i < srv->nio; i++) {
-    hb_io *io = srv->io[i];
-    if (io == from)
-      hb_io_deliver_local(io, msg);
-    else
-      hb_io_post(io, msg);
-  }
-}
+void hb_io_post(hb_io *io, hb_job_fn fn, void *arg) { hb_inbox_post(&io->inbox, fn, arg); }
 
 static void close_cb_noop(uv_handle_t *h) { (void)h; }
 
@@ -114,40 +39,22 @@ static void begin_stop(hb_io *io) {
     uv_close((uv_handle_t *)&io->listener, close_cb_noop);
     io->listening = false;
   }
-  hb_list *it, *tmp;
-  hb_list_foreach_safe(it, tmp, &io->conns) {
-    hb_conn *c = hb_container_of(it, hb_conn, link);
-    if (c->state == HB_CONN_WS)
-      hb_conn_ws_close(c, 1001, "server shutting down", false);
-    else if (c->state == HB_CONN_HTTP && !c->req)
-      hb_conn_close(c, true); /* idle keep-alive: nothing in flight */
-    /* An HTTP request in flight finishes; its response says Connection: close. */
-  }
+  /* WebSockets close with 1001, idle keep-alive connections close, an HTTP
+   * request in flight finishes (its response says Connection: close). */
+  hb_conn_shutdown_all(io);
+}
+
+static void stop_job(void *ctx, void *arg) {
+  if (ctx) begin_stop(ctx);
 }
 
 static void finish_stop(hb_io *io) {
-  uv_close((uv_handle_t *)&io->wake, close_cb_noop);
+  hb_inbox_close(&io->inbox, close_cb_noop);
   uv_close((uv_handle_t *)&io->flush, close_cb_noop);
   uv_close((uv_handle_t *)&io->tick, close_cb_noop);
   uv_close((uv_handle_t *)&io->flush_timer, close_cb_noop);
   uv_close((uv_handle_t *)&io->accept_retry, close_cb_noop);
   uv_close((uv_handle_t *)&io->sweeping, close_cb_noop);
-}
-
-static void on_wake(uv_async_t *h) {
-  hb_io *io = h->data;
-  pthread_mutex_lock(&io->inbox_lock);
-  hb_msg **batch = io->inbox;
-  size_t n = io->inbox_len;
-  io->inbox = NULL;
-  io->inbox_len = io->inbox_cap = 0;
-  pthread_mutex_unlock(&io->inbox_lock);
-  for (size_t i = 0; i < n; i++) {
-    hb_io_deliver_local(io, batch[i]);
-    hb_msg_unref(batch[i]);
-  }
-  hb_free(batch);
-  if (atomic_load(&io->stop_requested)) begin_stop(io);
 }
 
 /* The idle handle only keeps the poll from sleeping; on_flush does the work. */
@@ -165,7 +72,6 @@ static void on_sweeping(uv_idle_t *h) { (void)h; }
  * most once per flush.
  */
 static void flush_sweep(hb_io *io) {
-  hb_metrics *m = &io->srv->metrics;
   if (hb_list_empty(&io->sweep) && hb_list_empty(&io->later)) {
     /* the window's timer found nothing left: its connections were written
      * with a reply or closed meanwhile */
@@ -175,9 +81,9 @@ static void flush_sweep(hb_io *io) {
   if (hb_list_empty(&io->sweep)) {
     io->later_flushed_ms = hb_io_now_ms(io);
     hb_list_splice_tail(&io->sweep, &io->later);
-    atomic_fetch_add_explicit(&m->fanout_flushes, 1, memory_order_relaxed);
+    hb_metric_inc(HB_M_FANOUT_FLUSHES);
   }
-  atomic_fetch_add_explicit(&m->fanout_flush_turns, 1, memory_order_relaxed);
+  hb_metric_inc(HB_M_FANOUT_FLUSH_TURNS);
   hb_conn_flush_list(&io->sweep, io->stopping ? SIZE_MAX : HB_FLUSH_CHUNK_CONNS);
   if (hb_list_empty(&io->sweep))
     uv_idle_stop(&io->sweeping);
@@ -203,7 +109,7 @@ static void on_flush(uv_check_t *h) {
     return;
   }
   if (hb_list_empty(&io->later)) return;
-  uint64_t window = (uint64_t)io->srv->cfg.flush_interval_ms;
+  uint64_t window = (uint64_t)io->set->cfg->flush_interval_ms;
   uv_update_time(&io->loop); /* the poll may have slept: judge the window on the clock */
   uint64_t now = hb_io_now_ms(io);
   if (window == 0 || io->stopping || now - io->later_flushed_ms >= window) {
@@ -227,9 +133,72 @@ static void on_tick(uv_timer_t *t) {
   }
 }
 
-static int make_listener(const char *host, int port, int *bound_port);
+/* --- listening ------------------------------------------------------------ */
+
 static void on_connection(uv_stream_t *listener, int status);
 static void on_accept_retry(uv_timer_t *t);
+
+static int sockaddr_of(const char *host, int port, struct sockaddr_storage *ss, socklen_t *slen) {
+  memset(ss, 0, sizeof *ss);
+  if (strchr(host, ':')) {
+    *slen = sizeof(struct sockaddr_in6);
+    return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0 ? AF_INET6 : -EINVAL;
+  }
+  *slen = sizeof(struct sockaddr_in);
+  return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0 ? AF_INET : -EINVAL;
+}
+
+/*
+ * Is HOST:PORT free? A socket without SO_REUSEPORT cannot bind where any
+ * socket listens, SO_REUSEPORT or not; so a second server on a busy port is
+ * refused here, instead of joining the first one's port and taking half of
+ * its connections (the kernel spreads SO_REUSEPORT connections across every
+ * process of the same user). SO_REUSEADDR keeps a port in TIME_WAIT usable.
+ * The probe closes before the real listeners bind: two servers started in
+ * the same instant could both pass; anything later is refused.
+ */
+static int port_free(const char *host, int port) {
+  struct sockaddr_storage ss;
+  socklen_t slen;
+  int family = sockaddr_of(host, port, &ss, &slen);
+  if (family < 0) return family;
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  int r = bind(fd, (struct sockaddr *)&ss, slen) == 0 ? 0 : -errno;
+  close(fd);
+  return r;
+}
+
+/* Each thread gets its own socket bound with SO_REUSEPORT, so the kernel
+ * spreads new connections across threads without a shared accept lock.
+ * libuv 1.44 has no flag for it, hence the raw socket and uv_tcp_open(). */
+static int make_listener(const char *host, int port, int *bound_port) {
+  struct sockaddr_storage ss;
+  socklen_t slen;
+  int family = sockaddr_of(host, port, &ss, &slen);
+  if (family < 0) return family;
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  /* Accepted sockets inherit TCP_NODELAY from the listener on Linux
+   * (test/unit/test_io.c checks it), which saves a setsockopt per
+   * connection: every write is a whole frame or response, never worth
+   * delaying for Nagle. */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, HB_LISTEN_BACKLOG) != 0) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  if (getsockname(fd, (struct sockaddr *)&ss, &slen) == 0)
+    *bound_port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+  return fd;
+}
 
 /* Serve the bound socket `fd` as this thread's listener. On failure the
  * handle may be initialised: the caller closes it. */
@@ -255,7 +224,7 @@ static void on_accept_retry(uv_timer_t *t) {
   hb_io *io = t->data;
   if (io->stopping || io->listening) return;
   int bound = 0;
-  int fd = make_listener(io->srv->cfg.host, io->srv->port, &bound);
+  int fd = make_listener(io->set->cfg->host, io->set->port, &bound);
   if (fd < 0) { /* still out of descriptors */
     uv_timer_start(&io->accept_retry, on_accept_retry, HB_ACCEPT_RETRY_MS, 0);
     return;
@@ -290,60 +259,28 @@ static void on_connection(uv_stream_t *listener, int status) {
   hb_conn_accept(io, listener);
 }
 
-/* Each thread gets its own socket bound with SO_REUSEPORT, so the kernel
- * spreads new connections across threads without a shared accept lock.
- * libuv 1.44 has no flag for it, hence the raw socket and uv_tcp_open(). */
-static int make_listener(const char *host, int port, int *bound_port) {
-  struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
-  int family = strchr(host, ':') ? AF_INET6 : AF_INET;
-  if (family == AF_INET6) {
-    if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) return -EINVAL;
-  } else if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0) {
-    return -EINVAL;
-  }
-  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno;
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  /* Accepted sockets inherit TCP_NODELAY from the listener on Linux
-   * (test/unit/test_net.c checks it), which saves a setsockopt per
-   * connection: every write is a whole frame or response, never worth
-   * delaying for Nagle. */
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  socklen_t slen = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, HB_LISTEN_BACKLOG) != 0) {
-    int e = -errno;
-    close(fd);
-    return e;
-  }
-  if (getsockname(fd, (struct sockaddr *)&ss, &slen) == 0)
-    *bound_port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                           : ((struct sockaddr_in *)&ss)->sin_port);
-  return fd;
-}
+/* --- threads -------------------------------------------------------------- */
 
 static void io_thread_main(void *arg) {
   hb_io *io = arg;
+  if (io->set->hooks.thread_start) io->set->hooks.thread_start(io);
   uv_run(&io->loop, UV_RUN_DEFAULT);
+  /* Every connection and handle is closed: the upper layers' per-thread
+   * state has no user left. */
+  if (io->set->hooks.thread_stop) io->set->hooks.thread_stop(io);
 }
 
-static int io_init(hb_server *srv, hb_io *io, int index, int fd) {
-  io->srv = srv;
+static int io_init(hb_ioset *set, hb_io *io, int index, int fd) {
+  io->set = set;
   io->id = index;
   hb_uuid_v4(&io->id_base);
   hb_list_init(&io->conns);
   hb_list_init(&io->dirty);
   hb_list_init(&io->later);
   hb_list_init(&io->sweep);
-  hb_index_init(&io->index, on_interest, io);
-  pthread_mutex_init(&io->inbox_lock, NULL);
-  atomic_init(&io->stop_requested, false);
   int r = uv_loop_init(&io->loop);
   if (r) return r;
-  uv_async_init(&io->loop, &io->wake, on_wake);
-  io->wake.data = io;
+  hb_inbox_init(&io->inbox, &io->loop, io);
   uv_check_init(&io->loop, &io->flush);
   io->flush.data = io;
   uv_check_start(&io->flush, on_flush);
@@ -359,61 +296,65 @@ static int io_init(hb_server *srv, hb_io *io, int index, int fd) {
   return listen_on(io, fd);
 }
 
-int hb_io_start_all(hb_server *srv) {
-  int port = srv->cfg.port;
-  srv->io = hb_calloc((size_t)srv->nio, sizeof *srv->io);
-  for (int i = 0; i < srv->nio; i++) {
+static long long gauge_threads(void *ud) { return ((hb_ioset *)ud)->nio; }
+
+int hb_ioset_start(hb_ioset *set, const hb_config *cfg, int nio, const hb_io_hooks *hooks) {
+  set->cfg = cfg;
+  set->hooks = *hooks;
+  set->nio = nio;
+  atomic_init(&set->open_conns, 0);
+  atomic_init(&set->shutting_down, false);
+  int port = cfg->port;
+  if (port != 0) {
+    int r = port_free(cfg->host, port);
+    if (r == -EADDRINUSE) {
+      hb_error_log("cannot listen on %s:%d: the address is already in use by another process "
+                   "(another hubbub?); refusing to share it", cfg->host, port);
+      return -1;
+    }
+    if (r < 0) {
+      hb_error_log("cannot listen on %s:%d: %s", cfg->host, port, strerror(-r));
+      return -1;
+    }
+  }
+  set->io = hb_calloc((size_t)nio, sizeof *set->io);
+  for (int i = 0; i < nio; i++) {
     int bound = port;
-    int fd = make_listener(srv->cfg.host, port, &bound);
+    int fd = make_listener(cfg->host, port, &bound);
     if (fd < 0) {
-      hb_error_log("cannot listen on %s:%d: %s", srv->cfg.host, port, strerror(-fd));
+      hb_error_log("cannot listen on %s:%d: %s", cfg->host, port, strerror(-fd));
       return -1;
     }
     port = bound; /* with port 0, every further thread joins the port the first got */
-    srv->io[i] = hb_calloc(1, sizeof(hb_io));
-    int r = io_init(srv, srv->io[i], i, fd);
+    set->io[i] = hb_calloc(1, sizeof(hb_io));
+    int r = io_init(set, set->io[i], i, fd);
     if (r) {
       hb_error_log("thread %d: %s", i, uv_strerror(r));
       return -1;
     }
   }
-  srv->port = port;
-  for (int i = 0; i < srv->nio; i++) {
-    if (uv_thread_create(&srv->io[i]->thread, io_thread_main, srv->io[i]) != 0) return -1;
+  set->port = port;
+  hb_metrics_gauge("io_threads", "I/O threads serving connections.", gauge_threads, set);
+  for (int i = 0; i < nio; i++) {
+    if (uv_thread_create(&set->io[i]->thread, io_thread_main, set->io[i]) != 0) return -1;
   }
   return 0;
 }
 
-void hb_io_request_stop_all(hb_server *srv) {
-  for (int i = 0; i < srv->nio; i++) {
-    atomic_store(&srv->io[i]->stop_requested, true);
-    uv_async_send(&srv->io[i]->wake);
-  }
+void hb_ioset_request_stop(hb_ioset *set) {
+  atomic_store(&set->shutting_down, true);
+  for (int i = 0; i < set->nio; i++) hb_io_post(set->io[i], stop_job, NULL);
 }
 
-void hb_io_join_all(hb_server *srv) {
-  for (int i = 0; i < srv->nio; i++) {
-    hb_io *io = srv->io[i];
+void hb_ioset_join(hb_ioset *set) {
+  for (int i = 0; i < set->nio; i++) {
+    hb_io *io = set->io[i];
     uv_thread_join(&io->thread);
-    for (size_t k = 0; k < io->inbox_len; k++) hb_msg_unref(io->inbox[k]);
-    hb_free(io->inbox);
-    hb_index_destroy(&io->index);
-    if (io->store) hb_store_close(io->store);
-    while (io->lmsg_free) {
-      hb_lmsg *lm = io->lmsg_free;
-      io->lmsg_free = lm->next_free;
-      hb_free(lm);
-    }
-    hb_conn_rings_free(io);
-    while (io->wreq_free) {
-      uv_write_t *w = io->wreq_free;
-      io->wreq_free = w->data;
-      hb_free(w);
-    }
+    hb_inbox_destroy(&io->inbox);
+    hb_conn_thread_free(io);
     if (uv_loop_close(&io->loop) != 0) hb_warn("thread %d: loop closed with live handles", i);
-    pthread_mutex_destroy(&io->inbox_lock);
     hb_free(io);
   }
-  hb_free(srv->io);
-  srv->io = NULL;
+  hb_free(set->io);
+  set->io = NULL;
 }

@@ -10,11 +10,10 @@
 #include <strings.h>
 
 #include "hubbub/alloc.h"
-#include "hubbub/api.h"
-#include "hubbub/envelope.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
-#include "hubbub/ws.h"
+#include "hubbub/metrics.h"
+#include "hubbub/pct.h"
 
 /* States of the raw header-line checker (see http.h for why it exists). */
 enum { HS_FIRST, HS_FIRST_CR, HS_LINE, HS_CR, HS_LINE_START, HS_END_CR };
@@ -32,6 +31,12 @@ static const char *const hdr_names[HB__H_COUNT] = {
     [HB_H_WS_VERSION] = "sec-websocket-version",
     [HB_H_IF_NONE_MATCH] = "if-none-match",
 };
+
+static const hb_http_handlers *router;
+
+void hb_http_init(const hb_http_handlers *h) { router = h; }
+
+static hb_http_conn *hconn(hb_conn *c) { return hb_conn_ext(c); }
 
 void hb_http_req_free(hb_http_req *r) {
   if (!r) return;
@@ -173,20 +178,22 @@ static void respond_head(hb_strbuf *sb, int status, const char *ctype, const cha
 }
 
 static bool must_close(hb_conn *c, bool close) {
-  return close || (c->req && !c->req->keep_alive) || c->io->stopping;
+  hb_http_req *r = hconn(c)->req;
+  return close || (r && !r->keep_alive) || c->io->stopping;
 }
 
 void hb_http_respond(hb_conn *c, int status, const char *ctype, const char *extra, const char *body,
                      size_t len, bool close) {
   close = must_close(c, close);
   hb_strbuf sb = HB_STRBUF_INIT;
-  bool head = c->req && c->req->method == HTTP_HEAD;
+  hb_http_req *r = hconn(c)->req;
+  bool head = r && r->method == HTTP_HEAD;
   respond_head(&sb, status, ctype, extra, len, close, body && !head ? len : 0);
   if (body && !head) hb_strbuf_add(&sb, body, len);
   size_t n;
   char *p = hb_strbuf_release(&sb, &n);
   hb_conn_send_owned(c, p, n);
-  if (status >= 400) atomic_fetch_add_explicit(&c->io->srv->metrics.http_errors, 1, memory_order_relaxed);
+  if (status >= 400) hb_metric_inc(HB_M_HTTP_ERRORS);
   if (close) hb_conn_close(c, true);
 }
 
@@ -200,7 +207,7 @@ void hb_http_respond_error(hb_conn *c, const hb_error *e, const char *extra, boo
 /* --- request parsing ----------------------------------------------------- */
 
 static void fail(hb_conn *c, hb_err err, const char *msg) {
-  hb_http_req *r = c->req;
+  hb_http_req *r = hconn(c)->req;
   if (r->failed) return;
   r->failed = true;
   hb_error e;
@@ -215,7 +222,7 @@ static bool is_tchar(unsigned char ch) {
 }
 
 static int finish_header(hb_conn *c) {
-  hb_http_req *r = c->req;
+  hb_http_req *r = hconn(c)->req;
   if (!r->in_value && r->field_len == 0) return 0;
   if (++r->nheaders > HB_MAX_HEADERS) {
     fail(c, HB_E_HEADERS_TOO_LARGE, "too many header fields");
@@ -248,7 +255,7 @@ static int finish_header(hb_conn *c) {
 }
 
 static int count_bytes(hb_conn *c, size_t n) {
-  hb_http_req *r = c->req;
+  hb_http_req *r = hconn(c)->req;
   r->header_bytes += n;
   if (r->header_bytes > HB_MAX_HEADER_BYTES) {
     fail(c, HB_E_HEADERS_TOO_LARGE, "request headers are over the size limit");
@@ -259,7 +266,7 @@ static int count_bytes(hb_conn *c, size_t n) {
 
 static int on_url(http_parser *p, const char *at, size_t n) {
   hb_conn *c = p->data;
-  hb_http_req *r = c->req;
+  hb_http_req *r = hconn(c)->req;
   if (r->url_len + n > HB_MAX_URL_BYTES) {
     fail(c, HB_E_URI_TOO_LONG, "the request target is over the size limit");
     return -1;
@@ -272,7 +279,7 @@ static int on_url(http_parser *p, const char *at, size_t n) {
 
 static int on_header_field(http_parser *p, const char *at, size_t n) {
   hb_conn *c = p->data;
-  hb_http_req *r = c->req;
+  hb_http_req *r = hconn(c)->req;
   if (r->in_value && finish_header(c) != 0) return -1;
   if (count_bytes(c, n) != 0) return -1;
   for (size_t i = 0; i < n; i++) {
@@ -292,7 +299,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
 
 static int on_header_value(http_parser *p, const char *at, size_t n) {
   hb_conn *c = p->data;
-  hb_http_req *r = c->req;
+  hb_http_req *r = hconn(c)->req;
   r->in_value = true;
   if (count_bytes(c, n) != 0) return -1;
   if (r->value.len + n > HB_MAX_HEADER_VALUE_BYTES) {
@@ -305,7 +312,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n) {
 
 static int on_headers_complete(http_parser *p) {
   hb_conn *c = p->data;
-  hb_http_req *r = c->req;
+  hb_http_req *r = hconn(c)->req;
   if (r->in_value && finish_header(c) != 0) return -1;
   if (p->http_major != 1 || p->http_minor > 1) {
     fail(c, HB_E_BAD_REQUEST, "only HTTP/1.0 and HTTP/1.1 are supported");
@@ -323,13 +330,16 @@ static int on_headers_complete(http_parser *p) {
   r->headers_done = true;
   r->upgrade = p->upgrade;
   r->keep_alive = http_should_keep_alive(p);
-  if (!hb_api_on_headers(c, r)) return -1;
+  if (!router->on_headers(c, r)) {
+    r->failed = true;
+    return -1;
+  }
   return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t n) {
   hb_conn *c = p->data;
-  hb_http_req *r = c->req;
+  hb_http_req *r = hconn(c)->req;
   if (r->body.len + n > r->max_body) {
     fail(c, HB_E_PAYLOAD_TOO_LARGE, "the body is over the size limit");
     return -1;
@@ -340,10 +350,10 @@ static int on_body(http_parser *p, const char *at, size_t n) {
 
 static int on_message_complete(http_parser *p) {
   hb_conn *c = p->data;
-  hb_http_req *r = c->req;
+  hb_http_req *r = hconn(c)->req;
   r->keep_alive = http_should_keep_alive(p);
-  atomic_fetch_add_explicit(&c->io->srv->metrics.http_requests, 1, memory_order_relaxed);
-  hb_api_on_message(c, r);
+  hb_metric_inc(HB_M_HTTP_REQUESTS);
+  if (!r->failed) router->on_request(c, r);
   /* Stop here so the next pipelined request goes through the line checker. */
   http_parser_pause(p, 1);
   return 0;
@@ -362,7 +372,7 @@ static const http_parser_settings settings = {
  * Returns -1 on a violation, 1 with *end just past the blank line, 0 when
  * the headers continue past this chunk. */
 static int hscan(hb_conn *c, const char *p, size_t len, size_t *end) {
-  uint8_t st = c->req->hscan_state;
+  uint8_t st = hconn(c)->req->hscan_state;
   for (size_t i = 0; i < len; i++) {
     char ch = p[i];
     switch (st) {
@@ -401,19 +411,19 @@ static int hscan(hb_conn *c, const char *p, size_t len, size_t *end) {
       break;
     case HS_END_CR:
       if (ch != '\n') return -1;
-      c->req->hscan_state = HS_FIRST;
+      hconn(c)->req->hscan_state = HS_FIRST;
       *end = i + 1;
       return 1;
     }
   }
-  c->req->hscan_state = st;
+  hconn(c)->req->hscan_state = st;
   return 0;
 }
 
 static void start_request(hb_conn *c) {
   hb_http_req *r = req_get();
-  r->max_body = c->io->srv->cfg.max_body_bytes;
-  c->req = r;
+  r->max_body = c->io->set->cfg->max_body_bytes;
+  hconn(c)->req = r;
   http_parser_init(&r->parser, HTTP_REQUEST);
   r->parser.data = c;
   r->in_headers = true;
@@ -425,9 +435,9 @@ static void start_request(hb_conn *c) {
 
 void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
   size_t pos = 0;
-  while (pos < len && c->state == HB_CONN_HTTP) {
-    if (!c->req) start_request(c);
-    hb_http_req *r = c->req;
+  while (pos < len && c->state == HB_CONN_OPEN) {
+    if (!hconn(c)->req) start_request(c);
+    hb_http_req *r = hconn(c)->req;
     size_t chunk = len - pos;
     if (r->in_headers) {
       size_t end = 0;
@@ -442,22 +452,22 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
       }
     }
     size_t n = http_parser_execute(&r->parser, &settings, buf + pos, chunk);
-    if (c->state != HB_CONN_HTTP && c->state != HB_CONN_WS) return; /* an error closed it */
-    if (r->failed) return;
-    enum http_errno err = HTTP_PARSER_ERRNO(&r->parser);
-    if (c->state == HB_CONN_WS) {
-      /* Upgraded: the rest of the bytes are WebSocket frames. */
+    if (c->h != &hb_http_conn_handler) {
+      /* Upgraded (the handler installed another protocol, which owns the
+       * extension area now): the rest of the bytes are that protocol's. */
       req_put(r);
-      c->req = NULL;
       pos += n;
-      if (pos < len) hb_ws_on_read(c, buf + pos, len - pos);
+      if (pos < len && c->state == HB_CONN_OPEN) c->h->on_read(c, buf + pos, len - pos);
       return;
     }
+    if (c->state != HB_CONN_OPEN) return; /* an error closed it */
+    if (r->failed) return;
+    enum http_errno err = HTTP_PARSER_ERRNO(&r->parser);
     if (err == HPE_PAUSED) {
       /* One request done; the next starts with a fresh parser and checker. */
       http_parser_pause(&r->parser, 0);
       req_put(r);
-      c->req = NULL;
+      hconn(c)->req = NULL;
       c->deadline_ms = hb_io_now_ms(c->io) + HB_HTTP_IDLE_TIMEOUT_MS;
       pos += n;
       continue;
@@ -490,3 +500,71 @@ bool hb_http_has_token(const char *v, size_t len, const char *token) {
   }
   return false;
 }
+
+ssize_t hb_http_query_param(const char *url, const char *name, char *out, size_t cap) {
+  const char *q = strchr(url, '?');
+  size_t nlen = strlen(name);
+  if (!q) return 0;
+  q++;
+  while (*q) {
+    const char *end = strchr(q, '&');
+    size_t plen = end ? (size_t)(end - q) : strlen(q);
+    if (plen > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == '=')
+      return hb_pct_decode(q + nlen + 1, plen - nlen - 1, out, cap);
+    if (!end) break;
+    q = end + 1;
+  }
+  return 0;
+}
+
+void hb_http_error_body(hb_strbuf *sb, const hb_error *e) {
+  hb_strbuf_addstr(sb, "{\"error\":{\"code\":\"");
+  hb_strbuf_addstr(sb, hb_err_code(e->err));
+  hb_strbuf_addstr(sb, "\",\"message\":");
+  hb_strbuf_add_json_str(sb, e->message, strnlen(e->message, sizeof e->message));
+  size_t plen = strnlen(e->pointer, sizeof e->pointer);
+  if (plen == 1 && e->pointer[0] == HB_POINTER_ROOT[0]) {
+    hb_strbuf_addstr(sb, ",\"pointer\":\"\"");
+  } else if (plen > 0) {
+    hb_strbuf_addstr(sb, ",\"pointer\":");
+    hb_strbuf_add_json_str(sb, e->pointer, plen);
+  }
+  hb_strbuf_addstr(sb, "}}");
+}
+
+/* --- the connection handler ----------------------------------------------- */
+
+static void http_open(hb_conn *c, const hb_error *refusal) {
+  hconn(c)->req = NULL;
+  c->deadline_ms = hb_io_now_ms(c->io) + (uint64_t)c->io->set->cfg->handshake_timeout_ms;
+  /* Over a connection limit: an HTTP answer the client can read, then close. */
+  if (refusal) hb_http_respond_error(c, refusal, "Retry-After: 5\r\n", true);
+}
+
+/* Handshake, request (slowloris) or keep-alive idle deadline. */
+static void http_sweep(hb_conn *c, uint64_t now) {
+  if (c->deadline_ms && now >= c->deadline_ms) hb_conn_close(c, false);
+}
+
+/* HTTP responses are owned chunks: they never trip the fan-out limit. */
+static void http_overflow(hb_conn *c) { hb_conn_close(c, false); }
+
+/* Idle keep-alive connections close; a request in flight finishes and its
+ * response says Connection: close (must_close). */
+static void http_shutdown(hb_conn *c) {
+  if (!hconn(c)->req) hb_conn_close(c, true);
+}
+
+static void http_close(hb_conn *c) {
+  hb_http_req_free(hconn(c)->req);
+  hconn(c)->req = NULL;
+}
+
+const hb_conn_handler hb_http_conn_handler = {
+    .on_open = http_open,
+    .on_read = hb_http_on_read,
+    .on_sweep = http_sweep,
+    .on_overflow = http_overflow,
+    .on_shutdown = http_shutdown,
+    .on_close = http_close,
+};

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/ws.h"
 
 void hb_chan_key_make(hb_chan_key *k, hb_scope level, const hb_uuid *org, const hb_uuid *plugin,
                       const hb_uuid *event, const hb_uuid *session) {
@@ -15,27 +16,10 @@ void hb_chan_key_make(hb_chan_key *k, hb_scope level, const hb_uuid *org, const 
   if (level == HB_SCOPE_SESSION) k->session = *session;
 }
 
-size_t hb_ws_frame_header(uint8_t *out, uint8_t opcode, uint64_t len) {
-  out[0] = (uint8_t)(0x80 | opcode); /* FIN, no RSV bits */
-  if (len < 126) {
-    out[1] = (uint8_t)len; /* server frames are never masked (RFC 6455 5.1) */
-    return 2;
-  }
-  if (len <= 0xffff) {
-    out[1] = 126;
-    out[2] = (uint8_t)(len >> 8);
-    out[3] = (uint8_t)len;
-    return 4;
-  }
-  out[1] = 127;
-  for (int i = 0; i < 8; i++) out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
-  return 10;
-}
-
 hb_msg *hb_msg_new(const hb_chan_key *chan, const char *event_name, size_t event_name_len,
                    const char *json, size_t json_len) {
   uint8_t hdr[10];
-  size_t hlen = hb_ws_frame_header(hdr, 0x1, json_len);
+  size_t hlen = hb_ws_frame_header(hdr, HB_WS_OP_TEXT, json_len);
   hb_msg *m = hb_malloc(sizeof *m + hlen + json_len);
   atomic_init(&m->refs, 1);
   m->chan = *chan;
@@ -43,6 +27,7 @@ hb_msg *hb_msg_new(const hb_chan_key *chan, const char *event_name, size_t event
   memset(m->event_name, 0, sizeof m->event_name);
   memcpy(m->event_name, event_name, event_name_len);
   m->event_name_len = (uint8_t)event_name_len;
+  m->json_off = (uint8_t)hlen;
   memcpy(m->frame, hdr, hlen);
   memcpy(m->frame + hlen, json, json_len);
   m->frame_len = (uint32_t)(hlen + json_len);

@@ -27,7 +27,9 @@
 #include <unistd.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/b64url.h"
 #include "hubbub/log.h"
+#include "hubbub/strbuf.h"
 
 struct hb_store {
   sqlite3 *db;
@@ -86,34 +88,34 @@ static void errf(char *errbuf, size_t errlen, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* base64url without padding (RFC 4648 section 5). out needs 4*ceil(n/3)+1. */
-static void b64url(const uint8_t *in, size_t n, char *out) {
-  int len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-  while (len > 0 && out[len - 1] == '=') len--;
-  out[len] = '\0';
-  for (int i = 0; i < len; i++) {
-    if (out[i] == '+') out[i] = '-';
-    else if (out[i] == '/') out[i] = '_';
-  }
-}
-
 /* prefix + base64url(nbytes random bytes from the OpenSSL CSPRNG). */
 static int random_secret(const char *prefix, size_t nbytes, char *out, size_t outlen) {
   uint8_t raw[64];
-  char enc[96];
   if (nbytes > sizeof raw) return -1;
   if (RAND_bytes(raw, (int)nbytes) != 1) return -1;
-  b64url(raw, nbytes, enc);
+  hb_strbuf sb = HB_STRBUF_INIT;
+  hb_strbuf_addstr(&sb, prefix);
+  hb_b64url_encode(&sb, raw, nbytes);
   OPENSSL_cleanse(raw, sizeof raw);
-  int n = snprintf(out, outlen, "%s%s", prefix, enc);
-  OPENSSL_cleanse(enc, sizeof enc);
-  return (n < 0 || (size_t)n >= outlen) ? -1 : 0;
+  int rc = sb.len < outlen ? 0 : -1;
+  if (rc == 0) memcpy(out, sb.buf, sb.len + 1);
+  OPENSSL_cleanse(sb.buf, sb.cap);
+  hb_strbuf_free(&sb);
+  return rc;
 }
 
-static bool valid_name(const char *name) {
+const char *hb_store_name_problem(const char *name) {
   size_t n = name ? strlen(name) : 0;
-  return n > 0 && n <= HB_MAX_NAME_BYTES;
+  hb_uuid tmp;
+  if (n == 0 || n > HB_MAX_NAME_BYTES) return "must be 1 to " HB_STR(HB_MAX_NAME_BYTES) " bytes";
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return "must not contain control characters";
+  /* Lookups take "a name or a UUID": a name that is a UUID would be ambiguous. */
+  if (hb_uuid_parse(name, n, &tmp)) return "must not be a UUID";
+  return NULL;
 }
+
+static bool valid_name(const char *name) { return hb_store_name_problem(name) == NULL; }
 
 static void db_fail(hb_store *s, const char *what) {
   hb_error_log("store: %s: %s", what, sqlite3_errmsg(s->db));
@@ -361,6 +363,26 @@ void hb_store_close(hb_store *s) {
   if (!s) return;
   sqlite3_close_v2(s->db);
   hb_free(s);
+}
+
+/* One handle per thread that asks (an SQLite connection must not be shared
+ * by threads that use it at the same time). */
+static _Thread_local hb_store *thread_store;
+
+hb_store *hb_store_thread(const char *dir) {
+  if (!thread_store) {
+    char err[256];
+    if (hb_store_open(&thread_store, dir, err, sizeof err) != 0) {
+      hb_warn("cannot open the store for this thread: %s", err);
+      thread_store = NULL;
+    }
+  }
+  return thread_store;
+}
+
+void hb_store_thread_close(void) {
+  hb_store_close(thread_store);
+  thread_store = NULL;
 }
 
 /* Run a fully bound write statement to completion. 0 ok, 1 constraint, -1 error. */

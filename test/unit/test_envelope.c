@@ -22,9 +22,27 @@
 #include <stdlib.h>
 
 #include "hubbub/alloc.h"
-#include "hubbub/envelope.h"
+#include "hubbub/cmsg.h"
+#include "hubbub/ctreq.h"
+#include "hubbub/event_name.h"
+#include "hubbub/http.h"
+#include "hubbub/json.h"
+#include "hubbub/metrics.h"
+#include "hubbub/pubreq.h"
+#include "hubbub/smsg.h"
 
 #define MAX_DATA 32768
+
+/* The second run of every test uses the reference decoders alone (the
+ * jansson tree), so each error and value is pinned on both paths. */
+static bool tree_only;
+static hb_err cmsg_decode(const char *b, size_t n, size_t max, hb_cmsg *m, hb_error *e) {
+  return tree_only ? hb_cmsg_decode_tree(b, n, max, m, e) : hb_cmsg_decode(b, n, max, m, e);
+}
+static hb_err pubreq_decode(const char *b, size_t n, size_t max, hb_pubreq *r, hb_error *e) {
+  return tree_only ? hb_pubreq_decode_tree(b, n, max, r, e) : hb_pubreq_decode(b, n, max, r, e);
+}
+static unsigned long fast_decodes(void) { return (unsigned long)hb_metric_get(HB_M_JSON_FAST_DECODES); }
 
 #define U1 "0b1c7a2e-5f3d-4c1b-9a8e-2d4f6b8c0e1a"
 #define U2 "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
@@ -48,7 +66,7 @@ static int teardown(void **state) {
  * (cleared by the caller through cmsg_done). */
 static hb_err cmsg(const char *s, hb_cmsg *m, hb_error *e) {
   memset(e, 0, sizeof *e);
-  return hb_cmsg_decode(s, strlen(s), MAX_DATA, m, e);
+  return cmsg_decode(s, strlen(s), MAX_DATA, m, e);
 }
 
 static void expect_cmsg_err(const char *s, hb_err want, const char *pointer) {
@@ -87,7 +105,7 @@ static void expect_pub_err(const char *s, hb_err want, const char *pointer) {
   hb_pubreq r;
   hb_error e;
   memset(&e, 0, sizeof e);
-  hb_err got = hb_pubreq_decode(s, strlen(s), MAX_DATA, &r, &e);
+  hb_err got = pubreq_decode(s, strlen(s), MAX_DATA, &r, &e);
   if (got != want || strcmp(e.pointer, pointer) != 0)
     print_error("input %s: got %s '%s', want %s '%s'\n", s, hb_err_code(got), e.pointer,
                 hb_err_code(want), pointer);
@@ -206,7 +224,7 @@ static void test_cmsg_ok(void **state) {
   /* the input need not be NUL-terminated */
   const char *full = "{\"type\":\"ping\"}GARBAGE";
   memset(&e, 0, sizeof e);
-  assert_int_equal(hb_cmsg_decode(full, 15, MAX_DATA, &m, &e), HB_OK);
+  assert_int_equal(cmsg_decode(full, 15, MAX_DATA, &m, &e), HB_OK);
   hb_cmsg_clear(&m);
 }
 
@@ -352,16 +370,16 @@ static void test_cmsg_data_too_large(void **state) {
   assert_int_equal(strlen(data), max);
   snprintf(msg, sizeof msg, "{\"type\":\"publish\",\"eventName\":\"x\",\"data\":%s}", data);
   memset(&e, 0, sizeof e);
-  assert_int_equal(hb_cmsg_decode(msg, strlen(msg), max, &m, &e), HB_OK);
+  assert_int_equal(cmsg_decode(msg, strlen(msg), max, &m, &e), HB_OK);
   assert_int_equal(m.data_len, max);
   hb_cmsg_clear(&m);
-  assert_int_equal(hb_cmsg_decode(msg, strlen(msg), max - 1, &m, &e), HB_E_DATA_TOO_LARGE);
+  assert_int_equal(cmsg_decode(msg, strlen(msg), max - 1, &m, &e), HB_E_DATA_TOO_LARGE);
   assert_string_equal(e.pointer, "/data");
   assert_int_equal(hb_err_http_status(e.err), 413);
   hb_cmsg_clear(&m);
   /* surrounding whitespace does not count */
   snprintf(msg, sizeof msg, "{\"type\":\"publish\",\"eventName\":\"x\",\"data\":  \n%s\t  }", data);
-  assert_int_equal(hb_cmsg_decode(msg, strlen(msg), max, &m, &e), HB_OK);
+  assert_int_equal(cmsg_decode(msg, strlen(msg), max, &m, &e), HB_OK);
   hb_cmsg_clear(&m);
 }
 
@@ -458,7 +476,7 @@ static void test_depth_limit(void **state) {
   /* a huge depth is refused cheaply, before jansson recurses */
   char *huge = nest(100000, "", "");
   memset(&e, 0, sizeof e);
-  assert_int_equal(hb_cmsg_decode(huge, strlen(huge), MAX_DATA, &m, &e), HB_E_INVALID_JSON);
+  assert_int_equal(cmsg_decode(huge, strlen(huge), MAX_DATA, &m, &e), HB_E_INVALID_JSON);
   hb_cmsg_clear(&m);
   hb_free(huge);
   /* HTTP bodies: same cap */
@@ -467,7 +485,7 @@ static void test_depth_limit(void **state) {
                    "}}}");
   hb_pubreq r;
   memset(&e, 0, sizeof e);
-  assert_int_equal(hb_pubreq_decode(pub, strlen(pub), MAX_DATA, &r, &e), HB_OK);
+  assert_int_equal(pubreq_decode(pub, strlen(pub), MAX_DATA, &r, &e), HB_OK);
   hb_pubreq_clear(&r);
   hb_free(pub);
   pub = nest(HB_MAX_JSON_DEPTH - 2,
@@ -507,7 +525,7 @@ static void test_pubreq_ok(void **state) {
   hb_pubreq r;
   hb_error e;
   memset(&e, 0, sizeof e);
-  assert_int_equal(hb_pubreq_decode(body, strlen(body), MAX_DATA, &r, &e), HB_OK);
+  assert_int_equal(pubreq_decode(body, strlen(body), MAX_DATA, &r, &e), HB_OK);
   assert_int_equal(r.scope, HB_SCOPE_SESSION);
   hb_uuid u1, u2;
   assert_true(hb_uuid_parse(U1, 36, &u1));
@@ -522,14 +540,14 @@ static void test_pubreq_ok(void **state) {
 
   /* event scope: session_id ignored, even when malformed */
   body = "{\"scope\":{\"type\":\"event\",\"event_id\":\"" U1 "\",\"session_id\":5},\"payload\":" PUB_OK_PAYLOAD "}";
-  assert_int_equal(hb_pubreq_decode(body, strlen(body), MAX_DATA, &r, &e), HB_OK);
+  assert_int_equal(pubreq_decode(body, strlen(body), MAX_DATA, &r, &e), HB_OK);
   assert_int_equal(r.scope, HB_SCOPE_EVENT);
   assert_true(hb_uuid_is_nil(&r.session_id));
   hb_pubreq_clear(&r);
 
   /* organization scope: both ids ignored */
   body = "{\"scope\":{\"type\":\"organization\",\"event_id\":\"nope\"},\"payload\":" PUB_OK_PAYLOAD "}";
-  assert_int_equal(hb_pubreq_decode(body, strlen(body), MAX_DATA, &r, &e), HB_OK);
+  assert_int_equal(pubreq_decode(body, strlen(body), MAX_DATA, &r, &e), HB_OK);
   assert_int_equal(r.scope, HB_SCOPE_ORGANIZATION);
   assert_true(hb_uuid_is_nil(&r.event_id));
   hb_pubreq_clear(&r);
@@ -538,7 +556,7 @@ static void test_pubreq_ok(void **state) {
   body = "{\n  \"payload\": {\"event\": {\"data\": { \"n\": 0.1 } , \"eventName\": \"a.b\", \"x\": 1}},\n"
          "  \"scope\": {\"type\": \"event\", \"event_id\": \"0B1C7A2E-5F3D-4C1B-9A8E-2D4F6B8C0E1A\"},\n"
          "  \"extra\": [1, 2]\n}\n";
-  assert_int_equal(hb_pubreq_decode(body, strlen(body), MAX_DATA, &r, &e), HB_OK);
+  assert_int_equal(pubreq_decode(body, strlen(body), MAX_DATA, &r, &e), HB_OK);
   assert_true(hb_uuid_eq(&r.event_id, &u1));
   assert_int_equal(r.data_len, strlen("{ \"n\": 0.1 }"));
   assert_memory_equal(r.data, "{ \"n\": 0.1 }", r.data_len);
@@ -547,7 +565,7 @@ static void test_pubreq_ok(void **state) {
   /* a "data" key higher up is not the payload's data */
   body = "{\"data\":{\"wrong\":1},\"scope\":{\"type\":\"organization\"},\"payload\":{\"data\":{\"wrong\":2},"
          "\"event\":{\"eventName\":\"e\",\"data\":{\"right\":3}}}}";
-  assert_int_equal(hb_pubreq_decode(body, strlen(body), MAX_DATA, &r, &e), HB_OK);
+  assert_int_equal(pubreq_decode(body, strlen(body), MAX_DATA, &r, &e), HB_OK);
   assert_memory_equal(r.data, "{\"right\":3}", r.data_len);
   hb_pubreq_clear(&r);
 }
@@ -619,9 +637,9 @@ static void test_pubreq_data_too_large(void **state) {
   hb_pubreq r;
   hb_error e;
   memset(&e, 0, sizeof e);
-  assert_int_equal(hb_pubreq_decode(body, strlen(body), 18, &r, &e), HB_OK);
+  assert_int_equal(pubreq_decode(body, strlen(body), 18, &r, &e), HB_OK);
   hb_pubreq_clear(&r);
-  assert_int_equal(hb_pubreq_decode(body, strlen(body), 17, &r, &e), HB_E_DATA_TOO_LARGE);
+  assert_int_equal(pubreq_decode(body, strlen(body), 17, &r, &e), HB_E_DATA_TOO_LARGE);
   assert_string_equal(e.pointer, "/payload/event/data");
   assert_null(r.data);
   hb_pubreq_clear(&r);
@@ -843,7 +861,7 @@ static void test_http_error_body(void **state) {
   /* decoded errors go straight into the body */
   hb_pubreq r;
   memset(&e, 0, sizeof e);
-  assert_int_equal(hb_pubreq_decode("[1]", 3, MAX_DATA, &r, &e), HB_E_INVALID_TYPE);
+  assert_int_equal(pubreq_decode("[1]", 3, MAX_DATA, &r, &e), HB_E_INVALID_TYPE);
   hb_http_error_body(&sb, &e);
   assert_non_null(strstr(sb.buf, ",\"pointer\":\"\"}}"));
   hb_strbuf_free(&sb);
@@ -882,7 +900,7 @@ static void test_arena_spill_and_outside_use(void **state) {
   hb_pubreq r;
   hb_error e;
   memset(&e, 0, sizeof e);
-  assert_int_equal(hb_pubreq_decode(body.buf, body.len, 1 << 20, &r, &e), HB_OK);
+  assert_int_equal(pubreq_decode(body.buf, body.len, 1 << 20, &r, &e), HB_OK);
   assert_int_equal(r.data_len, data.len);
   assert_memory_equal(r.data, data.buf, data.len);
   hb_pubreq_clear(&r);
@@ -891,12 +909,12 @@ static void test_arena_spill_and_outside_use(void **state) {
    * releases a half-built tree from both the arena and malloc */
   body.len -= 4; /* drop "}}}" and the closing brace of data */
   hb_strbuf_addstr(&body, ",\"key0\":1}}}}");
-  assert_int_equal(hb_pubreq_decode(body.buf, body.len, 1 << 20, &r, &e), HB_E_INVALID_JSON);
+  assert_int_equal(pubreq_decode(body.buf, body.len, 1 << 20, &r, &e), HB_E_INVALID_JSON);
   hb_pubreq_clear(&r);
 
   hb_cmsg m;
   const char *msg = "{\"type\":\"publish\",\"eventName\":\"e\",\"data\":{\"a\":[1,2,3]}}";
-  assert_int_equal(hb_cmsg_decode(msg, strlen(msg), MAX_DATA, &m, &e), HB_OK);
+  assert_int_equal(cmsg_decode(msg, strlen(msg), MAX_DATA, &m, &e), HB_OK);
   assert_memory_equal(m.data, "{\"a\":[1,2,3]}", m.data_len);
   hb_cmsg_clear(&m);
 
@@ -922,12 +940,10 @@ static void same_cmsg(const char *s, bool want_fast) {
   hb_error ea, eb;
   memset(&ea, 0, sizeof ea);
   memset(&eb, 0, sizeof eb);
-  unsigned long before = hb_envelope_fast_decodes();
+  unsigned long before = fast_decodes();
   hb_err ra = hb_cmsg_decode(s, strlen(s), 64, &a, &ea);
-  bool was_fast = hb_envelope_fast_decodes() != before;
-  hb_envelope_set_fast_path(false);
-  hb_err rb = hb_cmsg_decode(s, strlen(s), 64, &b, &eb);
-  hb_envelope_set_fast_path(true);
+  bool was_fast = fast_decodes() != before;
+  hb_err rb = hb_cmsg_decode_tree(s, strlen(s), 64, &b, &eb);
   if (was_fast != want_fast) fail_msg("%s: fast path %d, want %d", s, was_fast, want_fast);
   if (ra != rb) fail_msg("%s: %s vs %s", s, hb_err_code(ra), hb_err_code(rb));
   assert_int_equal(a.type, b.type);
@@ -949,12 +965,10 @@ static void same_pubreq(const char *s, bool want_fast) {
   hb_error ea, eb;
   memset(&ea, 0, sizeof ea);
   memset(&eb, 0, sizeof eb);
-  unsigned long before = hb_envelope_fast_decodes();
+  unsigned long before = fast_decodes();
   hb_err ra = hb_pubreq_decode(s, strlen(s), 64, &a, &ea);
-  bool was_fast = hb_envelope_fast_decodes() != before;
-  hb_envelope_set_fast_path(false);
-  hb_err rb = hb_pubreq_decode(s, strlen(s), 64, &b, &eb);
-  hb_envelope_set_fast_path(true);
+  bool was_fast = fast_decodes() != before;
+  hb_err rb = hb_pubreq_decode_tree(s, strlen(s), 64, &b, &eb);
   if (was_fast != want_fast) fail_msg("%s: fast path %d, want %d", s, was_fast, want_fast);
   if (ra != rb) fail_msg("%s: %s vs %s", s, hb_err_code(ra), hb_err_code(rb));
   assert_int_equal(a.scope, b.scope);
@@ -971,7 +985,6 @@ static void same_pubreq(const char *s, bool want_fast) {
 
 static void test_fast_path_agrees(void **state) {
   (void)state;
-  bool was = hb_envelope_set_fast_path(true); /* this test compares both, in either group */
   static const fast_case cmsgs[] = {
       {"{\"type\":\"publish\",\"eventName\":\"a\",\"data\":{\"x\":[1,2,{\"y\":null}]}}", true},
       {" {\"id\":\"r1\", \"type\":\"subscribe\", \"eventName\":\"chat:msg\"} ", true},
@@ -1024,7 +1037,6 @@ static void test_fast_path_agrees(void **state) {
       {"", false},
   };
   for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) same_pubreq(bodies[i].text, bodies[i].fast);
-  hb_envelope_set_fast_path(was);
 }
 
 static void test_name_list(void **state) {
@@ -1037,7 +1049,7 @@ static void test_name_list(void **state) {
     char got[32] = "";
     size_t pos = 0, len, n = 0;
     const char *name;
-    while (hb_name_list_next(cases[k].list, strlen(cases[k].list), &pos, &name, &len)) {
+    while (hb_event_name_list_next(cases[k].list, strlen(cases[k].list), &pos, &name, &len)) {
       n += (size_t)snprintf(got + n, sizeof got - n, "%s%.*s", n || name != cases[k].list ? "|" : "", (int)len, name);
     }
     if (strcmp(got, cases[k].want) != 0) fail_msg("\"%s\": got \"%s\", want \"%s\"", cases[k].list, got, cases[k].want);
@@ -1045,7 +1057,7 @@ static void test_name_list(void **state) {
 }
 
 int main(void) {
-  hb_envelope_init(); /* as the server does: every test decodes through the arena */
+  hb_json_init(); /* as the server does: every test decodes through the arena */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_event_name, setup, teardown),
       cmocka_unit_test_setup_teardown(test_name_list, setup, teardown),
@@ -1080,7 +1092,7 @@ int main(void) {
   /* Every test twice: as the server decodes (the fast path first), and with
    * jansson alone, so each error and value is pinned on both paths. */
   int failed = cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
-  hb_envelope_set_fast_path(false);
+  tree_only = true;
   failed += cmocka_run_group_tests_name("envelope, jansson only", tests, NULL, NULL);
   return failed;
 }

@@ -1,5 +1,5 @@
 /*
- * fuzz_envelope.c - libFuzzer driver for hb_cmsg_decode (client messages).
+ * fuzz_cmsg.c - libFuzzer driver for hb_cmsg_decode (client messages).
  *
  * Beyond "no crash, no leak, no UB" it checks what the codec promises:
  *   - a decoded publish's `data` is an object of at most max_data_bytes,
@@ -13,7 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hubbub/envelope.h"
+#include "hubbub/cmsg.h"
+#include "hubbub/event_name.h"
+#include "hubbub/http.h"
+#include "hubbub/json.h"
+#include "hubbub/pubreq.h"
+#include "hubbub/smsg.h"
 
 #define SMALL_MAX_DATA 64
 
@@ -67,7 +72,7 @@ static void one(const char *in, size_t len, size_t max) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  hb_envelope_init(); /* decode through the arena, as the server does */
+  hb_json_init(); /* decode through the arena, as the server does */
   /* A private copy with no slack after it, so that any read past `size`
    * is caught by ASan. */
   char *in = malloc(size ? size : 1);

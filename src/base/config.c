@@ -9,7 +9,6 @@
 #include "hubbub/config.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -17,8 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "hubbub/json.h"
 #include "hubbub/limits.h"
 
 void hb_config_defaults(hb_config *c) {
@@ -176,29 +175,15 @@ static bool known_log_level(const char *s) {
 }
 
 int hb_config_load_file(hb_config *c, const char *path, char *errbuf, size_t errlen) {
-  json_error_t jerr;
   json_t *root = NULL, *v;
   const char *key;
   hb_config next = *c; /* all or nothing: a bad file leaves `c` untouched */
   int rc = -1;
 
-  struct stat st;
-  if (stat(path, &st) != 0) {
-    fail(errbuf, errlen, "%s: %s", path, strerror(errno));
-    goto out;
-  }
-  if (!S_ISREG(st.st_mode) || st.st_size > HB_CONFIG_MAX_FILE_BYTES) {
-    fail(errbuf, errlen, "%s: not a regular file of at most %d bytes", path, HB_CONFIG_MAX_FILE_BYTES);
-    goto out;
-  }
-  root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-  if (!root) {
-    if (jerr.line < 0 || jerr.position == 0)
-      fail(errbuf, errlen, "%s: %s", path, jerr.text);
-    else
-      fail(errbuf, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-    goto out;
-  }
+  /* The JSON front door: the same strictness (duplicates, depth) as every
+   * other JSON the server reads. */
+  root = hb_json_load_file(path, HB_CONFIG_MAX_FILE_BYTES, errbuf, errlen);
+  if (!root) goto out;
   if (!json_is_object(root)) {
     fail(errbuf, errlen, "%s: the config file must be a JSON object", path);
     goto out;

@@ -1,29 +1,41 @@
-/* server.c - `hubbub serve`: store, credentials, broker, threads, signals. */
+/*
+ * server.c - `hubbub serve`: wires the layers together and runs until
+ * SIGTERM or SIGINT. The only module that knows every layer: it opens the
+ * store and the credential snapshot, picks the broker, registers each
+ * layer's callbacks with the one below (routes with the HTTP glue, the room
+ * protocol with the WebSocket glue, per-thread state with the I/O threads)
+ * and handles signals and the credential reload on the main thread.
+ */
 #include "hubbub/server.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hubbub/alloc.h"
 #include "hubbub/auth.h"
-#include "hubbub/broker.h"
-#include "hubbub/envelope.h"
+#include "hubbub/http.h"
 #include "hubbub/io.h"
+#include "hubbub/iplimit.h"
+#include "hubbub/json.h"
 #include "hubbub/limits.h"
+#include "hubbub/local.h"
 #include "hubbub/log.h"
+#include "hubbub/metrics.h"
+#include "hubbub/publish.h"
 #include "hubbub/ratelimit.h"
+#include "hubbub/redis.h"
+#include "hubbub/room.h"
+#include "hubbub/router.h"
 #include "hubbub/store.h"
 
 typedef struct {
-  hb_server *srv;
+  hb_ioset *set;
   hb_store *store;
   uv_loop_t loop;
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t reload;
-  uv_timer_t stop_check;
 } main_ctx;
 
 static void close_noop(uv_handle_t *h) { (void)h; }
@@ -36,10 +48,10 @@ static void on_reload_timer(uv_timer_t *t) {
 
 static void on_stop_signal(uv_signal_t *s, int signum) {
   main_ctx *m = s->data;
-  if (atomic_exchange(&m->srv->shutting_down, true)) return;
+  if (hb_ioset_stopping(m->set)) return;
   hb_info("%s: shutting down (closing WebSockets with 1001, finishing HTTP requests)",
           signum == SIGTERM ? "SIGTERM" : "SIGINT");
-  hb_io_request_stop_all(m->srv);
+  hb_ioset_request_stop(m->set);
   uv_close((uv_handle_t *)&m->sigterm, close_noop);
   uv_close((uv_handle_t *)&m->sigint, close_noop);
   uv_close((uv_handle_t *)&m->sighup, close_noop);
@@ -54,21 +66,45 @@ static void on_hup(uv_signal_t *s, int signum) {
   hb_info("SIGHUP: credentials reloaded");
 }
 
+/* Each layer's per-thread state, on the I/O thread. */
+static void thread_start(hb_io *io) { hb_publish_thread_start(io); }
+
+static void thread_stop(hb_io *io) {
+  hb_room_thread_stop(io);
+  hb_publish_thread_stop(io);
+  hb_store_thread_close();
+}
+
+/* The extension area of a connection holds whichever protocol drives it. */
+typedef union {
+  hb_http_conn http;
+  hb_peer peer;
+} conn_ext;
+
+size_t hb_server_conn_ext_bytes(void) { return sizeof(conn_ext); }
+
+static hb_log_level log_level_of(const char *s) {
+  if (!strcmp(s, "debug")) return HB_LOG_DEBUG;
+  if (!strcmp(s, "warn")) return HB_LOG_WARN;
+  if (!strcmp(s, "error")) return HB_LOG_ERROR;
+  return HB_LOG_INFO;
+}
+
 int hb_server_run(const hb_config *cfg) {
   int rc = 1;
   main_ctx m;
   memset(&m, 0, sizeof m);
-  hb_server *srv = hb_calloc(1, sizeof *srv);
-  srv->cfg = *cfg;
-  srv->started_at = (int64_t)time(NULL);
-  srv->nio = cfg->threads > 0 ? cfg->threads : (int)uv_available_parallelism();
-  if (srv->nio < 1) srv->nio = 1;
-  if (srv->nio > HB_MAX_THREADS) srv->nio = HB_MAX_THREADS;
-  if (!strcmp(cfg->log_level, "debug")) hb_log_set_level(HB_LOG_DEBUG);
-  else if (!strcmp(cfg->log_level, "warn")) hb_log_set_level(HB_LOG_WARN);
-  else if (!strcmp(cfg->log_level, "error")) hb_log_set_level(HB_LOG_ERROR);
+  hb_ioset set;
+  memset(&set, 0, sizeof set);
+  m.set = &set;
+  hb_broker *broker = NULL;
+  int nio = cfg->threads > 0 ? cfg->threads : (int)uv_available_parallelism();
+  if (nio < 1) nio = 1;
+  if (nio > HB_MAX_THREADS) nio = HB_MAX_THREADS;
+  hb_log_set_level(log_level_of(cfg->log_level));
   signal(SIGPIPE, SIG_IGN); /* a peer that vanished is an EPIPE, not a crash */
-  hb_envelope_init(); /* jansson's allocator: before any other thread starts */
+  hb_json_init(); /* jansson's allocator: before any other thread starts */
+  hb_metrics_reset();
 
   char err[512];
   size_t alen = strlen(cfg->admin_token_sha256);
@@ -85,22 +121,31 @@ int hb_server_run(const hb_config *cfg) {
     goto out;
   }
   if (cfg->redis_url[0]) {
-    srv->broker = hb_broker_redis_new(srv, cfg->redis_url, cfg->redis_password, err, sizeof err);
-    if (!srv->broker) {
+    broker = hb_broker_redis_new(cfg->redis_url, cfg->redis_password, err, sizeof err);
+    if (!broker) {
       hb_error_log("redis: %s", err);
       goto out;
     }
   } else {
-    srv->broker = hb_broker_local_new(srv);
+    broker = hb_broker_local_new();
   }
-  if (srv->broker->ops->start(srv->broker) != 0) {
-    hb_error_log("broker %s failed to start", srv->broker->ops->name);
+  hb_publish_init(&set, broker);
+  hb_room_init();
+  hb_router_init();
+  if (broker->ops->start(broker) != 0) {
+    hb_error_log("broker %s failed to start", broker->ops->name);
     goto out;
   }
-  if (hb_io_start_all(srv) != 0) goto out_broker;
+  hb_io_hooks hooks = {
+      .accept_handler = &hb_http_conn_handler,
+      .conn_ext_bytes = hb_server_conn_ext_bytes(),
+      .thread_start = thread_start,
+      .thread_stop = thread_stop,
+  };
+  /* On a failed start the process exits: threads that never ran are not joined. */
+  if (hb_ioset_start(&set, cfg, nio, &hooks) != 0) goto out;
 
   uv_loop_init(&m.loop);
-  m.srv = srv;
   uv_signal_init(&m.loop, &m.sigterm);
   uv_signal_init(&m.loop, &m.sigint);
   uv_signal_init(&m.loop, &m.sighup);
@@ -113,21 +158,20 @@ int hb_server_run(const hb_config *cfg) {
   uv_timer_start(&m.reload, on_reload_timer, HB_AUTH_RELOAD_INTERVAL_MS, HB_AUTH_RELOAD_INTERVAL_MS);
 
   hb_info("hubbub listening on http://%s%s%s:%d (%d threads, broker %s, data %s)",
-          strchr(cfg->host, ':') ? "[" : "", cfg->host, strchr(cfg->host, ':') ? "]" : "", srv->port,
-          srv->nio, srv->broker->ops->name, cfg->data_dir);
+          strchr(cfg->host, ':') ? "[" : "", cfg->host, strchr(cfg->host, ':') ? "]" : "", set.port, nio,
+          broker->ops->name, cfg->data_dir);
   uv_run(&m.loop, UV_RUN_DEFAULT);
   uv_loop_close(&m.loop);
 
-  hb_io_join_all(srv);
+  hb_publish_quiesce(); /* no more deliveries from the broker's thread */
+  hb_ioset_join(&set);
   hb_info("stopped");
   rc = 0;
-out_broker:
-  /* On a failed start the process exits: threads that never ran are not joined. */
 out:
-  if (srv->broker) srv->broker->ops->stop(srv->broker);
+  if (broker) broker->ops->stop(broker);
   hb_auth_shutdown();
   hb_ratelimit_shutdown();
+  hb_iplimit_shutdown();
   if (m.store) hb_store_close(m.store);
-  hb_free(srv);
   return rc;
 }

@@ -4,7 +4,7 @@
  * Why it exists: jansson costs ~160 instructions per byte of a publish body
  * (it builds a tree, one value at a time, through a character stream), which
  * was half of the user-space time of an HTTP publish. The decoders in
- * envelope.c only need to know that the text is valid and where a handful of
+ * the protocol decoders (proto/) only need to know that the text is valid and where a handful of
  * fields are, so for the common message this check plus a raw scan replaces
  * the tree. Everything unusual still goes to jansson (see jscan.h), so this
  * file never has to produce an error message or decode an escape.
@@ -16,8 +16,8 @@
  *   - strings: no raw byte below 0x20, escapes \" \\ \/ \b \f \n \r \t \uXXXX
  *     (\u0000 allowed), UTF-8 without overlong forms, surrogates or code
  *     points above U+10FFFF;
- *   - nesting of at most HB_MAX_JSON_DEPTH arrays and objects, as too_deep()
- *     in envelope.c counts it;
+ *   - nesting of at most HB_MAX_JSON_DEPTH arrays and objects, as the depth
+ *     check of hb_json_load() (json.c) counts it;
  *   - no key twice in one object.
  * Where checking jansson's rule exactly would cost code (surrogate pairs in
  * \u escapes, keys equal only after unescaping), the check says "no".
@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "hubbub/hex.h"
+#include "hubbub/json.h"
 #include "hubbub/limits.h"
 #include "hubbub/utf8.h"
 
@@ -40,13 +41,6 @@ static const uint8_t string_class[256] = {
     ['\\'] = C_ESCAPE,
     [0x80 ... 0xff] = C_HIGH,
 };
-
-static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-static size_t skip_ws(const char *p, size_t i, size_t n) {
-  while (i < n && is_ws(p[i])) i++;
-  return i;
-}
 
 /*
  * `i` is at an opening quote. Returns the index just past the closing quote,
@@ -144,7 +138,7 @@ bool hb_jscan_plain(const char *p, size_t n) {
   if (n > UINT32_MAX) return false; /* key_span offsets; never for our bodies */
 
 value:
-  i = skip_ws(p, i, n);
+  i = hb_json_skip_ws(p, i, n);
   if (i >= n) return false;
   switch (p[i]) {
   case '{':
@@ -153,7 +147,7 @@ value:
     open[depth] = p[i];
     keys_from[depth] = (uint16_t)nkeys;
     depth++;
-    i = skip_ws(p, i + 1, n);
+    i = hb_json_skip_ws(p, i + 1, n);
     if (i < n && p[i] == (open[depth - 1] == '{' ? '}' : ']')) {
       depth--;
       i++;
@@ -184,17 +178,17 @@ key:
     if (keys[j].len == k.len && memcmp(p + keys[j].off, p + k.off, k.len) == 0) return false;
   if (nkeys == HB_JSCAN_MAX_KEYS) return false;
   keys[nkeys++] = k;
-  i = skip_ws(p, end, n);
+  i = hb_json_skip_ws(p, end, n);
   if (i >= n || p[i] != ':') return false;
   i++;
   goto value;
 
 after:
-  i = skip_ws(p, i, n);
+  i = hb_json_skip_ws(p, i, n);
   if (depth == 0) return i == n;
   if (i >= n) return false;
   if (p[i] == ',') {
-    i = skip_ws(p, i + 1, n);
+    i = hb_json_skip_ws(p, i + 1, n);
     if (open[depth - 1] == '{') goto key;
     goto value;
   }

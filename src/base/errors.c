@@ -56,6 +56,12 @@ const char *hb_err_message(hb_err e) {
   return (unsigned)e < HB_E__COUNT ? table[e].message : "internal error";
 }
 
+hb_close_code hb_err_close_code(hb_err e) {
+  int status = hb_err_http_status(e);
+  if (status >= 400 && status < 500) return (hb_close_code)(4000 + status);
+  return status == 503 ? HB_CLOSE_TRY_AGAIN_LATER : HB_CLOSE_INTERNAL_ERROR;
+}
+
 hb_err hb_error_set(hb_error *out, hb_err e, const char *pointer, const char *fmt, ...) {
   if (!out) return e;
   out->err = e;

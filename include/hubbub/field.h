@@ -1,0 +1,46 @@
+/*
+ * field.h - the fields of protocol JSON, read one way for every message and
+ * body: a tree from hb_json_load() with errors that carry a JSON pointer to
+ * the field at fault, or (the common message) straight from a text that
+ * hb_jscan_plain() accepted, without a tree.
+ *
+ * On a tree, each reader fills `err` and returns its code when the field is
+ * missing, of the wrong type or out of range; HB_OK otherwise.
+ */
+#ifndef HUBBUB_FIELD_H
+#define HUBBUB_FIELD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hubbub/errors.h"
+#include "hubbub/json.h"
+#include "hubbub/uuid.h"
+
+/** A required event name at obj[key] into out (HB_MAX_EVENT_NAME_BYTES + 1). */
+hb_err hb_field_event_name(json_t *obj, const char *key, const char *pointer, char *out,
+                           uint8_t *out_len, hb_error *err);
+/**
+ * The required `data` object at obj["data"], located in the text `buf` by
+ * `path` (keys from the top level) so that it is forwarded byte for byte:
+ * *data / *data_len point into buf (or into *owned, a compact
+ * re-serialisation, should the scanner not find it). Over max_data_bytes:
+ * HB_E_DATA_TOO_LARGE.
+ */
+hb_err hb_field_data(json_t *obj, const char *pointer, const char *buf, size_t len,
+                     const char *const *path, int path_len, size_t max_data_bytes,
+                     const char **data, size_t *data_len, char **owned, hb_error *err);
+/** A required object member. */
+hb_err hb_field_object(json_t *obj, const char *key, const char *pointer, json_t **out, hb_error *err);
+/** A required UUID string member. */
+hb_err hb_field_uuid(json_t *obj, const char *key, const char *pointer, hb_uuid *out, hb_error *err);
+/** Parse a body that must be a JSON object (the pointer of that error is the whole body). */
+hb_err hb_field_top_object(const char *buf, size_t len, json_t **root, hb_error *err);
+
+/** In a jscan-accepted text: the `data` member of the object at `obj`, an
+ * object within max_data_bytes. */
+bool hb_field_plain_data(const char *p, size_t n, size_t obj, size_t max_data_bytes, const char **data,
+                         size_t *data_len);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * smsg.h - the server messages of the room protocol (docs/protocol.md):
+ * compact JSON appended to an hb_strbuf, in the field order of the docs.
+ * Encoders never fail. The caller frames them (ws.h).
+ */
+#ifndef HUBBUB_SMSG_H
+#define HUBBUB_SMSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hubbub/errors.h"
+#include "hubbub/scope.h"
+#include "hubbub/strbuf.h"
+#include "hubbub/uuid.h"
+
+/* Every encoder appends one complete JSON object to `sb`. `id` may be NULL
+ * (then no id field is written). Strings are escaped. */
+void hb_smsg_ack(hb_strbuf *sb, const char *id, size_t id_len, const char *message_id /* or NULL */);
+void hb_smsg_error(hb_strbuf *sb, const char *id, size_t id_len, const hb_error *e);
+void hb_smsg_pong(hb_strbuf *sb, const char *id, size_t id_len);
+
+typedef struct {
+  const char *connection_id; /* uuid string */
+  const hb_uuid *org, *plugin, *event, *session;
+  const char *user_id;
+  hb_scope_set scopes;
+  int64_t expires_at; /* unix seconds */
+  size_t max_message_bytes, max_data_bytes, max_subscriptions;
+  int ping_interval_ms;
+  /* The event names subscribed at the upgrade, comma-separated (valid names:
+   * no escaping needed), or NULL: then the field is left out. */
+  const char *subscribed;
+  size_t subscribed_len;
+} hb_welcome;
+void hb_smsg_welcome(hb_strbuf *sb, const hb_welcome *w);
+
+/** {"type":"event","eventName":..,"data":<raw>,"scope":..,"message_id":..,"sent_at":ms} */
+void hb_smsg_event(hb_strbuf *sb, const char *event_name, size_t event_name_len,
+                   const char *data, size_t data_len, hb_scope scope,
+                   const char *message_id, int64_t sent_at_ms);
+
+#endif

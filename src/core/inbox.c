@@ -1,0 +1,53 @@
+/* inbox.c - jobs handed to a loop from other threads (inbox.h). */
+#include "hubbub/inbox.h"
+
+#include "hubbub/alloc.h"
+
+#define INBOX_INITIAL_JOBS 64
+
+static void on_async(uv_async_t *h) {
+  hb_inbox *ib = (hb_inbox *)h;
+  /* Take the whole batch under the lock and run it outside: a job may post
+   * again (to this inbox too) without deadlocking. */
+  pthread_mutex_lock(&ib->lock);
+  hb_job *batch = ib->jobs;
+  size_t n = ib->len;
+  ib->jobs = NULL;
+  ib->len = ib->cap = 0;
+  pthread_mutex_unlock(&ib->lock);
+  for (size_t i = 0; i < n; i++) batch[i].fn(ib->ctx, batch[i].arg);
+  hb_free(batch);
+}
+
+int hb_inbox_init(hb_inbox *ib, uv_loop_t *loop, void *ctx) {
+  ib->jobs = NULL;
+  ib->len = ib->cap = 0;
+  ib->ctx = ctx;
+  pthread_mutex_init(&ib->lock, NULL);
+  int r = uv_async_init(loop, &ib->async, on_async);
+  ib->async.data = ib;
+  return r;
+}
+
+void hb_inbox_post(hb_inbox *ib, hb_job_fn fn, void *arg) {
+  pthread_mutex_lock(&ib->lock);
+  if (ib->len == ib->cap) {
+    ib->cap = ib->cap ? ib->cap * 2 : INBOX_INITIAL_JOBS;
+    ib->jobs = hb_realloc(ib->jobs, ib->cap * sizeof *ib->jobs);
+  }
+  ib->jobs[ib->len].fn = fn;
+  ib->jobs[ib->len].arg = arg;
+  ib->len++;
+  pthread_mutex_unlock(&ib->lock);
+  uv_async_send(&ib->async); /* coalesced by libuv: one wake-up for a burst */
+}
+
+void hb_inbox_close(hb_inbox *ib, uv_close_cb cb) { uv_close((uv_handle_t *)&ib->async, cb); }
+
+void hb_inbox_destroy(hb_inbox *ib) {
+  for (size_t i = 0; i < ib->len; i++) ib->jobs[i].fn(NULL, ib->jobs[i].arg);
+  hb_free(ib->jobs);
+  ib->jobs = NULL;
+  ib->len = ib->cap = 0;
+  pthread_mutex_destroy(&ib->lock);
+}
