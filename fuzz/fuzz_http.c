@@ -55,6 +55,7 @@ static hb_config fz_cfg;
 static hb_ioset fz_set;
 static hb_io fz_io;
 static hb_io *fz_io_list[1];
+static hb_store *fz_store;
 static char fz_api_token[HB_MAX_API_TOKEN_BYTES + 1];
 static char *fz_conn_token; /* minted once; lives for the process */
 static char fz_tmpdir[] = "/tmp/hubbub-fuzz-XXXXXX";
@@ -153,8 +154,9 @@ static void fz_setup(void) {
   hb_publish_thread_start(&fz_io);
   hb_room_init();
   hb_router_init();
-  /* The store stays open: the auth cache was loaded from it. */
-  (void)st;
+  /* The store stays open (and reachable) for the process: the credential
+   * snapshot was loaded from it. */
+  fz_store = st;
 }
 
 /* hb_conn_accept minus the listener: the socket is never connected (reading

@@ -64,7 +64,7 @@
 #define HB_MAX_USER_ID_BYTES 128
 #define HB_MAX_JSON_DEPTH 32
 #define HB_JSCAN_MAX_KEYS 64 /* keys of open objects jscan.c remembers for its duplicate check; more: jansson decides */
-#define HB_JSON_ARENA_BYTES 16384 /* stack buffer for jansson's allocations during one decode (envelope.c) */
+#define HB_JSON_ARENA_BYTES 16384 /* stack buffer for jansson's allocations during one decode (json.h) */
 #define HB_DEFAULT_MAX_DATA_BYTES 32768 /* the `data` value of one publish */
 #define HB_DEFAULT_MAX_SUBSCRIPTIONS 256 /* per connection */
 

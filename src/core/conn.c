@@ -206,17 +206,20 @@ bool hb_conn_send_shared(hb_conn *c, hb_shared *s) {
   return true;
 }
 
-void hb_conn_send_owned(hb_conn *c, char *p, size_t len) {
-  if (c->state == HB_CONN_CLOSED || len == 0) {
-    hb_free(p);
-    return;
-  }
+/* A reply, an error, a static file: written at the end of this loop turn. */
+static void queue_now(hb_conn *c, hb_out_kind kind, const char *p, size_t len) {
   hb_out_item *it = out_push(c);
-  it->kind = HB_OUT_OWNED;
-  it->u.own = p;
+  it->kind = kind;
+  if (kind == HB_OUT_OWNED) it->u.own = (char *)p;
+  else it->u.stat = p;
   it->len = (uint32_t)len;
   c->out_bytes += len;
   mark_dirty(c);
+}
+
+void hb_conn_send_owned(hb_conn *c, char *p, size_t len) {
+  if (c->state == HB_CONN_CLOSED || len == 0) hb_free(p);
+  else queue_now(c, HB_OUT_OWNED, p, len);
 }
 
 void hb_conn_send_copy(hb_conn *c, const void *p, size_t len) {
@@ -226,13 +229,7 @@ void hb_conn_send_copy(hb_conn *c, const void *p, size_t len) {
 }
 
 void hb_conn_send_static(hb_conn *c, const char *p, size_t len) {
-  if (c->state == HB_CONN_CLOSED || len == 0) return;
-  hb_out_item *it = out_push(c);
-  it->kind = HB_OUT_STATIC;
-  it->u.stat = p;
-  it->len = (uint32_t)len;
-  c->out_bytes += len;
-  mark_dirty(c);
+  if (c->state != HB_CONN_CLOSED && len > 0) queue_now(c, HB_OUT_STATIC, p, len);
 }
 
 /* Keep what is already being written; drop the rest of the backlog. */

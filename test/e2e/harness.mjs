@@ -418,6 +418,7 @@ export function rawWs(port, token, { path: p = null, headers = {}, timeoutMs = C
       ended,
       isEnded: false,
       pause: () => sock.pause(),
+      isPaused: () => sock.isPaused(),
       resume: () => sock.resume(),
       bytesRead: () => total,
       destroy: () => sock.destroy(),
