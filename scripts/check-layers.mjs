@@ -17,7 +17,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LAYERS = ['base', 'core', 'proto', 'store', 'auth', 'pubsub', 'api', 'broker', 'server', 'cli'];
 // Modules with a header and no .c of their own (inline helpers, constants).
 const HEADER_ONLY = {
-  hex: 'base', list: 'base', hash: 'base', limits: 'base',
+  hex: 'base', list: 'base', hash: 'base', limits: 'base', clock: 'base',
   broker: 'pubsub', // the interface the publish core calls; src/broker/ implements it
   static_files: 'api', // generated at build time (cmake/embed.cmake)
 };

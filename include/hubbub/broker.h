@@ -5,8 +5,8 @@
  * nchan's store or Mosquitto's mux; the server picks one at start
  * (hb_publish_init) and the publish core only ever calls through it.
  *
- * An implementation delivers to this node's subscribers with
- * hb_publish_deliver_all() (publish.h) and never touches connections.
+ * An implementation records and delivers on this node with
+ * hb_publish_record() (publish.h) and never touches connections.
  */
 #ifndef HUBBUB_BROKER_H
 #define HUBBUB_BROKER_H
@@ -15,22 +15,35 @@
 
 #include "hubbub/errors.h"
 #include "hubbub/msg.h"
+#include "hubbub/resume.h"
 
 struct hb_io;
 
 typedef struct hb_broker hb_broker;
+
+/* One publish as a broker takes it: where it goes, and the event's JSON
+ * without its position (hb_smsg_event_open's text), which the channel
+ * assigns. */
+typedef struct {
+  hb_chan_key chan;
+  const char *name;
+  size_t name_len;
+  const char *prefix;
+  size_t prefix_len;
+  int64_t sent_ms;
+} hb_pub;
 
 typedef struct {
   const char *name;
   /** Called once on the main thread before the I/O threads start. 0 ok. */
   int (*start)(hb_broker *b);
   /**
-   * Publish `msg` from I/O thread `from` (the caller keeps its reference):
-   * deliver to this node's subscribers and to every other node's. HB_OK, or
-   * HB_E_BROKER_UNAVAILABLE when it cannot reach the cluster (then nobody
-   * received it).
+   * Publish from I/O thread `from`: assign the message its position in
+   * its channel (*pos), and deliver it to this node's subscribers and to
+   * every other node's. HB_OK, or HB_E_BROKER_UNAVAILABLE when it cannot
+   * reach the cluster (then nobody received it).
    */
-  hb_err (*publish)(hb_broker *b, struct hb_io *from, hb_msg *msg);
+  hb_err (*publish)(hb_broker *b, struct hb_io *from, const hb_pub *p, hb_pos *pos);
   /** Some thread gained its first (on) or lost its last (off) subscriber on
    * `chan`: interest routing. Any I/O thread. May be NULL. */
   void (*interest)(hb_broker *b, const hb_chan_key *chan, bool on);

@@ -35,6 +35,9 @@ typedef struct {
   const char *data;
   size_t data_len;
   char *data_owned;
+  /* publish only: `idempotency_key` (docs/protocol.md), or 0 length. */
+  uint8_t idem_key_len;
+  char idem_key[HB_MAX_IDEMPOTENCY_KEY_BYTES + 1];
 } hb_cmsg;
 
 /**

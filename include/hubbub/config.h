@@ -16,6 +16,7 @@ typedef struct {
   char redis_url[1024]; /* empty = in-process broker */
   char redis_password[256];
   size_t max_body_bytes;
+  size_t max_batch_body_bytes; /* POST /api/v1/pub_subs/batch */
   size_t max_message_bytes;
   size_t max_data_bytes;
   size_t max_output_bytes;
@@ -33,6 +34,12 @@ typedef struct {
    * the admin HTTP API is off. `hubbub admin-token create` makes one. */
   char admin_token_sha256[65];
   char log_level[16];
+  /* History and recovery (docs/protocol.md, "Recovery"). */
+  int history_size;          /* messages kept per channel; 0 = off */
+  int history_ttl_s;         /* none older is kept */
+  int max_recover_messages;  /* a reconnect replays at most this many */
+  int history_persist;       /* single node: keep history in DATA/history.db across restarts (0/1) */
+  int idempotency_ttl_s;     /* how long an Idempotency-Key is remembered */
 } hb_config;
 
 void hb_config_defaults(hb_config *c);

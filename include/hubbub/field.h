@@ -38,6 +38,15 @@ hb_err hb_field_uuid(json_t *obj, const char *key, const char *pointer, hb_uuid 
 /** Parse a body that must be a JSON object (the pointer of that error is the whole body). */
 hb_err hb_field_top_object(const char *buf, size_t len, json_t **root, hb_error *err);
 
+/** The rule for idempotency keys (HTTP Idempotency-Key, WebSocket
+ * idempotency_key): 1..HB_MAX_IDEMPOTENCY_KEY_BYTES of printable ASCII, no space. */
+bool hb_field_idempotency_key_valid(const char *s, size_t n);
+
+/** The optional "idempotency_key" member of obj into out (HB_MAX_IDEMPOTENCY_KEY_BYTES + 1); *len 0 when absent. */
+hb_err hb_field_idempotency_key(json_t *obj, char *out, uint8_t *len, hb_error *err);
+/** The same in a jscan-accepted text; false when present but not a plain valid key (the tree path decides). */
+bool hb_field_plain_idempotency_key(const char *p, size_t n, size_t obj, char *out, uint8_t *len);
+
 /** In a jscan-accepted text: the `data` member of the object at `obj`, an
  * object within max_data_bytes. */
 bool hb_field_plain_data(const char *p, size_t n, size_t obj, size_t max_data_bytes, const char **data,

@@ -35,6 +35,7 @@ typedef enum {
   HB_H_WS_KEY,
   HB_H_WS_VERSION,
   HB_H_IF_NONE_MATCH,
+  HB_H_IDEMPOTENCY_KEY,
   HB__H_COUNT
 } hb_hdr;
 

@@ -11,6 +11,7 @@
 #define HUBBUB_INBOX_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -31,6 +32,7 @@ typedef struct {
   pthread_mutex_t lock;
   hb_job *jobs; /* guarded by lock */
   size_t len, cap;
+  atomic_size_t len_hint; /* len, readable without the lock (hb_inbox_run) */
   void *ctx;
 } hb_inbox;
 
@@ -38,6 +40,12 @@ typedef struct {
 int hb_inbox_init(hb_inbox *ib, uv_loop_t *loop, void *ctx);
 /** Queue a job and wake the loop. Any thread. */
 void hb_inbox_post(hb_inbox *ib, hb_job_fn fn, void *arg);
+/**
+ * Run what is queued now, on the loop's thread (as the wake-up would): a
+ * thread that must not overtake messages other threads already posted to
+ * it (a publish of its own, a join) runs its inbox first.
+ */
+void hb_inbox_run(hb_inbox *ib);
 /** Close the wake-up handle (on the loop's thread); `cb` may be NULL. */
 void hb_inbox_close(hb_inbox *ib, uv_close_cb cb);
 /** After the loop ended: drop what is still queued (each job with ctx NULL), free. */

@@ -85,6 +85,12 @@ static inline size_t hb_json_skip_ws(const char *p, size_t i, size_t n) {
 bool hb_json_find_span(const char *p, size_t n, const char *const *path, int path_len,
                        size_t *start, size_t *end);
 
+/**
+ * The elements of an array, in text jansson accepted: start with *i at its
+ * '['; each call gives the next element's span [*s, *e); false after the last.
+ */
+bool hb_json_array_next(const char *p, size_t n, size_t *i, size_t *s, size_t *e);
+
 /* Reading a text hb_jscan_plain() accepted: keys there are plain (no
  * escapes) and unique, so bytes compare as keys. `obj` is the index of an
  * object's '{'. */

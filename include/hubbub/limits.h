@@ -43,6 +43,7 @@
 #define HB_MAX_HEADERS 64
 #define HB_MAX_HEADER_VALUE_BYTES 4096
 #define HB_DEFAULT_MAX_BODY_BYTES 65536
+#define HB_DEFAULT_MAX_BATCH_BODY_BYTES (1024 * 1024) /* POST /api/v1/pub_subs/batch */
 #define HB_HTTP_IDLE_TIMEOUT_MS 30000   /* keep-alive connection without a request */
 #define HB_HTTP_REQUEST_TIMEOUT_MS 10000 /* a started request must complete within */
 #define HB_HTTP_SPARE_KEEP_BYTES 8192 /* body/value buffers a thread's spare request keeps */
@@ -67,6 +68,25 @@
 #define HB_JSON_ARENA_BYTES 16384 /* stack buffer for jansson's allocations during one decode (json.h) */
 #define HB_DEFAULT_MAX_DATA_BYTES 32768 /* the `data` value of one publish */
 #define HB_DEFAULT_MAX_SUBSCRIPTIONS 256 /* per connection */
+
+/* --- history and recovery (docs/protocol.md, "Recovery") ----------------- */
+#define HB_DEFAULT_HISTORY_SIZE 100         /* messages kept per channel; 0 = no history */
+#define HB_CONFIG_MAX_HISTORY_SIZE 100000
+#define HB_DEFAULT_HISTORY_TTL_S 300        /* none older is kept */
+#define HB_CONFIG_MAX_HISTORY_TTL_S 86400
+#define HB_DEFAULT_MAX_RECOVER_MESSAGES 500 /* a reconnect replays at most this many, else recovered:false */
+#define HB_CONFIG_MAX_RECOVER_MESSAGES 100000
+#define HB_DEFAULT_HISTORY_MAX_CHANNELS 1000000 /* channel entries kept (~200 B each without messages) */
+#define HB_HISTORY_SHARDS 64                /* locks over the channel table (history.c) */
+#define HB_HISTORY_FLUSH_MS 50              /* single node: history saved this often (main thread) */
+#define HB_HISTORY_SWEEP_MS 1000            /* expired messages dropped this often */
+#define HB_DEFAULT_IDEMPOTENCY_TTL_S 300    /* a retried publish with the same key answers the first result */
+#define HB_CONFIG_MAX_IDEMPOTENCY_TTL_S 86400
+#define HB_MAX_IDEMPOTENCY_KEY_BYTES 128
+#define HB_DEFAULT_IDEMPOTENCY_MAX_KEYS 1000000 /* remembered keys per node (oldest dropped first) */
+#define HB_MAX_BATCH_ITEMS 100              /* POST /api/v1/pub_subs/batch */
+#define HB_MAX_HISTORY_PAGE 1000            /* GET /api/v1/history: most messages per answer */
+#define HB_DEFAULT_HISTORY_PAGE 100
 
 /* --- output and backpressure --------------------------------------------- */
 #define HB_DEFAULT_MAX_OUTPUT_BYTES (1024 * 1024) /* queued, per connection */

@@ -29,6 +29,9 @@ void hb_chan_key_make(hb_chan_key *k, hb_scope level, const hb_uuid *org, const 
 typedef struct hb_msg {
   atomic_int refs;
   hb_chan_key chan;
+  uint64_t epoch;    /* the channel's epoch when the offset was assigned (history.h) */
+  uint64_t offset;   /* the message's position in its channel (0: none) */
+  int64_t sent_ms;   /* wall clock when the publish was accepted */
   uint8_t event_name_len;
   uint8_t json_off; /* where the JSON starts in frame: the header's size */
   char event_name[HB_MAX_EVENT_NAME_BYTES + 1];
@@ -42,6 +45,9 @@ typedef struct hb_msg {
  */
 hb_msg *hb_msg_new(const hb_chan_key *chan, const char *event_name, size_t event_name_len,
                    const char *json, size_t json_len);
+/** The same with the JSON in two pieces (a prefix and the part that names the offset). */
+hb_msg *hb_msg_new_parts(const hb_chan_key *chan, const char *event_name, size_t event_name_len,
+                         const char *a, size_t alen, const char *b, size_t blen);
 /** The event's JSON text (the frame's payload), e.g. for another node. */
 static inline const char *hb_msg_json(const hb_msg *m, size_t *len) {
   *len = m->frame_len - m->json_off;

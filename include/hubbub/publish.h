@@ -1,14 +1,17 @@
 /*
  * publish.h - the publish core, one path for HTTP and WebSocket publishes:
- * serialise the event once (a shared frame), hand it to the broker, and
- * deliver it to this node's subscribers on every I/O thread.
+ * check the idempotency key, serialise the event once, hand it to the
+ * broker, which records it in its channel (a position: history.h) and
+ * delivers it to this node's subscribers on every I/O thread.
  *
- * Delivery: each I/O thread has its own room index (index.h). A publish is
- * delivered on the publishing thread directly and reaches every other
- * thread as a job on its inbox; a thread queues one reference to the shared
- * frame on each of its subscribers (hb_shared, conn.h), counted in a
- * thread-local view of the message so that no contended cache line is
- * touched per subscriber.
+ * Delivery: each I/O thread has its own room index (index.h). A message is
+ * posted to every thread's inbox under its channel's lock, so that every
+ * subscriber sees a channel's messages in offset order; the publishing
+ * thread runs its inbox first (what others posted before) and delivers its
+ * own message at once. A thread queues one reference to the shared frame
+ * on each of its subscribers (hb_shared, conn.h), counted in a
+ * thread-local view of the message, so no contended cache line is touched
+ * per subscriber.
  */
 #ifndef HUBBUB_PUBLISH_H
 #define HUBBUB_PUBLISH_H
@@ -17,9 +20,11 @@
 
 #include "hubbub/broker.h"
 #include "hubbub/errors.h"
+#include "hubbub/idem.h"
 #include "hubbub/index.h"
 #include "hubbub/io.h"
 #include "hubbub/msg.h"
+#include "hubbub/resume.h"
 #include "hubbub/scope.h"
 
 /** Set the I/O threads and the broker (main thread, before they start). */
@@ -35,22 +40,37 @@ void hb_publish_thread_stop(hb_io *io);
 /** The thread's room index (subscriptions are made by the room protocol). */
 hb_index *hb_publish_index(hb_io *io);
 
-/**
- * Publish `data` as `event_name` to `scope` of the room `room` (a session-
- * level channel key), from I/O thread `io`: serialise once, hand to the
- * broker. Writes the new message id into message_id. HB_OK, or the
- * broker's error (nothing was delivered then).
- */
-hb_err hb_publish(hb_io *io, const hb_chan_key *room, hb_scope scope, const char *event_name,
-                  size_t event_name_len, const char *data, size_t data_len,
-                  char message_id[HB_UUID_STR_BYTES]);
+/* A publish as the HTTP API and the room protocol make it. */
+typedef struct {
+  const hb_chan_key *room; /* the session-level channel key of the room */
+  hb_scope scope;
+  const char *event_name;
+  size_t event_name_len;
+  const char *data; /* the exact bytes of the `data` object */
+  size_t data_len;
+  const char *idem_key; /* NULL, or an idempotency key (hb_field_idempotency_key_valid) */
+  size_t idem_key_len;
+} hb_publish_req;
 
 /**
- * Deliver `msg` to this node's subscribers of its channel: directly on
- * `from` (if not NULL; it must be the calling I/O thread) and through the
- * inbox of every other thread. The caller keeps its reference. Any thread.
+ * Publish from I/O thread `io`. Fills *out (err, the message id and its
+ * position) and returns out->err. With an idempotency key already used for
+ * this plugin within idempotency_ttl_s, answers that publish's result and
+ * delivers nothing.
  */
-void hb_publish_deliver_all(hb_io *from, hb_msg *msg);
+hb_err hb_publish(hb_io *io, const hb_publish_req *req, hb_publish_result *out);
+
+/**
+ * For brokers: record a publish in its channel's history (the position)
+ * and deliver it to this node's subscribers on every thread, in order.
+ * `from` is the calling I/O thread, or NULL from another thread (the Redis
+ * thread). Returns the position.
+ */
+hb_pos hb_publish_record(hb_io *from, const hb_pub *p);
+
+/** Queue `msg` on one connection (a replay), sharing its frame. False when
+ * the connection is not open or was cut off. On the connection's thread. */
+bool hb_publish_send(hb_conn *c, hb_msg *msg);
 /** Deliver to the subscribers of this thread only (on io's thread). Returns the count. */
 size_t hb_publish_deliver_local(hb_io *io, hb_msg *msg);
 

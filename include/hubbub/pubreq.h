@@ -23,6 +23,10 @@ typedef struct {
   const char *data; /* as in hb_cmsg */
   size_t data_len;
   char *data_owned;
+  /* An item of a batch may carry its own "idempotency_key" (the single
+   * publish takes the Idempotency-Key header); 0 length when absent. */
+  uint8_t idem_key_len;
+  char idem_key[HB_MAX_IDEMPOTENCY_KEY_BYTES + 1];
 } hb_pubreq;
 
 hb_err hb_pubreq_decode(const char *buf, size_t len, size_t max_data_bytes,

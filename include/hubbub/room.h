@@ -17,6 +17,7 @@
 #include "hubbub/jwt.h"
 #include "hubbub/list.h"
 #include "hubbub/msg.h"
+#include "hubbub/resume.h"
 #include "hubbub/strbuf.h"
 #include "hubbub/ws.h"
 
@@ -55,12 +56,16 @@ hb_peer *hb_room_join(hb_ws *ws, const hb_conn_claims *claims);
  */
 bool hb_room_subscribe(hb_peer *p, const char *name, size_t len);
 /**
- * Append the welcome frame to `out` (which may hold the 101 already, so that
- * both go out as one piece). `subscribed` (may be NULL): the names
- * subscribed at the upgrade, comma-separated, listed in the welcome.
+ * The rest of the handshake after hb_room_join: subscribe to the names of
+ * `subs` (comma-separated, already checked), and append the welcome frame to
+ * `out` (which holds the 101: both go out as one piece). With `since` (the
+ * three positions of a resume string), first replay what the connection
+ * missed in its session, event and organization channels for those names
+ * — all of it, in offset order, or nothing — and say in the welcome
+ * whether it recovered. Returns whether it did (true without `since`).
  */
-void hb_room_welcome(hb_peer *p, const hb_conn_claims *claims, const char *subscribed,
-                     size_t subscribed_len, hb_strbuf *out);
+bool hb_room_enter(hb_peer *p, const hb_conn_claims *claims, const char *subs, size_t subs_len,
+                   const hb_pos *since, hb_strbuf *out);
 
 /** The room's session-level channel key. */
 const hb_chan_key *hb_room_key(const hb_room *r);

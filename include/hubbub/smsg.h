@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "hubbub/errors.h"
+#include "hubbub/resume.h"
 #include "hubbub/scope.h"
 #include "hubbub/strbuf.h"
 #include "hubbub/uuid.h"
@@ -18,6 +19,8 @@
 /* Every encoder appends one complete JSON object to `sb`. `id` may be NULL
  * (then no id field is written). Strings are escaped. */
 void hb_smsg_ack(hb_strbuf *sb, const char *id, size_t id_len, const char *message_id /* or NULL */);
+/** A publish's ack: {"type":"ack","id":..,"message_id":..,"offset":n,"epoch":".."}. */
+void hb_smsg_publish_ack(hb_strbuf *sb, const char *id, size_t id_len, const char *message_id, const hb_pos *pos);
 void hb_smsg_error(hb_strbuf *sb, const char *id, size_t id_len, const hb_error *e);
 void hb_smsg_pong(hb_strbuf *sb, const char *id, size_t id_len);
 
@@ -33,12 +36,30 @@ typedef struct {
    * no escaping needed), or NULL: then the field is left out. */
   const char *subscribed;
   size_t subscribed_len;
+  /* The current positions of the session, event and organization channels
+   * (docs/protocol.md, "Recovery"), or NULL to leave them out. */
+  const hb_pos *positions;
+  /* A reconnect that asked to recover (since=): whether it was, and which
+   * scopes could not be (bit per hb_scope) with why (an hb_err code string
+   * each, NULL for a scope that recovered). */
+  bool recovery_asked, recovered;
+  const char *const *recovery_failed;
 } hb_welcome;
 void hb_smsg_welcome(hb_strbuf *sb, const hb_welcome *w);
 
-/** {"type":"event","eventName":..,"data":<raw>,"scope":..,"message_id":..,"sent_at":ms} */
-void hb_smsg_event(hb_strbuf *sb, const char *event_name, size_t event_name_len,
-                   const char *data, size_t data_len, hb_scope scope,
-                   const char *message_id, int64_t sent_at_ms);
+/**
+ * {"type":"event","eventName":..,"data":<raw>,"scope":..,"message_id":..,
+ * "sent_at":ms,"offset":n}. Written in two steps, because the offset is
+ * known only once the channel assigns it: hb_smsg_event_open() writes all
+ * but the offset and the closing brace (the "prefix"), hb_smsg_event_close()
+ * the rest.
+ */
+void hb_smsg_event_open(hb_strbuf *sb, const char *event_name, size_t event_name_len,
+                        const char *data, size_t data_len, hb_scope scope,
+                        const char *message_id, int64_t sent_at_ms);
+void hb_smsg_event_close(hb_strbuf *sb, uint64_t offset);
+
+/** Append "epoch" as the protocol writes it: 16 lowercase hex digits, quoted. */
+void hb_smsg_epoch(hb_strbuf *sb, uint64_t epoch);
 
 #endif

@@ -16,6 +16,7 @@
 #include "hubbub/event_name.h"
 #include "hubbub/io.h"
 #include "hubbub/origin.h"
+#include "hubbub/resume.h"
 #include "hubbub/room.h"
 #include "hubbub/router.h"
 #include "hubbub/ws.h"
@@ -102,6 +103,15 @@ void hb_api_room_socket(hb_conn *c, hb_http_req *r) {
     return;
   }
   if (!subscribe_list_valid(cfg, c, subs, (size_t)slen)) return;
+  /* since=<resume string>: positions to recover from. A malformed one is
+   * refused; a foreign one (another room's epochs) simply does not match. */
+  char since_s[HB_RESUME_MAX_BYTES + 1];
+  ssize_t sn = hb_http_query_param(r->url, "since", since_s, sizeof since_s);
+  hb_pos since[HB_SCOPE__COUNT];
+  if (sn < 0 || (sn > 0 && !hb_resume_parse(since_s, (size_t)sn, since))) {
+    refuse(c, HB_E_BAD_REQUEST, NULL, "since must be a resume string (h1.<epoch>.<offset>... as given by the SDK)");
+    return;
+  }
   const char *origin = r->hdr[HB_H_ORIGIN];
   size_t olen = origin ? r->hdr_len[HB_H_ORIGIN] : 0;
   /* Cross-site WebSocket hijacking: browsers always send Origin, so an
@@ -117,12 +127,9 @@ void hb_api_room_socket(hb_conn *c, hb_http_req *r) {
   hb_ws_accept(r, NULL, &out);
   hb_peer *p = hb_room_join(hb_ws_open(c), &claims);
   /* Subscribed before anything is written: the client gets every event
-   * published after the welcome, as after an acked subscribe. */
-  size_t pos = 0, len;
-  const char *name;
-  while (hb_event_name_list_next(subs, (size_t)slen, &pos, &name, &len))
-    hb_room_subscribe(p, name, len); /* names and count were checked above */
-  hb_room_welcome(p, &claims, subs, (size_t)slen, &out);
+   * published after the welcome, as after an acked subscribe; with since=,
+   * what it missed before the welcome. */
+  hb_room_enter(p, &claims, subs, (size_t)slen, sn > 0 ? since : NULL, &out);
   size_t n;
   char *bytes = hb_strbuf_release(&out, &n);
   hb_conn_send_owned(c, bytes, n);

@@ -8,7 +8,15 @@
 #include "hubbub/io.h"
 
 enum { M_GET = 1 << 0, M_HEAD = 1 << 1, M_POST = 1 << 2, M_DELETE = 1 << 3 };
-enum { R_AUTH = 1 << 0, R_JSON = 1 << 1, R_WS = 1 << 2, R_PREFIX = 1 << 3, R_STATIC = 1 << 4, R_ADMIN = 1 << 5 };
+enum {
+  R_AUTH = 1 << 0,   /* an API token */
+  R_JSON = 1 << 1,   /* a JSON body (POST) */
+  R_WS = 1 << 2,     /* the WebSocket upgrade */
+  R_PREFIX = 1 << 3, /* matches a path prefix */
+  R_STATIC = 1 << 4, /* an embedded file */
+  R_ADMIN = 1 << 5,  /* the admin token */
+  R_BATCH = 1 << 6,  /* a body of many publishes: max_batch_body_bytes */
+};
 
 typedef struct {
   const char *path;
@@ -21,6 +29,8 @@ typedef struct {
 static const route routes[] = {
     {"/api/v1/pub_subs", M_POST, R_AUTH | R_JSON, hb_api_publish, "POST"},
     {"/api/v1/publish", M_POST, R_AUTH | R_JSON, hb_api_publish, "POST"},
+    {"/api/v1/pub_subs/batch", M_POST, R_AUTH | R_JSON | R_BATCH, hb_api_publish_batch, "POST"},
+    {"/api/v1/history", M_GET | M_HEAD, R_AUTH, hb_api_history, "GET, HEAD"},
     {"/api/v1/connection_tokens", M_POST, R_AUTH | R_JSON, hb_api_connection_tokens, "POST"},
     {"/api/v1/ws", M_GET, R_WS, hb_api_room_socket, "GET"},
     {"/healthz", M_GET | M_HEAD, 0, hb_api_healthz, "GET, HEAD"},
@@ -114,6 +124,7 @@ static bool on_headers(hb_conn *c, hb_http_req *req) {
                                      cfg->admin_token_sha256);
     if (err != HB_OK) return reject(c, err, "WWW-Authenticate: Bearer\r\n", NULL);
   }
+  if (r->flags & R_BATCH) req->max_body = cfg->max_batch_body_bytes;
   if ((r->flags & R_JSON) && req->method == HTTP_POST) {
     const char *ct = req->hdr[HB_H_CONTENT_TYPE];
     if (!ct || !is_json(ct, req->hdr_len[HB_H_CONTENT_TYPE]))

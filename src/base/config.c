@@ -27,6 +27,7 @@ void hb_config_defaults(hb_config *c) {
   snprintf(c->data_dir, sizeof c->data_dir, "%s", HB_DEFAULT_DATA_DIR);
   c->threads = 0;
   c->max_body_bytes = HB_DEFAULT_MAX_BODY_BYTES;
+  c->max_batch_body_bytes = HB_DEFAULT_MAX_BATCH_BODY_BYTES;
   c->max_message_bytes = HB_DEFAULT_MAX_MESSAGE_BYTES;
   c->max_data_bytes = HB_DEFAULT_MAX_DATA_BYTES;
   c->max_output_bytes = HB_DEFAULT_MAX_OUTPUT_BYTES;
@@ -42,6 +43,11 @@ void hb_config_defaults(hb_config *c) {
   c->token_publish_rate = HB_DEFAULT_TOKEN_PUBLISH_RATE;
   c->token_publish_burst = HB_DEFAULT_TOKEN_PUBLISH_BURST;
   snprintf(c->log_level, sizeof c->log_level, "%s", HB_DEFAULT_LOG_LEVEL);
+  c->history_size = HB_DEFAULT_HISTORY_SIZE;
+  c->history_ttl_s = HB_DEFAULT_HISTORY_TTL_S;
+  c->max_recover_messages = HB_DEFAULT_MAX_RECOVER_MESSAGES;
+  c->history_persist = 1;
+  c->idempotency_ttl_s = HB_DEFAULT_IDEMPOTENCY_TTL_S;
 }
 
 int hb_config_parse_listen(const char *s, char *host, size_t hostlen, int *port) {
@@ -104,6 +110,7 @@ static const field fields[] = {
     STR(redis_password),
     /* The smallest sizes still fit one minimal request or message. */
     SIZE(max_body_bytes, 256),
+    SIZE(max_batch_body_bytes, 256),
     SIZE(max_message_bytes, 256),
     SIZE(max_data_bytes, 2),
     SIZE(max_output_bytes, 4096),
@@ -121,6 +128,11 @@ static const field fields[] = {
     STR(allowed_origins),
     STR(admin_token_sha256),
     STR(log_level),
+    INT(history_size, 0, HB_CONFIG_MAX_HISTORY_SIZE),   /* 0 = no history */
+    INT(history_ttl_s, 1, HB_CONFIG_MAX_HISTORY_TTL_S),
+    INT(max_recover_messages, 0, HB_CONFIG_MAX_RECOVER_MESSAGES),
+    INT(history_persist, 0, 1),
+    INT(idempotency_ttl_s, 1, HB_CONFIG_MAX_IDEMPOTENCY_TTL_S),
 };
 
 static int fail(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -218,6 +218,16 @@ bool hb_json_find_span(const char *p, size_t n, const char *const *path, int pat
   return *end > *start && *end <= n;
 }
 
+bool hb_json_array_next(const char *p, size_t n, size_t *i, size_t *s, size_t *e) {
+  size_t k = *i;
+  if (k < n && (p[k] == '[' || p[k] == ',')) k = hb_json_skip_ws(p, k + 1, n);
+  if (k >= n || p[k] == ']') return false;
+  *s = k;
+  *e = skip_value(p, k, n);
+  *i = hb_json_skip_ws(p, *e, n);
+  return *e > *s;
+}
+
 /* --- reading a text hb_jscan_plain() accepted ------------------------------- */
 
 bool hb_json_plain_member(const char *p, size_t n, size_t obj, const char *key, size_t *vs,

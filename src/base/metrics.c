@@ -24,6 +24,11 @@ static const struct {
     [HB_M_HTTP_REQUESTS] = {"http_requests_total", "counter", "HTTP requests completed."},
     [HB_M_HTTP_ERRORS] = {"http_errors_total", "counter", "HTTP responses with status >= 400."},
     [HB_M_JSON_FAST_DECODES] = {"json_fast_decodes_total", "counter", "Messages and bodies decoded without building a JSON tree (jscan)."},
+    [HB_M_HISTORY_SAVE_ERRORS] = {"history_save_errors_total", "counter", "Failed writes of history to history.db (retried)."},
+    [HB_M_RECOVERIES] = {"recoveries_total", "counter", "Reconnects that asked to recover (since=) and did."},
+    [HB_M_RECOVERIES_FAILED] = {"recoveries_failed_total", "counter", "Reconnects that asked to recover and got recovered:false."},
+    [HB_M_RECOVERED_MESSAGES] = {"recovered_messages_total", "counter", "Messages replayed to reconnecting clients."},
+    [HB_M_IDEMPOTENT_REPLAYS] = {"idempotent_replays_total", "counter", "Publishes answered from an earlier one with the same Idempotency-Key (not delivered again)."},
     [HB_M_CONNECTIONS_OPEN] = {"connections_open", "gauge", "TCP connections open."},
     [HB_M_WEBSOCKETS_OPEN] = {"websockets_open", "gauge", "WebSocket connections open."},
 };

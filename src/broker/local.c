@@ -6,8 +6,8 @@
 
 static int local_start(hb_broker *b) { return 0; }
 
-static hb_err local_publish(hb_broker *b, hb_io *from, hb_msg *msg) {
-  hb_publish_deliver_all(from, msg);
+static hb_err local_publish(hb_broker *b, hb_io *from, const hb_pub *p, hb_pos *pos) {
+  *pos = hb_publish_record(from, p);
   return HB_OK;
 }
 

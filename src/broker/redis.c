@@ -31,9 +31,16 @@
  * and sends one PUBLISH; every payload carries the node's random id, and a
  * node ignores the echo of its own publishes.
  *
- * Payload (binary): "HB" 0x01 | node id (16 bytes) | name length (1 byte) |
- * event name | the JSON text of the event frame (the frame without its
- * WebSocket header). The channel comes from the Redis channel name.
+ * Positions: each node records what it delivers in its own channel history
+ * (history.h), so offsets and epochs are per node: a client that reconnects
+ * to the same node recovers; one that reconnects to another node gets
+ * recovered:false (the epochs differ), never a wrong replay.
+ *
+ * Payload (binary): "HB" 0x02 | node id (16 bytes) | name length (1 byte) |
+ * event name | the event's JSON without its offset (hb_smsg_event_open),
+ * which the receiving node's channel assigns. Version 1 (the whole JSON)
+ * is still read: its closing brace is dropped. The channel comes from the
+ * Redis channel name.
  */
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -47,6 +54,7 @@
 #include <uv.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/clock.h"
 #include "hubbub/hash.h"
 #include "hubbub/hex.h"
 #include "hubbub/inbox.h"
@@ -63,7 +71,8 @@
 #define CHAN_PREFIX "hubbub:v1:"
 #define PAYLOAD_MAGIC0 'H'
 #define PAYLOAD_MAGIC1 'B'
-#define PAYLOAD_VERSION 1
+#define PAYLOAD_VERSION 2
+#define PAYLOAD_VERSION_WHOLE_JSON 1
 #define PAYLOAD_HEADER_BYTES (3 + HB_UUID_BYTES + 1)
 
 typedef enum {
@@ -364,7 +373,7 @@ static void deliver_remote(rbroker *rb, const redisReply *chan, const redisReply
   const uint8_t *p = (const uint8_t *)payload->str;
   size_t len = payload->len;
   if (len < PAYLOAD_HEADER_BYTES || p[0] != PAYLOAD_MAGIC0 || p[1] != PAYLOAD_MAGIC1 ||
-      p[2] != PAYLOAD_VERSION) {
+      (p[2] != PAYLOAD_VERSION && p[2] != PAYLOAD_VERSION_WHOLE_JSON)) {
     hb_debug("redis: ignored a message in an unknown format on %.*s", (int)chan->len, chan->str);
     return;
   }
@@ -373,9 +382,14 @@ static void deliver_remote(rbroker *rb, const redisReply *chan, const redisReply
   size_t name_len = p[3 + HB_UUID_BYTES];
   if (name_len > HB_MAX_EVENT_NAME_BYTES || len < PAYLOAD_HEADER_BYTES + name_len) return;
   const char *name = (const char *)p + PAYLOAD_HEADER_BYTES;
-  hb_msg *m = hb_msg_new(&k, name, name_len, name + name_len, len - PAYLOAD_HEADER_BYTES - name_len);
-  hb_publish_deliver_all(NULL, m); /* refused once the I/O threads stop */
-  hb_msg_unref(m);
+  hb_pub pub = {.chan = k, .name = name, .name_len = name_len, .prefix = name + name_len};
+  pub.prefix_len = len - PAYLOAD_HEADER_BYTES - name_len;
+  if (p[2] == PAYLOAD_VERSION_WHOLE_JSON) {
+    if (pub.prefix_len == 0 || pub.prefix[pub.prefix_len - 1] != '}') return;
+    pub.prefix_len--; /* a node one version behind sent the whole JSON */
+  }
+  pub.sent_ms = hb_wall_ms(); /* when this node took it: its history's clock */
+  hb_publish_record(NULL, &pub); /* refused once the I/O threads stop */
 }
 
 static bool is_str(const redisReply *r, const char *s) {
@@ -695,21 +709,23 @@ static int redis_start(hb_broker *b) {
   return 0;
 }
 
-static hb_err redis_publish(hb_broker *b, hb_io *from, hb_msg *msg) {
+static hb_err redis_publish(hb_broker *b, hb_io *from, const hb_pub *p, hb_pos *pos) {
   rbroker *rb = (rbroker *)b;
   if (get_state(rb) != HB_REDIS_UP) return HB_E_BROKER_UNAVAILABLE;
+  /* The bytes other nodes need; the JSON is the prefix without the offset. */
+  hb_msg *msg = hb_msg_new(&p->chan, p->name, p->name_len, p->prefix, p->prefix_len);
   long len = (long)msg->frame_len;
   if (atomic_fetch_add(&rb->queued_bytes, len) + len > HB_REDIS_MAX_QUEUED_BYTES) {
     /* Redis does not keep up: refuse rather than buffer without bound. */
     atomic_fetch_sub(&rb->queued_bytes, len);
     if (atomic_fetch_add(&rb->refused, 1) % HB_REDIS_LOG_EVERY == 0)
       hb_warn("redis: over %d bytes waiting for Redis: refusing publishes", HB_REDIS_MAX_QUEUED_BYTES);
+    hb_msg_unref(msg);
     return HB_E_BROKER_UNAVAILABLE;
   }
-  hb_msg_ref(msg); /* owned by the job, then by the Redis thread */
-  hb_inbox_post(&rb->inbox, publish_job, msg);
+  hb_inbox_post(&rb->inbox, publish_job, msg); /* the job owns the reference */
   /* Local subscribers now; other nodes through Redis (our echo is ignored). */
-  hb_publish_deliver_all(from, msg);
+  *pos = hb_publish_record(from, p);
   return HB_OK;
 }
 

@@ -92,7 +92,7 @@ static bool cmsg_fast(const char *buf, size_t len, size_t max_data_bytes, hb_cms
   if (hb_json_plain_member(buf, len, root, "scope", &vs, &ve) &&
       (!hb_json_span_str(buf, vs, ve, &s, &n) || !hb_scope_parse(s, n, &out->scope)))
     return false;
-  return true;
+  return hb_field_plain_idempotency_key(buf, len, root, out->idem_key, &out->idem_key_len);
 }
 
 hb_err hb_cmsg_decode(const char *buf, size_t len, size_t max_data_bytes, hb_cmsg *out,
@@ -143,6 +143,7 @@ hb_err hb_cmsg_decode_tree(const char *buf, size_t len, size_t max_data_bytes, h
       goto out;
     }
   }
+  e = hb_field_idempotency_key(root, out->idem_key, &out->idem_key_len, err);
 out:
   json_decref(root);
   hb_json_arena_end(&arena);

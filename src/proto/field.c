@@ -90,3 +90,35 @@ bool hb_field_plain_data(const char *p, size_t n, size_t obj, size_t max_data_by
   *data_len = ve - vs;
   return true;
 }
+
+bool hb_field_idempotency_key_valid(const char *s, size_t n) {
+  if (n == 0 || n > HB_MAX_IDEMPOTENCY_KEY_BYTES) return false;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) return false;
+  return true;
+}
+
+hb_err hb_field_idempotency_key(json_t *obj, char *out, uint8_t *len, hb_error *err) {
+  json_t *ik = json_object_get(obj, "idempotency_key");
+  *len = 0;
+  if (!ik) return HB_OK;
+  if (!json_is_string(ik) || !hb_field_idempotency_key_valid(json_string_value(ik), json_string_length(ik)))
+    return hb_error_set(err, HB_E_INVALID_VALUE, "/idempotency_key",
+                        "idempotency_key must be 1-%d printable ASCII characters", HB_MAX_IDEMPOTENCY_KEY_BYTES);
+  *len = (uint8_t)json_string_length(ik);
+  memcpy(out, json_string_value(ik), *len);
+  out[*len] = '\0';
+  return HB_OK;
+}
+
+bool hb_field_plain_idempotency_key(const char *p, size_t n, size_t obj, char *out, uint8_t *len) {
+  size_t vs, ve, kn;
+  const char *k;
+  *len = 0;
+  if (!hb_json_plain_member(p, n, obj, "idempotency_key", &vs, &ve)) return true;
+  if (!hb_json_span_str(p, vs, ve, &k, &kn) || !hb_field_idempotency_key_valid(k, kn)) return false;
+  memcpy(out, k, kn);
+  out[kn] = '\0';
+  *len = (uint8_t)kn;
+  return true;
+}

@@ -30,6 +30,7 @@ static const char *const hdr_names[HB__H_COUNT] = {
     [HB_H_WS_KEY] = "sec-websocket-key",
     [HB_H_WS_VERSION] = "sec-websocket-version",
     [HB_H_IF_NONE_MATCH] = "if-none-match",
+    [HB_H_IDEMPOTENCY_KEY] = "idempotency-key",
 };
 
 static const hb_http_handlers *router;

@@ -30,7 +30,8 @@ static bool pubreq_fast(const char *buf, size_t len, size_t max_data_bytes, hb_p
   memcpy(out->event_name, s, n);
   out->event_name[n] = '\0';
   out->event_name_len = (uint8_t)n;
-  return hb_field_plain_data(buf, len, event, max_data_bytes, &out->data, &out->data_len);
+  if (!hb_field_plain_data(buf, len, event, max_data_bytes, &out->data, &out->data_len)) return false;
+  return hb_field_plain_idempotency_key(buf, len, root, out->idem_key, &out->idem_key_len);
 }
 
 hb_err hb_pubreq_decode(const char *buf, size_t len, size_t max_data_bytes, hb_pubreq *out,
@@ -84,6 +85,8 @@ hb_err hb_pubreq_decode_tree(const char *buf, size_t len, size_t max_data_bytes,
   if (e) goto out;
   e = hb_field_data(event, "/payload/event/data", buf, len, data_path, 3, max_data_bytes, &out->data,
                &out->data_len, &out->data_owned, err);
+  if (e) goto out;
+  e = hb_field_idempotency_key(root, out->idem_key, &out->idem_key_len, err);
 out:
   json_decref(root);
   hb_json_arena_end(&arena);

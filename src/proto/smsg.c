@@ -59,6 +59,18 @@ static void add_int(hb_strbuf *sb, int64_t v) {
   add_digits(sb, v < 0, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
 }
 
+void hb_smsg_publish_ack(hb_strbuf *sb, const char *id, size_t id_len, const char *message_id, const hb_pos *pos) {
+  hb_strbuf_addstr(sb, "{\"type\":\"ack\"");
+  add_id(sb, id, id_len);
+  hb_strbuf_addstr(sb, ",\"message_id\":");
+  hb_strbuf_add_json_str(sb, message_id, strlen(message_id));
+  hb_strbuf_addstr(sb, ",\"offset\":");
+  add_uint(sb, pos->offset);
+  hb_strbuf_addstr(sb, ",\"epoch\":");
+  hb_smsg_epoch(sb, pos->epoch);
+  hb_strbuf_addch(sb, '}');
+}
+
 static void add_uuid_field(hb_strbuf *sb, const char *name_lit, size_t name_len, const hb_uuid *u) {
   char s[HB_UUID_STR_BYTES];
   hb_uuid_format(u, s);
@@ -110,6 +122,40 @@ void hb_smsg_welcome(hb_strbuf *sb, const hb_welcome *w) {
   ADD_LIT(sb, ",\"max_subscriptions\":");
   add_uint(sb, w->max_subscriptions);
   ADD_LIT(sb, "}");
+  if (w->positions) {
+    ADD_LIT(sb, ",\"positions\":{");
+    for (int sc = 0; sc < HB_SCOPE__COUNT; sc++) {
+      if (sc) ADD_LIT(sb, ",");
+      hb_strbuf_addch(sb, '"');
+      hb_strbuf_addstr(sb, hb_scope_name((hb_scope)sc));
+      ADD_LIT(sb, "\":{\"epoch\":");
+      hb_smsg_epoch(sb, w->positions[sc].epoch);
+      ADD_LIT(sb, ",\"offset\":");
+      add_uint(sb, w->positions[sc].offset);
+      ADD_LIT(sb, "}");
+    }
+    ADD_LIT(sb, "}");
+  }
+  if (w->recovery_asked) {
+    ADD_LIT(sb, ",\"recovered\":");
+    if (w->recovered) {
+      ADD_LIT(sb, "true");
+    } else {
+      ADD_LIT(sb, "false,\"recovery\":{\"failed\":{");
+      bool first = true;
+      for (int sc = 0; sc < HB_SCOPE__COUNT; sc++) {
+        if (!w->recovery_failed || !w->recovery_failed[sc]) continue;
+        if (!first) ADD_LIT(sb, ",");
+        first = false;
+        hb_strbuf_addch(sb, '"');
+        hb_strbuf_addstr(sb, hb_scope_name((hb_scope)sc));
+        ADD_LIT(sb, "\":\"");
+        hb_strbuf_addstr(sb, w->recovery_failed[sc]);
+        hb_strbuf_addch(sb, '"');
+      }
+      ADD_LIT(sb, "}}");
+    }
+  }
   if (w->subscribed && w->subscribed_len) {
     /* Tells the client which names it holds without an ack each; a client
      * that sees no such field (an older server) subscribes by message. */
@@ -141,9 +187,9 @@ static void add_str_fast(hb_strbuf *sb, const char *s, size_t n) {
 }
 
 /* Runs once per publish: plain appends into one pre-sized buffer. */
-void hb_smsg_event(hb_strbuf *sb, const char *event_name, size_t event_name_len,
-                   const char *data, size_t data_len, hb_scope scope, const char *message_id,
-                   int64_t sent_at_ms) {
+void hb_smsg_event_open(hb_strbuf *sb, const char *event_name, size_t event_name_len,
+                        const char *data, size_t data_len, hb_scope scope, const char *message_id,
+                        int64_t sent_at_ms) {
   size_t mid_len = message_id ? strlen(message_id) : 0;
   /* fixed text ~90 bytes, the scope name, a 20-digit time; escaping of the
    * (already validated) name and id never triggers, so this is exact. */
@@ -158,6 +204,19 @@ void hb_smsg_event(hb_strbuf *sb, const char *event_name, size_t event_name_len,
   add_str_fast(sb, message_id ? message_id : "", mid_len);
   ADD_LIT(sb, ",\"sent_at\":");
   add_int(sb, sent_at_ms);
+}
+
+void hb_smsg_event_close(hb_strbuf *sb, uint64_t offset) {
+  ADD_LIT(sb, ",\"offset\":");
+  add_uint(sb, offset);
   hb_strbuf_addch(sb, '}');
+}
+
+void hb_smsg_epoch(hb_strbuf *sb, uint64_t epoch) {
+  static const char hex[] = "0123456789abcdef";
+  char s[18];
+  s[0] = s[17] = '"';
+  for (int i = 0; i < 16; i++) s[1 + i] = hex[(epoch >> (60 - 4 * i)) & 15];
+  hb_strbuf_add(sb, s, sizeof s);
 }
 

@@ -1,9 +1,11 @@
 /* publish.c - the publish core: serialise once, broker, local delivery (publish.h). */
 #include "hubbub/publish.h"
 
-#include <sys/time.h>
+#include <string.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/clock.h"
+#include "hubbub/history.h"
 #include "hubbub/metrics.h"
 #include "hubbub/smsg.h"
 
@@ -77,7 +79,8 @@ static void lmsg_release(hb_shared *s, hb_io *io) {
 
 static void deliver_one(hb_conn *c, void *ud) { hb_conn_send_shared(c, ud); }
 
-size_t hb_publish_deliver_local(hb_io *io, hb_msg *msg) {
+/* A view of `msg` for this thread, held by the caller (refs 1). */
+static lmsg *view_new(hb_io *io, hb_msg *msg) {
   thread_state *t = &threads[io->id];
   lmsg *lm = t->lmsg_free;
   if (lm) t->lmsg_free = lm->next_free;
@@ -87,12 +90,29 @@ size_t hb_publish_deliver_local(hb_io *io, hb_msg *msg) {
   lm->sh.bytes = msg->frame;
   lm->sh.len = msg->frame_len;
   lm->sh.release = lmsg_release;
-  lm->sh.refs = 1; /* held by this function until the fan-out is done */
+  lm->sh.refs = 1;
+  return lm;
+}
+
+static void view_done(hb_io *io, lmsg *lm) {
+  if (--lm->sh.refs == 0) lmsg_release(&lm->sh, io);
+}
+
+size_t hb_publish_deliver_local(hb_io *io, hb_msg *msg) {
+  thread_state *t = &threads[io->id];
+  lmsg *lm = view_new(io, msg); /* held by this function until the fan-out is done */
   size_t n = hb_index_foreach(&t->index, &msg->chan, msg->event_name, msg->event_name_len, deliver_one,
                               &lm->sh);
-  if (--lm->sh.refs == 0) lmsg_release(&lm->sh, io);
+  view_done(io, lm);
   if (n) hb_metric_add(HB_M_DELIVERIES, (long long)n);
   return n;
+}
+
+bool hb_publish_send(hb_conn *c, hb_msg *msg) {
+  lmsg *lm = view_new(c->io, msg);
+  bool ok = hb_conn_send_shared(c, &lm->sh);
+  view_done(c->io, lm);
+  return ok;
 }
 
 /* A delivery posted to another thread; ctx NULL: the thread is gone. */
@@ -101,45 +121,83 @@ static void deliver_job(void *ctx, void *arg) {
   hb_msg_unref(arg);
 }
 
-void hb_publish_deliver_all(hb_io *from, hb_msg *msg) {
+/* Under the channel's lock (history.c): every thread gets the message in
+ * offset order. The publishing thread first runs what other threads posted
+ * to it before (their earlier messages), then delivers its own at once. */
+static void deliver_locked(void *ud, hb_msg *m) {
+  hb_io *from = ud;
+  for (int i = 0; i < ioset->nio; i++) {
+    hb_io *io = ioset->io[i];
+    if (io == from) {
+      hb_inbox_run(&io->inbox);
+      hb_publish_deliver_local(io, m);
+    } else {
+      hb_msg_ref(m); /* owned by the job */
+      hb_io_post(io, deliver_job, m);
+    }
+  }
+}
+
+typedef struct {
+  const hb_pub *p;
+} build_ctx;
+
+/* The frame, once the channel has given the position. */
+static hb_msg *build(void *ud, hb_pos pos) {
+  const hb_pub *p = ((build_ctx *)ud)->p;
+  hb_strbuf tail = HB_STRBUF_INIT;
+  hb_smsg_event_close(&tail, pos.offset);
+  hb_msg *m = hb_msg_new_parts(&p->chan, p->name, p->name_len, p->prefix, p->prefix_len, tail.buf, tail.len);
+  hb_strbuf_free(&tail);
+  m->sent_ms = p->sent_ms;
+  return m;
+}
+
+hb_pos hb_publish_record(hb_io *from, const hb_pub *p) {
   if (!from) {
     /* From another node: the I/O threads' inboxes are destroyed after
      * hb_publish_quiesce(), so count ourselves in before touching them. */
     atomic_fetch_add(&remote_inflight, 1);
     if (atomic_load(&remote_closed)) {
       atomic_fetch_sub(&remote_inflight, 1);
-      return;
+      return (hb_pos){0, 0};
     }
   }
-  for (int i = 0; i < ioset->nio; i++) {
-    hb_io *io = ioset->io[i];
-    if (io == from) {
-      hb_publish_deliver_local(io, msg);
-    } else {
-      hb_msg_ref(msg); /* owned by the job */
-      hb_io_post(io, deliver_job, msg);
-    }
-  }
+  build_ctx bc = {p};
+  hb_msg *m = hb_history_append(&p->chan, build, &bc, deliver_locked, from);
+  hb_pos pos = {m->epoch, m->offset};
+  hb_msg_unref(m);
   if (!from) atomic_fetch_sub(&remote_inflight, 1);
+  return pos;
 }
 
-static int64_t wall_ms(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-hb_err hb_publish(hb_io *io, const hb_chan_key *room, hb_scope scope, const char *name, size_t name_len,
-                  const char *data, size_t data_len, char message_id[HB_UUID_STR_BYTES]) {
-  hb_io_new_id(io, message_id);
-  hb_chan_key k;
-  hb_chan_key_make(&k, scope, &room->org, &room->plugin, &room->event, &room->session);
+static hb_err publish_once(hb_io *io, const hb_publish_req *r, int64_t now, hb_publish_result *out) {
+  hb_io_new_id(io, out->message_id);
+  hb_pub p;
+  hb_chan_key_make(&p.chan, r->scope, &r->room->org, &r->room->plugin, &r->room->event, &r->room->session);
+  p.name = r->event_name;
+  p.name_len = r->event_name_len;
+  p.sent_ms = now;
   /* Serialise once; every subscriber on every thread shares this frame. */
   hb_strbuf sb = HB_STRBUF_INIT;
-  hb_smsg_event(&sb, name, name_len, data, data_len, scope, message_id, wall_ms());
-  hb_msg *m = hb_msg_new(&k, name, name_len, sb.buf, sb.len);
+  hb_smsg_event_open(&sb, r->event_name, r->event_name_len, r->data, r->data_len, r->scope, out->message_id, now);
+  p.prefix = sb.buf;
+  p.prefix_len = sb.len;
+  out->err = broker->ops->publish(broker, io, &p, &out->pos);
   hb_strbuf_free(&sb);
-  hb_err err = broker->ops->publish(broker, io, m);
-  hb_msg_unref(m);
-  return err;
+  return out->err;
+}
+
+hb_err hb_publish(hb_io *io, const hb_publish_req *r, hb_publish_result *out) {
+  int64_t now = hb_wall_ms();
+  memset(out, 0, sizeof *out);
+  if (!r->idem_key) return publish_once(io, r, now, out);
+  if (hb_idem_lock_find(&r->room->plugin, r->idem_key, r->idem_key_len, now, out)) {
+    out->replayed = true;
+    hb_metric_inc(HB_M_IDEMPOTENT_REPLAYS);
+    return out->err;
+  }
+  publish_once(io, r, now, out);
+  hb_idem_store_unlock(&r->room->plugin, r->idem_key, r->idem_key_len, now, out);
+  return out->err;
 }

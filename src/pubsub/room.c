@@ -6,7 +6,9 @@
 
 #include "hubbub/alloc.h"
 #include "hubbub/cmsg.h"
+#include "hubbub/event_name.h"
 #include "hubbub/hash.h"
+#include "hubbub/history.h"
 #include "hubbub/index.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
@@ -70,10 +72,10 @@ static void send_error(hb_peer *p, const hb_cmsg *m, const hb_error *e) {
   send_json(p, &sb);
 }
 
-static void send_ack(hb_peer *p, const hb_cmsg *m, const char *message_id) {
+static void send_ack(hb_peer *p, const hb_cmsg *m) {
   if (!m->has_id) return; /* no id, no ack (protocol.md) */
   hb_strbuf sb = HB_STRBUF_INIT;
-  hb_smsg_ack(&sb, m->id, m->id_len, message_id);
+  hb_smsg_ack(&sb, m->id, m->id_len, NULL);
   send_json(p, &sb);
 }
 
@@ -91,8 +93,10 @@ hb_peer *hb_room_join(hb_ws *ws, const hb_conn_claims *cl) {
   return p;
 }
 
-void hb_room_welcome(hb_peer *p, const hb_conn_claims *cl, const char *subscribed, size_t subscribed_len,
-                     hb_strbuf *out) {
+/* The welcome frame, appended to `out`. */
+static void welcome(hb_peer *p, const hb_conn_claims *cl, const char *subscribed, size_t subscribed_len,
+                    const hb_pos *positions, bool asked, bool recovered, const char *const *failed,
+                    hb_strbuf *out) {
   hb_conn *c = conn_of(p);
   const hb_config *cfg = c->io->set->cfg;
   char conn_id[HB_UUID_STR_BYTES];
@@ -112,10 +116,88 @@ void hb_room_welcome(hb_peer *p, const hb_conn_claims *cl, const char *subscribe
       .ping_interval_ms = cfg->ping_interval_ms,
       .subscribed = subscribed,
       .subscribed_len = subscribed_len,
+      .positions = positions,
+      .recovery_asked = asked,
+      .recovered = recovered,
+      .recovery_failed = failed,
   };
   size_t mark = hb_ws_frame_begin(out);
   hb_smsg_welcome(out, &w);
   hb_ws_frame_end(out, mark, HB_WS_OP_TEXT);
+}
+
+/* Replay only the names the connection subscribed to at the upgrade. */
+typedef struct {
+  const char *names;
+  size_t len;
+} names_filter;
+
+static bool wanted(void *ud, const hb_msg *m) {
+  const names_filter *f = ud;
+  size_t pos = 0, len;
+  const char *name;
+  while (hb_event_name_list_next(f->names, f->len, &pos, &name, &len))
+    if (len == m->event_name_len && memcmp(name, m->event_name, len) == 0) return true;
+  return false;
+}
+
+bool hb_room_enter(hb_peer *p, const hb_conn_claims *cl, const char *subs, size_t subs_len,
+                   const hb_pos *since, hb_strbuf *out) {
+  hb_conn *c = conn_of(p);
+  const hb_config *cfg = c->io->set->cfg;
+  hb_chan_key chans[HB_SCOPE__COUNT];
+  for (int sc = 0; sc < HB_SCOPE__COUNT; sc++)
+    hb_chan_key_make(&chans[sc], (hb_scope)sc, &cl->org, &cl->plugin, &cl->event, &cl->session);
+  hb_pos now[HB_SCOPE__COUNT];
+  hb_history_status st[HB_SCOPE__COUNT] = {0};
+  hb_msgvec replay[HB_SCOPE__COUNT];
+  memset(replay, 0, sizeof replay);
+  names_filter f = {subs, subs_len};
+  bool recovered = true;
+  /*
+   * Under the three channels' locks, no publish to them can take a position.
+   * Deliveries other threads posted to this one before are run first; so
+   * every message up to the positions read below either is in the replay or
+   * was missed (then the client is told), and every later one reaches the
+   * subscriptions made here, once, after the welcome.
+   */
+  hb_history_lock(chans, HB_SCOPE__COUNT);
+  hb_inbox_run(&c->io->inbox);
+  for (int sc = 0; sc < HB_SCOPE__COUNT; sc++) {
+    now[sc] = hb_history_position_locked(&chans[sc]);
+    if (!since) continue;
+    size_t budget = cfg->max_recover_messages;
+    for (int k = 0; k < sc; k++) budget -= replay[k].n;
+    st[sc] = subs_len ? hb_history_read_locked(&chans[sc], since[sc], wanted, &f, budget, &replay[sc])
+                      : (since[sc].epoch != now[sc].epoch ? HB_HISTORY_EPOCH_CHANGED : HB_HISTORY_OK);
+    if (st[sc] != HB_HISTORY_OK) recovered = false;
+  }
+  size_t pos = 0, len;
+  const char *name;
+  while (hb_event_name_list_next(subs, subs_len, &pos, &name, &len))
+    hb_room_subscribe(p, name, len); /* names and count were checked by the caller */
+  hb_history_unlock(chans, HB_SCOPE__COUNT);
+
+  const char *failed[HB_SCOPE__COUNT] = {NULL};
+  size_t replayed = 0;
+  if (since) {
+    for (int sc = 0; sc < HB_SCOPE__COUNT; sc++)
+      if (st[sc] != HB_HISTORY_OK) failed[sc] = hb_history_status_name(st[sc]);
+    hb_metric_inc(recovered ? HB_M_RECOVERIES : HB_M_RECOVERIES_FAILED);
+  }
+  /* Replayed events go first, in offset order per channel, as they were
+   * sent live; all or nothing: never a partial replay. */
+  if (recovered && since) {
+    size_t n;
+    char *head = hb_strbuf_release(out, &n);
+    hb_conn_send_owned(c, head, n);
+    for (int sc = 0; sc < HB_SCOPE__COUNT; sc++)
+      for (size_t k = 0; k < replay[sc].n; k++, replayed++) hb_publish_send(c, replay[sc].v[k]);
+    hb_metric_add(HB_M_RECOVERED_MESSAGES, (long long)replayed);
+  }
+  for (int sc = 0; sc < HB_SCOPE__COUNT; sc++) hb_msgvec_free(&replay[sc]);
+  welcome(p, cl, subs, subs_len, now, since != NULL, recovered, failed, out);
+  return recovered;
 }
 
 bool hb_room_subscribe(hb_peer *p, const char *name, size_t len) {
@@ -136,7 +218,7 @@ static void do_subscribe(hb_peer *p, const hb_cmsg *m) {
     send_error(p, m, &e);
     return;
   }
-  send_ack(p, m, NULL);
+  send_ack(p, m);
 }
 
 static void do_unsubscribe(hb_peer *p, const hb_cmsg *m) {
@@ -145,7 +227,7 @@ static void do_unsubscribe(hb_peer *p, const hb_cmsg *m) {
     hb_index_unsubscribe(hb_publish_index(conn_of(p)->io), s);
     p->nsubs--;
   }
-  send_ack(p, m, NULL);
+  send_ack(p, m);
 }
 
 static void do_publish(hb_peer *p, const hb_cmsg *m) {
@@ -171,16 +253,27 @@ static void do_publish(hb_peer *p, const hb_cmsg *m) {
     return;
   }
   p->rate_strikes = 0;
-  char mid[HB_UUID_STR_BYTES];
-  hb_err err = hb_publish(c->io, &p->room->key, m->scope, m->event_name, m->event_name_len, m->data,
-                          m->data_len, mid);
-  if (err != HB_OK) {
-    hb_error_set(&e, err, NULL, NULL);
+  hb_publish_req req = {
+      .room = &p->room->key,
+      .scope = m->scope,
+      .event_name = m->event_name,
+      .event_name_len = m->event_name_len,
+      .data = m->data,
+      .data_len = m->data_len,
+      .idem_key = m->idem_key_len ? m->idem_key : NULL,
+      .idem_key_len = m->idem_key_len,
+  };
+  hb_publish_result r;
+  if (hb_publish(c->io, &req, &r) != HB_OK) {
+    hb_error_set(&e, r.err, NULL, NULL);
     send_error(p, m, &e);
     return;
   }
-  hb_metric_inc(HB_M_PUBLISHES_WS);
-  send_ack(p, m, mid);
+  if (!r.replayed) hb_metric_inc(HB_M_PUBLISHES_WS);
+  if (!m->has_id) return; /* no id, no ack (protocol.md) */
+  hb_strbuf sb = HB_STRBUF_INIT;
+  hb_smsg_publish_ack(&sb, m->id, m->id_len, r.message_id, &r.pos);
+  send_json(p, &sb);
 }
 
 static void room_on_text(hb_ws *ws, const char *msg, size_t len) {

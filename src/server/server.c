@@ -15,7 +15,11 @@
 
 #include "hubbub/alloc.h"
 #include "hubbub/auth.h"
+#include "hubbub/clock.h"
+#include "hubbub/history.h"
+#include "hubbub/historydb.h"
 #include "hubbub/http.h"
+#include "hubbub/idem.h"
 #include "hubbub/io.h"
 #include "hubbub/iplimit.h"
 #include "hubbub/json.h"
@@ -36,6 +40,7 @@ typedef struct {
   uv_loop_t loop;
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t reload;
+  uv_timer_t history_flush, history_sweep;
 } main_ctx;
 
 static void close_noop(uv_handle_t *h) { (void)h; }
@@ -45,6 +50,10 @@ static void on_reload_timer(uv_timer_t *t) {
   /* The CLI may have created or revoked tokens: cheap when nothing changed. */
   hb_auth_reload(m->store);
 }
+
+/* History is saved off the I/O threads, here, in batches (history.h). */
+static void on_history_flush(uv_timer_t *t) { hb_history_flush(); }
+static void on_history_sweep(uv_timer_t *t) { hb_history_sweep(hb_wall_ms()); }
 
 static void on_stop_signal(uv_signal_t *s, int signum) {
   main_ctx *m = s->data;
@@ -56,6 +65,8 @@ static void on_stop_signal(uv_signal_t *s, int signum) {
   uv_close((uv_handle_t *)&m->sigint, close_noop);
   uv_close((uv_handle_t *)&m->sighup, close_noop);
   uv_close((uv_handle_t *)&m->reload, close_noop);
+  uv_close((uv_handle_t *)&m->history_flush, close_noop);
+  uv_close((uv_handle_t *)&m->history_sweep, close_noop);
 }
 
 static void on_hup(uv_signal_t *s, int signum) {
@@ -98,6 +109,8 @@ int hb_server_run(const hb_config *cfg) {
   memset(&set, 0, sizeof set);
   m.set = &set;
   hb_broker *broker = NULL;
+  hb_historydb *hdb = NULL;
+  bool history_up = false;
   int nio = cfg->threads > 0 ? cfg->threads : (int)uv_available_parallelism();
   if (nio < 1) nio = 1;
   if (nio > HB_MAX_THREADS) nio = HB_MAX_THREADS;
@@ -129,6 +142,25 @@ int hb_server_run(const hb_config *cfg) {
   } else {
     broker = hb_broker_local_new();
   }
+  /* History: kept in process; on one node (no Redis) saved to history.db
+   * too, so that it survives a restart. */
+  if (cfg->history_persist && !cfg->redis_url[0] &&
+      hb_historydb_open(&hdb, cfg->data_dir, err, sizeof err) != 0) {
+    hb_error_log("cannot open the history store in %s: %s (history_persist: 0 runs without it)", cfg->data_dir,
+                 err);
+    goto out;
+  }
+  hb_history_limits hl = {
+      .size = (uint32_t)cfg->history_size,
+      .ttl_ms = (int64_t)cfg->history_ttl_s * 1000,
+      .max_channels = HB_DEFAULT_HISTORY_MAX_CHANNELS,
+  };
+  if (hb_history_init(&hl, hdb) != 0) {
+    hb_error_log("cannot load history from %s/%s", cfg->data_dir, HB_HISTORYDB_FILE);
+    goto out;
+  }
+  history_up = true;
+  hb_idem_init((int64_t)cfg->idempotency_ttl_s * 1000, HB_DEFAULT_IDEMPOTENCY_MAX_KEYS);
   hb_publish_init(&set, broker);
   hb_room_init();
   hb_router_init();
@@ -156,6 +188,10 @@ int hb_server_run(const hb_config *cfg) {
   uv_timer_init(&m.loop, &m.reload);
   m.reload.data = &m;
   uv_timer_start(&m.reload, on_reload_timer, HB_AUTH_RELOAD_INTERVAL_MS, HB_AUTH_RELOAD_INTERVAL_MS);
+  uv_timer_init(&m.loop, &m.history_flush);
+  uv_timer_init(&m.loop, &m.history_sweep);
+  if (hdb) uv_timer_start(&m.history_flush, on_history_flush, HB_HISTORY_FLUSH_MS, HB_HISTORY_FLUSH_MS);
+  uv_timer_start(&m.history_sweep, on_history_sweep, HB_HISTORY_SWEEP_MS, HB_HISTORY_SWEEP_MS);
 
   hb_info("hubbub listening on http://%s%s%s:%d (%d threads, broker %s, data %s)",
           strchr(cfg->host, ':') ? "[" : "", cfg->host, strchr(cfg->host, ':') ? "]" : "", set.port, nio,
@@ -169,6 +205,11 @@ int hb_server_run(const hb_config *cfg) {
   rc = 0;
 out:
   if (broker) broker->ops->stop(broker);
+  if (history_up) {
+    hb_history_shutdown(); /* the last flush, and the clean mark */
+    hb_idem_shutdown();
+  }
+  hb_historydb_close(hdb);
   hb_auth_shutdown();
   hb_ratelimit_shutdown();
   hb_iplimit_shutdown();

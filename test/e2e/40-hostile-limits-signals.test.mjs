@@ -349,7 +349,9 @@ test('H123 WebSocket slowloris: a frame trickled one byte at a time is cut off i
 });
 
 test('H124 bounded memory: rounds of clients that subscribe, publish and vanish leave the heap where it was', async () => {
-  const srv = await ownServer({});
+  // Without history: the channels' kept messages are memory on purpose,
+  // bounded by history_size (its own test is in 19-history).
+  const srv = await ownServer({ history_size: 0 });
   const t = await srv.tenant();
   const round = async () => {
     const socks = [];

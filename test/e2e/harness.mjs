@@ -651,8 +651,9 @@ export async function startServer({ threads = 2, config = null, args = [], env =
      * Open a WebSocket with the `ws` package and wait for the welcome.
      * Rejects (error.status, error.json) when the handshake is refused.
      */
-    connect(token, { origin, headers, waitWelcome = true, timeoutMs = CONNECT_TIMEOUT_MS } = {}) {
-      const url = `${srv.wsUrl}/api/v1/ws?token=${encodeURIComponent(token)}`;
+    connect(token, { origin, headers, waitWelcome = true, timeoutMs = CONNECT_TIMEOUT_MS, query = '' } = {}) {
+      // `query`: more of the URL's query string, e.g. '&subscribe=a,b&since=h1...'.
+      const url = `${srv.wsUrl}/api/v1/ws?token=${encodeURIComponent(token)}${query}`;
       const ws = new WebSocket(url, { origin, headers, perMessageDeflate: false, handshakeTimeout: timeoutMs });
       const messages = [];
       const raw = [];
@@ -799,6 +800,15 @@ export async function startServer({ threads = 2, config = null, args = [], env =
 
     rawHttp: (bytes, opts) => rawHttp(port, bytes, opts),
     rawWs: (token, opts) => rawWs(port, token, opts),
+
+    /** kill -9: the process dies at once (nothing flushed). Resolves on its exit. */
+    async crash() {
+      child.kill('SIGKILL');
+      stopped = withTimeout(exited, STOP_TIMEOUT_MS, 'server exit after SIGKILL');
+      const info = await stopped;
+      for (const c of clients) c.ws.terminate();
+      return info;
+    },
 
     /**
      * SIGTERM, wait (bounded) for the exit, then assert exit code 0 and no

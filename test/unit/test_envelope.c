@@ -31,6 +31,13 @@
 #include "hubbub/pubreq.h"
 #include "hubbub/smsg.h"
 
+/* The event as a subscriber gets it: opened, then closed with its offset. */
+static void smsg_event(hb_strbuf *sb, const char *name, size_t nlen, const char *data, size_t dlen, hb_scope scope,
+                       const char *mid, int64_t sent_at) {
+  hb_smsg_event_open(sb, name, nlen, data, dlen, scope, mid, sent_at);
+  hb_smsg_event_close(sb, 7);
+}
+
 #define MAX_DATA 32768
 
 /* The second run of every test uses the reference decoders alone (the
@@ -806,27 +813,27 @@ static void test_smsg_event(void **state) {
   (void)state;
   hb_strbuf sb = HB_STRBUF_INIT;
   const char *data = "{\"custom\":\"payload\",\"n\":0.1}";
-  hb_smsg_event(&sb, "say-hello", 9, data, strlen(data), HB_SCOPE_SESSION,
+  smsg_event(&sb, "say-hello", 9, data, strlen(data), HB_SCOPE_SESSION,
                 "6f9619ff-8b86-4011-b42d-00c04fc964ff", 1790000000123LL);
   expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"say-hello\",\"data\":{\"custom\":\"payload\",\"n\":0.1},"
                  "\"scope\":\"session\",\"message_id\":\"6f9619ff-8b86-4011-b42d-00c04fc964ff\","
-                 "\"sent_at\":1790000000123}");
-  hb_smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_ORGANIZATION, "m", 0);
+                 "\"sent_at\":1790000000123,\"offset\":7}");
+  smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_ORGANIZATION, "m", 0);
   expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"organization\","
-                 "\"message_id\":\"m\",\"sent_at\":0}");
-  hb_smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_EVENT, "m", -5);
+                 "\"message_id\":\"m\",\"sent_at\":0,\"offset\":7}");
+  smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_EVENT, "m", -5);
   expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"event\","
-                 "\"message_id\":\"m\",\"sent_at\":-5}");
+                 "\"message_id\":\"m\",\"sent_at\":-5,\"offset\":7}");
   /* names are validated upstream, but the encoder still escapes */
-  hb_smsg_event(&sb, "a\"\\\n", 4, "{}", 2, HB_SCOPE_EVENT, "m\"", 0);
+  smsg_event(&sb, "a\"\\\n", 4, "{}", 2, HB_SCOPE_EVENT, "m\"", 0);
   expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"a\\\"\\\\\\n\",\"data\":{},\"scope\":\"event\","
-                 "\"message_id\":\"m\\\"\",\"sent_at\":0}");
-  hb_smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_EVENT, "m", INT64_MAX);
+                 "\"message_id\":\"m\\\"\",\"sent_at\":0,\"offset\":7}");
+  smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_EVENT, "m", INT64_MAX);
   expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"event\","
-                 "\"message_id\":\"m\",\"sent_at\":9223372036854775807}");
-  hb_smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_EVENT, "m", INT64_MIN);
+                 "\"message_id\":\"m\",\"sent_at\":9223372036854775807,\"offset\":7}");
+  smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_EVENT, "m", INT64_MIN);
   expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"event\","
-                 "\"message_id\":\"m\",\"sent_at\":-9223372036854775808}");
+                 "\"message_id\":\"m\",\"sent_at\":-9223372036854775808,\"offset\":7}");
 }
 
 /* An event built from a decoded publish carries the publisher's exact bytes. */
@@ -837,9 +844,9 @@ static void test_roundtrip_publish_to_event(void **state) {
   hb_error e;
   assert_int_equal(cmsg(in, &m, &e), HB_OK);
   hb_strbuf sb = HB_STRBUF_INIT;
-  hb_smsg_event(&sb, m.event_name, m.event_name_len, m.data, m.data_len, m.scope, "m", 1);
+  smsg_event(&sb, m.event_name, m.event_name_len, m.data, m.data_len, m.scope, "m", 1);
   expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"n\",\"data\":{\"a\":-0,\"b\":1E2,\"c\":\"\\u00e9\"},"
-                 "\"scope\":\"session\",\"message_id\":\"m\",\"sent_at\":1}");
+                 "\"scope\":\"session\",\"message_id\":\"m\",\"sent_at\":1,\"offset\":7}");
   hb_cmsg_clear(&m);
 }
 
