@@ -541,8 +541,8 @@ class Client {
       if (problem) {
         /* The previous token, if any, may still be good: try it. */
         const err = new HubbubError('token_refresh_failed', problem + (o.token ? '; trying the previous token' : ''), { cause });
-        this._emit('error', err);
         if (!o.token) return this._scheduleReconnect(err);
+        this._emit('error', err);
         token = o.token;
       }
       o.token = token;
@@ -554,9 +554,7 @@ class Client {
     try {
       ws = query ? new this._wsImpl(url) : new this._wsImpl(url, socketProtocols(token));
     } catch (e) {
-      const err = new HubbubError('connect_failed', 'cannot open WebSocket: ' + (e && e.message), { cause: e });
-      this._emit('error', err);
-      return this._scheduleReconnect(err);
+      return this._scheduleReconnect(new HubbubError('connect_failed', 'cannot open WebSocket: ' + (e && e.message), { cause: e }));
     }
     this._ws = ws;
     this._sock = { opened: false, welcomed: false, status: 0, detail: '', refusal: null };
@@ -801,16 +799,18 @@ class Client {
     }
     const out = lossOutcome(sock, code, reason, timeout, typeof this._opts.getToken === 'function');
     const err = new HubbubError(out.code, out.message, { closeCode: out.closeCode, reason: out.reason, status: out.status });
-    if (out.policy === 'stop' || !this._opts.reconnect) {
-      this._failAll(err);
-      this._emit('error', err);
-      this._setState('closed');
-      return;
-    }
-    this._emit('error', err);
+    if (out.policy === 'stop' || !this._opts.reconnect) return this._giveUp(err);
     if (out.policy === 'refresh') this._tokenRefresh = true;
     if (code === CLOSE_RATE_LIMITED) this._attempt = Math.max(this._attempt, 4); /* "after backoff" */
     this._scheduleReconnect(err);
+  }
+
+  /* The end: everything waiting rejects with `err`, the state is closed, and
+   * then `err` is emitted (a listener that reads `state` sees 'closed'). */
+  _giveUp(err) {
+    this._failAll(err);
+    this._setState('closed');
+    this._emit('error', err);
   }
 
   _rejectPending(code, message) {
@@ -822,16 +822,14 @@ class Client {
     }
   }
 
-  /* After a failed attempt (`cause`): wait the backoff delay and try again,
-   * unless maxReconnectAttempts is reached. */
+  /* After a failed attempt: report `cause` and try again after the backoff
+   * delay, or give up when maxReconnectAttempts is reached. The state changes
+   * first, so that an 'error' listener sees what happens next. */
   _scheduleReconnect(cause) {
     if (this._attempt >= this._opts.maxReconnectAttempts) {
-      const err = new HubbubError('reconnect_failed', 'gave up after ' + this._attempt + ' attempts' +
-        (cause ? ' (last: ' + cause.code + ')' : ''), { cause, closeCode: cause && cause.closeCode, status: cause && cause.status });
-      this._failAll(err);
-      this._emit('error', err);
-      this._setState('closed');
-      return;
+      this._emit('error', cause);
+      return this._giveUp(new HubbubError('reconnect_failed', 'gave up after ' + this._attempt + ' attempts (last: ' + cause.code + ')',
+        { cause, closeCode: cause.closeCode, status: cause.status }));
     }
     this._setState('reconnecting');
     const delay = backoffDelay(this._attempt, this._opts);
@@ -841,6 +839,7 @@ class Client {
       this._reconnectTimer = null;
       this._open();
     }, delay);
+    this._emit('error', cause);
   }
 
   _teardownSocket() {

@@ -26,7 +26,10 @@ function recorded(opts) {
   const c = new Client();
   c.errors = [];
   c.states = [];
-  c.on('error', (e) => c.errors.push(e));
+  c.on('error', (e) => {
+    e.stateSeen = c.state; /* what an 'error' listener sees: the state the error led to */
+    c.errors.push(e);
+  });
   c.onStateChange((s) => c.states.push(s));
   c.opts = { WebSocket, token: TOKEN, ...FAST, ...opts };
   return c;
@@ -101,6 +104,7 @@ for (const [code, closeCode] of REFUSALS) {
       assert.deepEqual([e.code, e.closeCode, e.reason, e.message], [code, closeCode, code, 'the scripted ' + code]);
       assert.equal(e.status, undefined);
       assert.deepEqual(c.states, ['connecting', 'closed']);
+      assert.equal(e.stateSeen, 'closed', 'the listener sees that the client stopped');
     });
   });
 }
@@ -115,7 +119,7 @@ for (const [code, closeCode] of [['token_expired', 4401], ['invalid_token', 4401
       const c = track(recorded({ url: s.url, getToken: () => 'fresh-' + ++calls }));
       await c.connect({ ...c.opts, token: TOKEN });
       assert.equal(calls, 1);
-      assert.deepEqual(c.errors.map((e) => [e.code, e.closeCode]), [[code, closeCode]]);
+      assert.deepEqual(c.errors.map((e) => [e.code, e.closeCode, e.stateSeen]), [[code, closeCode, 'reconnecting']]);
       assert.deepEqual(protocolsOf(s.upgrades[1]), ['hubbub.v1', 'hubbub.token.fresh-1']);
       assert.deepEqual(c.states, ['connecting', 'reconnecting', 'open']);
     });
@@ -219,6 +223,7 @@ test('a server older than the subprotocol (101 without hubbub.v1): connection_re
     assert.deepEqual(c.errors.map((e) => e.code), ['connection_refused', 'connection_refused', 'reconnect_failed']);
     if (SEES_STATUS) assert.match(c.errors[0].message, /Server sent no subprotocol/);
     assert.equal(s.upgrades.length, 2);
+    assert.deepEqual(c.errors.map((e) => e.stateSeen), ['reconnecting', 'reconnecting', 'closed']);
   });
 });
 
