@@ -35,7 +35,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm packages (ws for the end-to-end tests, playwright-core for the browser).
+# npm packages (ws for the end-to-end tests, playwright-core for the browser,
+# typescript for the SDK's type test).
 if [ "$what" = all ]; then
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "install-deps: npm ci"

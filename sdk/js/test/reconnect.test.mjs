@@ -177,7 +177,7 @@ test('token expiring while connected (close 4401): stop without getToken, refres
 
     await waitState(plain, 'closed', 10000);
     const e = plain.errors.at(-1);
-    assert.equal(e.code, 'connection_refused');
+    assert.equal(e.code, 'token_expired');
     assert.equal(e.closeCode, 4401);
 
     await waitFor(() => calls >= 1 && refreshing.state === 'open' && refreshing.welcome.user_id === 'fresh', 10000, 'refreshed connection');
