@@ -129,7 +129,10 @@ test('H95 200 connections that never send a byte: all closed by the handshake ti
 });
 
 test('H96 HTTP publishes over the per-token rate: 429 rate_limited with Retry-After', async () => {
-  const srv = await ownServer({ token_publish_rate: 5, token_publish_burst: 5 });
+  // A slow refill (one token per 10 s), so that a slow, shared machine
+  // cannot refill the bucket between these requests: the count below holds
+  // whatever the clock does.
+  const srv = await ownServer({ token_publish_rate: 0.1, token_publish_burst: 5 });
   const t = await srv.tenant();
   const r = room();
   const sub = await srv.join(t, r, { subscribe: ['x'] });
