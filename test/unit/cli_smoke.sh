@@ -101,4 +101,134 @@ expect_exit 2 "unknown option" -- hb org list --bogus
 expect_exit 2 "missing NAME" -- hb org create
 "$BIN" version | grep -q '^hubbub ' || die "version"
 "$BIN" help | grep -q 'connection-token create' || die "help"
-echo "cli_smoke: ok"
+
+# --- help: on stdout, exit 0, for every command, three ways
+COMMANDS=("serve" "org create" "org list" "plugin create" "plugin list" "plugin update" "token create"
+          "token list" "token revoke" "connection-token create" "admin-token create" "version" "help")
+for c in "${COMMANDS[@]}"; do
+  read -ra words <<<"$c"
+  for form in "--help" "-h" "help"; do
+    if [ "$form" = help ]; then cmd=("$BIN" help "${words[@]}"); else cmd=("$BIN" "${words[@]}" "$form"); fi
+    rc=0; out=$("${cmd[@]}" 2>"$DATA/err") || rc=$?
+    [ "$rc" = 0 ] || die "'${cmd[*]}' exited $rc"
+    [ ! -s "$DATA/err" ] || die "'${cmd[*]}' wrote to stderr: $(cat "$DATA/err")"
+    [[ "$out" == "usage: hubbub $c"* ]] || die "'${cmd[*]}' printed '${out:0:80}'"
+  done
+done
+for g in org plugin token connection-token admin-token; do
+  "$BIN" "$g" --help | grep -q "^  hubbub $g " || die "$g --help"
+  "$BIN" help "$g" | grep -q "^  hubbub $g " || die "help $g"
+done
+"$BIN" --help | grep -q '^  hubbub serve' || die "--help"
+"$BIN" -h | grep -q '^  hubbub serve' || die "-h"
+"$BIN" token create --bogus --help | grep -q '^usage: hubbub token create' || die "--help wins over a mistake"
+expect_exit 2 "no command 'nope'" -- "$BIN" help nope
+expect_exit 2 "unknown option '--bogus'" -- "$BIN" serve --bogus
+expect_exit 2 "unknown option '--web'" -- "$BIN" serve --web /tmp
+expect_exit 2 "'token' needs a subcommand: create, list or revoke" -- "$BIN" token
+expect_exit 2 "no subcommand 'frob'" -- "$BIN" plugin frob
+expect_exit 2 "unknown option '--data'" -- "$BIN" version --data "$DATA"
+
+# --- --json: exactly one JSON document on stdout, success or failure
+# json_run EXPECTED_EXIT [PY_EXPR] -- command...: runs it and checks the exit
+# code now; that stdout is exactly one JSON document and, given, that PY_EXPR
+# over it (as o) is true are checked by check_json_docs, all in one python3
+# (whose start-up is what this script would otherwise spend its time on).
+# Leaves the output in $DOC.
+mkdir -p "$DATA/docs"
+NDOCS=0
+json_run() {
+  local want=$1 expr=True rc=0
+  shift
+  if [ "$1" != -- ]; then expr=$1; shift; fi
+  shift
+  DOC=$("$@" 2>"$DATA/err") || rc=$?
+  [ "$rc" = "$want" ] || die "'$*' exited $rc, expected $want (stderr: $(cat "$DATA/err"))"
+  NDOCS=$((NDOCS + 1))
+  printf '%s' "$DOC" >"$DATA/docs/$NDOCS.out"
+  printf '%s' "$expr" >"$DATA/docs/$NDOCS.expr"
+  printf '%s' "$*" >"$DATA/docs/$NDOCS.cmd"
+}
+check_json_docs() {
+  python3 - "$DATA/docs" "$NDOCS" <<'PY' || die "--json output (above)"
+import json, sys
+d, n, bad = sys.argv[1], int(sys.argv[2]), 0
+for i in range(1, n + 1):
+    read = lambda ext: open(f"{d}/{i}.{ext}", encoding="utf-8").read()
+    out, expr, cmd = read("out"), read("expr"), read("cmd")
+    try:
+        o = json.loads(out)  # one document: a second one is "Extra data"
+        ok = eval(expr)
+    except Exception as e:
+        ok = f"{type(e).__name__}: {e}"
+    if ok is not True:
+        bad += 1
+        print(f"cli_smoke: '{cmd}' printed {out!r}: not one JSON document where {expr} ({ok})", file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+}
+# json_error EXIT CODE -- command...: one {"error":{"code","message"}} document,
+# and the human message on stderr.
+json_error() {
+  local want=$1 code=$2
+  shift 3
+  json_run "$want" 'list(o) == ["error"] and o["error"]["code"] == "'"$code"'" and len(o["error"]["message"]) > 0' -- "$@"
+  [ -s "$DATA/err" ] || die "'$*': nothing on stderr"
+}
+json_run 0 -- hb org create jorg --json
+json_run 0 -- hb org list --json
+json_run 0 -- hb plugin create --org jorg jplug --json
+json_run 0 -- hb plugin list --json
+json_run 0 -- hb plugin update --org jorg jplug --origins "" --json
+json_run 0 -- hb token create --org jorg --plugin jplug --json
+JTOK=$(sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p' <<<"$DOC")
+json_run 0 'len(o["tokens"]) == 1' -- hb token list --org jorg --plugin jplug --json
+json_run 0 -- hb token revoke "$JTOK" --json
+json_run 0 -- hb connection-token create --org jorg --plugin jplug --event $EVENT --session $SESSION --json
+json_run 0 'len(o["admin_token_sha256"]) == 64 and o["token"].startswith("hba_")' -- "$BIN" admin-token create --json
+json_run 0 'o["name"] == "hubbub"' -- "$BIN" version --json
+json_run 0 'o["usage"].startswith("usage: hubbub token create")' -- "$BIN" token create --help --json
+json_error 1 already_exists -- hb org create jorg --json
+json_error 1 not_found -- hb plugin list --org nope --json
+json_error 1 not_found -- hb token create --org jorg --plugin nope --json
+json_error 1 not_found -- hb token revoke 00000000-0000-4000-8000-000000000000 --json
+json_error 2 usage -- hb token revoke nope --json
+json_error 2 usage -- hb org list --bogus --json
+json_error 2 usage -- hb org create --json
+json_error 2 usage -- hb connection-token create --org jorg --plugin jplug --event $EVENT --json
+json_error 2 usage -- "$BIN" frobnicate --json
+json_error 2 usage -- "$BIN" token --json
+json_error 2 usage -- "$BIN" serve --json
+json_error 1 store_error -- "$BIN" org list --data /dev/null/nope --json
+json_error 1 invalid_config -- env HUBBUB_THREADS=lots "$BIN" org list --data "$DATA" --json
+grep -q 'HUBBUB_THREADS' "$DATA/err" || die "the bad variable is not named: $(cat "$DATA/err")"
+json_error 1 invalid_config -- "$BIN" org list --config /nonexistent.json --json
+
+# --- connection-token create: the token alone on stdout, the rest on stderr
+OUT=$(hb connection-token create --org acme --plugin polls --event $EVENT --session $SESSION 2>"$DATA/err")
+[ "$(wc -l <<<"$OUT")" = 1 ] || die "connection-token create printed more than the token: '$OUT'"
+[[ "$OUT" =~ ^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$ ]] || die "not a JWT: '$OUT'"
+grep -q expires "$DATA/err" || die "the expiry is not on stderr"
+
+# --- listings show names beside ids
+LIST=$(hb token list)
+grep -Eq "^[0-9a-f-]{36} +acme +polls " <<<"$LIST" || die "token list shows no org/plugin names: $LIST"
+grep -q "ORGANIZATION" <<<"$LIST" || die "token list header"
+grep -Eq "^[0-9a-f-]{36} +acme " <<<"$(hb plugin list)" || die "plugin list shows no org name"
+json_run 0 '("acme", "polls") in {(t["organization_name"], t["plugin_name"]) for t in o["tokens"]}' -- hb token list --json
+json_run 0 'o["plugins"][0]["organization_name"] == "acme"' -- hb plugin list --org acme --json
+
+# --- the data directory from the environment and the config file; --data wins
+HAS_ACME='"acme" in [x["name"] for x in o["organizations"]]'
+json_run 0 "$HAS_ACME" -- env HUBBUB_DATA="$DATA" "$BIN" org list --json
+json_run 0 "$HAS_ACME" -- env HUBBUB_DATA_DIR="$DATA" "$BIN" org list --json
+printf '{"data_dir":"%s"}' "$DATA" >"$DATA/cfg.json"
+json_run 0 "$HAS_ACME" -- env HUBBUB_CONFIG="$DATA/cfg.json" "$BIN" org list --json
+json_run 0 "$HAS_ACME" -- "$BIN" org list --config "$DATA/cfg.json" --json
+json_run 0 "$HAS_ACME" -- env HUBBUB_DATA="$DATA/other" "$BIN" org list --data "$DATA" --json
+# A misspelt variable gets a hint on stderr; stdout stays one document.
+json_run 0 -- env HUBBUB_DATA_DIRR=x "$BIN" org list --data "$DATA" --json
+grep -q "HUBBUB_DATA_DIRR is not a hubbub setting (did you mean HUBBUB_DATA_DIR?)" "$DATA/err" ||
+  die "no hint for a misspelt variable: $(cat "$DATA/err")"
+check_json_docs
+echo "cli_smoke: ok ($NDOCS JSON outputs checked)"
