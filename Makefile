@@ -4,6 +4,8 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
+# Recursive makes (cmake --build runs one) would print "Entering directory" lines.
+MAKEFLAGS  += --no-print-directory
 CMAKE_FLAGS ?=
 
 .PHONY: all deps deps-all build asan tsan run test bench fuzz clean
@@ -29,8 +31,12 @@ tsan: deps
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 
 # Build, start on 127.0.0.1:8080 with ./data, print a token, a curl line and the demo URL.
-run: build
-	@scripts/run.sh
+# Quiet: the compiler's output is shown only if the build fails.
+run: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@echo "make run: building $(BUILD)/hubbub"
+	@cmake --build $(BUILD) -j $(JOBS) --target hubbub >$(BUILD)/make-run.log 2>&1 || { cat $(BUILD)/make-run.log; exit 1; }
+	@HUBBUB_BIN=$(BUILD)/hubbub scripts/run.sh
 
 # Every test: unit (cmocka), end-to-end (node:test) on the release and the
 # ASan+UBSan builds, browser (Chromium), fuzz and bench smoke runs.
