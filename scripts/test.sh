@@ -34,6 +34,7 @@ node_suite() { local bin=$1; shift; echo env HUBBUB_BIN="$PWD/$bin" node --test 
 
 step "unit tests (release)" 300 ctest --test-dir build --output-on-failure
 step "unit tests (ASan+UBSan)" 300 ctest --test-dir build-asan --output-on-failure
+step "docs (OpenAPI valid; error codes, routes and config keys match the server)" 120 $(node_suite build/hubbub test/docs/)
 step "end-to-end (release)" 900 $(node_suite build/hubbub test/e2e/)
 step "end-to-end (ASan+UBSan)" 1200 $(node_suite build-asan/hubbub test/e2e/)
 if [ -d sdk/js/test ]; then
