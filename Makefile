@@ -8,7 +8,10 @@ JOBS       ?= $(shell nproc)
 MAKEFLAGS  += --no-print-directory
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-all build asan tsan run test bench fuzz clean
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+
+.PHONY: all deps deps-all build bin asan tsan run test bench fuzz install deb clean
 
 all: build
 
@@ -22,6 +25,12 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# The server binary alone (for run, install, deb): quiet, the compiler's
+# output shown only if the build fails.
+bin: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target hubbub >$(BUILD)/build-hubbub.log 2>&1 || { cat $(BUILD)/build-hubbub.log; exit 1; }
+
 asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHB_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
@@ -31,17 +40,24 @@ tsan: deps
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 
 # Build, start on 127.0.0.1:8080 with ./data, print a token, a curl line and the demo URL.
-# Quiet: the compiler's output is shown only if the build fails.
-run: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+run:
 	@echo "make run: building $(BUILD)/hubbub"
-	@cmake --build $(BUILD) -j $(JOBS) --target hubbub >$(BUILD)/make-run.log 2>&1 || { cat $(BUILD)/make-run.log; exit 1; }
+	@$(MAKE) bin
 	@HUBBUB_BIN=$(BUILD)/hubbub scripts/run.sh
 
 # Every test: unit (cmocka), end-to-end (node:test) on the release and the
 # ASan+UBSan builds, browser (Chromium), fuzz and bench smoke runs.
 test: deps-all build asan
 	@scripts/test.sh
+
+# The binary, the systemd unit, a default config (kept if present) and the
+# docs under PREFIX (default /usr/local), staged under DESTDIR if given.
+install: bin
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# $(BUILD)/hubbub_<version>_<arch>.deb (scripts/make-deb.sh); prints its path.
+deb: bin
+	@scripts/make-deb.sh $(BUILD)
 
 bench: deps-all build
 	@bench/run.sh

@@ -43,6 +43,7 @@ fi
 if [ -d test/browser ] && [ -x /usr/bin/chromium ]; then
   step "browser (Chromium)" 600 $(node_suite build/hubbub test/browser/)
 fi
+step "packaging (make install, make deb, dpkg -i and the unit's ExecStart, purge)" 240 test/packaging/deb.sh build
 if [ -x fuzz/run.sh ] && command -v clang >/dev/null; then
   step "fuzz smoke" 900 bash -c 'make -s fuzz FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-10}'
 fi
