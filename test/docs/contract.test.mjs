@@ -153,3 +153,14 @@ test('every operation in openapi.yaml exists on the server (no 404 for the path,
   }
   assert.ok(n >= 20, `${n} operations checked`);
 });
+
+test('docs/upgrading.md states the store\'s current schema version and the refusal as the store does', () => {
+  const src = sourceWith('static const char *const migrations[] = {');
+  const block = src.slice(src.indexOf('static const char *const migrations[] = {'));
+  const versions = [...block.slice(0, block.indexOf('};')).matchAll(/\/\* (\d+): /g)].map((m) => Number(m[1]));
+  assert.ok(versions.length >= 1, 'each migration opens with a /* N: ... */ comment');
+  const md = read('docs/upgrading.md');
+  assert.match(md, new RegExp(`\\(today: \\*\\*${Math.max(...versions)}\\*\\*`), 'the current schema version');
+  assert.ok(src.includes('newer than this hubbub knows (%d): upgrade hubbub'), 'the refusal message in the store');
+  assert.match(md, /newer than\s+this hubbub knows \(M\): upgrade hubbub/);
+});
