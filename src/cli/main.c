@@ -35,6 +35,7 @@
 #include "hubbub/scope.h"
 #include "hubbub/server.h"
 #include "hubbub/store.h"
+#include "hubbub/utf8.h"
 #include "hubbub/uuid.h"
 
 #ifndef HB_VERSION
@@ -94,6 +95,26 @@ static const char *g_cmd = NULL;
 
 /* ---- errors ------------------------------------------------------------- */
 
+/*
+ * A JSON string of `s`, which may not be UTF-8 (an echo of the command line,
+ * a name stored before names had to be): each byte that does not start a
+ * well-formed sequence becomes '?', so a document is always printed.
+ */
+static json_t *jtext(const char *s) {
+  size_t n = strlen(s);
+  if (hb_utf8_valid((const unsigned char *)s, n)) return json_stringn(s, n);
+  char *copy = strdup(s);
+  if (!copy) return json_string("?");
+  for (size_t i = 0; i < n;) {
+    size_t k = (unsigned char)copy[i] < 0x80 ? 1 : hb_utf8_seq_len((unsigned char *)copy + i, n - i);
+    if (k == 0) copy[i++] = '?';
+    else i += k;
+  }
+  json_t *j = json_stringn(copy, n);
+  free(copy);
+  return j;
+}
+
 /* Print the message on stderr and, with --json, the error document on
  * stdout. Returns `exit_code`. */
 static int report(int exit_code, const char *code, const char *fmt, va_list ap) {
@@ -102,7 +123,7 @@ static int report(int exit_code, const char *code, const char *fmt, va_list ap) 
   fprintf(stderr, "hubbub: %s\n", msg);
   if (exit_code == EXIT_USAGE) fprintf(stderr, "(run `hubbub help%s%s` for usage)\n", g_cmd ? " " : "", g_cmd ? g_cmd : "");
   if (g_json) {
-    json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+    json_t *o = json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", jtext(msg));
     if (o) json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
     fputc('\n', stdout);
     fflush(stdout);
@@ -368,6 +389,8 @@ static int check_name(const char *what, const char *name) {
   for (size_t i = 0; i < n; i++)
     if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
       return usage_error("%s name must not contain control characters", what);
+  /* Names travel in JSON (--json, the admin API), which is UTF-8. */
+  if (!hb_utf8_valid((const unsigned char *)name, n)) return usage_error("%s name must be UTF-8", what);
   if (hb_uuid_parse(name, n, &tmp)) return usage_error("%s name must not be a UUID", what);
   return 0;
 }
@@ -390,17 +413,21 @@ static int find_plugin(hb_store *s, const hb_org_row *org, const char *key, hb_p
 /* id -> name maps of every organization and plugin, for listings. */
 static void org_name_cb(const hb_org_row *r, void *ud) {
   char id[HB_UUID_STR_BYTES];
-  json_object_set_new(ud, uuid_str(&r->id, id), json_string(r->name));
+  json_object_set_new(ud, uuid_str(&r->id, id), jtext(r->name));
 }
 
 static void plugin_name_cb(const hb_plugin_row *r, void *ud) {
   char id[HB_UUID_STR_BYTES];
-  json_object_set_new(ud, uuid_str(&r->id, id), json_string(r->name));
+  json_object_set_new(ud, uuid_str(&r->id, id), jtext(r->name));
 }
 
-static const char *name_of(json_t *names, const char *id) {
-  const char *n = json_string_value(json_object_get(names, id));
-  return n ? n : "?"; /* a row deleted between the two reads */
+/* The name (a JSON string, borrowed) of an id; "?" for a row deleted between the two reads. */
+static json_t *name_of(json_t *names, const char *id) {
+  static json_t *unknown;
+  json_t *n = json_object_get(names, id);
+  if (n) return n;
+  if (!unknown) unknown = json_string("?");
+  return unknown;
 }
 
 /* ---- org ---------------------------------------------------------------- */
@@ -411,13 +438,13 @@ static int cmd_org_create(const command *cmd, const args *a, hb_store *s) {
   int rc = hb_store_org_create(s, a->pos[0], &org);
   if (rc == 1) return fail_code(E_ALREADY_EXISTS, "organization name '%s' already exists", a->pos[0]);
   if (rc != 0) return fail_code(E_STORE, "cannot create organization '%s'", a->pos[0]);
-  if (a->json) return emit(json_pack("{s:o,s:s}", "id", juuid(&org.id), "name", org.name));
+  if (a->json) return emit(json_pack("{s:o,s:o}", "id", juuid(&org.id), "name", jtext(org.name)));
   printf("Created organization '%s'\n  id: %s\n", org.name, uuid_str(&org.id, id));
   return 0;
 }
 
 static void org_row_json(const hb_org_row *r, void *ud) {
-  json_array_append_new(ud, json_pack("{s:o,s:s,s:I}", "id", juuid(&r->id), "name", r->name,
+  json_array_append_new(ud, json_pack("{s:o,s:o,s:I}", "id", juuid(&r->id), "name", jtext(r->name),
                                       "created_at", (json_int_t)r->created_at));
 }
 
@@ -453,8 +480,10 @@ static int check_origins(const char *list) {
     if (!scheme || memchr(host, '/', (size_t)(q - host)))
       return usage_error("origin '%.*s' must look like https://app.example.com (no path, no trailing slash)",
                          (int)n, p);
+    /* RFC 6454 6.2: an origin's serialization is ASCII (punycode hosts). */
     for (const char *c = p; c < q; c++)
-      if ((unsigned char)*c < 0x21 || *c == 0x7f) return usage_error("origin '%.*s' has a control character", (int)n, p);
+      if ((unsigned char)*c < 0x21 || (unsigned char)*c >= 0x7f)
+        return usage_error("origin '%.*s' must be printable ASCII (an international domain in its xn-- form)", (int)n, p);
     p = q;
   }
   return 0;
@@ -481,8 +510,8 @@ static int cmd_plugin_create(const command *cmd, const args *a, hb_store *s) {
                      uuid_str(&p.id, id));
   }
   if (a->json) {
-    rc = emit(json_pack("{s:o,s:s,s:o,s:s,s:s,s:s}", "id", juuid(&p.id), "name", p.name, "organization_id",
-                        juuid(&p.org_id), "organization_name", org.name, "allowed_origins",
+    rc = emit(json_pack("{s:o,s:o,s:o,s:o,s:s,s:s}", "id", juuid(&p.id), "name", jtext(p.name), "organization_id",
+                        juuid(&p.org_id), "organization_name", jtext(org.name), "allowed_origins",
                         origins ? origins : "", "signing_secret", p.signing_secret));
   } else {
     printf("Created plugin '%s' in organization '%s'\n"
@@ -515,8 +544,8 @@ static int cmd_plugin_update(const command *cmd, const args *a, hb_store *s) {
   if ((rc = find_plugin(s, &org, a->pos[0], &p)) != 0) return rc;
   if (hb_store_plugin_set_origins(s, &p.id, origins) != 0) return fail_code(E_STORE, "cannot update plugin '%s'", p.name);
   if (a->json)
-    return emit(json_pack("{s:o,s:s,s:o,s:s,s:s}", "id", juuid(&p.id), "name", p.name, "organization_id",
-                          juuid(&p.org_id), "organization_name", org.name, "allowed_origins", origins));
+    return emit(json_pack("{s:o,s:o,s:o,s:o,s:s}", "id", juuid(&p.id), "name", jtext(p.name), "organization_id",
+                          juuid(&p.org_id), "organization_name", jtext(org.name), "allowed_origins", origins));
   printf("Plugin '%s' (%s) now accepts WebSocket connections from %s\n", p.name, uuid_str(&p.id, id),
          *origins ? origins : "any origin");
   return 0;
@@ -524,9 +553,9 @@ static int cmd_plugin_update(const command *cmd, const args *a, hb_store *s) {
 
 static void plugin_row_json(const hb_plugin_row *r, void *ud) {
   /* Never the signing secret: it was shown once, at creation. */
-  json_array_append_new(ud, json_pack("{s:o,s:s,s:o,s:s,s:I}", "id", juuid(&r->id), "name", r->name,
+  json_array_append_new(ud, json_pack("{s:o,s:o,s:o,s:o,s:I}", "id", juuid(&r->id), "name", jtext(r->name),
                                       "organization_id", juuid(&r->org_id), "allowed_origins",
-                                      r->allowed_origins, "created_at", (json_int_t)r->created_at));
+                                      jtext(r->allowed_origins), "created_at", (json_int_t)r->created_at));
 }
 
 static int cmd_plugin_list(const command *cmd, const args *a, hb_store *s) {
@@ -544,7 +573,7 @@ static int cmd_plugin_list(const command *cmd, const args *a, hb_store *s) {
   size_t i;
   json_t *o;
   json_array_foreach(arr, i, o) {
-    json_object_set_new(o, "organization_name", json_string(name_of(orgs, jstr(o, "organization_id"))));
+    json_object_set_new(o, "organization_name", json_incref(name_of(orgs, jstr(o, "organization_id"))));
   }
   json_decref(orgs);
   if (a->json) return emit(json_pack("{s:o}", "plugins", arr));
@@ -576,9 +605,9 @@ static int cmd_token_create(const command *cmd, const args *a, hb_store *s) {
     return fail_code(E_ALREADY_EXISTS, "token name '%s' already exists for plugin '%s'", name ? name : "", p.name);
   if (rc != 0) return fail_code(E_STORE, "cannot create the token");
   if (a->json) {
-    rc = emit(json_pack("{s:o,s:s,s:o,s:s,s:o,s:s,s:s}", "id", juuid(&t.id), "token", tok, "organization_id",
-                        juuid(&t.org_id), "organization_name", org.name, "plugin_id", juuid(&t.plugin_id),
-                        "plugin_name", p.name, "name", t.name));
+    rc = emit(json_pack("{s:o,s:s,s:o,s:o,s:o,s:o,s:o}", "id", juuid(&t.id), "token", tok, "organization_id",
+                        juuid(&t.org_id), "organization_name", jtext(org.name), "plugin_id", juuid(&t.plugin_id),
+                        "plugin_name", jtext(p.name), "name", jtext(t.name)));
   } else {
     printf("Created API token '%s' for plugin '%s' of organization '%s'\n"
            "  id:    %s\n"
@@ -597,7 +626,7 @@ static int cmd_token_create(const command *cmd, const args *a, hb_store *s) {
 static void token_row_json(const hb_token_row *r, void *ud) {
   /* Never the hash: it is useless to a human and only helps an attacker. */
   json_array_append_new(
-      ud, json_pack("{s:o,s:s,s:o,s:o,s:I,s:o}", "id", juuid(&r->id), "name", r->name, "organization_id",
+      ud, json_pack("{s:o,s:o,s:o,s:o,s:I,s:o}", "id", juuid(&r->id), "name", jtext(r->name), "organization_id",
                     juuid(&r->org_id), "plugin_id", juuid(&r->plugin_id), "created_at",
                     (json_int_t)r->created_at,
                     "revoked_at", r->revoked_at ? json_integer(r->revoked_at) : json_null()));
@@ -632,8 +661,8 @@ static int cmd_token_list(const command *cmd, const args *a, hb_store *s) {
   json_array_foreach(all, i, o) {
     if (want_org[0] && strcmp(jstr(o, "organization_id"), want_org) != 0) continue;
     if (want_plugin[0] && strcmp(jstr(o, "plugin_id"), want_plugin) != 0) continue;
-    json_object_set_new(o, "organization_name", json_string(name_of(orgs, jstr(o, "organization_id"))));
-    json_object_set_new(o, "plugin_name", json_string(name_of(plugins, jstr(o, "plugin_id"))));
+    json_object_set_new(o, "organization_name", json_incref(name_of(orgs, jstr(o, "organization_id"))));
+    json_object_set_new(o, "plugin_name", json_incref(name_of(plugins, jstr(o, "plugin_id"))));
     json_array_append(arr, o);
   }
   json_decref(all);
@@ -701,8 +730,13 @@ static int cmd_conn_token_create(const command *cmd, const args *a, hb_store *s)
   if ((rc = parse_uuid_opt(a, "event", &c.event)) != 0) return rc;
   if ((rc = parse_uuid_opt(a, "session", &c.session)) != 0) return rc;
   if (!user) user = "cli";
-  if (!*user || strlen(user) > HB_MAX_USER_ID_BYTES)
-    return usage_error("--user must be 1 to %d bytes", HB_MAX_USER_ID_BYTES);
+  /* The rule of POST /api/v1/connection_tokens' user_id. */
+  bool printable = true;
+  for (const char *u = user; *u; u++)
+    if ((unsigned char)*u < 0x20 || *u == 0x7f) printable = false;
+  if (!*user || strlen(user) > HB_MAX_USER_ID_BYTES || !printable ||
+      !hb_utf8_valid((const unsigned char *)user, strlen(user)))
+    return usage_error("--user must be 1 to %d bytes of UTF-8 without control characters", HB_MAX_USER_ID_BYTES);
   snprintf(c.user_id, sizeof c.user_id, "%s", user);
   c.scopes = HB_SCOPE_SET_DEFAULT;
   if (scopes && (rc = parse_scopes(scopes, &c.scopes)) != 0) return rc;
