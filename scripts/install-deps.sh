@@ -13,7 +13,10 @@ pkgs=(build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libwslay-de
       nodejs npm sqlite3)
 if [ "$what" = all ]; then
   pkgs+=(redis-server chromium clang libclang-rt-14-dev wrk nginx-light libnginx-mod-nchan
-         fonts-noto-color-emoji)
+         fonts-noto-color-emoji
+         # test/packaging/deb.sh: dpkg-shlibdeps, systemd-analyze verify (systemd is
+         # only installed, never started: harmless in a container), curl.
+         dpkg-dev systemd curl)
 fi
 
 missing=()

@@ -30,6 +30,7 @@
 #include "hubbub/b64url.h"
 #include "hubbub/log.h"
 #include "hubbub/strbuf.h"
+#include "hubbub/utf8.h"
 
 struct hb_store {
   sqlite3 *db;
@@ -110,6 +111,8 @@ const char *hb_store_name_problem(const char *name) {
   if (n == 0 || n > HB_MAX_NAME_BYTES) return "must be 1 to " HB_STR(HB_MAX_NAME_BYTES) " bytes";
   for (size_t i = 0; i < n; i++)
     if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return "must not contain control characters";
+  /* Names travel in JSON (--json, the admin API), which is UTF-8. */
+  if (!hb_utf8_valid((const unsigned char *)name, n)) return "must be UTF-8";
   /* Lookups take "a name or a UUID": a name that is a UUID would be ambiguous. */
   if (hb_uuid_parse(name, n, &tmp)) return "must not be a UUID";
   return NULL;
