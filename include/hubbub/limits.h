@@ -155,6 +155,7 @@
 /* `hubbub import`: the largest document read, and its deepest nesting. */
 #define HB_DUMP_MAX_BYTES (64 * 1024 * 1024)
 #define HB_DUMP_MAX_DEPTH 8
+#define HB_DUMP_MAX_ENTRIES 100000 /* per list (organizations, plugins...) */
 #define HB_CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define HB_CONFIG_MAX_SIZE_BYTES (1024 * 1024 * 1024) /* upper bound of every *_bytes setting */
 #define HB_CONFIG_MAX_CONNECTIONS 1000000
