@@ -2,13 +2,16 @@
  * main.c - the `hubbub` binary: `serve`, and the admin commands that manage
  * organizations, plugins, API tokens and connection tokens in the store.
  *
- * Admin commands talk to the SQLite file directly, so they work whether or
- * not a server is running; a running server picks changes up by itself
+ * Admin commands talk to the store directly (the SQLite file, or the
+ * PostgreSQL database every node shares), so they work whether or not a
+ * server is running; a running server picks changes up by itself
  * (hb_auth_reload). Every admin command prints one JSON object on stdout
  * with --json, friendly text otherwise. Errors go to stderr: exit 1 for a
- * failure, 2 for a usage error.
+ * failure, 2 for a usage error, 3 when the store is unavailable (PostgreSQL
+ * down or unreachable: try again).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/crypto.h>
@@ -18,10 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hubbub/alloc.h"
 #include "hubbub/config.h"
+#include "hubbub/dump.h"
 #include "hubbub/jwt.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
@@ -36,27 +42,37 @@
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+#define EXIT_UNAVAILABLE 3
 #define MAX_ARGS 32
 
 static const char usage_text[] =
     "usage:\n"
-    "  hubbub serve [--listen HOST:PORT] [--data DIR] [--threads N] [--config FILE]\n"
+    "  hubbub serve [--listen HOST:PORT] [--data DIR | --store LOCATION] [--threads N] [--config FILE]\n"
     "               [--redis URL] [--redis-password PASSWORD] [--log-level LEVEL]\n"
     "  hubbub org create NAME\n"
     "  hubbub org list\n"
+    "  hubbub org delete ORG --yes          (with its plugins, tokens and revocations)\n"
     "  hubbub plugin create --org ORG NAME [--origins \"https://a https://b\"]\n"
     "  hubbub plugin list [--org ORG]\n"
     "  hubbub plugin update --org ORG PLUGIN --origins \"https://a https://b\"  (\"\" = any)\n"
-    "  hubbub token create --org ORG --plugin PLUGIN [--name LABEL]\n"
+    "  hubbub plugin rotate-secret --org ORG PLUGIN [--previous-ttl SECONDS]\n"
+    "  hubbub plugin rotate-secret --org ORG PLUGIN --retire-previous\n"
+    "  hubbub plugin delete --org ORG PLUGIN --yes   (with its tokens and revocations)\n"
+    "  hubbub token create --org ORG --plugin PLUGIN [--name LABEL] [--ttl SECONDS]\n"
     "  hubbub token list\n"
     "  hubbub token revoke ID\n"
+    "  hubbub user revoke --org ORG --plugin PLUGIN USER_ID   (refuse the user's connection tokens issued until now)\n"
+    "  hubbub export [--include-secrets] [--out FILE]\n"
+    "  hubbub import FILE                   (\"-\" = standard input; all or nothing)\n"
     "  hubbub connection-token create --org ORG --plugin PLUGIN --event UUID --session UUID\n"
     "               [--user ID] [--scopes session,event,organization] [--ttl SECONDS]\n"
     "  hubbub admin-token create      (prints a token for the admin HTTP API and its config line)\n"
     "  hubbub version\n"
     "  hubbub help\n"
     "\n"
-    "Admin commands take --data DIR (default \"" HB_DEFAULT_DATA_DIR "\") and --json.\n"
+    "Admin commands take --data DIR (default \"" HB_DEFAULT_DATA_DIR "\") or --store LOCATION, and --json.\n"
+    "LOCATION is a directory, sqlite:FILE or postgres://USER@HOST:PORT/DATABASE (put the\n"
+    "password in PGPASSWORD or ~/.pgpass rather than on the command line).\n"
     "ORG and PLUGIN are a name or a UUID.\n";
 
 /* ---- argument parsing --------------------------------------------------- */
@@ -74,6 +90,9 @@ typedef struct {
   bool json;
   const char *data; /* --data, default "data" */
   bool data_given;  /* serve: only an explicit --data overrides the config file */
+  const char *store; /* --store LOCATION, or NULL */
+  const char *flags[8]; /* boolean options given (--yes, --include-secrets...) */
+  int nflags;
 } args;
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -98,13 +117,30 @@ static int fail(const char *fmt, ...) {
   return EXIT_FAIL;
 }
 
+/* Whole-word match of `name` (nlen bytes) in a space-separated list. */
+static bool in_list(const char *list, const char *name, size_t nlen) {
+  for (const char *p = list; p && *p;) {
+    const char *q = strchr(p, ' ');
+    size_t n = q ? (size_t)(q - p) : strlen(p);
+    if (n == nlen && strncmp(p, name, n) == 0) return true;
+    p = q ? q + 1 : p + n;
+  }
+  return false;
+}
+
 /*
  * Split argv into positional words and --name VALUE / --name=VALUE options.
  * `allowed` is a space-separated list of option names this command takes
- * (besides --json and --data, which every admin command takes). Returns 0,
- * or EXIT_USAGE after printing why.
+ * (besides --json, --data and --store, which every admin command takes),
+ * `flags` the options it takes without a value. Returns 0, or EXIT_USAGE
+ * after printing why.
  */
+static int parse_args_flags(int argc, char **argv, const char *allowed, const char *flags, args *a);
 static int parse_args(int argc, char **argv, const char *allowed, args *a) {
+  return parse_args_flags(argc, argv, allowed, "", a);
+}
+
+static int parse_args_flags(int argc, char **argv, const char *allowed, const char *flags, args *a) {
   memset(a, 0, sizeof *a);
   a->data = HB_DEFAULT_DATA_DIR;
   for (int i = 0; i < argc; i++) {
@@ -131,22 +167,33 @@ static int parse_args(int argc, char **argv, const char *allowed, args *a) {
       a->json = true;
       continue;
     }
-    /* Whole-word match against the allowed list. */
-    bool ok = strcmp(name, "data") == 0;
-    for (const char *p = allowed; !ok && p && *p;) {
-      const char *q = strchr(p, ' ');
-      size_t n = q ? (size_t)(q - p) : strlen(p);
-      if (n == nlen && strncmp(p, name, n) == 0) ok = true;
-      p = q ? q + 1 : p + n;
+    if (in_list(flags, name, nlen)) {
+      if (eq) return usage_error("option '--%s' takes no value", name);
+      for (int k = 0; k < a->nflags; k++)
+        if (strcmp(a->flags[k], s + 2) == 0) return usage_error("option '--%s' given twice", name);
+      if (a->nflags == (int)(sizeof a->flags / sizeof a->flags[0])) return usage_error("too many options");
+      a->flags[a->nflags++] = s + 2;
+      continue;
     }
+    /* Whole-word match against the allowed list. */
+    bool ok = strcmp(name, "data") == 0 || strcmp(name, "store") == 0 || in_list(allowed, name, nlen);
     if (!ok) return usage_error("unknown option '--%s'", name);
     if (eq) value = eq + 1;
     else if (i + 1 < argc) value = argv[++i];
     else return usage_error("option '--%s' needs a value", name);
     if (strcmp(name, "data") == 0) {
       if (!*value) return usage_error("--data needs a directory");
+      if (a->data_given) return usage_error("option '--data' given twice");
       a->data = value;
       a->data_given = true;
+      continue;
+    }
+    if (strcmp(name, "store") == 0) {
+      if (!*value) return usage_error("--store needs a location (a directory, sqlite:FILE or postgres://...)");
+      if (a->store) return usage_error("option '--store' given twice");
+      if (strlen(value) > HB_STORE_MAX_LOCATION_BYTES)
+        return usage_error("--store is longer than %d bytes", HB_STORE_MAX_LOCATION_BYTES);
+      a->store = value;
       continue;
     }
     for (int k = 0; k < a->nopts; k++)
@@ -156,7 +203,14 @@ static int parse_args(int argc, char **argv, const char *allowed, args *a) {
     memcpy(a->opts[a->nopts].name, name, nlen + 1);
     a->opts[a->nopts++].value = value;
   }
+  if (a->store && a->data_given) return usage_error("give --data DIR or --store LOCATION, not both");
   return 0;
+}
+
+static bool has_flag(const args *a, const char *name) {
+  for (int k = 0; k < a->nflags; k++)
+    if (strcmp(a->flags[k], name) == 0) return true;
+  return false;
 }
 
 static const char *get_opt(const args *a, const char *name) {
@@ -198,11 +252,32 @@ static const char *time_str(int64_t t, char *buf, size_t len) {
 
 /* ---- shared lookups ----------------------------------------------------- */
 
+/* The store location of this command: --store, else the --data directory. */
+static const char *store_location(const args *a) { return a->store ? a->store : a->data; }
+
 static int open_store(const args *a, hb_store **s) {
-  char err[512];
-  if (hb_store_open(s, a->data, err, sizeof err) != 0)
-    return fail("cannot open the store in '%s': %s", a->data, err);
-  return 0;
+  char err[512], where[256];
+  int rc = hb_store_open(s, store_location(a), err, sizeof err);
+  if (rc == 0) return 0;
+  hb_store_location_describe(store_location(a), where, sizeof where);
+  fail("cannot open the store at '%s': %s", where, err);
+  return rc == HB_STORE_UNAVAILABLE ? EXIT_UNAVAILABLE : EXIT_FAIL;
+}
+
+/* A store failure as the command's exit: "unavailable" is worth a retry. */
+static int store_fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int store_fail(int rc, const char *fmt, ...) {
+  va_list ap;
+  fputs("hubbub: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  if (rc == HB_STORE_UNAVAILABLE) {
+    fputs(": the store is unavailable (PostgreSQL down or unreachable?); try again\n", stderr);
+    return EXIT_UNAVAILABLE;
+  }
+  fputc('\n', stderr);
+  return EXIT_FAIL;
 }
 
 /* A name must be printable and must not look like a UUID, or lookups "by
@@ -222,14 +297,31 @@ static int check_name(const char *what, const char *name) {
 static int find_org(hb_store *s, const char *key, hb_org_row *org) {
   int rc = hb_store_org_find(s, key, org);
   if (rc == 1) return fail("org '%s' not found", key);
-  if (rc != 0) return fail("cannot read organizations");
+  if (rc != 0) return store_fail(rc, "cannot read organizations");
   return 0;
 }
 
 static int find_plugin(hb_store *s, const hb_org_row *org, const char *key, hb_plugin_row *p) {
   int rc = hb_store_plugin_find(s, &org->id, key, p);
   if (rc == 1) return fail("plugin '%s' not found in org '%s'", key, org->name);
-  if (rc != 0) return fail("cannot read plugins");
+  if (rc != 0) return store_fail(rc, "cannot read plugins");
+  return 0;
+}
+
+/* A plugin row's secrets, wiped once the command no longer needs them. */
+static void cleanse_secrets(hb_plugin_row *p) {
+  OPENSSL_cleanse(p->signing_secret, sizeof p->signing_secret);
+  OPENSSL_cleanse(p->previous_secret, sizeof p->previous_secret);
+}
+
+/* A whole number of seconds in [min, max]. */
+static int parse_seconds(const char *what, const char *v, long long min, long long max, long long *out) {
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (errno || end == v || *end || n < min || n > max)
+    return usage_error("%s must be %lld to %lld seconds", what, min, max);
+  *out = n;
   return 0;
 }
 
@@ -304,30 +396,26 @@ static int cmd_plugin_create(hb_store *s, const args *a) {
     return usage_error("--origins is too long (at most %zu bytes)", sizeof p.allowed_origins - 1);
   if (origins && check_origins(origins) != 0) return EXIT_USAGE;
   if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
-  rc = hb_store_plugin_create(s, &org.id, a->pos[0], &p);
+  /* The plugin and its allowlist in one transaction: never a plugin that
+   * accepts any Origin because the second half failed. */
+  rc = hb_store_plugin_create_with_origins(s, &org.id, a->pos[0], origins, &p);
   if (rc == 1) return fail("plugin name '%s' already exists in org '%s'", a->pos[0], org.name);
-  if (rc != 0) return fail("cannot create plugin '%s'", a->pos[0]);
-  /* Two statements, not one transaction: a failure here leaves a plugin
-   * that accepts any Origin, so say so loudly. */
-  if (origins && *origins && hb_store_plugin_set_origins(s, &p.id, origins) != 0) {
-    OPENSSL_cleanse(p.signing_secret, sizeof p.signing_secret);
-    return fail("plugin '%s' created (id %s) but its origins could not be saved", p.name,
-                uuid_str(&p.id, id));
-  }
+  if (rc != 0) return store_fail(rc, "cannot create plugin '%s'", a->pos[0]);
   if (a->json) {
-    rc = emit(json_pack("{s:o,s:s,s:o,s:s}", "id", juuid(&p.id), "name", p.name, "organization_id",
-                        juuid(&p.org_id), "signing_secret", p.signing_secret));
+    rc = emit(json_pack("{s:o,s:s,s:o,s:s,s:s}", "id", juuid(&p.id), "name", p.name, "organization_id",
+                        juuid(&p.org_id), "signing_secret", p.signing_secret, "signing_kid", p.signing_kid));
   } else {
     printf("Created plugin '%s' in organization '%s'\n"
            "  id:              %s\n"
            "  organization_id: %s\n"
            "  allowed origins: %s\n"
            "  signing secret:  %s\n"
+           "  kid:             %s\n"
            "\n"
            "The signing secret is shown once: store it now. Your backend signs\n"
            "connection tokens (HS256 JWTs) with it; see docs/protocol.md.\n",
            p.name, org.name, uuid_str(&p.id, id), uuid_str(&p.org_id, oid),
-           origins && *origins ? origins : "any", p.signing_secret);
+           origins && *origins ? origins : "any", p.signing_secret, p.signing_kid);
     rc = 0;
   }
   OPENSSL_cleanse(p.signing_secret, sizeof p.signing_secret);
@@ -358,10 +446,15 @@ static int cmd_plugin_update(hb_store *s, const args *a) {
 }
 
 static void plugin_row_json(const hb_plugin_row *r, void *ud) {
-  /* Never the signing secret: it was shown once, at creation. */
-  json_array_append_new(ud, json_pack("{s:o,s:s,s:o,s:s,s:I}", "id", juuid(&r->id), "name", r->name,
-                                      "organization_id", juuid(&r->org_id), "allowed_origins",
-                                      r->allowed_origins, "created_at", (json_int_t)r->created_at));
+  /* Never the signing secret: it was shown once, at creation. Its key id
+   * is no secret. */
+  json_t *o = json_pack("{s:o,s:s,s:o,s:s,s:I,s:s}", "id", juuid(&r->id), "name", r->name, "organization_id",
+                        juuid(&r->org_id), "allowed_origins", r->allowed_origins, "created_at",
+                        (json_int_t)r->created_at, "signing_kid", r->signing_kid);
+  json_object_set_new(o, "previous_kid", r->previous_secret[0] ? json_string(r->previous_kid) : json_null());
+  json_object_set_new(o, "previous_retire_at",
+                      r->previous_secret[0] && r->previous_retire_at ? json_integer(r->previous_retire_at) : json_null());
+  json_array_append_new(ud, o);
 }
 
 static int cmd_plugin_list(hb_store *s, const args *a) {
@@ -397,27 +490,38 @@ static int cmd_token_create(hb_store *s, const args *a) {
   hb_plugin_row p;
   hb_token_row t;
   char tok[HB_MAX_API_TOKEN_BYTES + 1], id[HB_UUID_STR_BYTES];
-  const char *name = get_opt(a, "name");
+  const char *name = get_opt(a, "name"), *ttl_s = get_opt(a, "ttl");
+  int64_t expires_at = 0;
   int rc;
   if (name && (rc = check_name("token", name)) != 0) return rc;
+  if (ttl_s) {
+    long long ttl;
+    if ((rc = parse_seconds("--ttl", ttl_s, 1, HB_API_TOKEN_MAX_TTL_S, &ttl)) != 0) return rc;
+    expires_at = (int64_t)time(NULL) + ttl;
+  }
   if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
   if ((rc = find_plugin(s, &org, get_opt(a, "plugin"), &p)) != 0) return rc;
-  OPENSSL_cleanse(p.signing_secret, sizeof p.signing_secret);
-  rc = hb_store_token_create(s, &org.id, &p.id, name, tok, &t);
+  cleanse_secrets(&p);
+  rc = hb_store_token_create_with_expiry(s, &org.id, &p.id, name, expires_at, tok, &t);
   if (rc == 1) return fail("token name '%s' already exists for plugin '%s'", name ? name : "", p.name);
-  if (rc != 0) return fail("cannot create the token");
+  if (rc != 0) return store_fail(rc, "cannot create the token");
   if (a->json) {
-    rc = emit(json_pack("{s:o,s:s,s:o,s:o,s:s}", "id", juuid(&t.id), "token", tok, "organization_id",
-                        juuid(&t.org_id), "plugin_id", juuid(&t.plugin_id), "name", t.name));
+    json_t *o = json_pack("{s:o,s:s,s:o,s:o,s:s}", "id", juuid(&t.id), "token", tok, "organization_id",
+                          juuid(&t.org_id), "plugin_id", juuid(&t.plugin_id), "name", t.name);
+    json_object_set_new(o, "expires_at", t.expires_at ? json_integer(t.expires_at) : json_null());
+    rc = emit(o);
   } else {
+    char exp[32];
     printf("Created API token '%s' for plugin '%s' of organization '%s'\n"
-           "  id:    %s\n"
-           "  token: %s\n"
+           "  id:      %s\n"
+           "  token:   %s\n"
+           "  expires: %s\n"
            "\n"
            "This token is shown once and only its hash is stored: copy it now.\n"
            "Use it as:  Authorization: Bearer <token>\n"
            "Revoke it:  hubbub token revoke %s\n",
-           t.name, p.name, org.name, uuid_str(&t.id, id), tok, id);
+           t.name, p.name, org.name, uuid_str(&t.id, id), tok,
+           t.expires_at ? time_str(t.expires_at, exp, sizeof exp) : "never", id);
     rc = 0;
   }
   OPENSSL_cleanse(tok, sizeof tok);
@@ -431,6 +535,8 @@ static void token_row_json(const hb_token_row *r, void *ud) {
                     juuid(&r->org_id), "plugin_id", juuid(&r->plugin_id), "created_at",
                     (json_int_t)r->created_at,
                     "revoked_at", r->revoked_at ? json_integer(r->revoked_at) : json_null()));
+  json_object_set_new(json_array_get(ud, json_array_size(ud) - 1), "expires_at",
+                      r->expires_at ? json_integer(r->expires_at) : json_null());
 }
 
 static int cmd_token_list(hb_store *s, const args *a) {
@@ -441,16 +547,17 @@ static int cmd_token_list(hb_store *s, const args *a) {
   }
   if (a->json) return emit(json_pack("{s:o}", "tokens", arr));
   if (json_array_size(arr) == 0) printf("No API tokens yet: hubbub token create --org ORG --plugin PLUGIN\n");
-  else printf("%-36s  %-36s  %-20s  %-20s  %s\n", "ID", "PLUGIN", "CREATED", "REVOKED", "NAME");
+  else printf("%-36s  %-36s  %-20s  %-20s  %-20s  %s\n", "ID", "PLUGIN", "CREATED", "REVOKED", "EXPIRES", "NAME");
   size_t i;
   json_t *o;
   json_array_foreach(arr, i, o) {
-    char t1[32], t2[32];
-    json_t *rv = json_object_get(o, "revoked_at");
-    printf("%-36s  %-36s  %-20s  %-20s  %s\n", json_string_value(json_object_get(o, "id")),
+    char t1[32], t2[32], t3[32];
+    json_t *rv = json_object_get(o, "revoked_at"), *ex = json_object_get(o, "expires_at");
+    printf("%-36s  %-36s  %-20s  %-20s  %-20s  %s\n", json_string_value(json_object_get(o, "id")),
            json_string_value(json_object_get(o, "plugin_id")),
            time_str(json_integer_value(json_object_get(o, "created_at")), t1, sizeof t1),
            json_is_integer(rv) ? time_str(json_integer_value(rv), t2, sizeof t2) : "-",
+           json_is_integer(ex) ? time_str(json_integer_value(ex), t3, sizeof t3) : "never",
            json_string_value(json_object_get(o, "name")));
   }
   json_decref(arr);
@@ -522,10 +629,13 @@ static int cmd_conn_token_create(hb_store *s, const args *a) {
   if ((rc = find_plugin(s, &org, get_opt(a, "plugin"), &p)) != 0) return rc;
   c.org = org.id;
   c.plugin = p.id;
+  /* The kid names the secret that signs, so a rotation can keep it
+   * verifying until the previous secret is retired. */
+  snprintf(c.kid, sizeof c.kid, "%s", p.signing_kid);
   c.iat = (int64_t)time(NULL);
   c.exp = c.iat + ttl;
   tok = hb_jwt_mint(&c, p.signing_secret, strlen(p.signing_secret));
-  OPENSSL_cleanse(p.signing_secret, sizeof p.signing_secret);
+  cleanse_secrets(&p);
   if (!tok) return fail("cannot mint the connection token");
   if (a->json) {
     rc = emit(json_pack("{s:s,s:I}", "token", tok, "expires_at", (json_int_t)c.exp));
@@ -535,6 +645,248 @@ static int cmd_conn_token_create(hb_store *s, const args *a) {
     rc = 0;
   }
   hb_free(tok);
+  return rc;
+}
+
+
+/* ---- deleting, rotating, revoking, moving (issue 13) ---------------------- */
+
+/* Deleting is not undoable: without --yes say what would go, and stop. */
+static int need_yes(const args *a, const char *what) {
+  if (has_flag(a, "yes")) return 0;
+  return usage_error("%s: add --yes to confirm (this cannot be undone)", what);
+}
+
+static int cmd_org_delete(hb_store *s, const args *a) {
+  hb_org_row org;
+  char id[HB_UUID_STR_BYTES], what[256];
+  int rc;
+  if ((rc = find_org(s, a->pos[0], &org)) != 0) return rc;
+  snprintf(what, sizeof what, "org delete would delete organization '%s' with all its plugins and API tokens",
+           org.name);
+  if ((rc = need_yes(a, what)) != 0) return rc;
+  rc = hb_store_org_delete(s, &org.id);
+  if (rc == 1) return fail("org '%s' not found", a->pos[0]);
+  if (rc != 0) return store_fail(rc, "cannot delete organization '%s'", org.name);
+  if (a->json) return emit(json_pack("{s:o,s:s,s:b}", "id", juuid(&org.id), "name", org.name, "deleted", 1));
+  printf("Deleted organization '%s' (%s) with its plugins, API tokens and revocations\n"
+         "(a running server stops accepting their tokens within a second)\n",
+         org.name, uuid_str(&org.id, id));
+  return 0;
+}
+
+static int cmd_plugin_delete(hb_store *s, const args *a) {
+  hb_org_row org;
+  hb_plugin_row p;
+  char id[HB_UUID_STR_BYTES], what[384];
+  int rc;
+  if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
+  if ((rc = find_plugin(s, &org, a->pos[0], &p)) != 0) return rc;
+  cleanse_secrets(&p);
+  snprintf(what, sizeof what, "plugin delete would delete plugin '%s' of organization '%s' with its API tokens",
+           p.name, org.name);
+  if ((rc = need_yes(a, what)) != 0) return rc;
+  rc = hb_store_plugin_delete(s, &p.id);
+  if (rc == 1) return fail("plugin '%s' not found in org '%s'", a->pos[0], org.name);
+  if (rc != 0) return store_fail(rc, "cannot delete plugin '%s'", p.name);
+  if (a->json)
+    return emit(json_pack("{s:o,s:s,s:o,s:s,s:b}", "id", juuid(&p.id), "name", p.name, "organization_id",
+                          juuid(&org.id), "organization", org.name, "deleted", 1));
+  printf("Deleted plugin '%s' (%s) of organization '%s' with its API tokens and revocations\n"
+         "(a running server stops accepting its tokens within a second)\n",
+         p.name, uuid_str(&p.id, id), org.name);
+  return 0;
+}
+
+static int retire_previous(hb_store *s, const args *a, const hb_org_row *org, const hb_plugin_row *p) {
+  bool had = false;
+  int rc = hb_store_plugin_retire_previous(s, &p->id, &had);
+  if (rc == 1) return fail("plugin '%s' not found in org '%s'", p->name, org->name);
+  if (rc != 0) return store_fail(rc, "cannot retire the previous secret of plugin '%s'", p->name);
+  if (a->json)
+    return emit(json_pack("{s:o,s:s,s:o,s:s,s:b,s:s}", "id", juuid(&p->id), "name", p->name, "organization_id",
+                          juuid(&org->id), "organization", org->name, "retired", had, "previous_kid",
+                          had ? p->previous_kid : ""));
+  if (had)
+    printf("Retired the previous signing secret (kid %s) of plugin '%s': connection tokens signed with it\n"
+           "are refused from now on (a running server: within a second).\n",
+           p->previous_kid, p->name);
+  else
+    printf("Plugin '%s' has no previous signing secret: nothing to retire.\n", p->name);
+  return 0;
+}
+
+static int cmd_plugin_rotate_secret(hb_store *s, const args *a) {
+  hb_org_row org;
+  hb_plugin_row p, r;
+  char id[HB_UUID_STR_BYTES], t[32];
+  const char *ttl_s = get_opt(a, "previous-ttl");
+  long long ttl = 0;
+  int rc;
+  bool retire = has_flag(a, "retire-previous");
+  if (retire && ttl_s) return usage_error("plugin rotate-secret: --retire-previous takes no --previous-ttl");
+  if (ttl_s && (rc = parse_seconds("--previous-ttl", ttl_s, 0, HB_API_TOKEN_MAX_TTL_S, &ttl)) != 0) return rc;
+  if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
+  if ((rc = find_plugin(s, &org, a->pos[0], &p)) != 0) return rc;
+  cleanse_secrets(&p);
+  if (retire) return retire_previous(s, a, &org, &p);
+  rc = hb_store_plugin_rotate_secret(s, &p.id, ttl, &r);
+  if (rc == 1) return fail("plugin '%s' not found in org '%s'", a->pos[0], org.name);
+  if (rc != 0) return store_fail(rc, "cannot rotate the signing secret of plugin '%s'", p.name);
+  if (a->json) {
+    json_t *o = json_pack("{s:o,s:s,s:o,s:s,s:s,s:s,s:s}", "id", juuid(&r.id), "name", r.name, "organization_id",
+                          juuid(&org.id), "organization", org.name, "signing_secret", r.signing_secret,
+                          "signing_kid", r.signing_kid, "previous_kid", r.previous_kid);
+    json_object_set_new(o, "previous_retire_at", r.previous_retire_at ? json_integer(r.previous_retire_at) : json_null());
+    rc = emit(o);
+  } else {
+    printf("Rotated the signing secret of plugin '%s' (%s) of organization '%s'\n"
+           "  signing secret: %s\n"
+           "  kid:            %s\n"
+           "  previous kid:   %s, accepted %s%s\n"
+           "\n"
+           "The new secret is shown once: store it now. Sign new connection tokens with it and\n"
+           "put the kid in their header ({\"alg\":\"HS256\",\"kid\":\"%s\"}); tokens signed with\n"
+           "the previous secret keep working until it is retired:\n"
+           "  hubbub plugin rotate-secret --org %s %s --retire-previous\n",
+           r.name, uuid_str(&r.id, id), org.name, r.signing_secret, r.signing_kid, r.previous_kid,
+           r.previous_retire_at ? "until " : "until you retire it",
+           r.previous_retire_at ? time_str(r.previous_retire_at, t, sizeof t) : "", r.signing_kid, org.name, r.name);
+    rc = 0;
+  }
+  cleanse_secrets(&r);
+  return rc;
+}
+
+static int cmd_user_revoke(hb_store *s, const args *a) {
+  hb_org_row org;
+  hb_plugin_row p;
+  hb_revocation_row r;
+  char t[32];
+  const char *user = a->pos[0];
+  int rc;
+  size_t n = strlen(user);
+  if (n == 0 || n > HB_MAX_USER_ID_BYTES) return usage_error("USER_ID must be 1 to %d bytes", HB_MAX_USER_ID_BYTES);
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)user[i] < 0x20 || user[i] == 0x7f) return usage_error("USER_ID must not contain control characters");
+  if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
+  if ((rc = find_plugin(s, &org, get_opt(a, "plugin"), &p)) != 0) return rc;
+  cleanse_secrets(&p);
+  rc = hb_store_revoke_user_tokens(s, &p.id, user, (int64_t)time(NULL), &r);
+  if (rc == 1) return fail("plugin '%s' not found in org '%s'", p.name, org.name);
+  if (rc != 0) return store_fail(rc, "cannot revoke the connection tokens of '%s'", user);
+  if (a->json)
+    return emit(json_pack("{s:s,s:o,s:s,s:o,s:s,s:I}", "user_id", r.user_id, "plugin_id", juuid(&p.id), "plugin",
+                          p.name, "organization_id", juuid(&org.id), "organization", org.name, "revoked_before",
+                          (json_int_t)r.revoked_before));
+  printf("Revoked the connection tokens of user '%s' in plugin '%s' of organization '%s'\n"
+         "issued until %s: a running server refuses them (401 token_revoked) within a second.\n"
+         "Tokens issued from the next second on work. A token without iat stays refused\n"
+         "until this revocation is pruned (%d s from now).\n",
+         r.user_id, p.name, org.name, time_str(r.revoked_before, t, sizeof t), HB_CONN_REVOCATION_KEEP_S);
+  return 0;
+}
+
+/* Write `text` to `path`, created 0600 (it may hold signing secrets). */
+static int write_private(const char *path, const char *text, size_t len) {
+  FILE *f = NULL;
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fail("cannot write '%s': %s", path, strerror(errno));
+  if (fchmod(fd, 0600) != 0 || !(f = fdopen(fd, "w"))) {
+    close(fd);
+    return fail("cannot write '%s': %s", path, strerror(errno));
+  }
+  bool ok = fwrite(text, 1, len, f) == len && fputc('\n', f) != EOF;
+  if (fclose(f) != 0) ok = false;
+  return ok ? 0 : fail("cannot write '%s': %s", path, strerror(errno));
+}
+
+static int cmd_export(hb_store *s, const args *a) {
+  json_t *doc = NULL;
+  bool secrets = has_flag(a, "include-secrets");
+  const char *out = get_opt(a, "out");
+  int rc = hb_dump_export(s, secrets, &doc);
+  if (rc != 0) return store_fail(rc, "cannot export the store");
+  /* One JSON document either way: compact with --json, indented for a person. */
+  char *text = json_dumps(doc, (a->json ? JSON_COMPACT : JSON_INDENT(1)) | JSON_ENSURE_ASCII);
+  json_decref(doc);
+  if (!text) return fail("cannot export the store: out of memory");
+  size_t len = strlen(text);
+  if (out) rc = write_private(out, text, len);
+  else if (fwrite(text, 1, len, stdout) != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+    rc = fail("cannot write the output");
+  OPENSSL_cleanse(text, len);
+  free(text);
+  if (rc != 0) return rc;
+  if (!secrets)
+    fprintf(stderr, "hubbub: exported without signing secrets: an import gives each plugin a new secret, so\n"
+                    "connection tokens signed with the old ones will not verify there (API tokens will).\n"
+                    "Add --include-secrets to move them, and keep the file as safe as the store.\n");
+  else if (!out)
+    fprintf(stderr, "hubbub: the export holds signing secrets: keep it as safe as the store\n");
+  return 0;
+}
+
+/* Read a whole file ("-" = standard input), at most `max` bytes. */
+static int read_bounded(const char *path, size_t max, char **out, size_t *len) {
+  FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+  size_t cap = 65536, n = 0;
+  char *buf;
+  if (!f) return fail("cannot read '%s': %s", path, strerror(errno));
+  buf = malloc(cap);
+  for (;;) {
+    if (n == cap) {
+      if (cap > max) break;
+      char *nb = realloc(buf, cap *= 2);
+      if (!nb) break;
+      buf = nb;
+    }
+    size_t r = fread(buf + n, 1, cap - n, f);
+    n += r;
+    if (r == 0) break;
+  }
+  bool err = ferror(f);
+  if (f != stdin) fclose(f);
+  if (err || n > max) {
+    free(buf);
+    return err ? fail("cannot read '%s'", path) : fail("'%s' is over %zu bytes", path, max);
+  }
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+static int cmd_import(hb_store *s, const args *a) {
+  hb_store_import_result res;
+  char err[512], *text = NULL;
+  size_t len = 0;
+  int rc = read_bounded(a->pos[0], HB_DUMP_MAX_BYTES, &text, &len);
+  if (rc != 0) return rc;
+  rc = hb_dump_import(s, text, len, &res, err, sizeof err);
+  OPENSSL_cleanse(text, len);
+  free(text);
+  if (rc == 1) return fail("import refused, nothing changed: %s", err);
+  if (rc != 0) return store_fail(rc, "import failed, nothing changed");
+  static const char *const kinds[] = {"organizations", "plugins", "api_tokens", "revocations"};
+  if (a->json) {
+    json_t *created = json_object(), *unchanged = json_object();
+    for (int k = 0; k < 4; k++) {
+      json_object_set_new(created, kinds[k], json_integer((json_int_t)res.created[k]));
+      json_object_set_new(unchanged, kinds[k], json_integer((json_int_t)res.unchanged[k]));
+    }
+    rc = emit(json_pack("{s:b,s:o,s:o,s:I}", "imported", 1, "created", created, "unchanged", unchanged,
+                        "new_signing_secrets", (json_int_t)res.new_secrets));
+  } else {
+    printf("Imported into %s:\n", hb_store_backend(s));
+    for (int k = 0; k < 4; k++)
+      printf("  %-14s %zu created, %zu already there\n", kinds[k], res.created[k], res.unchanged[k]);
+    rc = 0;
+  }
+  if (res.new_secrets)
+    fprintf(stderr, "hubbub: %zu plugins were exported without their signing secrets and got new ones:\n"
+                    "connection tokens signed with the old secrets do not verify here. Get a secret you\n"
+                    "can use with: hubbub plugin rotate-secret --org ORG PLUGIN (then --retire-previous)\n",
+            res.new_secrets);
   return rc;
 }
 
@@ -565,12 +917,15 @@ static int cmd_serve(int argc, char **argv) {
     rc = usage_error("--listen '%s' must be HOST:PORT, [IPv6]:PORT or :PORT", v);
     goto out;
   }
-  if (a.data_given) {
-    if (strlen(a.data) >= sizeof cfg.data_dir) {
-      rc = usage_error("--data is too long");
+  if (a.data_given || a.store) {
+    /* The server opens cfg.data_dir with hb_store_open, which takes any
+     * store location: a directory, sqlite:FILE or a PostgreSQL URI. */
+    const char *loc = store_location(&a);
+    if (strlen(loc) >= sizeof cfg.data_dir) {
+      rc = usage_error("--%s is too long", a.store ? "store" : "data");
       goto out;
     }
-    snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", a.data);
+    snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", loc);
   }
   if ((v = get_opt(&a, "threads"))) {
     char *end;
@@ -640,12 +995,27 @@ static int cmd_admin_token_create(bool json) {
 
 typedef struct {
   const char *group, *verb;
-  const char *options;  /* allowed besides --data and --json */
+  const char *options;  /* allowed besides --data, --store and --json */
   const char *required; /* required options, space separated */
   int npos;             /* exact number of positional arguments */
   const char *posname;  /* what the positional argument is, for usage errors */
   int (*run)(hb_store *, const args *);
 } command;
+
+/* Options that take no value, per command (space separated). */
+static const char *flags_of(const command *c) {
+  static const struct {
+    const char *group, *verb, *flags;
+  } t[] = {
+      {"org", "delete", "yes"},
+      {"plugin", "delete", "yes"},
+      {"plugin", "rotate-secret", "retire-previous"},
+      {"export", "", "include-secrets"},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+    if (!strcmp(t[i].group, c->group) && !strcmp(t[i].verb, c->verb)) return t[i].flags;
+  return "";
+}
 
 static const command commands[] = {
     {"org", "create", "", "", 1, "NAME", cmd_org_create},
@@ -653,21 +1023,28 @@ static const command commands[] = {
     {"plugin", "create", "org origins", "org", 1, "NAME", cmd_plugin_create},
     {"plugin", "list", "org", "", 0, NULL, cmd_plugin_list},
     {"plugin", "update", "org origins", "org", 1, "PLUGIN", cmd_plugin_update},
-    {"token", "create", "org plugin name", "org plugin", 0, NULL, cmd_token_create},
+    {"token", "create", "org plugin name ttl", "org plugin", 0, NULL, cmd_token_create},
     {"token", "list", "", "", 0, NULL, cmd_token_list},
     {"token", "revoke", "", "", 1, "ID", cmd_token_revoke},
     {"connection-token", "create", "org plugin event session user scopes ttl", "org plugin event session", 0,
      NULL, cmd_conn_token_create},
+    {"org", "delete", "", "", 1, "ORG", cmd_org_delete},
+    {"plugin", "delete", "org", "org", 1, "PLUGIN", cmd_plugin_delete},
+    {"plugin", "rotate-secret", "org previous-ttl", "org", 1, "PLUGIN", cmd_plugin_rotate_secret},
+    {"user", "revoke", "org plugin", "org plugin", 1, "USER_ID", cmd_user_revoke},
+    /* One-word commands: the verb is empty. */
+    {"export", "", "out", "", 0, NULL, cmd_export},
+    {"import", "", "", "", 1, "FILE", cmd_import},
 };
 
 static int run_admin(const command *cmd, int argc, char **argv) {
   args a;
   hb_store *s = NULL;
-  int rc = parse_args(argc, argv, cmd->options, &a);
+  int rc = parse_args_flags(argc, argv, cmd->options, flags_of(cmd), &a);
   if (rc != 0) return rc;
   if (a.npos != cmd->npos) {
-    if (a.npos > cmd->npos) rc = usage_error("%s %s: unexpected argument '%s'", cmd->group, cmd->verb, a.pos[cmd->npos]);
-    else rc = usage_error("%s %s: missing %s", cmd->group, cmd->verb, cmd->posname);
+    if (a.npos > cmd->npos) rc = usage_error("%s%s%s: unexpected argument '%s'", cmd->group, *cmd->verb ? " " : "", cmd->verb, a.pos[cmd->npos]);
+    else rc = usage_error("%s%s%s: missing %s", cmd->group, *cmd->verb ? " " : "", cmd->verb, cmd->posname);
     goto out;
   }
   for (const char *p = cmd->required; *p;) {
@@ -718,13 +1095,15 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
     if (strcmp(commands[i].group, group) != 0) continue;
     known_group = true;
+    if (!*commands[i].verb) return run_admin(&commands[i], argc - 2, argv + 2);
     if (argc >= 3 && !strcmp(commands[i].verb, argv[2])) return run_admin(&commands[i], argc - 3, argv + 3);
   }
   if (known_group)
     return usage_error("'%s' needs a subcommand: %s", group,
-                       !strcmp(group, "org") ? "create or list"
-                       : !strcmp(group, "plugin") ? "create, list or update"
+                       !strcmp(group, "org") ? "create, list or delete"
+                       : !strcmp(group, "plugin") ? "create, list, update, rotate-secret or delete"
                        : !strcmp(group, "token") ? "create, list or revoke"
+                       : !strcmp(group, "user") ? "revoke"
                                                  : "create");
   return usage_error("unknown command '%s'", group);
 }
