@@ -55,6 +55,9 @@ typedef struct {
   int reply_timeout_ms;
   int statement_timeout_ms;
   bool timed_out; /* the last failure was a timeout (no retry) */
+  /* An outage is logged once as a warning (then at debug level, a server
+   * retries every 250 ms) and its end once. */
+  bool down_logged;
 } pg_store;
 
 static pg_store *PG(hb_store *s) { return (pg_store *)s; }
@@ -215,10 +218,14 @@ static int ensure_conn(pg_store *p) {
   char err[512];
   p->conn = connect_db(p, err, sizeof err);
   if (!p->conn) {
-    hb_warn("store: %s", err);
+    if (!p->down_logged) hb_warn("store: %s (retrying at each call; logged again when it is back)", err);
+    else hb_debug("store: %s", err);
+    p->down_logged = true;
     return HB_STORE_UNAVAILABLE;
   }
-  hb_debug("store: connected to PostgreSQL at %s", p->where);
+  if (p->down_logged) hb_info("store: connected to PostgreSQL at %s again", p->where);
+  else hb_debug("store: connected to PostgreSQL at %s", p->where);
+  p->down_logged = false;
   return 0;
 }
 
@@ -490,11 +497,15 @@ static int pg_wait_change(hb_store *s, int timeout_ms) {
     if (!p->listen || run_simple(p, p->listen, "LISTEN " NOTIFY_CHANNEL) != 0) {
       if (p->listen) snprintf(err, sizeof err, "cannot LISTEN on PostgreSQL at %s", p->where);
       drop(&p->listen);
-      hb_warn("store: change watch: %s", err);
+      if (!p->down_logged) hb_warn("store: change watch: %s", err);
+      else hb_debug("store: change watch: %s", err);
+      p->down_logged = true;
       sleep_until(deadline); /* a loop around us must not spin */
       return HB_STORE_UNAVAILABLE;
     }
     /* Changes made while nobody listened are unknown: say "perhaps". */
+    if (p->down_logged) hb_info("store: change watch: listening on PostgreSQL at %s again", p->where);
+    p->down_logged = false;
     return 1;
   }
   for (;;) {

@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,6 +594,7 @@ typedef struct {
   const char *loc;
   int result;
   int64_t ms;
+  atomic_bool ready; /* the watcher is waiting (PostgreSQL: LISTENing) */
 } waiter;
 
 static void *wait_thread(void *arg) {
@@ -601,6 +603,7 @@ static void *wait_thread(void *arg) {
   /* The first call of a PostgreSQL store connects, LISTENs and says
    * "perhaps"; SQLite's takes its baseline. Then it waits. */
   hb_store_wait_change(s, 50);
+  atomic_store(&w->ready, true);
   int64_t t0 = mono_ms();
   w->result = hb_store_wait_change(s, 10000);
   w->ms = mono_ms() - t0;
@@ -628,11 +631,14 @@ static void test_wait_change(void **state) {
 
   /* A watcher thread blocked in wait wakes up on a commit, well before its
    * timeout. */
-  waiter wt = {l->loc, -9, 0};
+  waiter wt = {l->loc, -9, 0, false};
   pthread_t th;
   assert_int_equal(pthread_create(&th, NULL, wait_thread, &wt), 0);
-  struct timespec ts = {0, 300 * 1000000L};
-  nanosleep(&ts, NULL);
+  for (int i = 0; i < 1000 && !atomic_load(&wt.ready); i++) {
+    struct timespec ts = {0, 10 * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  assert_true(atomic_load(&wt.ready));
   assert_int_equal(hb_store_org_create(s, "initech", NULL), 0);
   pthread_join(th, NULL);
   print_message("woke after %lld ms\n", (long long)wt.ms);
