@@ -32,8 +32,8 @@ step() {
 # node_suite BIN DIR...: the node test runner against a given server binary.
 node_suite() { local bin=$1; shift; echo env HUBBUB_BIN="$PWD/$bin" node --test --test-concurrency=2 --test-timeout=120000 "$@"; }
 
-step "unit tests (release)" 300 ctest --test-dir build --output-on-failure
-step "unit tests (ASan+UBSan)" 300 ctest --test-dir build-asan --output-on-failure
+step "unit tests (release)" 600 ctest --test-dir build --output-on-failure
+step "unit tests (ASan+UBSan)" 900 ctest --test-dir build-asan --output-on-failure
 step "end-to-end (release)" 900 $(node_suite build/hubbub test/e2e/)
 step "end-to-end (ASan+UBSan)" 1200 $(node_suite build-asan/hubbub test/e2e/)
 if [ -d sdk/js/test ]; then

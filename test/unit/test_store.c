@@ -5,7 +5,7 @@
  *
  * The same binary runs twice under ctest: test_store (SQLite, a temporary
  * directory per test) and test_store_pg (test/pg-harness.sh starts a private
- * PostgreSQL and exports HB_PG_URI; each test gets a database of its own).
+ * PostgreSQL and exports HB_PG_URI; each test gets a schema of its own).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1080,13 +1080,12 @@ static void test_pg_outage_and_recovery(void **state) {
 }
 
 /* The pid of the server process serving the store's statement connection
- * (application_name hubbub, not in LISTEN). */
+ * (application_name hubbub, not in LISTEN; the only store open). */
 static long backend_pid(hb_test_loc *l) {
   char sql[512];
-  snprintf(sql, sizeof sql,
-           "SELECT pid FROM pg_stat_activity WHERE application_name = 'hubbub' AND datname = '%s'"
-           " AND query NOT LIKE 'LISTEN%%' ORDER BY backend_start LIMIT 1",
-           l->db);
+  snprintf(sql, sizeof sql, "%s",
+           "SELECT pid FROM pg_stat_activity WHERE application_name = 'hubbub' AND datname = current_database()"
+           " AND query NOT LIKE 'LISTEN%%' AND pid <> pg_backend_pid() ORDER BY backend_start LIMIT 1");
   return (long)hb_test_sql_int(l, sql);
 }
 
