@@ -19,7 +19,9 @@
 #
 # HB_PG_URI names a role that is not a superuser (as a deployment's would be)
 # and may create databases (one per test); it has a password, so the URI has
-# one. initdb refuses to run as root: as root the server runs as the
+# one. It sets connect_timeout=10: the tests assert no timing, and a machine
+# shared by many jobs can take more than hubbub's default 2 s to fork a
+# server process. initdb refuses to run as root: as root the server runs as the
 # `postgres` user (Debian's package creates it), else as `nobody`.
 # Every wait is bounded; nothing is left behind.
 set -euo pipefail
@@ -27,6 +29,7 @@ set -euo pipefail
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 START_TIMEOUT_S=${HB_PG_START_TIMEOUT_S:-30}
 STOP_TIMEOUT_S=10
+CONNECT_TIMEOUT_S=10
 ROLE=hubbub
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -108,7 +111,7 @@ cmd_start() {
     -c "CREATE DATABASE $ROLE OWNER $ROLE" >/dev/null
   echo "HB_PG_DIR=$dir"
   echo "HB_PG_PORT=$port"
-  echo "HB_PG_URI=postgresql://$ROLE:$pass@127.0.0.1:$port/$ROLE"
+  echo "HB_PG_URI=postgresql://$ROLE:$pass@127.0.0.1:$port/$ROLE?connect_timeout=$CONNECT_TIMEOUT_S"
 }
 
 check_dir() { [ -n "${1:-}" ] && [ -f "$1/port" ] && [ -d "$1/data" ] || die "'${1:-}' is not a pg-harness directory"; }
@@ -124,7 +127,7 @@ cmd_createdb() {
   local dir=$1 name=${2:-}
   [[ $name =~ ^[a-z_][a-z0-9_]{0,62}$ ]] || die "database name '$name' must be [a-z_][a-z0-9_]*"
   psql_admin "$dir" -c "CREATE DATABASE $name OWNER $ROLE" >/dev/null
-  echo "postgresql://$ROLE:$(cat "$dir/password")@127.0.0.1:$(cat "$dir/port")/$name"
+  echo "postgresql://$ROLE:$(cat "$dir/password")@127.0.0.1:$(cat "$dir/port")/$name?connect_timeout=$CONNECT_TIMEOUT_S"
 }
 
 cmd_run() {

@@ -47,11 +47,14 @@ static inline int hb__test_rm(const char *path, const struct stat *sb, int flag,
   return remove(path);
 }
 
+static inline void hb__test_quiet(void *arg, const char *msg) { (void)arg, (void)msg; }
+
 /* Run SQL on the harness's own database (to create and drop test schemas). */
 static inline bool hb_test_pg_admin(const char *sql) {
   PGconn *c = PQconnectdb(hb_test_pg_uri());
   bool ok = PQstatus(c) == CONNECTION_OK;
   if (ok) {
+    PQsetNoticeProcessor(c, hb__test_quiet, NULL); /* "drop cascades to ..." */
     PGresult *r = PQexec(c, sql);
     ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     if (!ok) fprintf(stderr, "pg admin: %s: %s", sql, PQerrorMessage(c));
