@@ -42,6 +42,7 @@ typedef enum {
   HB_E_URI_TOO_LONG,          /* 414 */
   HB_E_REQUEST_TIMEOUT,       /* 408 */
   HB_E_ALREADY_EXISTS,        /* 409 admin: a name already taken */
+  HB_E_TOKEN_REVOKED,         /* 401 connection token of a user whose tokens were revoked */
   HB_E__COUNT
 } hb_err;
 

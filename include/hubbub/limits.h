@@ -133,9 +133,19 @@
 /* A plugin signing secret (the HMAC key of its connection tokens). */
 #define HB_SECRET_MAX_BYTES 128
 #define HB_SIGNING_SECRET_RANDOM_BYTES 32
+/* A signing secret's key id (the JOSE header's kid): random bytes, written as
+ * base64url (8 characters); ids up to the maximum are accepted on import. */
+#define HB_SIGNING_KID_RANDOM_BYTES 6
+#define HB_SIGNING_KID_MAX_BYTES 32
 #define HB_CONN_TOKEN_DEFAULT_TTL_S 3600
 #define HB_CONN_TOKEN_MAX_TTL_S 86400
 #define HB_JWT_LEEWAY_S 30
+/* A connection-token revocation is kept this long: past it every token it
+ * could refuse (server-minted ones live at most HB_CONN_TOKEN_MAX_TTL_S) has
+ * expired, and it is pruned at the next revocation. */
+#define HB_CONN_REVOCATION_KEEP_S (HB_CONN_TOKEN_MAX_TTL_S + 2 * HB_JWT_LEEWAY_S)
+/* `hubbub token create --ttl`: at most ten years. */
+#define HB_API_TOKEN_MAX_TTL_S (10LL * 366 * 86400)
 /* Signing keys up to this long are kept, with an HMAC context keyed with
  * them, per thread (jwt.c); longer ones are verified with one-shot HMAC.
  * Covers every plugin secret (HB_SECRET_MAX_BYTES). */
@@ -162,6 +172,24 @@
 
 /* --- store, config (added by the store/CLI module) ------------------------ */
 #define HB_STORE_BUSY_TIMEOUT_MS 5000 /* wait this long for another writer (the CLI, a migration) */
+#define HB_STORE_MAX_LOCATION_BYTES 1023 /* a directory, sqlite:PATH or a PostgreSQL URI */
+/* PostgreSQL: connect_timeout when the URI gives none (libpq's minimum is 2). */
+#define HB_STORE_PG_CONNECT_TIMEOUT_S 2
+/* PostgreSQL: no reply to a statement within this drops the connection and
+ * the call fails as unavailable; the server's statement_timeout is set
+ * HB_STORE_PG_TIMEOUT_MARGIN_MS below it, so a slow statement is usually
+ * cancelled by the server first and the connection kept. */
+#define HB_STORE_PG_REPLY_TIMEOUT_MS 5000
+#define HB_STORE_PG_TIMEOUT_MARGIN_MS 500
+/* PostgreSQL: a transaction left open this long (a hung admin client) is
+ * ended by the server, releasing its locks. */
+#define HB_STORE_PG_IDLE_TX_TIMEOUT_MS 30000
+/* hb_store_wait_change on SQLite reads data_version this often. */
+#define HB_STORE_LOCAL_POLL_MS 100
+/* `hubbub import`: the largest document read, and its deepest nesting. */
+#define HB_DUMP_MAX_BYTES (64 * 1024 * 1024)
+#define HB_DUMP_MAX_DEPTH 8
+#define HB_DUMP_MAX_ENTRIES 100000 /* per list (organizations, plugins...) */
 #define HB_CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define HB_CONFIG_MAX_SIZE_BYTES (1024 * 1024 * 1024) /* upper bound of every *_bytes setting */
 #define HB_CONFIG_MAX_CONNECTIONS 1000000

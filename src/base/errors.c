@@ -44,6 +44,7 @@ static const struct {
     [HB_E_URI_TOO_LONG] = {"uri_too_long", 414, "the request target is too long"},
     [HB_E_REQUEST_TIMEOUT] = {"request_timeout", 408, "the request took too long"},
     [HB_E_ALREADY_EXISTS] = {"already_exists", 409, "that name is already taken"},
+    [HB_E_TOKEN_REVOKED] = {"token_revoked", 401, "the connection tokens of this user were revoked"},
 };
 
 const char *hb_err_code(hb_err e) {

@@ -125,12 +125,15 @@ int hb_server_run(const hb_config *cfg) {
     hb_error_log("admin_token_sha256 must be 64 hex digits (see `hubbub admin-token create`)");
     goto out;
   }
+  /* The location as it may be logged: a PostgreSQL URI without its password. */
+  char where[512];
+  hb_store_location_describe(cfg->data_dir, where, sizeof where);
   if (hb_store_open(&m.store, cfg->data_dir, err, sizeof err) != 0) {
-    hb_error_log("cannot open the store in %s: %s", cfg->data_dir, err);
+    hb_error_log("cannot open the store at %s: %s", where, err);
     goto out;
   }
   if (hb_auth_init(m.store) != 0) {
-    hb_error_log("cannot load credentials from %s", cfg->data_dir);
+    hb_error_log("cannot load credentials from %s", where);
     goto out;
   }
   if (cfg->redis_url[0]) {
@@ -144,8 +147,17 @@ int hb_server_run(const hb_config *cfg) {
   }
   /* History: kept in process; on one node (no Redis) saved to history.db
    * too, so that it survives a restart. */
-  if (cfg->history_persist && !cfg->redis_url[0] &&
-      hb_historydb_open(&hdb, cfg->data_dir, err, sizeof err) != 0) {
+  /* history.db lives beside the SQLite store (the data directory, or the
+   * directory of a sqlite:FILE location); a PostgreSQL location has none. */
+  char hdir[1024];
+  snprintf(hdir, sizeof hdir, "%s", strncmp(cfg->data_dir, "sqlite:", 7) == 0 ? cfg->data_dir + 7 : cfg->data_dir);
+  if (strncmp(cfg->data_dir, "sqlite:", 7) == 0) {
+    char *slash = strrchr(hdir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(hdir, sizeof hdir, ".");
+  }
+  if (cfg->history_persist && !cfg->redis_url[0] && hb_store_is_local(m.store) &&
+      hb_historydb_open(&hdb, hdir, err, sizeof err) != 0) {
     hb_error_log("cannot open the history store in %s: %s (history_persist: 0 runs without it)", cfg->data_dir,
                  err);
     goto out;
@@ -195,7 +207,7 @@ int hb_server_run(const hb_config *cfg) {
 
   hb_info("hubbub listening on http://%s%s%s:%d (%d threads, broker %s, data %s)",
           strchr(cfg->host, ':') ? "[" : "", cfg->host, strchr(cfg->host, ':') ? "]" : "", set.port, nio,
-          broker->ops->name, cfg->data_dir);
+          broker->ops->name, where);
   uv_run(&m.loop, UV_RUN_DEFAULT);
   uv_loop_close(&m.loop);
 

@@ -433,13 +433,16 @@ export function rawWs(port, token, { path: p = null, headers = {}, timeoutMs = C
 
 /**
  * Start a fresh server. `config` (an object) is written as JSON and passed
- * with --config; `args` are appended to the serve command line.
+ * with --config; `args` are appended to the serve command line. `store` (a
+ * store location, e.g. a PostgreSQL URI from pg-harness.mjs) replaces the
+ * data directory as the store of the server and of srv.cli().
  */
-export async function startServer({ threads = 2, config = null, args = [], env = {}, dataDir: sharedDir = null } = {}) {
+export async function startServer({ threads = 2, config = null, args = [], env = {}, dataDir: sharedDir = null, store = null } = {}) {
   // A shared data dir (several nodes of one cluster) belongs to the caller.
   const ownsData = !sharedDir;
   const dataDir = sharedDir || mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-'));
-  const argv = ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, '--threads', String(threads)];
+  const where = store ? ['--store', store] : ['--data', dataDir];
+  const argv = ['serve', '--listen', '127.0.0.1:0', ...where, '--threads', String(threads)];
   if (config) {
     const file = path.join(dataDir, `config-${uuid().slice(0, 8)}.json`);
     writeFileSync(file, JSON.stringify(config));
@@ -502,9 +505,9 @@ export async function startServer({ threads = 2, config = null, args = [], env =
     },
     exited,
 
-    /** Run an admin command against this data dir: { code, stdout, stderr, json }. */
+    /** Run an admin command against this server's store: { code, stdout, stderr, json }. */
     cliRaw(cliArgs, { json = true } = {}) {
-      const full = [...cliArgs, '--data', dataDir, ...(json ? ['--json'] : [])];
+      const full = [...cliArgs, ...where, ...(json ? ['--json'] : [])];
       return new Promise((resolve) => {
         execFile(BIN, full, { timeout: CLI_TIMEOUT_MS, maxBuffer: 8 * 1024 * 1024 }, (err, out, errOut) => {
           let parsed = null;
@@ -518,7 +521,7 @@ export async function startServer({ threads = 2, config = null, args = [], env =
       });
     },
 
-    /** Parsed JSON of `hubbub ...args --data dir --json`; throws on failure. */
+    /** Parsed JSON of `hubbub ...args --data dir|--store loc --json`; throws on failure. */
     async cli(cliArgs) {
       const r = await srv.cliRaw(cliArgs);
       if (r.code !== 0 || r.json === null) {

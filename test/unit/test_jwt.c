@@ -776,6 +776,117 @@ static void test_hmac_threads(void **state) {
   hb_free(own);
 }
 
+
+/* hb_jwt_verify_keys: a current and a previous secret, selected by kid. */
+#define KEY_OLD "hbs_the-previous-secret-0123456789"
+typedef struct {
+  int n; /* how many keys the plugin has */
+  int calls;
+} keys_probe;
+
+static bool probe_keys(const hb_uuid *plugin, hb_jwt_keys *out, void *ud) {
+  keys_probe *k = ud;
+  (void)plugin;
+  k->calls++;
+  if (k->n == 0) return false;
+  snprintf(out->key[0].secret, sizeof out->key[0].secret, "%s", KEY);
+  out->key[0].len = strlen(KEY);
+  snprintf(out->key[0].kid, sizeof out->key[0].kid, "cur1");
+  snprintf(out->key[1].secret, sizeof out->key[1].secret, "%s", KEY_OLD);
+  out->key[1].len = strlen(KEY_OLD);
+  snprintf(out->key[1].kid, sizeof out->key[1].kid, "old0");
+  out->n = k->n;
+  return true;
+}
+
+static hb_err verify_keys(const char *tok, int nkeys, hb_conn_claims *c, hb_error *e) {
+  keys_probe k = {nkeys, 0};
+  memset(e, 0, sizeof *e);
+  memset(c, 0, sizeof *c);
+  return hb_jwt_verify_keys(tok, strlen(tok), probe_keys, &k, NOW, c, e);
+}
+
+static void test_kid(void **state) {
+  (void)state;
+  hb_conn_claims in, c;
+  hb_error e;
+  memset(&in, 0, sizeof in);
+  hb_uuid_parse(ORG, 36, &in.org);
+  hb_uuid_parse(PLUGIN, 36, &in.plugin);
+  hb_uuid_parse(EVENT, 36, &in.event);
+  hb_uuid_parse(SESSION, 36, &in.session);
+  snprintf(in.user_id, sizeof in.user_id, "u");
+  in.scopes = HB_SCOPE_SET_DEFAULT;
+  in.iat = NOW;
+  in.exp = NOW + 60;
+
+  /* Minted with a kid: the header says so, exactly. */
+  snprintf(in.kid, sizeof in.kid, "cur1");
+  char *cur = hb_jwt_mint(&in, KEY, strlen(KEY));
+  char *cur_craft = craft("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"cur1\"}",
+                          "{" IDS ",\"sub\":\"u\",\"scopes\":[\"session\"],\"iat\":1790000000,\"exp\":1790000060}", KEY);
+  assert_string_equal(cur, cur_craft);
+  assert_int_equal(verify(cur, &c, &e), HB_OK); /* a kid is allowed by the plain verify */
+  assert_string_equal(c.kid, "");
+  assert_int_equal(verify_keys(cur, 2, &c, &e), HB_OK);
+  assert_string_equal(c.kid, "cur1");
+
+  /* Signed with the previous secret, with and without its kid. */
+  snprintf(in.kid, sizeof in.kid, "old0");
+  char *old = hb_jwt_mint(&in, KEY_OLD, strlen(KEY_OLD));
+  in.kid[0] = '\0';
+  char *old_nokid = hb_jwt_mint(&in, KEY_OLD, strlen(KEY_OLD));
+  char *cur_nokid = hb_jwt_mint(&in, KEY, strlen(KEY));
+  assert_int_equal(verify_keys(old, 2, &c, &e), HB_OK);
+  assert_string_equal(c.kid, "old0");
+  assert_int_equal(verify_keys(old_nokid, 2, &c, &e), HB_OK);
+  assert_string_equal(c.kid, "old0");
+  assert_int_equal(verify_keys(cur_nokid, 2, &c, &e), HB_OK);
+  assert_string_equal(c.kid, "cur1");
+  /* Once the previous secret is retired (one key left), it verifies nothing. */
+  assert_int_equal(verify_keys(old, 1, &c, &e), HB_E_INVALID_TOKEN);
+  assert_int_equal(verify_keys(old_nokid, 1, &c, &e), HB_E_INVALID_TOKEN);
+  assert_string_equal(e.message, "the token signature does not match");
+  assert_int_equal(verify_keys(cur_nokid, 1, &c, &e), HB_OK);
+  /* A kid names its key only: the current kid on a token of the old secret fails. */
+  snprintf(in.kid, sizeof in.kid, "cur1");
+  char *crossed = hb_jwt_mint(&in, KEY_OLD, strlen(KEY_OLD));
+  assert_int_equal(verify_keys(crossed, 2, &c, &e), HB_E_INVALID_TOKEN);
+  /* An unknown kid (another tool's) is tried like none: both keys. */
+  snprintf(in.kid, sizeof in.kid, "someone-elses-kid");
+  char *foreign = hb_jwt_mint(&in, KEY_OLD, strlen(KEY_OLD));
+  assert_int_equal(verify_keys(foreign, 2, &c, &e), HB_OK);
+  assert_string_equal(c.kid, "old0");
+  /* Unknown plugin; and the same checks as every token on the way. */
+  assert_int_equal(verify_keys(cur, 0, &c, &e), HB_E_INVALID_TOKEN);
+  assert_string_equal(e.message, "connection token names an unknown plugin");
+
+  /* Other header shapes with a kid go through jansson, same answers. */
+  char *reordered = craft("{\"kid\":\"old0\",\"alg\":\"HS256\"}", "{" IDS ",\"sub\":\"u\",\"exp\":1790000060}", KEY_OLD);
+  assert_int_equal(verify_keys(reordered, 2, &c, &e), HB_OK);
+  assert_string_equal(c.kid, "old0");
+  char *numkid = craft("{\"alg\":\"HS256\",\"kid\":5}", "{" IDS ",\"sub\":\"u\",\"exp\":1790000060}", KEY);
+  assert_int_equal(verify_keys(numkid, 2, &c, &e), HB_E_INVALID_TOKEN);
+  assert_string_equal(e.message, "the token kid is not a string");
+  char *none = craft("{\"alg\":\"none\",\"kid\":\"cur1\"}", "{" IDS ",\"sub\":\"u\",\"exp\":1790000060}", KEY);
+  assert_int_equal(verify_keys(none, 2, &c, &e), HB_E_INVALID_TOKEN);
+  assert_string_equal(e.message, "the token alg must be HS256");
+  /* The fast path's shape with a kid longer than any of ours, or with a
+   * character outside base64url: parsed, and tried like no kid. */
+  char *longkid = craft("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"0123456789012345678901234567890123456789\"}",
+                        "{" IDS ",\"sub\":\"u\",\"exp\":1790000060}", KEY);
+  assert_int_equal(verify_keys(longkid, 2, &c, &e), HB_OK);
+  assert_string_equal(c.kid, "cur1");
+  char *oddkid = craft("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"a b\"}", "{" IDS ",\"sub\":\"u\",\"exp\":1790000060}", KEY_OLD);
+  assert_int_equal(verify_keys(oddkid, 2, &c, &e), HB_OK);
+  char *expired = craft("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"cur1\"}", "{" IDS ",\"sub\":\"u\",\"exp\":1}", KEY);
+  assert_int_equal(verify_keys(expired, 2, &c, &e), HB_E_TOKEN_EXPIRED);
+
+  hb_free(cur), hb_free(cur_craft), hb_free(old), hb_free(old_nokid), hb_free(cur_nokid), hb_free(crossed);
+  hb_free(foreign), hb_free(reordered), hb_free(numkid), hb_free(none), hb_free(longkid), hb_free(oddkid);
+  hb_free(expired);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_verify_keyed, setup, teardown),
@@ -792,6 +903,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_forgery, setup, teardown),
       cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
       cmocka_unit_test_setup_teardown(test_peek, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_kid, setup, teardown),
   };
   return cmocka_run_group_tests_name("jwt", tests, NULL, NULL);
 }
