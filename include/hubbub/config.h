@@ -5,6 +5,7 @@
 #ifndef HUBBUB_CONFIG_H
 #define HUBBUB_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,11 @@ typedef struct {
    * the admin HTTP API is off. `hubbub admin-token create` makes one. */
   char admin_token_sha256[65];
   char log_level[16];
+  char log_format[8]; /* "text" or "json" (log.h) */
+  bool access_log;    /* one line per HTTP request, whatever log_level says */
+  /* Origins whose pages may call the HTTP API from a browser (CORS), space
+   * separated, compared as origin.h says; empty = no CORS headers. */
+  char cors_allowed_origins[2048];
 } hb_config;
 
 void hb_config_defaults(hb_config *c);

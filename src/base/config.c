@@ -19,6 +19,7 @@
 
 #include "hubbub/json.h"
 #include "hubbub/limits.h"
+#include "hubbub/log.h"
 
 void hb_config_defaults(hb_config *c) {
   memset(c, 0, sizeof *c);
@@ -42,6 +43,7 @@ void hb_config_defaults(hb_config *c) {
   c->token_publish_rate = HB_DEFAULT_TOKEN_PUBLISH_RATE;
   c->token_publish_burst = HB_DEFAULT_TOKEN_PUBLISH_BURST;
   snprintf(c->log_level, sizeof c->log_level, "%s", HB_DEFAULT_LOG_LEVEL);
+  snprintf(c->log_format, sizeof c->log_format, "%s", HB_DEFAULT_LOG_FORMAT);
 }
 
 int hb_config_parse_listen(const char *s, char *host, size_t hostlen, int *port) {
@@ -81,7 +83,7 @@ int hb_config_parse_listen(const char *s, char *host, size_t hostlen, int *port)
 
 /* ---- the config file ---------------------------------------------------- */
 
-typedef enum { F_STR, F_SIZE, F_INT, F_RATE } field_kind;
+typedef enum { F_STR, F_SIZE, F_INT, F_RATE, F_BOOL } field_kind;
 
 typedef struct {
   const char *key;
@@ -94,6 +96,7 @@ typedef struct {
 #define SIZE(k, lo) {#k, F_SIZE, offsetof(hb_config, k), 0, lo, HB_CONFIG_MAX_SIZE_BYTES}
 #define INT(k, lo, hi) {#k, F_INT, offsetof(hb_config, k), 0, lo, hi}
 #define RATE(k) {#k, F_RATE, offsetof(hb_config, k), 0, 0, HB_CONFIG_MAX_RATE}
+#define BOOL(k) {#k, F_BOOL, offsetof(hb_config, k), 0, 0, 0}
 
 static const field fields[] = {
     STR(host),
@@ -121,6 +124,9 @@ static const field fields[] = {
     STR(allowed_origins),
     STR(admin_token_sha256),
     STR(log_level),
+    STR(log_format),
+    BOOL(access_log),
+    STR(cors_allowed_origins),
 };
 
 static int fail(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -158,6 +164,10 @@ static int set_field(hb_config *c, const field *f, json_t *v, const char *path, 
     else *(int *)base = (int)n;
     return 0;
   }
+  case F_BOOL:
+    if (!json_is_boolean(v)) return fail(errbuf, errlen, "%s: \"%s\" must be true or false", path, f->key);
+    *(bool *)base = json_is_true(v);
+    return 0;
   case F_RATE: {
     if (!json_is_number(v)) return fail(errbuf, errlen, "%s: \"%s\" must be a number", path, f->key);
     double d = json_number_value(v);
@@ -170,8 +180,31 @@ static int set_field(hb_config *c, const field *f, json_t *v, const char *path, 
   return -1;
 }
 
-static bool known_log_level(const char *s) {
-  return !strcmp(s, "debug") || !strcmp(s, "info") || !strcmp(s, "warn") || !strcmp(s, "error");
+static bool known_log_level(const char *s) { return hb_log_level_parse(s) >= 0; }
+
+/* A CORS entry is a whole origin, "scheme://host[:port]", as browsers send
+ * it: no path, not even "/" (it would never match), and no wildcard. "*"
+ * is refused: the API answers with credentials (API and admin tokens), and
+ * /healthz and /metrics have none, so "any page on the internet" is never
+ * what an operator wants (docs/operations.md, CORS). Returns the problem
+ * or NULL. */
+static const char *cors_list_problem(const char *list, char *bad, size_t badlen) {
+  for (const char *p = list; *p;) {
+    while (*p == ' ' || *p == '\t') p++;
+    const char *q = p;
+    while (*q && *q != ' ' && *q != '\t') q++;
+    if (q == p) break;
+    snprintf(bad, badlen, "%.*s", (int)(q - p), p);
+    if (q - p == 1 && *p == '*') return "\"*\" is not allowed: list the origins";
+    const char *sep = strstr(bad, "://");
+    if (!sep || sep == bad || !sep[3]) return "an origin is scheme://host[:port]";
+    for (const char *s = bad; s < sep; s++)
+      if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("+-.", *s)))
+        return "an origin is scheme://host[:port]";
+    if (strpbrk(sep + 3, "/?#*")) return "an origin has no path (not even \"/\"), query or wildcard";
+    p = q;
+  }
+  return NULL;
 }
 
 int hb_config_load_file(hb_config *c, const char *path, char *errbuf, size_t errlen) {
@@ -216,6 +249,16 @@ int hb_config_load_file(hb_config *c, const char *path, char *errbuf, size_t err
   }
   if (!known_log_level(next.log_level)) {
     fail(errbuf, errlen, "%s: \"log_level\" must be debug, info, warn or error", path);
+    goto out;
+  }
+  if (hb_log_format_parse(next.log_format) < 0) {
+    fail(errbuf, errlen, "%s: \"log_format\" must be text or json", path);
+    goto out;
+  }
+  char bad[128];
+  const char *problem = cors_list_problem(next.cors_allowed_origins, bad, sizeof bad);
+  if (problem) {
+    fail(errbuf, errlen, "%s: \"cors_allowed_origins\": \"%s\": %s", path, bad, problem);
     goto out;
   }
   /* A publish carries its data inside one message, so data must fit. */

@@ -83,13 +83,6 @@ typedef union {
 
 size_t hb_server_conn_ext_bytes(void) { return sizeof(conn_ext); }
 
-static hb_log_level log_level_of(const char *s) {
-  if (!strcmp(s, "debug")) return HB_LOG_DEBUG;
-  if (!strcmp(s, "warn")) return HB_LOG_WARN;
-  if (!strcmp(s, "error")) return HB_LOG_ERROR;
-  return HB_LOG_INFO;
-}
-
 int hb_server_run(const hb_config *cfg) {
   int rc = 1;
   main_ctx m;
@@ -101,7 +94,10 @@ int hb_server_run(const hb_config *cfg) {
   int nio = cfg->threads > 0 ? cfg->threads : (int)uv_available_parallelism();
   if (nio < 1) nio = 1;
   if (nio > HB_MAX_THREADS) nio = HB_MAX_THREADS;
-  hb_log_set_level(log_level_of(cfg->log_level));
+  /* Checked by the config file's reader and the CLI: unknown names keep the defaults. */
+  int lvl = hb_log_level_parse(cfg->log_level), fmt = hb_log_format_parse(cfg->log_format);
+  hb_log_set_level(lvl >= 0 ? (hb_log_level)lvl : HB_LOG_INFO);
+  hb_log_set_format(fmt >= 0 ? (hb_log_format)fmt : HB_LOG_TEXT);
   signal(SIGPIPE, SIG_IGN); /* a peer that vanished is an EPIPE, not a crash */
   hb_json_init(); /* jansson's allocator: before any other thread starts */
   hb_metrics_reset();
