@@ -161,6 +161,7 @@
 /* One line per kind of event (a refusal reason, a close code) per interval;
  * the next line says how many were left out. */
 #define HB_LOG_LIMIT_INTERVAL_MS 1000
+#define HB_LOG_PATH_BYTES 256 /* of a request path in a log line */
 /* CORS preflight answers may be cached by the browser this long. */
 #define HB_CORS_MAX_AGE_S 600
 

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hubbub/metrics.h"
 #include "hubbub/utf8.h"
 
 static _Atomic int min_level = HB_LOG_INFO;
@@ -266,6 +267,7 @@ bool hb_log_limit_take(hb_log_limit *lim, unsigned long *dropped) {
       !atomic_compare_exchange_strong_explicit(&lim->next_ms, &next, now + HB_LOG_LIMIT_INTERVAL_MS,
                                                memory_order_relaxed, memory_order_relaxed)) {
     atomic_fetch_add_explicit(&lim->dropped, 1, memory_order_relaxed);
+    hb_metric_inc(HB_M_LOG_LINES_SUPPRESSED);
     return false;
   }
   *dropped = atomic_exchange_explicit(&lim->dropped, 0, memory_order_relaxed);
