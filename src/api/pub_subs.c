@@ -20,6 +20,7 @@ void hb_api_publish(hb_conn *c, hb_http_req *req) {
   int retry = 1;
   if (!hb_ratelimit_take(&who->token_id, cfg->token_publish_rate,
                          cfg->token_publish_burst, hb_io_now_ms(c->io), &retry)) {
+    hb_metric_inc(HB_M_RATE_LIMITED_API_TOKEN);
     char extra[48];
     snprintf(extra, sizeof extra, "Retry-After: %d\r\n", retry);
     hb_error_set(&e, HB_E_RATE_LIMITED, NULL, "over %.0f publishes per second for this API token",

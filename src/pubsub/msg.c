@@ -2,6 +2,7 @@
 #include "hubbub/msg.h"
 
 #include <string.h>
+#include <uv.h>
 
 #include "hubbub/alloc.h"
 #include "hubbub/ws.h"
@@ -31,6 +32,7 @@ hb_msg *hb_msg_new(const hb_chan_key *chan, const char *event_name, size_t event
   memcpy(m->frame, hdr, hlen);
   memcpy(m->frame + hlen, json, json_len);
   m->frame_len = (uint32_t)(hlen + json_len);
+  m->accepted_ns = uv_hrtime();
   return m;
 }
 

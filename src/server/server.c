@@ -66,6 +66,17 @@ static void on_hup(uv_signal_t *s, int signum) {
   hb_info("SIGHUP: credentials reloaded");
 }
 
+/* The broker as /metrics shows it: up or not, and its state one-hot. */
+static long long gauge_broker_up(void *ud) {
+  hb_broker *b = ud;
+  return !b->ops->healthy || b->ops->healthy(b);
+}
+
+static const char *broker_state(void *ud) {
+  hb_broker *b = ud;
+  return b->ops->state ? b->ops->state(b) : "up";
+}
+
 /* Each layer's per-thread state, on the I/O thread. */
 static void thread_start(hb_io *io) { hb_publish_thread_start(io); }
 
@@ -128,6 +139,11 @@ int hb_server_run(const hb_config *cfg) {
   hb_publish_init(&set, broker);
   hb_room_init();
   hb_router_init();
+  hb_metrics_gauge("broker_up", "1 when the broker can carry publishes (local: always; redis: the link is up).",
+                   gauge_broker_up, broker);
+  if (broker->ops->states)
+    hb_metrics_state_gauge("broker_state", "The broker's state, one-hot (redis: down, connecting, up, backoff).",
+                           "state", broker->ops->states, broker_state, broker);
   if (broker->ops->start(broker) != 0) {
     hb_error_log("broker %s failed to start", broker->ops->name);
     goto out;
