@@ -134,6 +134,12 @@ void hb_http_note_error(hb_conn *c, const hb_error *e, unsigned close_code);
 void hb_http_note_response(hb_conn *c, int status, size_t bytes);
 /** Reason phrase of a status code. */
 const char *hb_http_reason(int status);
+/**
+ * The next element of a comma-separated header value (RFC 9110 5.6.1:
+ * whitespace around elements trimmed, empty ones skipped), from *pos on.
+ * False at the end.
+ */
+bool hb_http_list_next(const char *v, size_t len, size_t *pos, const char **elem, size_t *elen);
 /** Case-insensitive: does the comma-separated header value hold `token`? */
 bool hb_http_has_token(const char *value, size_t len, const char *token);
 /**

@@ -45,21 +45,16 @@ typedef struct {
 
 static void read_offer(const hb_http_req *r, offer *o) {
   memset(o, 0, sizeof *o);
-  const char *v = r->hdr[HB_H_WS_PROTOCOL];
-  size_t n = v ? r->hdr_len[HB_H_WS_PROTOCOL] : 0, i = 0;
+  const char *v = r->hdr[HB_H_WS_PROTOCOL], *e;
+  size_t pos = 0, n;
   const size_t plen = sizeof TOKEN_PREFIX - 1;
-  while (i < n) {
-    while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-    size_t s = i;
-    while (i < n && v[i] != ',') i++;
-    size_t e = i;
-    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+  while (v && hb_http_list_next(v, r->hdr_len[HB_H_WS_PROTOCOL], &pos, &e, &n)) {
     /* Subprotocol names are compared exactly (RFC 6455 4.1: case-sensitive). */
-    if (e - s == sizeof SUBPROTOCOL_V1 - 1 && !memcmp(v + s, SUBPROTOCOL_V1, e - s)) {
+    if (n == sizeof SUBPROTOCOL_V1 - 1 && !memcmp(e, SUBPROTOCOL_V1, n)) {
       o->v1 = true;
-    } else if (e - s >= plen && !memcmp(v + s, TOKEN_PREFIX, plen)) {
-      o->token = v + s + plen;
-      o->token_len = e - s - plen;
+    } else if (n >= plen && !memcmp(e, TOKEN_PREFIX, plen)) {
+      o->token = e + plen;
+      o->token_len = n - plen;
       o->ntokens++;
     }
   }

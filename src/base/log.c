@@ -49,7 +49,9 @@ static void put(hb_log_line *l, const char *p, size_t n) {
 
 /* The escaped form of v[0..n) (without quotes) into out, at most cap bytes.
  * JSON escapes; bytes of a sequence that is not UTF-8 as \u00XX. Returns
- * the length, or SIZE_MAX when it does not fit. */
+ * the length, or SIZE_MAX when it does not fit. Not hb_strbuf_add_json_str:
+ * that one trusts its input to be UTF-8 (the server's own JSON) and
+ * allocates; a log value comes from anywhere and goes into a fixed line. */
 static size_t escape(const char *v, size_t n, char *out, size_t cap) {
   static const char hex[] = "0123456789abcdef";
   size_t o = 0;

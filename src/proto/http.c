@@ -588,17 +588,28 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
   }
 }
 
-bool hb_http_has_token(const char *v, size_t len, const char *token) {
-  size_t tl = strlen(token);
-  size_t i = 0;
-  while (i < len) {
-    while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-    size_t s = i;
-    while (i < len && v[i] != ',') i++;
-    size_t e = i;
-    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-    if (e - s == tl && strncasecmp(v + s, token, tl) == 0) return true;
+bool hb_http_list_next(const char *v, size_t len, size_t *pos, const char **elem, size_t *elen) {
+  size_t i = *pos;
+  while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+  if (i >= len) {
+    *pos = len;
+    return false;
   }
+  size_t s = i;
+  while (i < len && v[i] != ',') i++;
+  size_t e = i;
+  while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+  *elem = v + s;
+  *elen = e - s;
+  *pos = i;
+  return true;
+}
+
+bool hb_http_has_token(const char *v, size_t len, const char *token) {
+  size_t tl = strlen(token), pos = 0, n;
+  const char *e;
+  while (hb_http_list_next(v, len, &pos, &e, &n))
+    if (n == tl && strncasecmp(e, token, tl) == 0) return true;
   return false;
 }
 
