@@ -16,12 +16,12 @@
 
 #include "hubbub/conn.h"
 #include "hubbub/errors.h"
+#include "hubbub/limits.h"
 #include "hubbub/strbuf.h"
+#include "hubbub/uuid.h"
 
 #define HB_HTTP_FIELD_BYTES 64 /* longest header name we care to keep */
 #define HB_HTTP_ROUTE_DATA_BYTES 64 /* the router's per-request scratch (route_data) */
-/* A credential as log lines name it: hb_log_redact()'s form, or "id:<uuid>". */
-#define HB_HTTP_LOG_CRED_BYTES 48
 
 /* Headers the server reads; everything else is counted and dropped. */
 typedef enum {
@@ -70,9 +70,13 @@ typedef struct hb_http_req {
   /* Header lines (each ending in CRLF) the router adds to every response to
    * this request (CORS), or NULL. Owned by the request. */
   char *resp_headers;
-  /* The credential the request carried, for log lines (never the secret):
-   * set by the router, empty when none. */
-  char log_cred[HB_HTTP_LOG_CRED_BYTES];
+  /* The credential the request carried, for log lines (never the secret),
+   * set by the router: hb_log_redact()'s form, or "admin:<hash prefix>", or
+   * (log_cred_id_set) the API token's id, formatted only when a line is
+   * written. Empty when none. */
+  char log_cred[HB_LOG_REDACT_BYTES];
+  bool log_cred_id_set;
+  hb_uuid log_cred_id;
   const void *route; /* the router's: the route matched at on_headers */
   /* The router's: what its checks found (the API token's principal), kept
    * here so that no request allocates for it. */

@@ -154,10 +154,9 @@ static void cors_preflight(hb_conn *c, hb_http_req *req, const route *r, bool al
 
 /* The credential of an Authorization header as log lines show it. */
 static void note_cred(hb_http_req *req, const char *h, size_t hl, const hb_uuid *id) {
-  if (id) {
-    char s[HB_UUID_STR_BYTES];
-    hb_uuid_format(id, s);
-    snprintf(req->log_cred, sizeof req->log_cred, "id:%s", s);
+  if (id) { /* on every authenticated request: formatted only if a line is written */
+    req->log_cred_id = *id;
+    req->log_cred_id_set = true;
   } else if (hl) {
     hb_log_redact(h, hl, req->log_cred);
   }
@@ -199,6 +198,7 @@ static bool on_headers(hb_conn *c, hb_http_req *req) {
     const char *h = req->hdr[HB_H_AUTHORIZATION];
     size_t hl = h ? req->hdr_len[HB_H_AUTHORIZATION] : 0;
     hb_err err = hb_auth_admin_token(h ? h : "", hl, cfg->admin_token_sha256);
+    _Static_assert(sizeof "admin:" + 8 <= HB_LOG_REDACT_BYTES, "admin:<8 hex digits> fits log_cred");
     if (err == HB_OK) /* the admin token is known by its hash: its first hex digits name it */
       snprintf(req->log_cred, sizeof req->log_cred, "admin:%.8s", cfg->admin_token_sha256);
     else

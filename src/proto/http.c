@@ -249,7 +249,13 @@ void hb_http_note_error(hb_conn *c, const hb_error *e, unsigned close_code) {
   hb_log_str(&l, "code", hb_err_code(e->err));
   hb_log_strn(&l, "message", e->message, strnlen(e->message, sizeof e->message));
   hb_log_str(&l, "peer", peer);
-  if (r && r->log_cred[0]) hb_log_str(&l, "token", r->log_cred);
+  if (r && r->log_cred_id_set) {
+    char id[3 + HB_UUID_STR_BYTES] = "id:";
+    hb_uuid_format(&r->log_cred_id, id + 3);
+    hb_log_str(&l, "token", id);
+  } else if (r && r->log_cred[0]) {
+    hb_log_str(&l, "token", r->log_cred);
+  }
   if (dropped) hb_log_int(&l, "suppressed", (long long)dropped);
   hb_log_end(&l);
 }
@@ -390,16 +396,18 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
   return 0;
 }
 
-/* Sec-WebSocket-Protocol may carry a connection token (limits.h). */
-static bool field_is(const hb_http_req *r, hb_hdr h) {
-  return !r->field_long && r->field_len == strlen(hdr_names[h]) && !strncasecmp(r->field, hdr_names[h], r->field_len);
+/* Sec-WebSocket-Protocol may carry a connection token (limits.h): its
+ * value has a cap of its own. Decided once per header, by length first. */
+static size_t value_cap(const hb_http_req *r) {
+  static const char name[] = "sec-websocket-protocol";
+  bool is = !r->field_long && r->field_len == sizeof name - 1 && !strncasecmp(r->field, name, sizeof name - 1);
+  return is ? HB_MAX_WS_PROTOCOL_VALUE_BYTES : HB_MAX_HEADER_VALUE_BYTES;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t n) {
   hb_conn *c = p->data;
   hb_http_req *r = hconn(c)->req;
-  if (!r->in_value)
-    r->value_cap = field_is(r, HB_H_WS_PROTOCOL) ? HB_MAX_WS_PROTOCOL_VALUE_BYTES : HB_MAX_HEADER_VALUE_BYTES;
+  if (!r->in_value) r->value_cap = value_cap(r);
   r->in_value = true;
   if (count_bytes(c, n) != 0) return -1;
   if (r->value.len + n > r->value_cap) {
