@@ -166,6 +166,12 @@ void hb_conn_close(hb_conn *c, bool flush);
  */
 void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms);
 
+/* "[ffff:...:1]:65535" and its NUL. */
+#define HB_PEER_NAME_BYTES 56
+/** The peer's address as "1.2.3.4:5678" or "[::1]:5678" (for log lines:
+ * one system call, so only when a line is written); "?" when unknown. */
+void hb_conn_peer_name(hb_conn *c, char out[HB_PEER_NAME_BYTES]);
+
 /** True when the backlog has been over the limit longer than the grace period. */
 bool hb_conn_overdue(const hb_conn *c, uint64_t now_ms);
 

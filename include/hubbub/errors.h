@@ -8,6 +8,7 @@
 #ifndef HUBBUB_ERRORS_H
 #define HUBBUB_ERRORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum {
@@ -71,6 +72,14 @@ typedef enum {
   HB_CLOSE_TOKEN_REVOKED = 4410,
   HB_CLOSE_UNPROCESSABLE = 4422,
 } hb_close_code;
+
+/**
+ * Is `e` a refusal (docs/operations.md, "Logs"): a client turned away for
+ * its credentials, its origin, a limit or because the server cannot serve
+ * (401, 403, 413, 415, 429, 503), not for a mistake in what it sent.
+ * Refusals are logged at warn and counted in hubbub_refusals_total.
+ */
+bool hb_err_is_refusal(hb_err e);
 
 /** The close code of a refusal with `e` (4000 + its 4xx status; 1013 for a 503). */
 hb_close_code hb_err_close_code(hb_err e);

@@ -42,6 +42,10 @@
 #define HB_MAX_HEADER_BYTES 16384 /* request line + all headers */
 #define HB_MAX_HEADERS 64
 #define HB_MAX_HEADER_VALUE_BYTES 4096
+/* Sec-WebSocket-Protocol may carry a connection token of up to
+ * HB_MAX_CONN_TOKEN_BYTES ("hubbub.token.<jwt>", docs/protocol.md §2) next to
+ * the other subprotocols offered: its value may be this long. */
+#define HB_MAX_WS_PROTOCOL_VALUE_BYTES (HB_MAX_CONN_TOKEN_BYTES + 512)
 #define HB_DEFAULT_MAX_BODY_BYTES 65536
 #define HB_DEFAULT_MAX_BATCH_BODY_BYTES (1024 * 1024) /* POST /api/v1/pub_subs/batch */
 #define HB_HTTP_IDLE_TIMEOUT_MS 30000   /* keep-alive connection without a request */
@@ -198,6 +202,19 @@
 #define HB_CONFIG_MAX_RATE 1000000.0     /* publishes per second, and burst */
 #define HB_DEFAULT_WEB_DIR "." /* holds web/ (the demo) and sdk/js/dist/ */
 #define HB_DEFAULT_LOG_LEVEL "info"
+#define HB_DEFAULT_LOG_FORMAT "text" /* or "json": one object per line */
+
+/* --- logs and metrics (log.c, metrics.c) ---------------------------------- */
+#define HB_LOG_LINE_BYTES 2048 /* one log line; a field that does not fit is left out */
+/* A credential in a log line: its first characters and an ellipsis. */
+#define HB_LOG_REDACT_CHARS 8
+#define HB_LOG_REDACT_BYTES 16 /* HB_LOG_REDACT_CHARS + the 3-byte ellipsis + NUL */
+/* One line per kind of event (a refusal reason, a close code) per interval;
+ * the next line says how many were left out. */
+#define HB_LOG_LIMIT_INTERVAL_MS 1000
+#define HB_LOG_PATH_BYTES 256 /* of a request path in a log line */
+/* CORS preflight answers may be cached by the browser this long. */
+#define HB_CORS_MAX_AGE_S 600
 
 /* --- Redis broker (added by the redis module, src/broker/redis.c) --------- */
 #define HB_REDIS_DEFAULT_PORT 6379

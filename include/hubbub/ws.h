@@ -111,6 +111,16 @@ void hb_ws_send_text(hb_ws *ws, const char *json, size_t len);
  * started are dropped first (a slow consumer's backlog).
  */
 void hb_ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool drop_pending);
+/* Every close the server initiates is counted (hubbub_ws_closes_total{code})
+ * and logged: warn for 4000 and 4008, error for 1011, info for 4001, 4401
+ * and protocol violations, debug for the rest; one line a second per code. */
+
+/**
+ * Refuse a connection just upgraded for it (docs/protocol.md §2, in band):
+ * hb_ws_close without a log line of its own (the refusal was logged with
+ * its reason); the close is counted all the same.
+ */
+void hb_ws_refuse(hb_ws *ws, hb_close_code code, const char *reason);
 
 /**
  * If `p[0..len)` is exactly one complete, final, masked text frame without

@@ -1,6 +1,8 @@
 /* conn.c - connection lifecycle, the corked output queue, deadlines (conn.h). */
 #include "hubbub/conn.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hubbub/alloc.h"
@@ -250,6 +252,18 @@ void hb_conn_drop_pending(hb_conn *c) {
   }
   c->out_count = keep;
   out_release(c);
+}
+
+void hb_conn_peer_name(hb_conn *c, char out[HB_PEER_NAME_BYTES]) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char ip[INET6_ADDRSTRLEN];
+  snprintf(out, HB_PEER_NAME_BYTES, "?");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  if (ss.ss_family == AF_INET && uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip) == 0)
+    snprintf(out, HB_PEER_NAME_BYTES, "%s:%u", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+  else if (ss.ss_family == AF_INET6 && uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip) == 0)
+    snprintf(out, HB_PEER_NAME_BYTES, "[%s]:%u", ip, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
 }
 
 bool hb_conn_overdue(const hb_conn *c, uint64_t now_ms) {

@@ -27,6 +27,7 @@
 #include "hubbub/alloc.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
+#include "hubbub/log.h"
 #include "hubbub/metrics.h"
 #include "hubbub/utf8.h"
 
@@ -98,12 +99,60 @@ void hb_ws_send_text(hb_ws *ws, const char *json, size_t len) {
   hb_conn_send_owned(hb_ws_conn(ws), p, n);
 }
 
-void hb_ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool drop_pending) {
+/* --- closes the server initiates: counted, and logged at a level that says
+ * whether an operator should look (docs/operations.md, "Logs") ------------ */
+
+static hb_log_level close_level(unsigned code) {
+  switch (code) {
+  case HB_CLOSE_SLOW_CONSUMER:
+  case HB_CLOSE_RATE_LIMITED: return HB_LOG_WARN;
+  case HB_CLOSE_INTERNAL_ERROR: return HB_LOG_ERROR;
+  case HB_CLOSE_IDLE_TIMEOUT:
+  case HB_CLOSE_UNAUTHORIZED:
+  case HB_CLOSE_PROTOCOL_ERROR:
+  case HB_CLOSE_UNSUPPORTED_DATA:
+  case HB_CLOSE_INVALID_PAYLOAD:
+  case HB_CLOSE_MESSAGE_TOO_BIG: return HB_LOG_INFO;
+  default: return HB_LOG_DEBUG; /* 1000, 1001 at shutdown, the codes of in-band refusals */
+  }
+}
+
+/* One limiter per close code: 1000-1015, 4000-4015, 4400-4431, the rest. */
+#define CLOSE_LIMITS 65
+static hb_log_limit close_limits[CLOSE_LIMITS];
+
+static hb_log_limit *close_limit(unsigned code) {
+  if (code >= 1000 && code < 1016) return &close_limits[code - 1000];
+  if (code >= 4000 && code < 4016) return &close_limits[16 + code - 4000];
+  if (code >= 4400 && code < 4432) return &close_limits[32 + code - 4400];
+  return &close_limits[CLOSE_LIMITS - 1];
+}
+
+static void note_close(hb_conn *c, unsigned code, const char *reason, size_t rlen) {
+  hb_metric_ws_close(code);
+  hb_log_level lvl = close_level(code);
+  unsigned long dropped = 0;
+  if (!hb_log_enabled(lvl) || !hb_log_limit_take(close_limit(code), &dropped)) return;
+  hb_log_line l;
+  char peer[HB_PEER_NAME_BYTES];
+  hb_conn_peer_name(c, peer);
+  hb_log_begin(&l, lvl, "websocket closed");
+  hb_log_int(&l, "code", code);
+  hb_log_strn(&l, "reason", reason, rlen);
+  hb_log_str(&l, "peer", peer);
+  if (code == HB_CLOSE_SLOW_CONSUMER) hb_log_int(&l, "queued_bytes", (long long)c->out_bytes);
+  if (dropped) hb_log_int(&l, "suppressed", (long long)dropped);
+  hb_log_end(&l);
+}
+
+static void ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool drop_pending, bool log) {
   hb_conn *c = hb_ws_conn(ws);
   if (c->state != HB_CONN_OPEN || ws->closing) return;
-  if (drop_pending) hb_conn_drop_pending(c);
   size_t rlen = reason ? strlen(reason) : 0;
   if (rlen > HB_MAX_CLOSE_REASON_BYTES) rlen = HB_MAX_CLOSE_REASON_BYTES;
+  if (log) note_close(c, code, reason ? reason : "", rlen);
+  else hb_metric_ws_close(code);
+  if (drop_pending) hb_conn_drop_pending(c);
   uint8_t body[2 + HB_MAX_CLOSE_REASON_BYTES];
   body[0] = (uint8_t)(code >> 8);
   body[1] = (uint8_t)code;
@@ -117,6 +166,12 @@ void hb_ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool drop_pe
   if (ws->ctx) wslay_event_shutdown_write(ws->ctx); /* it must not send a second close */
   hb_conn_close_linger(c, HB_WS_CLOSE_TIMEOUT_MS);
 }
+
+void hb_ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool drop_pending) {
+  ws_close(ws, code, reason, drop_pending, true);
+}
+
+void hb_ws_refuse(hb_ws *ws, hb_close_code code, const char *reason) { ws_close(ws, code, reason, false, false); }
 
 /* --- wslay callbacks ----------------------------------------------------- */
 
@@ -301,6 +356,10 @@ static void ws_read(hb_conn *c, const char *buf, size_t len) {
   if (wslay_event_get_close_sent(ws->ctx)) {
     /* wslay answered a close, or closed for a violation it found (1002 for
      * reserved bits, opcodes, masking; 1007 UTF-8; 1009 size). */
+    if (!wslay_event_get_close_received(ws->ctx)) {
+      static const char violation[] = "protocol violation";
+      note_close(c, wslay_event_get_status_code_sent(ws->ctx), violation, sizeof violation - 1);
+    }
     ws->closing = true;
     hb_conn_close_linger(c, HB_WS_CLOSE_TIMEOUT_MS);
     return;
