@@ -2,12 +2,6 @@
  * test_jwt.c - connection tokens: mint/verify round trip, time checks with
  * their leeway edges, algorithm refusal, strict base64url, forgeries and the
  * shape of every claim.
- *
- * Standalone build:
- *   gcc -std=gnu11 -D_GNU_SOURCE -fsanitize=address,undefined -Iinclude -Isrc \
- *     test/unit/test_jwt.c src/auth/jwt.c src/proto/errors.c src/core/alloc.c \
- *     src/core/strbuf.c src/core/uuid.c src/core/scope.c \
- *     -ljansson -lcrypto -lm -lcmocka -o /tmp/t && /tmp/t
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /*
  * test_jscan.c - the fast JSON check: what it accepts, what it leaves to
- * jansson, and that jansson (with envelope.c's flags) accepts everything it
+ * jansson, and that jansson (with json.c's flags) accepts everything it
  * accepts.
  */
 #include <setjmp.h>
@@ -17,7 +17,7 @@
 #include "hubbub/jscan.h"
 #include "hubbub/limits.h"
 
-/* The flags envelope.c decodes with. */
+/* The flags hb_json_load (json.c) parses with. */
 #define FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL)
 
 static bool jansson_accepts(const char *s, size_t n) {
@@ -149,7 +149,7 @@ static void test_many_keys(void **state) {
   expect_n(buf, n, true);
 }
 
-/* The same count as envelope.c's depth cap: HB_MAX_JSON_DEPTH levels pass. */
+/* The same count as json.c's depth cap: HB_MAX_JSON_DEPTH levels pass. */
 static void test_depth(void **state) {
   (void)state;
   char buf[8 * HB_MAX_JSON_DEPTH + 8];
@@ -166,7 +166,7 @@ static void test_depth(void **state) {
   }
 }
 
-/* Numbers jansson cannot hold are valid JSON: accepted here, and envelope.c
+/* Numbers jansson cannot hold are valid JSON: accepted here, and json.c
  * hands jansson a copy without them when it validates on the slow path. */
 static void test_numbers_of_any_size(void **state) {
   (void)state;

@@ -1,4 +1,4 @@
-/* test_net.c - what the server assumes of the kernel's sockets. */
+/* test_io.c - the I/O threads (io.c) and what they assume of the kernel's sockets. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
