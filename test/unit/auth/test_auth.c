@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
+#include "check.h"
 
 #include <ftw.h>
 #include <pthread.h>
@@ -34,6 +34,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 }
 
 static int setup(void **state) {
+  hbt_leak_begin(); /* the store and the credential cache are inside the check */
   fixture *f = calloc(1, sizeof *f);
   char err[512];
   snprintf(f->dir, sizeof f->dir, "/tmp/hb_test_auth.XXXXXX");
@@ -57,6 +58,7 @@ static int teardown(void **state) {
   hb_store_close(f->admin);
   nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   free(f);
+  hbt_leak_end();
   return 0;
 }
 

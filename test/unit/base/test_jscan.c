@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "check.h"
 
 #include <jansson.h>
 
@@ -180,10 +180,10 @@ static void test_numbers_of_any_size(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_values),        cmocka_unit_test(test_grammar_refused),
-      cmocka_unit_test(test_strings),       cmocka_unit_test(test_utf8_refused),
-      cmocka_unit_test(test_keys),          cmocka_unit_test(test_many_keys),
-      cmocka_unit_test(test_depth),         cmocka_unit_test(test_numbers_of_any_size),
+      HBT_TEST(test_values),        HBT_TEST(test_grammar_refused),
+      HBT_TEST(test_strings),       HBT_TEST(test_utf8_refused),
+      HBT_TEST(test_keys),          HBT_TEST(test_many_keys),
+      HBT_TEST(test_depth),         HBT_TEST(test_numbers_of_any_size),
   };
   return cmocka_run_group_tests_name("jscan", tests, NULL, NULL);
 }

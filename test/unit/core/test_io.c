@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "check.h"
 
 /* io.c sets TCP_NODELAY on the listener only, and relies on accepted
  * sockets inheriting it (Linux copies the listener's options into the
@@ -50,7 +50,7 @@ static void test_accepted_socket_inherits_nodelay(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_accepted_socket_inherits_nodelay),
+      HBT_TEST(test_accepted_socket_inherits_nodelay),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

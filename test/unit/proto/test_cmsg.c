@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "check.h"
 
 #include <stdlib.h>
 
@@ -30,19 +30,6 @@ static hb_err cmsg_decode(const char *b, size_t n, size_t max, hb_cmsg *m, hb_er
   return tree_only ? hb_cmsg_decode_tree(b, n, max, m, e) : hb_cmsg_decode(b, n, max, m, e);
 }
 static unsigned long fast_decodes(void) { return (unsigned long)hb_metric_get(HB_M_JSON_FAST_DECODES); }
-
-/* Every test must hand back every byte it took through hb_malloc. */
-static int64_t live_at_start;
-static int setup(void **state) {
-  (void)state;
-  live_at_start = hb_alloc_live_bytes();
-  return 0;
-}
-static int teardown(void **state) {
-  (void)state;
-  assert_int_equal(hb_alloc_live_bytes(), live_at_start);
-  return 0;
-}
 
 /* --- helpers -------------------------------------------------------------- */
 
@@ -499,21 +486,21 @@ static void test_fast_path_agrees(void **state) {
 int main(void) {
   hb_json_init(); /* as the server does: every test decodes through the arena */
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_cmsg_ok, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cmsg_invalid_json, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cmsg_invalid_json_keeps_no_id, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cmsg_id, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cmsg_error_carries_id, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cmsg_type, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cmsg_event_name, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cmsg_publish_errors, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_cmsg_data_too_large, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_raw_numbers, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_raw_big_numbers_still_validated, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_raw_strings_and_nesting, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_error_messages_do_not_echo, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_fast_path_agrees, setup, teardown),
+      HBT_TEST(test_cmsg_ok),
+      HBT_TEST(test_cmsg_invalid_json),
+      HBT_TEST(test_cmsg_invalid_json_keeps_no_id),
+      HBT_TEST(test_cmsg_id),
+      HBT_TEST(test_cmsg_error_carries_id),
+      HBT_TEST(test_cmsg_type),
+      HBT_TEST(test_cmsg_event_name),
+      HBT_TEST(test_cmsg_publish_errors),
+      HBT_TEST(test_cmsg_data_too_large),
+      HBT_TEST(test_raw_numbers),
+      HBT_TEST(test_raw_big_numbers_still_validated),
+      HBT_TEST(test_raw_strings_and_nesting),
+      HBT_TEST(test_depth_limit),
+      HBT_TEST(test_error_messages_do_not_echo),
+      HBT_TEST(test_fast_path_agrees),
   };
   /* Every test twice: as the server decodes (the fast path first), and with
    * jansson alone, so each error and value is pinned on both paths. */

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "check.h"
 
 #include "hubbub/alloc.h"
 #include "hubbub/ctreq.h"
@@ -14,19 +14,6 @@
 
 #define U1 "0b1c7a2e-5f3d-4c1b-9a8e-2d4f6b8c0e1a"
 #define U2 "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
-
-/* Every test must hand back every byte it took through hb_malloc. */
-static int64_t live_at_start;
-static int setup(void **state) {
-  (void)state;
-  live_at_start = hb_alloc_live_bytes();
-  return 0;
-}
-static int teardown(void **state) {
-  (void)state;
-  assert_int_equal(hb_alloc_live_bytes(), live_at_start);
-  return 0;
-}
 
 static void expect_ct_err(const char *s, hb_err want, const char *pointer) {
   hb_ctreq r;
@@ -117,9 +104,9 @@ static void test_ctreq_big_ttl(void **state) {
 int main(void) {
   hb_json_init(); /* as the server does */
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_ctreq_ok, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_ctreq_errors, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_ctreq_big_ttl, setup, teardown),
+      HBT_TEST(test_ctreq_ok),
+      HBT_TEST(test_ctreq_errors),
+      HBT_TEST(test_ctreq_big_ttl),
   };
   return cmocka_run_group_tests_name("ctreq", tests, NULL, NULL);
 }

@@ -6,24 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "check.h"
 
 #include "hubbub/alloc.h"
 #include "hubbub/event_name.h"
 #include "hubbub/limits.h"
-
-/* Every test must hand back every byte it took through hb_malloc. */
-static int64_t live_at_start;
-static int setup(void **state) {
-  (void)state;
-  live_at_start = hb_alloc_live_bytes();
-  return 0;
-}
-static int teardown(void **state) {
-  (void)state;
-  assert_int_equal(hb_alloc_live_bytes(), live_at_start);
-  return 0;
-}
 
 static void test_event_name(void **state) {
   (void)state;
@@ -61,8 +48,8 @@ static void test_name_list(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_event_name, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_name_list, setup, teardown),
+      HBT_TEST(test_event_name),
+      HBT_TEST(test_name_list),
   };
   return cmocka_run_group_tests_name("event_name", tests, NULL, NULL);
 }

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "check.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -38,19 +38,6 @@ static unsigned long fast_decodes(void) { return (unsigned long)hb_metric_get(HB
 
 #define U1 "0b1c7a2e-5f3d-4c1b-9a8e-2d4f6b8c0e1a"
 #define U2 "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
-
-/* Every test must hand back every byte it took through hb_malloc. */
-static int64_t live_at_start;
-static int setup(void **state) {
-  (void)state;
-  live_at_start = hb_alloc_live_bytes();
-  return 0;
-}
-static int teardown(void **state) {
-  (void)state;
-  assert_int_equal(hb_alloc_live_bytes(), live_at_start);
-  return 0;
-}
 
 /* --- helpers -------------------------------------------------------------- */
 
@@ -348,13 +335,13 @@ static void test_fast_path_agrees(void **state) {
 int main(void) {
   hb_json_init(); /* as the server does: every test decodes through the arena */
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_pubreq_ok, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_pubreq_errors, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_pubreq_data_too_large, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_depth_limit, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_invalid_utf8, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_arena_spill_and_outside_use, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_fast_path_agrees, setup, teardown),
+      HBT_TEST(test_pubreq_ok),
+      HBT_TEST(test_pubreq_errors),
+      HBT_TEST(test_pubreq_data_too_large),
+      HBT_TEST(test_depth_limit),
+      HBT_TEST(test_invalid_utf8),
+      HBT_TEST(test_arena_spill_and_outside_use),
+      HBT_TEST(test_fast_path_agrees),
   };
   /* Every test twice: as the server decodes (the fast path first), and with
    * jansson alone, so each error and value is pinned on both paths. */

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "check.h"
 
 #include "hubbub/alloc.h"
 #include "hubbub/cmsg.h"
@@ -15,19 +15,6 @@
 #include "hubbub/strbuf.h"
 
 #define MAX_DATA 32768
-
-/* Every test must hand back every byte it took through hb_malloc. */
-static int64_t live_at_start;
-static int setup(void **state) {
-  (void)state;
-  live_at_start = hb_alloc_live_bytes();
-  return 0;
-}
-static int teardown(void **state) {
-  (void)state;
-  assert_int_equal(hb_alloc_live_bytes(), live_at_start);
-  return 0;
-}
 
 static void expect_sb(hb_strbuf *sb, const char *want) {
   assert_non_null(sb->buf);
@@ -166,10 +153,10 @@ static void test_roundtrip_publish_to_event(void **state) {
 int main(void) {
   hb_json_init(); /* as the server does */
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_smsg_simple, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_smsg_welcome, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_smsg_event, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_roundtrip_publish_to_event, setup, teardown),
+      HBT_TEST(test_smsg_simple),
+      HBT_TEST(test_smsg_welcome),
+      HBT_TEST(test_smsg_event),
+      HBT_TEST(test_roundtrip_publish_to_event),
   };
   return cmocka_run_group_tests_name("smsg", tests, NULL, NULL);
 }

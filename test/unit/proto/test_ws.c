@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "check.h"
 #include <stdlib.h>
 #include <wslay/wslay.h>
 
@@ -270,9 +270,9 @@ static void test_same_as_wslay(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_utf8),
-      cmocka_unit_test(test_shapes),
-      cmocka_unit_test(test_same_as_wslay),
+      HBT_TEST(test_utf8),
+      HBT_TEST(test_shapes),
+      HBT_TEST(test_same_as_wslay),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

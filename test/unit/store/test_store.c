@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
+#include "check.h"
 
 #include <ftw.h>
 #include <sqlite3.h>
@@ -23,6 +23,7 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 }
 
 static int setup_dir(void **state) {
+  hbt_leak_begin();
   char *dir = strdup("/tmp/hb_test_store.XXXXXX");
   assert_non_null(mkdtemp(dir));
   *state = dir;
@@ -32,6 +33,7 @@ static int setup_dir(void **state) {
 static int teardown_dir(void **state) {
   nftw(*state, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   free(*state);
+  hbt_leak_end();
   return 0;
 }
 
