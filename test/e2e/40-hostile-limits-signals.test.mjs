@@ -123,7 +123,7 @@ test('H94 a subscriber that never reads is cut off with 4000; the others receive
   // for the peer's answer to its close frame, and a reader that resumed only
   // after the whole flood would miss it on a slow machine.
   const cutBefore = await metric(ctx.srv, 'slow_consumers_closed_total');
-  const resumed = poll(async () => (await metric(ctx.srv, 'slow_consumers_closed_total')) > cutBefore, 60000, 'the slow consumer cut off', 10).then(
+  const resumed = poll(async () => (await metric(ctx.srv, 'slow_consumers_closed_total')) > cutBefore, 60000, 'the slow consumer cut off', 50).then(
     () => void slow.resume(),
     (e) => e,
   );

@@ -8,28 +8,13 @@
 #include <string.h>
 
 #include "check.h"
+#include "text.h"
 
 #include "hubbub/utf8.h"
 
-static bool ref_valid(const uint8_t *s, size_t n) {
-  for (size_t i = 0; i < n;) {
-    uint8_t c = s[i];
-    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    if (!len || i + len > n) return false;
-    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-    for (size_t k = 1; k < len; k++) {
-      if ((s[i + k] & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (s[i + k] & 0x3f);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += len;
-  }
-  return true;
-}
 
 static void check(const uint8_t *s, size_t n) {
-  bool want = ref_valid(s, n);
+  bool want = hbt_utf8_ref_valid(s, n);
   if (hb_utf8_valid(s, n) != want) fail_msg("%02x %02x %02x %02x (%zu bytes): want %d", s[0], n > 1 ? s[1] : 0,
                                             n > 2 ? s[2] : 0, n > 3 ? s[3] : 0, n, want);
   if (n && s[0] >= 0x80) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "text.h"
 
 #include <stdlib.h>
 
@@ -72,17 +73,6 @@ static void expect_raw_data(const char *msg, const char *want) {
   hb_cmsg_clear(&m);
 }
 
-/* `depth` nested containers, alternating objects and arrays and starting
- * with an object, around a 1: {"a":[{"a":[1]}]} */
-static char *nest(int depth, const char *prefix, const char *suffix) {
-  hb_strbuf sb = HB_STRBUF_INIT;
-  hb_strbuf_addstr(&sb, prefix);
-  for (int i = 0; i < depth; i++) hb_strbuf_addstr(&sb, i % 2 ? "[" : "{\"a\":");
-  hb_strbuf_addstr(&sb, "1");
-  for (int i = depth - 1; i >= 0; i--) hb_strbuf_addstr(&sb, i % 2 ? "]" : "}");
-  hb_strbuf_addstr(&sb, suffix);
-  return hb_strbuf_release(&sb, NULL);
-}
 
 /* --- success -------------------------------------------------------------- */
 
@@ -383,12 +373,12 @@ static void test_depth_limit(void **state) {
   hb_cmsg m;
   hb_error e;
   /* 32 levels in total (the message object plus 31 inside data) is fine */
-  char *ok = nest(HB_MAX_JSON_DEPTH - 1, "{\"type\":\"publish\",\"eventName\":\"x\",\"data\":", "}");
-  /* nest() alternates objects and arrays starting with an object */
+  char *ok = hbt_nest(HB_MAX_JSON_DEPTH - 1, "{\"type\":\"publish\",\"eventName\":\"x\",\"data\":", "}");
+  /* hbt_nest() alternates objects and arrays starting with an object */
   assert_int_equal(cmsg(ok, &m, &e), HB_OK);
   hb_cmsg_clear(&m);
   hb_free(ok);
-  char *deep = nest(HB_MAX_JSON_DEPTH, "{\"type\":\"publish\",\"eventName\":\"x\",\"data\":", "}");
+  char *deep = hbt_nest(HB_MAX_JSON_DEPTH, "{\"type\":\"publish\",\"eventName\":\"x\",\"data\":", "}");
   expect_cmsg_err(deep, HB_E_INVALID_JSON, "");
   hb_free(deep);
   /* brackets inside strings do not count */
@@ -398,7 +388,7 @@ static void test_depth_limit(void **state) {
   assert_int_equal(cmsg(buf, &m, &e), HB_OK);
   hb_cmsg_clear(&m);
   /* a huge depth is refused cheaply, before jansson recurses */
-  char *huge = nest(100000, "", "");
+  char *huge = hbt_nest(100000, "", "");
   memset(&e, 0, sizeof e);
   assert_int_equal(cmsg_decode(huge, strlen(huge), MAX_DATA, &m, &e), HB_E_INVALID_JSON);
   hb_cmsg_clear(&m);

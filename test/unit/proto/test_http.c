@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "text.h"
 #include "stack.h"
 
 #include "hubbub/alloc.h"
@@ -362,12 +363,6 @@ static void test_tokens_and_reasons(void **state) {
   assert_string_equal(hb_http_reason(299), "Unknown");
 }
 
-static void expect_sb(hb_strbuf *sb, const char *want) {
-  assert_non_null(sb->buf);
-  assert_string_equal(sb->buf, want);
-  assert_int_equal(sb->len, strlen(want));
-  hb_strbuf_free(sb);
-}
 
 static void test_http_error_body(void **state) {
   (void)state;
@@ -375,14 +370,14 @@ static void test_http_error_body(void **state) {
   hb_error e;
   hb_error_set(&e, HB_E_INVALID_UUID, "/scope/event_id", "event_id is not a UUID");
   hb_http_error_body(&sb, &e);
-  expect_sb(&sb, "{\"error\":{\"code\":\"invalid_uuid\",\"message\":\"event_id is not a UUID\","
+  hbt_expect_sb(&sb, "{\"error\":{\"code\":\"invalid_uuid\",\"message\":\"event_id is not a UUID\","
                  "\"pointer\":\"/scope/event_id\"}}");
   hb_error_set(&e, HB_E_MISSING_TOKEN, NULL, NULL);
   hb_http_error_body(&sb, &e);
-  expect_sb(&sb, "{\"error\":{\"code\":\"missing_token\",\"message\":\"no token given\"}}");
+  hbt_expect_sb(&sb, "{\"error\":{\"code\":\"missing_token\",\"message\":\"no token given\"}}");
   hb_error_set(&e, HB_E_INVALID_TYPE, HB_POINTER_ROOT, "the body must be a JSON object");
   hb_http_error_body(&sb, &e);
-  expect_sb(&sb, "{\"error\":{\"code\":\"invalid_type\",\"message\":\"the body must be a JSON object\","
+  hbt_expect_sb(&sb, "{\"error\":{\"code\":\"invalid_type\",\"message\":\"the body must be a JSON object\","
                  "\"pointer\":\"\"}}");
   /* decoded errors go straight into the body */
   for (int tree = 0; tree < 2; tree++) { /* on both decoding paths */
@@ -398,7 +393,7 @@ static void test_http_error_body(void **state) {
   /* a pointer with characters that need escaping */
   hb_error_set(&e, HB_E_INVALID_VALUE, "/a\"b", NULL);
   hb_http_error_body(&sb, &e);
-  expect_sb(&sb, "{\"error\":{\"code\":\"invalid_value\",\"message\":\"a value is out of range\","
+  hbt_expect_sb(&sb, "{\"error\":{\"code\":\"invalid_value\",\"message\":\"a value is out of range\","
                  "\"pointer\":\"/a\\\"b\"}}");
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "text.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -54,17 +55,6 @@ static void expect_pub_err(const char *s, hb_err want, const char *pointer) {
   hb_pubreq_clear(&r);
 }
 
-/* `depth` nested containers, alternating objects and arrays and starting
- * with an object, around a 1: {"a":[{"a":[1]}]} */
-static char *nest(int depth, const char *prefix, const char *suffix) {
-  hb_strbuf sb = HB_STRBUF_INIT;
-  hb_strbuf_addstr(&sb, prefix);
-  for (int i = 0; i < depth; i++) hb_strbuf_addstr(&sb, i % 2 ? "[" : "{\"a\":");
-  hb_strbuf_addstr(&sb, "1");
-  for (int i = depth - 1; i >= 0; i--) hb_strbuf_addstr(&sb, i % 2 ? "]" : "}");
-  hb_strbuf_addstr(&sb, suffix);
-  return hb_strbuf_release(&sb, NULL);
-}
 
 #define PUB_OK_SCOPE "{\"type\":\"session\",\"event_id\":\"" U1 "\",\"session_id\":\"" U2 "\"}"
 #define PUB_OK_PAYLOAD "{\"event\":{\"eventName\":\"hello\",\"data\":{\"foo\":\"bar\"}}}"
@@ -199,7 +189,7 @@ static void test_depth_limit(void **state) {
   (void)state;
   hb_error e;
   /* HTTP bodies: same cap */
-  char *pub = nest(HB_MAX_JSON_DEPTH - 3,
+  char *pub = hbt_nest(HB_MAX_JSON_DEPTH - 3,
                    "{\"scope\":{\"type\":\"organization\"},\"payload\":{\"event\":{\"eventName\":\"x\",\"data\":",
                    "}}}");
   hb_pubreq r;
@@ -207,7 +197,7 @@ static void test_depth_limit(void **state) {
   assert_int_equal(pubreq_decode(pub, strlen(pub), MAX_DATA, &r, &e), HB_OK);
   hb_pubreq_clear(&r);
   hb_free(pub);
-  pub = nest(HB_MAX_JSON_DEPTH - 2,
+  pub = hbt_nest(HB_MAX_JSON_DEPTH - 2,
              "{\"scope\":{\"type\":\"organization\"},\"payload\":{\"event\":{\"eventName\":\"x\",\"data\":",
              "}}}");
   expect_pub_err(pub, HB_E_INVALID_JSON, "");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "text.h"
 
 #include "hubbub/alloc.h"
 #include "hubbub/cmsg.h"
@@ -16,37 +17,31 @@
 
 #define MAX_DATA 32768
 
-static void expect_sb(hb_strbuf *sb, const char *want) {
-  assert_non_null(sb->buf);
-  assert_string_equal(sb->buf, want);
-  assert_int_equal(sb->len, strlen(want));
-  hb_strbuf_free(sb);
-}
 
 static void test_smsg_simple(void **state) {
   (void)state;
   hb_strbuf sb = HB_STRBUF_INIT;
   hb_smsg_ack(&sb, "c3", 2, "6f9619ff-8b86-4011-b42d-00c04fc964ff");
-  expect_sb(&sb, "{\"type\":\"ack\",\"id\":\"c3\",\"message_id\":\"6f9619ff-8b86-4011-b42d-00c04fc964ff\"}");
+  hbt_expect_sb(&sb, "{\"type\":\"ack\",\"id\":\"c3\",\"message_id\":\"6f9619ff-8b86-4011-b42d-00c04fc964ff\"}");
   hb_smsg_ack(&sb, "c1", 2, NULL);
-  expect_sb(&sb, "{\"type\":\"ack\",\"id\":\"c1\"}");
+  hbt_expect_sb(&sb, "{\"type\":\"ack\",\"id\":\"c1\"}");
   hb_smsg_ack(&sb, "a\"\\b", 4, NULL);
-  expect_sb(&sb, "{\"type\":\"ack\",\"id\":\"a\\\"\\\\b\"}");
+  hbt_expect_sb(&sb, "{\"type\":\"ack\",\"id\":\"a\\\"\\\\b\"}");
   hb_smsg_pong(&sb, "p1", 2);
-  expect_sb(&sb, "{\"type\":\"pong\",\"id\":\"p1\"}");
+  hbt_expect_sb(&sb, "{\"type\":\"pong\",\"id\":\"p1\"}");
   hb_smsg_pong(&sb, NULL, 0);
-  expect_sb(&sb, "{\"type\":\"pong\"}");
+  hbt_expect_sb(&sb, "{\"type\":\"pong\"}");
 
   hb_error e;
   hb_error_set(&e, HB_E_SCOPE_FORBIDDEN, "/scope", "no \"event\" scope");
   hb_smsg_error(&sb, "c3", 2, &e);
-  expect_sb(&sb, "{\"type\":\"error\",\"id\":\"c3\",\"code\":\"scope_forbidden\",\"message\":\"no \\\"event\\\" scope\"}");
+  hbt_expect_sb(&sb, "{\"type\":\"error\",\"id\":\"c3\",\"code\":\"scope_forbidden\",\"message\":\"no \\\"event\\\" scope\"}");
   hb_smsg_error(&sb, NULL, 0, &e);
-  expect_sb(&sb, "{\"type\":\"error\",\"code\":\"scope_forbidden\",\"message\":\"no \\\"event\\\" scope\"}");
+  hbt_expect_sb(&sb, "{\"type\":\"error\",\"code\":\"scope_forbidden\",\"message\":\"no \\\"event\\\" scope\"}");
   /* appends, never resets */
   hb_strbuf_addstr(&sb, "X");
   hb_smsg_pong(&sb, NULL, 0);
-  expect_sb(&sb, "X{\"type\":\"pong\"}");
+  hbt_expect_sb(&sb, "X{\"type\":\"pong\"}");
 }
 
 static void test_smsg_welcome(void **state) {
@@ -67,7 +62,7 @@ static void test_smsg_welcome(void **state) {
   };
   hb_strbuf sb = HB_STRBUF_INIT;
   hb_smsg_welcome(&sb, &w);
-  expect_sb(&sb,
+  hbt_expect_sb(&sb,
             "{\"type\":\"welcome\",\"protocol\":1,\"connection_id\":\"11111111-2222-4333-8444-555555555555\","
             "\"room\":{\"organization_id\":\"00000000-0000-4000-8000-000000000001\","
             "\"plugin_id\":\"00000000-0000-4000-8000-000000000002\","
@@ -109,24 +104,24 @@ static void test_smsg_event(void **state) {
   const char *data = "{\"custom\":\"payload\",\"n\":0.1}";
   hb_smsg_event(&sb, "say-hello", 9, data, strlen(data), HB_SCOPE_SESSION,
                 "6f9619ff-8b86-4011-b42d-00c04fc964ff", 1790000000123LL);
-  expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"say-hello\",\"data\":{\"custom\":\"payload\",\"n\":0.1},"
+  hbt_expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"say-hello\",\"data\":{\"custom\":\"payload\",\"n\":0.1},"
                  "\"scope\":\"session\",\"message_id\":\"6f9619ff-8b86-4011-b42d-00c04fc964ff\","
                  "\"sent_at\":1790000000123}");
   hb_smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_ORGANIZATION, "m", 0);
-  expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"organization\","
+  hbt_expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"organization\","
                  "\"message_id\":\"m\",\"sent_at\":0}");
   hb_smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_EVENT, "m", -5);
-  expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"event\","
+  hbt_expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"event\","
                  "\"message_id\":\"m\",\"sent_at\":-5}");
   /* names are validated upstream, but the encoder still escapes */
   hb_smsg_event(&sb, "a\"\\\n", 4, "{}", 2, HB_SCOPE_EVENT, "m\"", 0);
-  expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"a\\\"\\\\\\n\",\"data\":{},\"scope\":\"event\","
+  hbt_expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"a\\\"\\\\\\n\",\"data\":{},\"scope\":\"event\","
                  "\"message_id\":\"m\\\"\",\"sent_at\":0}");
   hb_smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_EVENT, "m", INT64_MAX);
-  expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"event\","
+  hbt_expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"event\","
                  "\"message_id\":\"m\",\"sent_at\":9223372036854775807}");
   hb_smsg_event(&sb, "e", 1, "{}", 2, HB_SCOPE_EVENT, "m", INT64_MIN);
-  expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"event\","
+  hbt_expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"e\",\"data\":{},\"scope\":\"event\","
                  "\"message_id\":\"m\",\"sent_at\":-9223372036854775808}");
 }
 
@@ -144,7 +139,7 @@ static void test_roundtrip_publish_to_event(void **state) {
     assert_int_equal(r, HB_OK);
     hb_strbuf sb = HB_STRBUF_INIT;
     hb_smsg_event(&sb, m.event_name, m.event_name_len, m.data, m.data_len, m.scope, "m", 1);
-    expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"n\",\"data\":{\"a\":-0,\"b\":1E2,\"c\":\"\\u00e9\"},"
+    hbt_expect_sb(&sb, "{\"type\":\"event\",\"eventName\":\"n\",\"data\":{\"a\":-0,\"b\":1E2,\"c\":\"\\u00e9\"},"
                    "\"scope\":\"session\",\"message_id\":\"m\",\"sent_at\":1}");
     hb_cmsg_clear(&m);
   }

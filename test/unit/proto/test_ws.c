@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "text.h"
 #include <stdlib.h>
 #include <wslay/wslay.h>
 
@@ -56,27 +57,10 @@ static size_t direct(const uint8_t *pl, size_t n) {
   return hb_ws_direct_text(fbuf, len, 65536, out);
 }
 
-/* Reference: decode each sequence and check the code point (RFC 3629). */
-static bool ref_utf8(const uint8_t *s, size_t n) {
-  for (size_t i = 0; i < n;) {
-    uint8_t c = s[i];
-    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    if (!len || i + len > n) return false;
-    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-    for (size_t k = 1; k < len; k++) {
-      if ((s[i + k] & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (s[i + k] & 0x3f);
-    }
-    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += len;
-  }
-  return true;
-}
 
 static void expect_utf8(const uint8_t *s, size_t n) {
   size_t r = direct(s, n);
-  if (ref_utf8(s, n)) {
+  if (hbt_utf8_ref_valid(s, n)) {
     assert_int_equal(r, n);
     assert_memory_equal(out, s, n);
   } else {
