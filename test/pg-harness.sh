@@ -77,6 +77,15 @@ server_stop() {
   fi
 }
 
+# A pause is an outage the client sees (its connections are cut), but the
+# data stays: a fast stop, which writes out the WAL. An immediate stop would
+# lose the last commits: the server runs with synchronous_commit=off.
+server_pause() {
+  local dir=$1
+  [ -f "$dir/data/postmaster.pid" ] || return 0
+  as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -w -t "$STOP_TIMEOUT_S" -s -m fast stop >/dev/null 2>&1 || server_stop "$dir"
+}
+
 cmd_start() {
   have_pg || die "PostgreSQL is not installed (scripts/install-deps.sh all installs it)"
   local dir user pass port tries=0
@@ -150,7 +159,7 @@ cmd_run() {
 case "${1:-}" in
   start) cmd_start ;;
   stop) shift; cmd_stop "$@" ;;
-  pause) check_dir "${2:-}"; server_stop "$2"; rm -f "$2/data/postmaster.pid" ;;
+  pause) check_dir "${2:-}"; server_pause "$2"; rm -f "$2/data/postmaster.pid" ;;
   resume) check_dir "${2:-}"; server_start "$2" ;;
   createdb) shift; cmd_createdb "$@" ;;
   run) shift; cmd_run "$@" ;;

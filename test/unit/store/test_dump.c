@@ -9,7 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +41,7 @@ static hb_store *open_ok(const char *loc) {
 }
 
 static int setup(void **state) {
+  hbt_leak_begin(); /* the stores, the token and the credential cache are inside the check */
   fixture *f = calloc(1, sizeof *f);
   hb_token_row rt;
   hb_plugin_row p2;
@@ -86,6 +87,7 @@ static int teardown(void **state) {
   hb_test_loc_free(&f->dst);
   hb_free(f->conn_tok);
   free(f);
+  hbt_leak_end();
   return 0;
 }
 

@@ -2,12 +2,6 @@
  * test_jwt.c - connection tokens: mint/verify round trip, time checks with
  * their leeway edges, algorithm refusal, strict base64url, forgeries and the
  * shape of every claim.
- *
- * Standalone build:
- *   gcc -std=gnu11 -D_GNU_SOURCE -fsanitize=address,undefined -Iinclude -Isrc \
- *     test/unit/test_jwt.c src/auth/jwt.c src/proto/errors.c src/core/alloc.c \
- *     src/core/strbuf.c src/core/uuid.c src/core/scope.c \
- *     -ljansson -lcrypto -lm -lcmocka -o /tmp/t && /tmp/t
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "check.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
@@ -34,18 +28,6 @@
 #define IDS "\"organization_id\":\"" ORG "\",\"plugin_id\":\"" PLUGIN "\",\"event_id\":\"" EVENT \
             "\",\"session_id\":\"" SESSION "\""
 #define HS256 "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
-
-static int64_t live_at_start;
-static int setup(void **state) {
-  (void)state;
-  live_at_start = hb_alloc_live_bytes();
-  return 0;
-}
-static int teardown(void **state) {
-  (void)state;
-  assert_int_equal(hb_alloc_live_bytes(), live_at_start);
-  return 0;
-}
 
 /* --- token crafting (independent of the code under test) ------------------ */
 
@@ -889,21 +871,21 @@ static void test_kid(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_verify_keyed, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_header_fast_path, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_hmac_key_changes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_hmac_threads, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_mint_exact, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_third_party_shapes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_expiry_and_leeway, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_alg, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_structure, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_oversize, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_forgery, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_peek, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_kid, setup, teardown),
+      HBT_TEST(test_verify_keyed),
+      HBT_TEST(test_header_fast_path),
+      HBT_TEST(test_hmac_key_changes),
+      HBT_TEST(test_hmac_threads),
+      HBT_TEST(test_roundtrip),
+      HBT_TEST(test_mint_exact),
+      HBT_TEST(test_third_party_shapes),
+      HBT_TEST(test_expiry_and_leeway),
+      HBT_TEST(test_alg),
+      HBT_TEST(test_structure),
+      HBT_TEST(test_oversize),
+      HBT_TEST(test_forgery),
+      HBT_TEST(test_claims),
+      HBT_TEST(test_peek),
+      HBT_TEST(test_kid),
   };
   return cmocka_run_group_tests_name("jwt", tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /*
  * test_jscan.c - the fast JSON check: what it accepts, what it leaves to
- * jansson, and that jansson (with envelope.c's flags) accepts everything it
+ * jansson, and that jansson (with json.c's flags) accepts everything it
  * accepts.
  */
 #include <setjmp.h>
@@ -10,14 +10,14 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
+#include "check.h"
 
 #include <jansson.h>
 
 #include "hubbub/jscan.h"
 #include "hubbub/limits.h"
 
-/* The flags envelope.c decodes with. */
+/* The flags hb_json_load (json.c) parses with. */
 #define FLAGS (JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL)
 
 static bool jansson_accepts(const char *s, size_t n) {
@@ -149,7 +149,7 @@ static void test_many_keys(void **state) {
   expect_n(buf, n, true);
 }
 
-/* The same count as envelope.c's depth cap: HB_MAX_JSON_DEPTH levels pass. */
+/* The same count as json.c's depth cap: HB_MAX_JSON_DEPTH levels pass. */
 static void test_depth(void **state) {
   (void)state;
   char buf[8 * HB_MAX_JSON_DEPTH + 8];
@@ -166,7 +166,7 @@ static void test_depth(void **state) {
   }
 }
 
-/* Numbers jansson cannot hold are valid JSON: accepted here, and envelope.c
+/* Numbers jansson cannot hold are valid JSON: accepted here, and json.c
  * hands jansson a copy without them when it validates on the slow path. */
 static void test_numbers_of_any_size(void **state) {
   (void)state;
@@ -180,10 +180,10 @@ static void test_numbers_of_any_size(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_values),        cmocka_unit_test(test_grammar_refused),
-      cmocka_unit_test(test_strings),       cmocka_unit_test(test_utf8_refused),
-      cmocka_unit_test(test_keys),          cmocka_unit_test(test_many_keys),
-      cmocka_unit_test(test_depth),         cmocka_unit_test(test_numbers_of_any_size),
+      HBT_TEST(test_values),        HBT_TEST(test_grammar_refused),
+      HBT_TEST(test_strings),       HBT_TEST(test_utf8_refused),
+      HBT_TEST(test_keys),          HBT_TEST(test_many_keys),
+      HBT_TEST(test_depth),         HBT_TEST(test_numbers_of_any_size),
   };
   return cmocka_run_group_tests_name("jscan", tests, NULL, NULL);
 }

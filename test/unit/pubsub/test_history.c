@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "check.h"
 
 #include "hubbub/alloc.h"
 #include "hubbub/clock.h"
@@ -23,17 +23,6 @@
 #include "hubbub/limits.h"
 #include "hubbub/resume.h"
 
-static int64_t live_at_start;
-static int setup(void **state) {
-  (void)state;
-  live_at_start = hb_alloc_live_bytes();
-  return 0;
-}
-static int teardown(void **state) {
-  (void)state;
-  assert_int_equal(hb_alloc_live_bytes(), live_at_start);
-  return 0;
-}
 
 static hb_chan_key chan_of(int n) {
   hb_uuid u[4];
@@ -283,12 +272,12 @@ static void test_persistence(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_positions_and_statuses, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_ttl_and_sweep, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_page, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_resume_string, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+      HBT_TEST(test_positions_and_statuses),
+      HBT_TEST(test_ttl_and_sweep),
+      HBT_TEST(test_page),
+      HBT_TEST(test_resume_string),
+      HBT_TEST(test_idempotency),
+      HBT_TEST(test_persistence),
   };
   return cmocka_run_group_tests_name("history", tests, NULL, NULL);
 }

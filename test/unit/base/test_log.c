@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
+#include "check.h"
 #include <jansson.h>
 
 #include "hubbub/log.h"
@@ -152,8 +152,8 @@ static void repeat_limit(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(text_format), cmocka_unit_test(json_format), cmocka_unit_test(truncation),
-      cmocka_unit_test(levels),      cmocka_unit_test(redaction),   cmocka_unit_test(repeat_limit),
+      HBT_TEST(text_format), HBT_TEST(json_format), HBT_TEST(truncation),
+      HBT_TEST(levels),      HBT_TEST(redaction),   HBT_TEST(repeat_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
+#include "check.h"
 
 #include <ftw.h>
 #include <pthread.h>
@@ -35,6 +35,7 @@ typedef struct {
 } fixture;
 
 static int setup(void **state) {
+  hbt_leak_begin(); /* the store and the credential cache are inside the check */
   fixture *f = calloc(1, sizeof *f);
   char err[512];
   assert_true(hb_test_loc_make(&f->loc));
@@ -57,6 +58,7 @@ static int teardown(void **state) {
   hb_store_close(f->admin);
   hb_test_loc_free(&f->loc);
   free(f);
+  hbt_leak_end();
   return 0;
 }
 

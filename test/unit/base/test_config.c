@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@ static char path[64];
 
 static int setup(void **state) {
   (void)state;
+  hbt_leak_begin();
   snprintf(path, sizeof path, "/tmp/hb_test_config.XXXXXX");
   int fd = mkstemp(path);
   assert_true(fd >= 0);
@@ -27,6 +28,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   (void)state;
   unlink(path);
+  hbt_leak_end();
   return 0;
 }
 
@@ -406,17 +408,17 @@ static void test_env_known(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_defaults),
-      cmocka_unit_test(test_listen),
+      HBT_TEST(test_defaults),
+      HBT_TEST(test_listen),
       cmocka_unit_test_setup_teardown(test_file_all_keys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_file_partial_keeps_the_rest, setup, teardown),
       cmocka_unit_test_setup_teardown(test_file_errors, setup, teardown),
-      cmocka_unit_test(test_missing_file),
+      HBT_TEST(test_missing_file),
       cmocka_unit_test_setup_teardown(test_env_all_keys, env_setup, env_teardown),
       cmocka_unit_test_setup_teardown(test_env_over_file, env_setup, env_teardown),
       cmocka_unit_test_setup_teardown(test_env_listen_host_port_data_alias, env_setup, env_teardown),
       cmocka_unit_test_setup_teardown(test_env_errors, env_setup, env_teardown),
-      cmocka_unit_test(test_env_known),
+      HBT_TEST(test_env_known),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
+#include "check.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -32,6 +32,7 @@
 /* ---- fixtures ----------------------------------------------------------- */
 
 static int setup(void **state) {
+  hbt_leak_begin();
   hb_test_loc *l = calloc(1, sizeof *l);
   assert_true(hb_test_loc_make(l));
   *state = l;
@@ -41,6 +42,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   hb_test_loc_free(*state);
   free(*state);
+  hbt_leak_end();
   return 0;
 }
 
