@@ -9,7 +9,8 @@ LISTEN=${HUBBUB_LISTEN:-127.0.0.1:8080}
 HOSTPORT=${LISTEN}
 json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const o=JSON.parse(s);console.log(process.argv[1].split(".").reduce((a,k)=>a[k],o))})' "$1"; }
 
-# Idempotent: the demo organization and plugin are made once.
+# Idempotent: the store, the demo organization and plugin are made once.
+"$BIN" init --data "$DATA" >/dev/null
 "$BIN" org create demo --data "$DATA" --json >/dev/null 2>&1 || true
 if ! "$BIN" plugin create --org demo demo-plugin --data "$DATA" --json >/tmp/hubbub-plugin.$$ 2>/dev/null; then
   rm -f /tmp/hubbub-plugin.$$

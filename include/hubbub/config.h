@@ -17,6 +17,7 @@ typedef struct {
   char redis_password[256];
   size_t max_body_bytes;
   size_t max_message_bytes;
+  int max_message_fragments; /* frames of one fragmented WebSocket message */
   size_t max_data_bytes;
   size_t max_output_bytes;
   size_t max_subscriptions;

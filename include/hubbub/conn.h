@@ -118,6 +118,7 @@ struct hb_conn {
   bool shut : 1;               /* uv_shutdown issued */
   bool ip_counted : 1;         /* counted against max_connections_per_ip */
   unsigned upper : 16;         /* free bits for the upper layer (hb_conn_upper_bits) */
+  uint32_t linger_left;        /* lingering close: bytes it may still read and discard */
   /* the extension area follows, aligned for any field (hb_conn_ext) */
 };
 
@@ -159,12 +160,15 @@ void hb_conn_drop_pending(hb_conn *c);
  * HB_CLOSE_FLUSH_TIMEOUT_MS). */
 void hb_conn_close(hb_conn *c, bool flush);
 /**
- * Close gracefully: write what is queued, half-close, and read (discarding)
- * until the peer closes or `timeout_ms` passes. Closing at once would make
- * the kernel reset a connection with unread input, and the peer would lose
- * the last bytes we sent (RFC 6455 7.1.1, RFC 9112 9.6).
+ * Close gracefully (a lingering close): write what is queued, half-close,
+ * and read (discarding) until the peer closes, `timeout_ms` passes or more
+ * than `max_bytes` arrived, then close. Closing at once would make the
+ * kernel reset a connection with unread input, and the peer would lose the
+ * last bytes we sent (RFC 6455 7.1.1, RFC 9112 9.6). Counted in
+ * hubbub_lingering_closes_total; one that reaches a bound before the peer's
+ * EOF also in hubbub_lingering_closes_cut_total.
  */
-void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms);
+void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms, uint32_t max_bytes);
 
 /** True when the backlog has been over the limit longer than the grace period. */
 bool hb_conn_overdue(const hb_conn *c, uint64_t now_ms);

@@ -46,13 +46,31 @@ typedef struct {
 /**
  * Open (creating DIR and the file if needed) and migrate. On failure returns
  * -1 and writes a human reason into errbuf (locked, read-only, corrupt...).
+ * Only `hubbub serve` and `hubbub init` create a store.
  */
 int hb_store_open(hb_store **out, const char *dir, char *errbuf, size_t errlen);
+/** hb_store_open() of a store that must exist: HB_STORE_NONE (nothing
+ * created, a reason in errbuf) when DIR holds none. */
+int hb_store_open_existing(hb_store **out, const char *dir, char *errbuf, size_t errlen);
+#define HB_STORE_NONE (-2)
 void hb_store_close(hb_store *s);
+
+/* Is the file a handle opened still at its path? SQLite keeps using a file
+ * that was deleted or replaced (the handle holds it open), so nothing
+ * fails: the server must look. */
+typedef enum {
+  HB_STORE_FILE_OK,
+  HB_STORE_FILE_MISSING,  /* nothing at the path (deleted, moved, unreadable directory) */
+  HB_STORE_FILE_REPLACED, /* another file at the path (restored, recreated) */
+} hb_store_file;
+/** stat() the path and compare device and inode with what was opened; log
+ * a change from the last check (an error when the file went, info when it
+ * is back). Cheap: the server calls it on every credential reload tick. */
+hb_store_file hb_store_check_file(hb_store *s);
 
 /**
  * The calling thread's own handle on the store in `dir`, opened on first
- * use (NULL, logged, when it cannot be) and kept until
+ * use (NULL, logged, when it cannot be: never created) and kept until
  * hb_store_thread_close() on the same thread.
  */
 hb_store *hb_store_thread(const char *dir);

@@ -24,8 +24,11 @@ static const struct {
     [HB_M_HTTP_REQUESTS] = {"http_requests_total", "counter", "HTTP requests completed."},
     [HB_M_HTTP_ERRORS] = {"http_errors_total", "counter", "HTTP responses with status >= 400."},
     [HB_M_JSON_FAST_DECODES] = {"json_fast_decodes_total", "counter", "Messages and bodies decoded without building a JSON tree (jscan)."},
+    [HB_M_LINGERING_CLOSES] = {"lingering_closes_total", "counter", "Connections closed by half-closing and discarding what the peer still sent (HTTP answers that close, WebSocket closes)."},
+    [HB_M_LINGERING_CLOSES_CUT] = {"lingering_closes_cut_total", "counter", "Lingering closes ended by their time or byte bound before the peer closed."},
     [HB_M_CONNECTIONS_OPEN] = {"connections_open", "gauge", "TCP connections open."},
     [HB_M_WEBSOCKETS_OPEN] = {"websockets_open", "gauge", "WebSocket connections open."},
+    [HB_M_STORE_MISSING] = {"store_missing", "gauge", "1 while the store's file is not the one the server opened (deleted, moved or replaced)."},
 };
 
 #define MAX_GAUGES 16

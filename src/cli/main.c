@@ -4,7 +4,7 @@
  *
  * Admin commands talk to the SQLite file directly, so they work whether or
  * not a server is running; a running server picks changes up by itself
- * (hb_auth_reload). Every admin command prints one JSON object on stdout
+ * (hb_auth_reload). Only `serve` and `init` create a store. Every admin command prints one JSON object on stdout
  * with --json, friendly text otherwise. Errors go to stderr: exit 1 for a
  * failure, 2 for a usage error.
  */
@@ -42,6 +42,7 @@ static const char usage_text[] =
     "usage:\n"
     "  hubbub serve [--listen HOST:PORT] [--data DIR] [--threads N] [--config FILE]\n"
     "               [--redis URL] [--redis-password PASSWORD] [--log-level LEVEL]\n"
+    "  hubbub init                     (creates the store in --data; `serve` also does)\n"
     "  hubbub org create NAME\n"
     "  hubbub org list\n"
     "  hubbub plugin create --org ORG NAME [--origins \"https://a https://b\"]\n"
@@ -56,7 +57,8 @@ static const char usage_text[] =
     "  hubbub version\n"
     "  hubbub help\n"
     "\n"
-    "Admin commands take --data DIR (default \"" HB_DEFAULT_DATA_DIR "\") and --json.\n"
+    "Admin commands take --data DIR (default \"" HB_DEFAULT_DATA_DIR "\") and --json; they\n"
+    "refuse a directory without a store (run `hubbub init` first).\n"
     "ORG and PLUGIN are a name or a UUID.\n";
 
 /* ---- argument parsing --------------------------------------------------- */
@@ -198,10 +200,16 @@ static const char *time_str(int64_t t, char *buf, size_t len) {
 
 /* ---- shared lookups ----------------------------------------------------- */
 
+/* Admin commands work on a store that exists: only `init` and `serve`
+ * create one, so a mistyped --data, or a store deleted under a running
+ * server, is an error rather than a fresh empty store. */
 static int open_store(const args *a, hb_store **s) {
   char err[512];
-  if (hb_store_open(s, a->data, err, sizeof err) != 0)
-    return fail("cannot open the store in '%s': %s", a->data, err);
+  int rc = hb_store_open_existing(s, a->data, err, sizeof err);
+  if (rc == HB_STORE_NONE)
+    return fail("%s: create one with `hubbub init --data %s` (`hubbub serve --data %s` also creates it)", err,
+                a->data, a->data);
+  if (rc != 0) return fail("cannot open the store in '%s': %s", a->data, err);
   return 0;
 }
 
@@ -530,6 +538,36 @@ static int cmd_conn_token_create(hb_store *s, const args *a) {
   return rc;
 }
 
+/* ---- init --------------------------------------------------------------- */
+
+/* `hubbub init`: create the store in --data (directory 0700, file 0600), or
+ * migrate the one there; either way it is ready afterwards. */
+static int cmd_init(int argc, char **argv) {
+  args a;
+  char err[512];
+  hb_store *s = NULL;
+  int rc = parse_args(argc, argv, "", &a);
+  if (rc != 0) return rc;
+  if (a.npos > 0) return usage_error("init takes no argument '%s'", a.pos[0]);
+  hb_log_set_level(HB_LOG_WARN);
+  bool created = false;
+  rc = hb_store_open_existing(&s, a.data, err, sizeof err);
+  if (rc == HB_STORE_NONE) {
+    created = true;
+    rc = hb_store_open(&s, a.data, err, sizeof err);
+  }
+  if (rc != 0) return fail("cannot create the store in '%s': %s", a.data, err);
+  hb_store_close(s);
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/%s", a.data, HB_STORE_FILE);
+  if (a.json) {
+    json_t *o = json_pack("{s:s, s:b}", "store", path, "created", created);
+    return emit(o);
+  }
+  printf("%s %s\n", created ? "created the store:" : "the store is ready:", path);
+  return 0;
+}
+
 /* ---- serve -------------------------------------------------------------- */
 
 static int cmd_serve(int argc, char **argv) {
@@ -702,6 +740,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(group, "serve")) return cmd_serve(argc - 2, argv + 2);
+  if (!strcmp(group, "init")) return cmd_init(argc - 2, argv + 2);
   if (!strcmp(group, "admin-token")) {
     if (argc < 3 || strcmp(argv[2], "create") != 0) return usage_error("'admin-token' needs a subcommand: create");
     return cmd_admin_token_create(argc > 3 && !strcmp(argv[3], "--json"));

@@ -296,9 +296,11 @@ void hb_conn_close(hb_conn *c, bool flush) {
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
-void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms) {
+void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms, uint32_t max_bytes) {
   if (c->state == HB_CONN_CLOSED) return;
+  if (!c->linger) hb_metric_inc(HB_M_LINGERING_CLOSES);
   c->linger = true;
+  c->linger_left = max_bytes;
   c->close_after_flush = true;
   c->state = HB_CONN_CLOSING;
   c->deadline_ms = hb_io_now_ms(c->io) + timeout_ms;
@@ -408,8 +410,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     hb_conn_close(c, false);
     return;
   }
-  /* Closing: what the peer still sends is discarded. */
-  if (c->state == HB_CONN_OPEN) c->h->on_read(c, buf->base, (size_t)nread);
+  if (c->state == HB_CONN_OPEN) {
+    c->h->on_read(c, buf->base, (size_t)nread);
+  } else if (c->linger) {
+    /* Closing: what the peer still sends is discarded, up to the budget of
+     * the lingering close; past it the peer gets a reset. */
+    if ((size_t)nread > c->linger_left) {
+      hb_metric_inc(HB_M_LINGERING_CLOSES_CUT);
+      hb_conn_close(c, false);
+      return;
+    }
+    c->linger_left -= (uint32_t)nread;
+  }
 }
 
 void hb_conn_set_handler(hb_conn *c, const hb_conn_handler *h) { c->h = h; }
@@ -474,7 +486,10 @@ void hb_conn_sweep(hb_io *io, uint64_t now) {
   hb_list_foreach_safe(it, tmp, &io->conns) {
     hb_conn *c = hb_container_of(it, hb_conn, link);
     if (c->state == HB_CONN_OPEN) c->h->on_sweep(c, now);
-    else if (c->state == HB_CONN_CLOSING && c->deadline_ms && now >= c->deadline_ms) hb_conn_close(c, false);
+    else if (c->state == HB_CONN_CLOSING && c->deadline_ms && now >= c->deadline_ms) {
+      if (c->linger) hb_metric_inc(HB_M_LINGERING_CLOSES_CUT); /* the peer neither closed nor stopped */
+      hb_conn_close(c, false);
+    }
   }
 }
 

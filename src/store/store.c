@@ -36,6 +36,11 @@ struct hb_store {
   /* PRAGMA data_version ignores this connection's own commits, so we count
    * them ourselves; hb_store_data_version() combines both. */
   int64_t own_commits;
+  /* The file this handle opened, to notice it vanish (hb_store_check_file). */
+  char *path;
+  dev_t dev;
+  ino_t ino;
+  hb_store_file file_state; /* as the last check found it */
 };
 
 /*
@@ -293,16 +298,36 @@ too_new:
   return -1;
 }
 
-int hb_store_open(hb_store **out, const char *dir, char *errbuf, size_t errlen) {
+/* Is there a -wal or -shm file for the database at `path`? */
+static bool wal_left_behind(const char *path) {
+  char side[PATH_MAX];
+  static const char *const suffixes[] = {"-wal", "-shm"};
+  for (size_t i = 0; i < 2; i++) {
+    if (snprintf(side, sizeof side, "%s%s", path, suffixes[i]) >= (int)sizeof side) continue;
+    if (access(side, F_OK) == 0) return true;
+  }
+  return false;
+}
+
+/* Open the store in `dir`; with `create`, make the directory and the file
+ * when missing, else refuse (HB_STORE_NONE) without creating anything. */
+static int store_open(hb_store **out, const char *dir, bool create, char *errbuf, size_t errlen) {
   char path[PATH_MAX];
   hb_store *s = NULL;
   bool existed;
+  int ret = -1;
+  struct stat fst;
   *out = NULL;
   if (errbuf && errlen) errbuf[0] = '\0';
 
-  if (!dir || make_dirs(dir, errbuf, errlen) != 0) goto fail;
+  if (!dir || (create && make_dirs(dir, errbuf, errlen) != 0)) goto fail;
   if (snprintf(path, sizeof path, "%s/%s", dir, HB_STORE_FILE) >= (int)sizeof path) {
     errf(errbuf, errlen, "data directory path is too long");
+    goto fail;
+  }
+  if (!create && stat(path, &fst) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+    errf(errbuf, errlen, "there is no store in '%s' (no %s)", dir, HB_STORE_FILE);
+    ret = HB_STORE_NONE;
     goto fail;
   }
   /* SQLite opens a read-only file read-only without complaint and only
@@ -315,6 +340,18 @@ int hb_store_open(hb_store **out, const char *dir, char *errbuf, size_t errlen) 
   }
   if (existed && access(path, R_OK | W_OK) != 0) {
     errf(errbuf, errlen, "database '%s' is not readable and writable: %s", path, strerror(errno));
+    goto fail;
+  }
+  if (!existed && wal_left_behind(path)) {
+    /* SQLite never removes the database and keeps its WAL: a WAL without
+     * its database means the database was deleted, perhaps under a server
+     * that still uses it. A new database next to that WAL fails with
+     * "disk I/O error"; say what happened instead. */
+    errf(errbuf, errlen,
+         "'%s' is missing but its -wal or -shm file is still there: the database was deleted (a "
+         "server may still be using it); restore it from a backup, or stop every server using it "
+         "and remove %s-wal and %s-shm to start empty",
+         path, path, path);
     goto fail;
   }
   if (!existed) {
@@ -346,6 +383,14 @@ int hb_store_open(hb_store **out, const char *dir, char *errbuf, size_t errlen) 
    * loss, which for an admin database is the right trade. */
   if (exec_simple(s, "PRAGMA synchronous = NORMAL", path, errbuf, errlen) != 0) goto fail;
   if (migrate(s, path, errbuf, errlen) != 0) goto fail;
+  /* Which file SQLite holds open: if the path stops naming it, the server
+   * keeps using an orphan that nothing else sees (hb_store_check_file). */
+  if (stat(path, &fst) == 0) {
+    s->dev = fst.st_dev;
+    s->ino = fst.st_ino;
+  }
+  s->path = hb_strndup(path, strlen(path));
+  s->file_state = HB_STORE_FILE_OK;
 
   *out = s;
   return 0;
@@ -356,12 +401,47 @@ fail:
     hb_free(s);
   }
   if (errbuf && errlen && !errbuf[0]) errf(errbuf, errlen, "cannot open the store");
-  return -1;
+  return ret;
+}
+
+int hb_store_open(hb_store **out, const char *dir, char *errbuf, size_t errlen) {
+  return store_open(out, dir, true, errbuf, errlen);
+}
+
+int hb_store_open_existing(hb_store **out, const char *dir, char *errbuf, size_t errlen) {
+  return store_open(out, dir, false, errbuf, errlen);
+}
+
+hb_store_file hb_store_check_file(hb_store *s) {
+  struct stat st;
+  hb_store_file now = HB_STORE_FILE_OK;
+  int err = 0;
+  if (stat(s->path, &st) != 0) {
+    err = errno;
+    now = HB_STORE_FILE_MISSING;
+  } else if (st.st_dev != s->dev || st.st_ino != s->ino) {
+    now = HB_STORE_FILE_REPLACED;
+  }
+  if (now == s->file_state) return now;
+  s->file_state = now;
+  if (now == HB_STORE_FILE_MISSING)
+    hb_error_log("store: %s is gone (%s) while the server uses it: serving with the credentials loaded "
+                 "last, and changes made with the CLI no longer reach this server; put the file back "
+                 "(or restore a backup) and restart",
+                 s->path, strerror(err));
+  else if (now == HB_STORE_FILE_REPLACED)
+    hb_error_log("store: %s is now another file than the one this server opened (replaced or "
+                 "restored): serving with the credentials loaded last; restart to use the new file",
+                 s->path);
+  else
+    hb_info("store: %s is back: it is the file this server opened", s->path);
+  return now;
 }
 
 void hb_store_close(hb_store *s) {
   if (!s) return;
   sqlite3_close_v2(s->db);
+  hb_free(s->path);
   hb_free(s);
 }
 
@@ -372,7 +452,9 @@ static _Thread_local hb_store *thread_store;
 hb_store *hb_store_thread(const char *dir) {
   if (!thread_store) {
     char err[256];
-    if (hb_store_open(&thread_store, dir, err, sizeof err) != 0) {
+    /* Never create one: under a running server a missing file means it was
+     * deleted, and an empty store would silently refuse every credential. */
+    if (hb_store_open_existing(&thread_store, dir, err, sizeof err) != 0) {
       hb_warn("cannot open the store for this thread: %s", err);
       thread_store = NULL;
     }
