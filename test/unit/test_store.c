@@ -383,6 +383,49 @@ static void test_locked(void **state) {
   sqlite3_close(db);
 }
 
+/* Only hb_store_open creates: opening an existing store refuses a
+ * directory without one and creates nothing, not even the directory. */
+static void test_open_existing(void **state) {
+  char dir[1100], err[512] = "";
+  hb_store *s = NULL;
+  snprintf(dir, sizeof dir, "%s/not-there", (char *)*state);
+  assert_int_equal(hb_store_open_existing(&s, dir, err, sizeof err), HB_STORE_NONE);
+  assert_null(s);
+  assert_non_null(strstr(err, "no store"));
+  assert_int_equal(access(dir, F_OK), -1);
+  assert_int_equal(hb_store_open_existing(&s, *state, err, sizeof err), HB_STORE_NONE);
+  char path[1200];
+  snprintf(path, sizeof path, "%s/%s", (char *)*state, HB_STORE_FILE);
+  assert_int_equal(access(path, F_OK), -1);
+  hb_store_close(open_ok(*state));
+  assert_int_equal(hb_store_open_existing(&s, *state, err, sizeof err), 0);
+  hb_store_close(s);
+}
+
+/* SQLite keeps using a file deleted under it: the check sees it. */
+static void test_check_file(void **state) {
+  char path[1100], moved[1100], side[1200], err[512] = "";
+  hb_store *s = open_ok(*state), *again = NULL;
+  snprintf(path, sizeof path, "%s/%s", (char *)*state, HB_STORE_FILE);
+  snprintf(moved, sizeof moved, "%s/moved.db", (char *)*state);
+  assert_int_equal(hb_store_check_file(s), HB_STORE_FILE_OK);
+  assert_int_equal(rename(path, moved), 0);
+  assert_int_equal(hb_store_check_file(s), HB_STORE_FILE_MISSING);
+  assert_int_equal(hb_store_org_create(s, "still-works", NULL), 0); /* the orphan */
+  /* A new database next to the old one's WAL is refused, with the reason. */
+  assert_int_equal(hb_store_open(&again, *state, err, sizeof err), -1);
+  print_message("error: %s\n", err);
+  assert_non_null(strstr(err, "-wal or -shm file is still there"));
+  assert_int_equal(access(path, F_OK), -1);
+  for (int i = 0; i < 2; i++) {
+    snprintf(side, sizeof side, "%s%s", path, i ? "-shm" : "-wal");
+    unlink(side);
+  }
+  hb_store_close(open_ok(*state)); /* another file at the path */
+  assert_int_equal(hb_store_check_file(s), HB_STORE_FILE_REPLACED);
+  hb_store_close(s);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
 
 int main(void) {
@@ -399,6 +442,8 @@ int main(void) {
       T(test_unwritable),
       T(test_data_dir_is_a_file),
       T(test_locked),
+      T(test_open_existing),
+      T(test_check_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
