@@ -448,6 +448,7 @@ void hb_store_close(hb_store *s) {
 /* One handle per thread that asks (an SQLite connection must not be shared
  * by threads that use it at the same time). */
 static _Thread_local hb_store *thread_store;
+static _Thread_local bool thread_store_warned; /* one warning until it opens */
 
 hb_store *hb_store_thread(const char *dir) {
   if (!thread_store) {
@@ -455,8 +456,12 @@ hb_store *hb_store_thread(const char *dir) {
     /* Never create one: under a running server a missing file means it was
      * deleted, and an empty store would silently refuse every credential. */
     if (hb_store_open_existing(&thread_store, dir, err, sizeof err) != 0) {
-      hb_warn("cannot open the store for this thread: %s", err);
+      /* Asked again on every unknown credential: say it once, not per request. */
+      if (!thread_store_warned) hb_warn("cannot open the store for this thread: %s", err);
+      thread_store_warned = true;
       thread_store = NULL;
+    } else {
+      thread_store_warned = false;
     }
   }
   return thread_store;
