@@ -6,8 +6,9 @@
  * opcodes, control frames, UTF-8 of text and close reasons, the maximum
  * message length) and answers pings and closes; the frame tracker in front
  * of it refuses what wslay would take too long to notice (a frame announcing
- * more than a message may hold, too many fragments in one message). The server builds its own
- * frames: a publish frame is built once and shared (pubsub/msg.c).
+ * more than a message may hold, too many fragments in one message). The
+ * server builds its own frames: a publish frame is built once and shared
+ * (pubsub/msg.c).
  *
  * The layer above (the room protocol, or a test's echo) registers one
  * hb_ws_handler with hb_ws_init() and keeps its per-connection state in the

@@ -4,8 +4,8 @@
  *
  * Admin commands talk to the SQLite file directly, so they work whether or
  * not a server is running; a running server picks changes up by itself
- * (hb_auth_reload). Only `serve` and `init` create a store. Every admin command prints one JSON object on stdout
- * with --json, friendly text otherwise. Errors go to stderr: exit 1 for a
+ * (hb_auth_reload). Only `serve` and `init` create a store. Every admin
+ * command prints one JSON object on stdout with --json, friendly text otherwise. Errors go to stderr: exit 1 for a
  * failure, 2 for a usage error.
  */
 #include <errno.h>
@@ -556,7 +556,7 @@ static int cmd_init(int argc, char **argv) {
     created = true;
     rc = hb_store_open(&s, a.data, err, sizeof err);
   }
-  if (rc != 0) return fail("cannot create the store in '%s': %s", a.data, err);
+  if (rc != 0) return fail("cannot %s the store in '%s': %s", created ? "create" : "open", a.data, err);
   hb_store_close(s);
   char path[PATH_MAX];
   snprintf(path, sizeof path, "%s/%s", a.data, HB_STORE_FILE);

@@ -294,7 +294,8 @@ static void ws_read(hb_conn *c, const char *buf, size_t len) {
     return;
   }
   const char *why = NULL;
-  uint16_t bad = track_frames(ws, max, (uint32_t)c->io->set->cfg->max_message_fragments, (const uint8_t *)buf, len, &why);
+  uint32_t max_frames = (uint32_t)c->io->set->cfg->max_message_fragments;
+  uint16_t bad = track_frames(ws, max, max_frames, (const uint8_t *)buf, len, &why);
   if (bad) {
     hb_ws_close(ws, (hb_close_code)bad, why, false);
     return;
