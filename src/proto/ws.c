@@ -164,7 +164,13 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     wslay_event_shutdown_read(ctx);
     hb_ws_close(ws, HB_CLOSE_UNSUPPORTED_DATA, "binary messages are not supported", false);
     break;
-  default: break; /* close: wslay queued the reply; ping: the pong; pong: nothing */
+  case WSLAY_PING:
+    /* wslay queued the pong; write it out now, so that it goes before the
+     * answers to messages that complete later in this same read (a ping
+     * between the fragments of a message is answered first, RFC 6455 5.4). */
+    wslay_event_send(ctx);
+    break;
+  default: break; /* close: wslay queued the reply; pong: nothing */
   }
 }
 

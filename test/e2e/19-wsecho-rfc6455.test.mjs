@@ -145,20 +145,28 @@ test('fragmentation: text split inside UTF-8 sequences, binary in 3 fragments, p
     const text = Buffer.from('κόσμε € 😀 end', 'utf8');
     const cut1 = text.indexOf(0xe2) + 1; // inside "€"
     const cut2 = text.indexOf(0xf0) + 3; // inside the emoji
-    ws.send({ opcode: OP.TEXT, fin: false, payload: text.subarray(0, cut1) });
-    ws.send({ opcode: OP.PING, payload: 'p1' });
-    ws.send({ opcode: OP.CONT, fin: false, payload: text.subarray(cut1, cut2) });
-    ws.send({ opcode: OP.PONG, payload: 'unsolicited' });
-    ws.send({ opcode: OP.CONT, fin: true, payload: text.subarray(cut2) });
     const bin = Buffer.from([0, 1, 2, 3, 4, 5, 250, 251, 252]);
-    ws.send({ opcode: OP.BINARY, fin: false, payload: bin.subarray(0, 3) });
-    ws.send({ opcode: OP.CONT, fin: false, payload: bin.subarray(3, 6) });
-    ws.send({ opcode: OP.PING, payload: 'p2' });
-    ws.send({ opcode: OP.CONT, fin: true, payload: bin.subarray(6) });
-    // empty fragments are legal too
-    ws.send({ opcode: OP.TEXT, fin: false, payload: '' });
-    ws.send({ opcode: OP.CONT, fin: false, payload: 'x' });
-    ws.send({ opcode: OP.CONT, fin: true, payload: '' });
+    // One write, so that the pings and the ends of the messages they
+    // interrupt are handled in one read: the pong must still go first.
+    ws.write(
+      Buffer.concat(
+        [
+          { opcode: OP.TEXT, fin: false, payload: text.subarray(0, cut1) },
+          { opcode: OP.PING, payload: 'p1' },
+          { opcode: OP.CONT, fin: false, payload: text.subarray(cut1, cut2) },
+          { opcode: OP.PONG, payload: 'unsolicited' },
+          { opcode: OP.CONT, fin: true, payload: text.subarray(cut2) },
+          { opcode: OP.BINARY, fin: false, payload: bin.subarray(0, 3) },
+          { opcode: OP.CONT, fin: false, payload: bin.subarray(3, 6) },
+          { opcode: OP.PING, payload: 'p2' },
+          { opcode: OP.CONT, fin: true, payload: bin.subarray(6) },
+          // empty fragments are legal too
+          { opcode: OP.TEXT, fin: false, payload: '' },
+          { opcode: OP.CONT, fin: false, payload: 'x' },
+          { opcode: OP.CONT, fin: true, payload: '' },
+        ].map(encodeFrame),
+      ),
+    );
     const got = await dataFrames(ws, 3, 'three reassembled echoes');
     assert.ok(got[0].payload.equals(text));
     assert.equal(got[0].opcode, OP.TEXT);
