@@ -1,4 +1,4 @@
-// Hostile catalogue, HTTP parsing: H01-H22 (H132-H137 in 40-hostile-conformance). Every case asserts the exact
+// Hostile catalogue, HTTP parsing: H01-H22 (H132-H137: 40-hostile-linger, -conformance). Every case asserts the exact
 // answer, then that the server still serves and the observer lost nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
