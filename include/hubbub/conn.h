@@ -143,6 +143,13 @@ hb_conn *hb_conn_new(struct hb_io *io);
 void hb_conn_start(hb_conn *c);
 /** Install another handler (a protocol upgrade). */
 void hb_conn_set_handler(hb_conn *c, const hb_conn_handler *h);
+/**
+ * Have bytes arrived that were not read yet? A loop turn runs its timers
+ * (the sweep) before it reads, so after the thread was held up (a loaded
+ * machine, a long flush), a deadline can pass while the peer's bytes wait
+ * in the kernel: a connection is not idle then.
+ */
+bool hb_conn_input_waiting(hb_conn *c);
 
 /** Queue a shared frame (counts a reference); it may wait for the thread's
  * flush window. False when the connection is not open or was cut off. */

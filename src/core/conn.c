@@ -2,6 +2,7 @@
 #include "hubbub/conn.h"
 
 #include <string.h>
+#include <sys/socket.h>
 
 #include "hubbub/alloc.h"
 #include "hubbub/io.h"
@@ -425,6 +426,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 }
 
 void hb_conn_set_handler(hb_conn *c, const hb_conn_handler *h) { c->h = h; }
+
+bool hb_conn_input_waiting(hb_conn *c) {
+  uv_os_fd_t fd;
+  char b;
+  return uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
 
 hb_conn *hb_conn_new(hb_io *io) {
   hb_conn *c = hb_calloc(1, HB_CONN_EXT_OFFSET + io->set->hooks.conn_ext_bytes);

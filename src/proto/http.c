@@ -565,8 +565,14 @@ static void http_open(hb_conn *c, const hb_error *refusal) {
 static void http_sweep(hb_conn *c, uint64_t now) {
   if (!c->deadline_ms || now < c->deadline_ms) return;
   hb_http_req *r = hconn(c)->req;
-  if (r && !r->failed) fail(c, HB_E_REQUEST_TIMEOUT, "the request did not complete in time");
-  else hb_conn_close(c, false);
+  if (r && !r->failed) {
+    fail(c, HB_E_REQUEST_TIMEOUT, "the request did not complete in time");
+  } else if (!hb_conn_input_waiting(c)) {
+    hb_conn_close(c, false);
+  }
+  /* else: a request arrived while the thread was held up and is read in
+   * this loop turn; it starts against the deadline that passed, so if it
+   * is not complete the next sweep answers 408. */
 }
 
 /* HTTP responses are owned chunks: they never trip the fan-out limit. */

@@ -7,8 +7,9 @@
 // * A fragmented WebSocket message of more than max_message_fragments frames is closed with 1008.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OP, encodeFrame, limit, withTimeout } from './harness.mjs';
-import { hostileSuite, rawExchange, rawJoin, closeCode, assertOneError } from './hostile-lib.mjs';
+import net from 'node:net';
+import { OP, encodeFrame, limit, withTimeout, startServer, poll } from './harness.mjs';
+import { hostileSuite, rawExchange, rawJoin, closeCode, assertOneError, splitResponses, sleep } from './hostile-lib.mjs';
 
 const ctx = hostileSuite();
 
@@ -50,6 +51,36 @@ test('H137 a request that started and stalled: 408 request_timeout with Connecti
   assert.ok(ex.closed, 'closed');
   assert.equal(ex.raw, '', 'no bytes for a connection that never started a request');
   await ctx.alive();
+});
+
+test('H137 a request that arrived while the server was held up past the deadline is answered, not closed as idle', async () => {
+  // A loop turn runs the sweep before it reads: after a stall (here SIGSTOP,
+  // on a loaded machine a slow turn) a connection whose request waits in the
+  // kernel must not be taken for one that never sent anything.
+  const srv = await startServer({ threads: 1, config: { handshake_timeout_ms: 1000 } });
+  try {
+    const total = async () => Number(/^hubbub_connections_total (\d+)$/m.exec((await srv.http('GET', '/metrics')).text)[1]);
+    const m0 = await total();
+    const sock = net.connect(srv.port, '127.0.0.1');
+    const chunks = [];
+    sock.on('data', (d) => chunks.push(d));
+    sock.on('error', () => {});
+    const ended = new Promise((r) => sock.on('close', r));
+    let polls = 0; // each /metrics request is a connection too
+    await poll(async () => (await total()) >= m0 + ++polls + 1, 5000, 'the server to accept the connection');
+    process.kill(srv.pid, 'SIGSTOP');
+    try {
+      sock.write('GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+      await sleep(1000 + 2 * limit('HB_SWEEP_INTERVAL_MS')); // past handshake_timeout_ms while held
+    } finally {
+      process.kill(srv.pid, 'SIGCONT');
+    }
+    await withTimeout(ended, 5000, 'the answer and the close');
+    const res = splitResponses(Buffer.concat(chunks));
+    assert.equal(res[0]?.status, 200, `answered: ${Buffer.concat(chunks).toString('latin1').slice(0, 200)}`);
+  } finally {
+    await srv.stop();
+  }
 });
 
 test('H138 fragments per message: max_message_fragments frames are one message; one more frame is 1008', async () => {
