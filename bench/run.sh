@@ -81,6 +81,7 @@ done
 
 # --- hubbub data: one org, plugin, API token and 20 room tokens, copied per run --
 SEED=$TMP/seed
+"$HB" init --data "$SEED" >/dev/null || exit 1
 "$HB" org create bench --data "$SEED" --json >/dev/null || exit 1
 "$HB" plugin create --org bench p --data "$SEED" --json >/dev/null || exit 1
 API_TOKEN=$("$HB" token create --org bench --plugin p --data "$SEED" --json | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')

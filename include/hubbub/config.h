@@ -25,6 +25,7 @@ typedef struct {
   size_t max_body_bytes;
   size_t max_batch_body_bytes; /* POST /api/v1/pub_subs/batch */
   size_t max_message_bytes;
+  int max_message_fragments; /* frames of one fragmented WebSocket message */
   size_t max_data_bytes;
   size_t max_output_bytes;
   size_t max_subscriptions;

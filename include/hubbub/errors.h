@@ -60,6 +60,7 @@ typedef enum {
   HB_CLOSE_PROTOCOL_ERROR = 1002,
   HB_CLOSE_UNSUPPORTED_DATA = 1003, /* a binary message */
   HB_CLOSE_INVALID_PAYLOAD = 1007,  /* text or close reason not UTF-8 */
+  HB_CLOSE_POLICY_VIOLATION = 1008, /* a message in more than max_message_fragments frames */
   HB_CLOSE_MESSAGE_TOO_BIG = 1009,
   HB_CLOSE_INTERNAL_ERROR = 1011,
   HB_CLOSE_TRY_AGAIN_LATER = 1013,

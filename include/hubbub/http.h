@@ -54,6 +54,7 @@ typedef struct hb_http_req {
   size_t header_bytes;
   unsigned nheaders;
   size_t field_len;
+  size_t name_bytes; /* the current header name's length, to HB_MAX_HEADER_NAME_BYTES */
   bool field_long; /* longer than HB_HTTP_FIELD_BYTES: not one we read */
   bool in_value;
   size_t value_cap; /* the longest value the header being read may have */
@@ -92,7 +93,8 @@ typedef struct hb_http_req {
 typedef struct {
   /** Headers are in: route and check (method, credentials, Content-Type,
    * declared size). Return false after queuing an error response: the
-   * connection then closes without reading the body. */
+   * connection then closes without parsing the body (a lingering close
+   * reads and discards it, bounded: HB_HTTP_LINGER_MS and _MAX_BYTES). */
   bool (*on_headers)(hb_conn *c, hb_http_req *req);
   /** The whole request is in: answer it, or upgrade the connection (then
    * the bytes that follow go to the new handler). */
@@ -115,7 +117,9 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len);
 /**
  * Queue a complete response. `extra` holds additional header lines, each
  * ending in CRLF (or NULL). `close` adds Connection: close and closes the
- * connection after the flush.
+ * connection after the flush: with a lingering close (conn.h) once a
+ * request was read from it, so that a client still sending its body reads
+ * the answer instead of a reset.
  */
 void hb_http_respond(hb_conn *c, int status, const char *ctype, const char *extra,
                      const char *body, size_t len, bool close);

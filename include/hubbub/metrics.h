@@ -43,9 +43,12 @@ typedef enum {
   HB_M_RATE_LIMITED_API_TOKEN,
   HB_M_CREDENTIAL_RELOAD_FAILURES,
   HB_M_LOG_LINES_SUPPRESSED,
+  HB_M_LINGERING_CLOSES,
+  HB_M_LINGERING_CLOSES_CUT,
   /* gauges kept as up/down counters */
   HB_M_CONNECTIONS_OPEN,
   HB_M_WEBSOCKETS_OPEN,
+  HB_M_STORE_MISSING, /* 0 or 1: set by the server's store watch */
   HB_M__COUNT
 } hb_metric;
 

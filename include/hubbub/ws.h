@@ -4,8 +4,11 @@
  *
  * wslay parses and reassembles client frames (masking, reserved bits,
  * opcodes, control frames, UTF-8 of text and close reasons, the maximum
- * message length) and answers pings and closes. The server builds its own
- * frames: a publish frame is built once and shared (pubsub/msg.c).
+ * message length) and answers pings and closes; the frame tracker in front
+ * of it refuses what wslay would take too long to notice (a frame announcing
+ * more than a message may hold, too many fragments in one message). The
+ * server builds its own frames: a publish frame is built once and shared
+ * (pubsub/msg.c).
  *
  * The layer above (the room protocol, or a test's echo) registers one
  * hb_ws_handler with hb_ws_init() and keeps its per-connection state in the
@@ -46,11 +49,15 @@ typedef struct hb_ws {
   bool ft_frag : 1;     /* inside a fragmented data message */
   bool pinged : 1;      /* a ping was sent since the peer last sent anything */
   bool closing : 1;     /* our close frame is queued */
+  uint32_t ft_frames;   /* frames of the fragmented message so far (<= max_message_fragments) */
 } hb_ws;
 
 typedef struct {
   /** One complete, UTF-8 valid text message. */
   void (*on_text)(hb_ws *ws, const char *msg, size_t len);
+  /** One complete binary message. NULL: binary messages are refused with
+   * 1003 (the room protocol is text only; the echo target takes them). */
+  void (*on_binary)(hb_ws *ws, const uint8_t *msg, size_t len);
   /** Every sweep while open (HB_SWEEP_INTERVAL_MS): the upper layer's
    * deadlines (a token's expiry). */
   void (*on_sweep)(hb_ws *ws, uint64_t now_ms);
@@ -104,6 +111,8 @@ void hb_ws_frame_end(hb_strbuf *sb, size_t mark, uint8_t opcode);
 
 /** Queue a text frame holding `json`. */
 void hb_ws_send_text(hb_ws *ws, const char *json, size_t len);
+/** Queue a binary frame. */
+void hb_ws_send_binary(hb_ws *ws, const void *p, size_t len);
 /**
  * Close: queue a close frame with `code` and `reason` (cut to 123 bytes),
  * stop reading, write what is queued and wait for the peer's close (at most

@@ -38,6 +38,7 @@ void hb_config_defaults(hb_config *c) {
   c->max_body_bytes = HB_DEFAULT_MAX_BODY_BYTES;
   c->max_batch_body_bytes = HB_DEFAULT_MAX_BATCH_BODY_BYTES;
   c->max_message_bytes = HB_DEFAULT_MAX_MESSAGE_BYTES;
+  c->max_message_fragments = HB_DEFAULT_MAX_MESSAGE_FRAGMENTS;
   c->max_data_bytes = HB_DEFAULT_MAX_DATA_BYTES;
   c->max_output_bytes = HB_DEFAULT_MAX_OUTPUT_BYTES;
   c->max_subscriptions = HB_DEFAULT_MAX_SUBSCRIPTIONS;
@@ -123,6 +124,7 @@ static const field fields[] = {
     SIZE(max_body_bytes, 256),
     SIZE(max_batch_body_bytes, 256),
     SIZE(max_message_bytes, 256),
+    INT(max_message_fragments, 1, HB_CONFIG_MAX_MESSAGE_FRAGMENTS),
     SIZE(max_data_bytes, 2),
     SIZE(max_output_bytes, 4096),
     {"max_subscriptions", F_SIZE, offsetof(hb_config, max_subscriptions), 0, 1, HB_CONFIG_MAX_SUBSCRIPTIONS},

@@ -44,8 +44,11 @@ static const struct {
     [HB_M_RECOVERIES_FAILED] = {"recoveries_failed_total", "counter", "Reconnects that asked to recover and got recovered:false.", NULL},
     [HB_M_RECOVERED_MESSAGES] = {"recovered_messages_total", "counter", "Messages replayed to reconnecting clients.", NULL},
     [HB_M_IDEMPOTENT_REPLAYS] = {"idempotent_replays_total", "counter", "Publishes answered from an earlier one with the same Idempotency-Key (not delivered again).", NULL},
+    [HB_M_LINGERING_CLOSES] = {"lingering_closes_total", "counter", "Connections closed by half-closing and discarding what the peer still sent (HTTP answers that close, WebSocket closes).", NULL},
+    [HB_M_LINGERING_CLOSES_CUT] = {"lingering_closes_cut_total", "counter", "Lingering closes ended by their time or byte bound before the peer closed.", NULL},
     [HB_M_CONNECTIONS_OPEN] = {"connections_open", "gauge", "TCP connections open.", NULL},
     [HB_M_WEBSOCKETS_OPEN] = {"websockets_open", "gauge", "WebSocket connections open.", NULL},
+    [HB_M_STORE_MISSING] = {"store_missing", "gauge", "1 while the store's file is not the one the server opened (deleted, moved or replaced).", NULL},
 };
 
 /* --- labelled counters ----------------------------------------------------- */

@@ -4,7 +4,7 @@
  *
  * Admin commands talk to the SQLite file directly, so they work whether or
  * not a server is running; a running server picks changes up by itself
- * (hb_auth_reload).
+ * (hb_auth_reload). Only `serve` and `init` create a store.
  *
  * Output contract (test/unit/cli_smoke.sh checks it):
  *   - human text on stdout, errors on stderr; exit 0 on success, 1 for a
@@ -372,7 +372,9 @@ static int open_store(const args *a, hb_store **s) {
   if (data && !*data) return usage_error("--data needs a directory");
   if ((rc = load_config(a, &cfg)) != 0) return rc;
   if (!data) data = cfg.data_dir;
-  if (hb_store_open(s, data, err, sizeof err) != 0)
+  /* Never created here (`hubbub init` and `serve` do): a mistyped --data
+   * says so instead of making an empty store. */
+  if (hb_store_open_existing(s, data, err, sizeof err) != 0)
     return fail_code(E_STORE, "cannot open the store in '%s': %s", data, err);
   return 0;
 }
@@ -763,6 +765,35 @@ static int cmd_conn_token_create(const command *cmd, const args *a, hb_store *s)
   return rc;
 }
 
+/* ---- init --------------------------------------------------------------- */
+
+/* `hubbub init`: create the store (directory 0700, file 0600), or migrate
+ * the one there; either way it is ready afterwards. With `serve`, the only
+ * command that creates a store: an admin command run in the wrong directory
+ * must not leave an empty store behind for a server to start on. */
+static int cmd_init(const command *cmd, const args *a, hb_store *unused) {
+  hb_config cfg;
+  char err[512];
+  hb_store *s = NULL;
+  const char *data = get_opt(a, "data");
+  int rc;
+  if (data && !*data) return usage_error("--data needs a directory");
+  if ((rc = load_config(a, &cfg)) != 0) return rc;
+  if (!data) data = cfg.data_dir;
+  hb_log_set_level(HB_LOG_WARN);
+  bool created = false;
+  rc = hb_store_open_existing(&s, data, err, sizeof err);
+  if (rc == HB_STORE_NONE) {
+    created = true;
+    rc = hb_store_open(&s, data, err, sizeof err);
+  }
+  if (rc != 0) return fail_code(E_STORE, "cannot %s the store in '%s': %s", created ? "create" : "open", data, err);
+  hb_store_close(s);
+  if (a->json) return emit(json_pack("{s:s,s:b}", "store", data, "created", created));
+  printf("%s %s\n", created ? "created the store in" : "the store is ready in", data);
+  return 0;
+}
+
 /* ---- serve -------------------------------------------------------------- */
 
 static int cmd_serve(const command *cmd, const args *a, hb_store *unused) {
@@ -912,6 +943,14 @@ static const command commands[] = {
      "Make a token for the admin HTTP API: prints the token (once) and the SHA-256\n"
      "to put in the configuration (admin_token_sha256 / HUBBUB_ADMIN_TOKEN_SHA256).\n"
      "Takes --json.\n"},
+    {"init", NULL, "data config", "", 0, NULL, false, cmd_init, "init [--data DIR] [--config FILE]",
+     "Create the store (the data directory 0700, hubbub.db 0600) or migrate the one\n"
+     "there. `serve` creates it too; the admin commands never do: they refuse a\n"
+     "directory without a store.\n"
+     "\n"
+     "  --data DIR      the data directory (default: the configuration's data_dir, \"" HB_DEFAULT_DATA_DIR "\")\n"
+     "  --config FILE   read data_dir from this config file (default: $HUBBUB_CONFIG)\n"
+     "  --json          print {\"store\":DIR,\"created\":true|false}\n"},
     {"version", NULL, "", "", 0, NULL, false, cmd_version, "version", "Print the version. Takes --json.\n"},
     {"help", NULL, "", "", -1, NULL, false, cmd_help, "help [COMMAND]",
      "Print the usage of every command, or of one (`hubbub help token create`).\n"},

@@ -276,7 +276,17 @@ void hb_http_respond(hb_conn *c, int status, const char *ctype, const char *extr
   if (status >= 400) hb_metric_inc(HB_M_HTTP_ERRORS);
   /* The body of a static file is queued by the caller, after this. */
   hb_http_note_response(c, status, head_len + (head ? 0 : len));
-  if (close) hb_conn_close(c, true);
+  if (!close) return;
+  if (hconn(c)->req) {
+    /* Bytes of the request (its body, more requests) may still be coming:
+     * an early answer must not turn into a reset before the client, which
+     * may write its whole body before reading, has read it (limits.h). */
+    hb_conn_close_linger(c, HB_HTTP_LINGER_MS, HB_HTTP_LINGER_MAX_BYTES);
+  } else {
+    /* No request read (a refusal at the connection limit, an idle
+     * connection at shutdown): close once written, never linger. */
+    hb_conn_close(c, true);
+  }
 }
 
 void hb_http_respond_error(hb_conn *c, const hb_error *e, const char *extra, bool close) {
@@ -348,6 +358,7 @@ static int finish_header(hb_conn *c) {
     }
   }
   r->field_len = 0;
+  r->name_bytes = 0;
   r->field_long = false;
   r->in_value = false;
   hb_strbuf_reset(&r->value);
@@ -382,6 +393,11 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
   hb_http_req *r = hconn(c)->req;
   if (r->in_value && finish_header(c) != 0) return -1;
   if (count_bytes(c, n) != 0) return -1;
+  r->name_bytes += n; /* a name may come in pieces (split reads) */
+  if (r->name_bytes > HB_MAX_HEADER_NAME_BYTES) {
+    fail(c, HB_E_HEADERS_TOO_LARGE, "a header name is over the size limit");
+    return -1;
+  }
   for (size_t i = 0; i < n; i++) {
     if (!is_tchar((unsigned char)at[i])) {
       fail(c, HB_E_BAD_REQUEST, "invalid character in a header name");
@@ -662,9 +678,22 @@ static void http_open(hb_conn *c, const hb_error *refusal) {
   if (refusal) hb_http_respond_error(c, refusal, "Retry-After: 5\r\n", true);
 }
 
-/* Handshake, request (slowloris) or keep-alive idle deadline. */
+/* Handshake, request (slowloris) or keep-alive idle deadline. A request
+ * that started (some of its bytes arrived) and did not complete gets a 408
+ * (RFC 9110 15.5.9) and a lingering close; a connection that never started
+ * one (new, or idle between keep-alive requests) is closed without a word,
+ * as every server does: there is no request to answer. */
 static void http_sweep(hb_conn *c, uint64_t now) {
-  if (c->deadline_ms && now >= c->deadline_ms) hb_conn_close(c, false);
+  if (!c->deadline_ms || now < c->deadline_ms) return;
+  hb_http_req *r = hconn(c)->req;
+  if (r && !r->failed) {
+    fail(c, HB_E_REQUEST_TIMEOUT, "the request did not complete in time");
+  } else if (!hb_conn_input_waiting(c)) {
+    hb_conn_close(c, false);
+  }
+  /* else: a request arrived while the thread was held up and is read in
+   * this loop turn; it starts against the deadline that passed, so if it
+   * is not complete the next sweep answers 408. */
 }
 
 /* HTTP responses are owned chunks: they never trip the fan-out limit. */

@@ -91,13 +91,17 @@ void hb_ws_frame_end(hb_strbuf *sb, size_t mark, uint8_t opcode) {
   memcpy(sb->buf + mark, hdr, hlen);
 }
 
-void hb_ws_send_text(hb_ws *ws, const char *json, size_t len) {
+static void send_frame(hb_ws *ws, uint8_t opcode, const void *payload, size_t len) {
   hb_strbuf sb = HB_STRBUF_INIT;
-  hb_ws_frame(&sb, HB_WS_OP_TEXT, json, len);
+  hb_ws_frame(&sb, opcode, payload, len);
   size_t n;
   char *p = hb_strbuf_release(&sb, &n);
   hb_conn_send_owned(hb_ws_conn(ws), p, n);
 }
+
+void hb_ws_send_text(hb_ws *ws, const char *json, size_t len) { send_frame(ws, HB_WS_OP_TEXT, json, len); }
+
+void hb_ws_send_binary(hb_ws *ws, const void *p, size_t len) { send_frame(ws, HB_WS_OP_BINARY, p, len); }
 
 /* --- closes the server initiates: counted, and logged at a level that says
  * whether an operator should look (docs/operations.md, "Logs") ------------ */
@@ -164,7 +168,7 @@ static void ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool dro
   hb_conn_send_owned(c, p, n);
   ws->closing = true;
   if (ws->ctx) wslay_event_shutdown_write(ws->ctx); /* it must not send a second close */
-  hb_conn_close_linger(c, HB_WS_CLOSE_TIMEOUT_MS);
+  hb_conn_close_linger(c, HB_WS_CLOSE_TIMEOUT_MS, HB_WS_CLOSE_MAX_BYTES);
 }
 
 void hb_ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool drop_pending) {
@@ -208,10 +212,20 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
   switch (arg->opcode) {
   case WSLAY_TEXT_FRAME: upper->on_text(ws, (const char *)arg->msg, arg->msg_length); break;
   case WSLAY_BINARY_FRAME:
+    if (upper->on_binary) {
+      upper->on_binary(ws, arg->msg, arg->msg_length);
+      break;
+    }
     wslay_event_shutdown_read(ctx);
     hb_ws_close(ws, HB_CLOSE_UNSUPPORTED_DATA, "binary messages are not supported", false);
     break;
-  default: break; /* close: wslay queued the reply; ping: the pong; pong: nothing */
+  case WSLAY_PING:
+    /* wslay queued the pong; write it out now, so that it goes before the
+     * answers to messages that complete later in this same read (a ping
+     * between the fragments of a message is answered first, RFC 6455 5.4). */
+    wslay_event_send(ctx);
+    break;
+  default: break; /* close: wslay queued the reply; pong: nothing */
   }
 }
 
@@ -222,9 +236,12 @@ static const struct wslay_event_callbacks ws_callbacks = {
 };
 
 /* Follow frame boundaries (RFC 6455 5.2) without interpreting anything
- * else: wslay does the checking. This only tells when no frame and no
- * fragmented message is partly received. */
-static uint16_t track_frames(hb_ws *ws, uint64_t max, const uint8_t *p, size_t len, const char **why) {
+ * else: wslay does the checking. This tells when no frame and no
+ * fragmented message is partly received, and refuses from a frame's header
+ * what wslay would only notice late or never: a data frame longer than a
+ * message may be (1009), a message of more than max_frames frames (1008). */
+static uint16_t track_frames(hb_ws *ws, uint64_t max, uint32_t max_frames, const uint8_t *p, size_t len,
+                             const char **why) {
   uint16_t bad = 0; /* a close code when a frame header alone is a violation */
   while (len > 0) {
     if (ws->ft_left > 0) {
@@ -248,7 +265,14 @@ static uint16_t track_frames(hb_ws *ws, uint64_t max, const uint8_t *p, size_t l
     }
     bool fin = ws->ft_hdr[0] & 0x80;
     uint8_t op = ws->ft_hdr[0] & 0x0f;
-    if ((op == 0x1 || op == 0x2) && !fin) ws->ft_frag = true;
+    if ((op == 0x1 || op == 0x2) && !fin) {
+      ws->ft_frag = true;
+      ws->ft_frames = 1;
+    }
+    /* Empty continuation frames cost the sender 6 bytes each and would keep
+     * a message open for ever: they are counted (a continuation without a
+     * start is wslay's 1002). */
+    bool too_many = op == 0x0 && ws->ft_frag && ++ws->ft_frames > max_frames;
     if (op == 0x0 && fin) ws->ft_frag = false;
     /* RFC 6455 5.5.1: a close body is empty or at least a 2-byte code;
      * wslay would read one byte as "no code" and echo 1005. */
@@ -258,6 +282,7 @@ static uint16_t track_frames(hb_ws *ws, uint64_t max, const uint8_t *p, size_t l
     if (len7 == 127 && (plen >> 63)) bad = 1002, *why = "frame length with the high bit set"; /* RFC 6455 5.2 */
     else if (op <= 0x2 && plen > max) bad = 1009, *why = "message too big";
     else if (plen > max) bad = 1002, *why = "control or reserved frame too long"; /* RFC 6455 5.2, 5.5 */
+    else if (too_many) bad = 1008, *why = "too many fragments in one message";
     ws->ft_hlen = 0;
     /* The connection closes: what follows is not looked at. So a tracked
      * frame is never longer than max_message_bytes and fits in 32 bits. */
@@ -330,7 +355,8 @@ static void ws_read(hb_conn *c, const char *buf, size_t len) {
     return;
   }
   const char *why = NULL;
-  uint16_t bad = track_frames(ws, max, (const uint8_t *)buf, len, &why);
+  uint32_t max_frames = (uint32_t)c->io->set->cfg->max_message_fragments;
+  uint16_t bad = track_frames(ws, max, max_frames, (const uint8_t *)buf, len, &why);
   if (bad) {
     hb_ws_close(ws, (hb_close_code)bad, why, false);
     return;
@@ -361,7 +387,7 @@ static void ws_read(hb_conn *c, const char *buf, size_t len) {
       note_close(c, wslay_event_get_status_code_sent(ws->ctx), violation, sizeof violation - 1);
     }
     ws->closing = true;
-    hb_conn_close_linger(c, HB_WS_CLOSE_TIMEOUT_MS);
+    hb_conn_close_linger(c, HB_WS_CLOSE_TIMEOUT_MS, HB_WS_CLOSE_MAX_BYTES);
     return;
   }
   if (ws->ft_left == 0 && ws->ft_hlen == 0 && !ws->ft_frag && !wslay_event_want_write(ws->ctx)) {

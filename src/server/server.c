@@ -37,6 +37,7 @@
 typedef struct {
   hb_ioset *set;
   hb_store *store;
+  bool store_missing; /* the store's file is not at its path (metric HB_M_STORE_MISSING) */
   uv_loop_t loop;
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t reload;
@@ -45,8 +46,20 @@ typedef struct {
 
 static void close_noop(uv_handle_t *h) { (void)h; }
 
+/* SQLite keeps using a store file that was deleted or replaced under it,
+ * so nothing would fail: look (one stat), say so once (store.c logs it),
+ * and tell /healthz and /metrics. The server keeps serving from the
+ * credential snapshot; it never creates a new store while it runs. */
+static void watch_store(main_ctx *m) {
+  bool missing = hb_store_check_file(m->store) != HB_STORE_FILE_OK;
+  if (missing == m->store_missing) return;
+  m->store_missing = missing;
+  hb_metric_add(HB_M_STORE_MISSING, missing ? 1 : -1);
+}
+
 static void on_reload_timer(uv_timer_t *t) {
   main_ctx *m = t->data;
+  watch_store(m);
   /* The CLI may have created or revoked tokens: cheap when nothing changed. */
   hb_auth_reload(m->store);
 }

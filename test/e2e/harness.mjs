@@ -5,7 +5,7 @@
 // Every wait here is bounded: a hung server fails a test, it never hangs the suite.
 // Other suites (the SDK tests, the browser tests) import this file: keep its API.
 import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
@@ -83,6 +83,17 @@ export async function poll(pred, ms = 3000, what = 'condition', every = 25) {
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(every);
   }
+}
+
+/**
+ * The value of a numeric constant of include/hubbub/limits.h, so that a test
+ * that crosses a fixed limit follows the constant instead of copying it.
+ */
+export function limit(name) {
+  const text = readFileSync(path.join(REPO, 'include/hubbub/limits.h'), 'utf8');
+  const m = new RegExp(`^#define ${name} ([0-9()* +]+?)\\s*(?:/\\*.*)?$`, 'm').exec(text);
+  if (!m) throw new Error(`limits.h has no numeric ${name}`);
+  return Function(`return (${m[1]})`)();
 }
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');

@@ -160,6 +160,8 @@ export function cli(dataDir, args) {
  */
 export async function restartableServer() {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hubbub-sdk-'));
+  /* tenant() may run before start(): the admin commands need a store. */
+  execFileSync(BIN, ['init', '--data', dataDir], { timeout: 10000 });
   const port = await freePort();
   let proc = null;
   const self = {

@@ -1003,6 +1003,59 @@ static void test_write_while_locked_is_unavailable(void **state) {
   hb_store_close(s);
 }
 
+/* Only hb_store_open creates: opening an existing store refuses a
+ * directory without one and creates nothing, not even the directory. */
+static void test_open_existing(void **state) {
+  hb_test_loc *l = *state;
+  char dir[1100], path[1200], err[512] = "";
+  hb_store *s = NULL;
+  if (l->pg) skip();
+  snprintf(dir, sizeof dir, "%s/not-there", l->dir);
+  assert_int_equal(hb_store_open_existing(&s, dir, err, sizeof err), HB_STORE_NONE);
+  assert_null(s);
+  assert_non_null(strstr(err, "no store"));
+  assert_int_equal(access(dir, F_OK), -1);
+  assert_int_equal(hb_store_open_existing(&s, l->dir, err, sizeof err), HB_STORE_NONE);
+  snprintf(path, sizeof path, "%s/%s", l->dir, HB_STORE_FILE);
+  assert_int_equal(access(path, F_OK), -1);
+  /* sqlite:FILE alike */
+  char loc[1300];
+  snprintf(loc, sizeof loc, "sqlite:%s", path);
+  assert_int_equal(hb_store_open_existing(&s, loc, err, sizeof err), HB_STORE_NONE);
+  assert_int_equal(access(path, F_OK), -1);
+  hb_store_close(open_ok(l->dir));
+  assert_int_equal(hb_store_open_existing(&s, l->dir, err, sizeof err), 0);
+  hb_store_close(s);
+  assert_int_equal(hb_store_open_existing(&s, loc, err, sizeof err), 0);
+  hb_store_close(s);
+}
+
+/* SQLite keeps using a file deleted under it: the check sees it. */
+static void test_check_file(void **state) {
+  hb_test_loc *l = *state;
+  char path[1100], moved[1100], side[1200], err[512] = "";
+  if (l->pg) skip();
+  hb_store *s = open_ok(l->dir), *again = NULL;
+  snprintf(path, sizeof path, "%s/%s", l->dir, HB_STORE_FILE);
+  snprintf(moved, sizeof moved, "%s/moved.db", l->dir);
+  assert_int_equal(hb_store_check_file(s), HB_STORE_FILE_OK);
+  assert_int_equal(rename(path, moved), 0);
+  assert_int_equal(hb_store_check_file(s), HB_STORE_FILE_MISSING);
+  assert_int_equal(hb_store_org_create(s, "still-works", NULL), 0); /* the orphan */
+  /* A new database next to the old one's WAL is refused, with the reason. */
+  assert_int_equal(hb_store_open(&again, l->dir, err, sizeof err), -1);
+  print_message("error: %s\n", err);
+  assert_non_null(strstr(err, "-wal or -shm file is still there"));
+  assert_int_equal(access(path, F_OK), -1);
+  for (int i = 0; i < 2; i++) {
+    snprintf(side, sizeof side, "%s%s", path, i ? "-shm" : "-wal");
+    unlink(side);
+  }
+  hb_store_close(open_ok(l->dir)); /* another file at the path */
+  assert_int_equal(hb_store_check_file(s), HB_STORE_FILE_REPLACED);
+  hb_store_close(s);
+}
+
 /* ---- PostgreSQL only ------------------------------------------------------ */
 
 /* test/pg-harness.sh pause|resume: stop the server (keeping its data and
@@ -1163,6 +1216,8 @@ int main(void) {
       T(test_data_dir_is_a_file),
       T(test_locked),
       T(test_write_while_locked_is_unavailable),
+      T(test_open_existing),
+      T(test_check_file),
       T(test_pg_unreachable),
       T(test_pg_outage_and_recovery),
       T(test_pg_frozen_server_times_out),
