@@ -393,7 +393,7 @@ static void test_close_flush_gives_up(void **state) {
 static void linger(void *arg) {
   job *j = arg;
   hb_conn_send_static(j->c, "last words", 10);
-  hb_conn_close_linger(j->c, HBT_WAIT_MS);
+  hb_conn_close_linger(j->c, HBT_WAIT_MS, 1 << 20);
 }
 
 static bool read_six(void *arg) {

@@ -401,7 +401,7 @@ static void echo_text(hb_ws *ws, const char *msg, size_t len) {
 }
 static void echo_sweep(hb_ws *ws, uint64_t now) { (void)ws, (void)now; }
 static void echo_close(hb_ws *ws) { (void)ws, echo_ev.closes++; }
-static const hb_ws_handler echo = {echo_text, echo_sweep, echo_close};
+static const hb_ws_handler echo = {.on_text = echo_text, .on_sweep = echo_sweep, .on_close = echo_close};
 
 static void n_open(hb_conn *c, const hb_error *r) { (void)c, (void)r; }
 static void n_read(hb_conn *c, const char *b, size_t n) { (void)c, (void)b, (void)n; }
