@@ -12,8 +12,10 @@
  * and how long it took), the server's CPU time per delivery and per publish
  * (its threads' time on a CPU from /proc/PID/task/TID/schedstat, before and
  * after), its write and read
- * system calls (syscw/syscr of /proc/PID/io), its RSS, and the generator's own
- * CPU time (a generator near 100 % measures itself).
+ * system calls (syscw/syscr of /proc/PID/io), its RSS, the generator's own
+ * CPU time (a generator near 100 % measures itself) and the share of the run
+ * in which some task on the machine waited for a CPU (/proc/pressure/cpu: the
+ * machine is shared; above a few % the run measured the neighbours too).
  *
  * Workloads (--workload):
  *   fanout  R rooms x S connections; either one publisher per room (--pub one)
@@ -126,6 +128,7 @@ static int g_pid;
 static const char *g_tokens_file; /* hubbub: "event_id session_id token" per room */
 static const char *g_api_token;
 static const char *g_label = "";
+static const char *g_ready_file; /* created when publishing starts (bench/profile.sh) */
 
 /* --- state ------------------------------------------------------------------- */
 static int g_ep;
@@ -267,6 +270,24 @@ static void proc_syscalls(int pid, long long *r, long long *w) {
     if (strncmp(line, "syscw:", 6) == 0) *w = strtoll(line + 6, NULL, 10);
   }
   fclose(f);
+}
+
+/* The "some" total of /proc/pressure/cpu: microseconds in which at least one
+ * runnable task waited for a CPU, machine-wide (-1 without PSI). Over a run
+ * it says whether something else competed for the cores (the machine is
+ * shared): the server and the generator, each pinned to its own core, do not
+ * wait for each other. */
+static long long psi_cpu_some_us(void) {
+  char line[256];
+  long long v = -1;
+  FILE *f = fopen("/proc/pressure/cpu", "r");
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f)) {
+    const char *t = strstr(line, "total=");
+    if (strncmp(line, "some", 4) == 0 && t) v = strtoll(t + 6, NULL, 10);
+  }
+  fclose(f);
+  return v;
 }
 
 /* This process's CPU time (user + system), ns. */
@@ -782,7 +803,7 @@ static void usage(void) {
           "usage: hb_loadgen --target hubbub|nchan|uws --port P --workload fanout|http|idle|connect|limit\n"
           "  [--rooms R] [--subs S] [--pub one|all] [--inflight K] [--rate MSG_S]\n"
           "  [--per-conn-rate MSG_S] [--pace even|burst] [--duration S] [--hold S] [--http-conns H] [--window W]\n"
-          "  [--pid SERVER_PID] [--tokens FILE] [--api-token T] [--label TEXT]\n"
+          "  [--pid SERVER_PID] [--tokens FILE] [--api-token T] [--label TEXT] [--ready-file PATH]\n"
           "  [--subscribe message|upgrade]  (hubbub: a subscribe message, or ?subscribe= at the upgrade)\n");
   exit(2);
 }
@@ -821,6 +842,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--tokens")) g_tokens_file = v;
     else if (!strcmp(a, "--api-token")) g_api_token = v;
     else if (!strcmp(a, "--label")) g_label = v;
+    else if (!strcmp(a, "--ready-file")) g_ready_file = v;
     else usage();
   }
   if (g_rooms < 1 || g_rooms > LG_MAX_ROOMS) die("--rooms out of range");
@@ -911,7 +933,13 @@ static int run_delivery(int http) {
   long rss_setup = proc_rss_kb(g_pid);
   long long sr0, sw0, sr1, sw1;
   proc_syscalls(g_pid, &sr0, &sw0);
+  if (g_ready_file) {
+    /* a profiler waits for this to attach to the publishing phase only */
+    FILE *rf = fopen(g_ready_file, "w");
+    if (rf) fclose(rf);
+  }
   int64_t cpu0 = proc_cpu_ns(g_pid), gen0 = self_cpu_ns();
+  long long psi0 = psi_cpu_some_us();
   int64_t start = now_ns();
   int64_t end = start + (int64_t)(g_duration * 1e9);
   /* paced: a total rate (--rate), or per publisher (--per-conn-rate: every
@@ -968,6 +996,7 @@ static int run_delivery(int http) {
   }
   expire_old(now_ns(), 1);
   int64_t cpu1 = proc_cpu_ns(g_pid), gen1 = self_cpu_ns();
+  long long psi1 = psi_cpu_some_us();
   int64_t drained = now_ns();
   proc_syscalls(g_pid, &sr1, &sw1);
   long rss1 = proc_rss_kb(g_pid);
@@ -986,7 +1015,7 @@ static int run_delivery(int http) {
                "\"late\":%llu,\"errors\":%llu,\"closed_by_server\":%llu,%s,%s,%s,"
                "\"server_cpu_s\":%.3f,\"cpu_ns_per_delivery\":%.1f,\"cpu_ns_per_publish\":%.1f,"
                "\"server_writes\":%lld,\"server_reads\":%lld,\"deliveries_per_write\":%.2f,"
-               "\"gen_cpu_pct\":%.1f,"
+               "\"gen_cpu_pct\":%.1f,\"cpu_wait_pct\":%.1f,"
                "\"server_rss_kb_start\":%ld,\"server_rss_kb_setup\":%ld,\"server_rss_kb\":%ld",
                g_inflight, total_rate > 0 ? total_rate : 0.0, g_per_conn_rate,
                total_rate <= 0 ? "closed" : g_pace_burst ? "burst" : "even", http ? g_http_conns : 0,
@@ -998,7 +1027,9 @@ static int run_delivery(int http) {
                (unsigned long long)g_closed_by_server, lat, first, last, (double)(cpu1 - cpu0) / 1e9,
                cpu_per, cpu_per_pub, sw1 - sw0, sr1 - sr0,
                sw1 > sw0 ? (double)g_delivered / (double)(sw1 - sw0) : 0.0,
-               100.0 * (double)(gen1 - gen0) / (double)(drained - start), rss0, rss_setup, rss1);
+               100.0 * (double)(gen1 - gen0) / (double)(drained - start),
+               psi0 < 0 ? -1.0 : 100.0 * (double)(psi1 - psi0) * 1000.0 / (double)(drained - start), rss0,
+               rss_setup, rss1);
   return ready == nsubs && g_delivered > 0 ? 0 : 1;
 }
 

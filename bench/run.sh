@@ -24,6 +24,11 @@
 #                       W3, W3-paced, W5-lone-ws, W5-lone-http)
 #   BENCH_THREADS_ONLY  the measurements of the threads section (regex; default
 #                       W1-1k-if32, W1-5k-if32, W2-even, W3, W5-lone-ws); '' for none
+#   BENCH_QUIET         before each measurement wait (at most BENCH_QUIET_WAIT s,
+#                       default 300) until the machine's CPU pressure (the "some
+#                       avg10" of /proc/pressure/cpu, % of time a task waited
+#                       for a CPU) is at most this; default 0 = do not wait.
+#                       Every result records its cpu_wait_pct either way.
 #
 # Pinning. The machine has 2 cores: every server is fresh per measurement, on
 # 127.0.0.1 only, pinned to core 0 (taskset) while the generator runs on core 1;
@@ -94,29 +99,10 @@ for p in nchan uws; do
 done
 
 # --- hubbub data: one org, plugin, API token and 20 room tokens, copied per run --
-SEED=$TMP/seed
-"$HB" org create bench --data "$SEED" --json >/dev/null || exit 1
-"$HB" plugin create --org bench p --data "$SEED" --json >/dev/null || exit 1
-API_TOKEN=$("$HB" token create --org bench --plugin p --data "$SEED" --json | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
-[ -n "$API_TOKEN" ] || { echo "bench: no API token"; exit 1; }
-TOKENS=$TMP/tokens.txt
-: > "$TOKENS"
-for i in $(seq 0 19); do
-  ev=$(cat /proc/sys/kernel/random/uuid); se=$(cat /proc/sys/kernel/random/uuid)
-  t=$("$HB" connection-token create --org bench --plugin p --event "$ev" --session "$se" \
-      --user "u$i" --ttl 7200 --data "$SEED" --json | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
-  [ -n "$t" ] || { echo "bench: no connection token"; exit 1; }
-  echo "$ev $se $t" >> "$TOKENS"
-done
-read -r EV0 SE0 _ < "$TOKENS"
+SEED=$TMP/seed TOKENS=$TMP/tokens.txt
 MAXCONN=19900
 [ $SMOKE = 1 ] && MAXCONN=60
-# Benchmarks measure fan-out, not the abuse limits: publish rates unlimited,
-# room for the descriptor-limit run.
-cat > "$TMP/hubbub.json" <<JSON
-{"conn_publish_rate": 0, "token_publish_rate": 0, "max_connections": $MAXCONN,
- "log_level": "warn"}
-JSON
+. bench/seed.sh || exit 1
 HB_BASE_CONFIG=$TMP/hubbub.json
 HB_CONFIG=$HB_BASE_CONFIG
 VARIANT=""
@@ -140,8 +126,6 @@ for v in "${_variants[@]}"; do
     "$HB_BASE_CONFIG" "$json" "$f" || exit 1
   VARIANT_LABELS+=("$label"); VARIANT_FILES+=("$f")
 done
-VARIANT_ONLY=${BENCH_VARIANT_ONLY:-W1-1k-if32|W1-5k-if32|W1-5k-200|W2|W2-even|W3|W3-paced|W5-lone-ws|W5-lone-http}
-THREADS_ONLY=${BENCH_THREADS_ONLY-W1-1k-if32|W1-5k-if32|W2-even|W3|W5-lone-ws}
 
 wait_port() {
   for _ in $(seq 1 100); do
@@ -195,6 +179,18 @@ start_server() {
   return 0
 }
 
+# wait_quiet: see BENCH_QUIET (the machine is shared with other work)
+wait_quiet() {
+  local max=${BENCH_QUIET:-0} end=$((SECONDS + ${BENCH_QUIET_WAIT:-300})) p
+  [ "$max" != 0 ] && [ -r /proc/pressure/cpu ] || return 0
+  while :; do
+    p=$(sed -n 's/^some avg10=\([0-9.]*\).*/\1/p' /proc/pressure/cpu)
+    awk -v p="$p" -v m="$max" 'BEGIN{exit !(p <= m)}' && return 0
+    [ $SECONDS -lt $end ] || { echo "bench: CPU pressure still $p % after ${BENCH_QUIET_WAIT:-300} s: measuring anyway"; return 0; }
+    sleep 2
+  done
+}
+
 # selected NAME: BENCH_ONLY allows it, and so does VARIANT_ONLY for a variant
 # (which names the rows without the smoke- prefix)
 selected() {
@@ -207,6 +203,7 @@ selected() {
 measure() {
   local name=$1 target=$2 threads=$3; shift 3
   selected "$name" || return 0
+  wait_quiet
   start_server "$target" "$threads" || { FAIL=1; return 1; }
   local line gen="taskset -c $GEN_CPU"
   [ "$PINNED" = 1 ] || gen=""
@@ -228,6 +225,7 @@ wrk_measure() {
   local name=$1 target=$2 path body auth=""
   selected "$name" || return 0
   command -v wrk >/dev/null || { echo "bench: wrk missing: skipped"; return 0; }
+  wait_quiet
   start_server "$target" 1 || { FAIL=1; return 1; }
   taskset -c $GEN_CPU "$LG" --target "$target" --port "$PORT" --workload idle --rooms 1 --subs 10 \
     --tokens "$TOKENS" --hold $((DUR + 3)) >/dev/null &
@@ -277,42 +275,8 @@ order() {
 }
 
 # --- the measurements -----------------------------------------------------------
-# ROW[name]: hb_loadgen arguments. The same names, smaller, for --smoke.
-declare -A ROW
-if [ $SMOKE = 1 ]; then
-  ROW[W1]="--workload fanout --rooms 1 --subs 20 --inflight 4 --duration $DUR"
-  ROW[W2]="--workload fanout --rooms 2 --subs 5 --pub all --per-conn-rate 2 --pace burst --duration $DUR"
-  ROW[W2-even]="--workload fanout --rooms 4 --subs 5 --pub all --per-conn-rate 20 --duration $DUR"
-  ROW[W3]="--workload http --rooms 1 --subs 5 --http-conns 2 --duration $DUR"
-  ROW[W3-paced]="--workload http --rooms 1 --subs 5 --http-conns 2 --rate 500 --duration $DUR"
-  ROW[W5-lone-ws]="--workload fanout --rooms 1 --subs 1 --rate 20 --duration $DUR"
-  ROW[W5-lone-http]="--workload http --rooms 1 --subs 1 --http-conns 1 --rate 20 --duration $DUR"
-  ROW[W4]="--workload idle --rooms 1 --subs 50"
-  ROW[C]="--workload connect --rooms 1 --subs 50 --window 16"
-  PER_TARGET="W1 W2 W2-even W3 W3-paced W5-lone-ws W5-lone-http W4 C"
-  VARIANT_ONLY=${BENCH_VARIANT_ONLY:-W2-even|W5-lone-http}
-  THREADS_ONLY=${BENCH_THREADS_ONLY-W2-even}
-else
-  W1="--workload fanout --rooms 1 --duration $DUR"
-  ROW[W1-1k-if1]="$W1 --subs 1000 --inflight 1"
-  ROW[W1-1k-if32]="$W1 --subs 1000 --inflight 32"
-  ROW[W1-5k-if1]="$W1 --subs 5000 --inflight 1"
-  ROW[W1-5k-if32]="$W1 --subs 5000 --inflight 32"
-  ROW[W1-5k-200]="$W1 --subs 5000 --rate 200"
-  # the older storm: 1 ms ticks, a room's members publishing one after the other
-  ROW[W2]="--workload fanout --rooms 20 --subs 100 --pub all --per-conn-rate 2 --pace burst --duration $DUR"
-  # the storm spread evenly: a publish every 250 us, consecutive ones to consecutive rooms
-  ROW[W2-even]="--workload fanout --rooms 20 --subs 100 --pub all --per-conn-rate 2 --pace even --duration $DUR"
-  ROW[W3]="--workload http --rooms 1 --subs 10 --http-conns 32 --duration $DUR"
-  ROW[W3-paced]="--workload http --rooms 1 --subs 10 --http-conns 4 --rate 5000 --duration $DUR"
-  # a publish every 100 ms into an idle server; twice as long for ~100 samples
-  ROW[W5-lone-ws]="--workload fanout --rooms 1 --subs 1 --rate 10 --duration $((DUR * 2))"
-  ROW[W5-lone-http]="--workload http --rooms 1 --subs 1 --http-conns 1 --rate 10 --duration $((DUR * 2))"
-  ROW[W4-10k]="--workload idle --rooms 1 --subs 10000"
-  ROW[W4-19k]="--workload idle --rooms 1 --subs 19000"
-  ROW[C]="--workload connect --rooms 1 --subs 10000 --window 256"
-  PER_TARGET="W1-1k-if1 W1-1k-if32 W1-5k-if1 W1-5k-if32 W1-5k-200 W2 W2-even W3 W3-paced W5-lone-ws W5-lone-http W4-10k W4-19k C"
-fi
+# ROW[name] (hb_loadgen arguments), PER_TARGET, and the smoke sizes: bench/rows.sh
+. bench/rows.sh
 PFX=""; [ $SMOKE = 1 ] && PFX="smoke-"
 # row NAME TARGET THREADS: measure ROW[NAME] (named smoke-NAME in a smoke run)
 row() { measure "$PFX$1" "$2" "$3" ${ROW[$1]}; }
