@@ -215,7 +215,8 @@ measure() {
   local pinned=true; [ "$PINNED" = 1 ] || pinned=false
   line="{\"measure\":\"$name\",\"rep\":$REP,\"threads\":$threads,\"pinned\":$pinned,\"rc\":$rc,${VARIANT:+\"variant\":\"$VARIANT\",}${line#\{}"
   echo "$line" >> "$JSONL"
-  echo "  $name $target t$threads${VARIANT:+ ($VARIANT)}${PINNED/1/}${PINNED/0/ unpinned} rep $REP: rc $rc ${line:0:160}..."
+  local tag=""; [ "$PINNED" = 1 ] || tag=" unpinned"
+  echo "  $name $target t$threads${VARIANT:+ ($VARIANT)}$tag rep $REP: rc $rc ${line:0:160}..."
   [ $rc = 0 ] || { echo "bench: $name $target failed (rc $rc)"; FAIL=1; }
   return 0
 }
