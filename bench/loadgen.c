@@ -128,7 +128,7 @@ static int g_pid;
 static const char *g_tokens_file; /* hubbub: "event_id session_id token" per room */
 static const char *g_api_token;
 static const char *g_label = "";
-static const char *g_ready_file; /* created when publishing starts (bench/profile.sh) */
+static const char *g_ready_file; /* written when publishing starts (bench/profile.sh) */
 
 /* --- state ------------------------------------------------------------------- */
 static int g_ep;
@@ -936,7 +936,12 @@ static int run_delivery(int http) {
   if (g_ready_file) {
     /* a profiler waits for this to attach to the publishing phase only */
     FILE *rf = fopen(g_ready_file, "w");
-    if (rf) fclose(rf);
+    if (rf) {
+      /* the start, CLOCK_MONOTONIC, as perf --clockid monotonic stamps samples */
+      int64_t t = now_ns();
+      fprintf(rf, "%lld.%09lld\n", (long long)(t / 1000000000LL), (long long)(t % 1000000000LL));
+      fclose(rf);
+    }
   }
   int64_t cpu0 = proc_cpu_ns(g_pid), gen0 = self_cpu_ns();
   long long psi0 = psi_cpu_some_us();

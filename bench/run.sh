@@ -29,6 +29,10 @@
 #                       avg10" of /proc/pressure/cpu, % of time a task waited
 #                       for a CPU) is at most this; default 0 = do not wait.
 #                       Every result records its cpu_wait_pct either way.
+#   BENCH_RT            1: run every server and the generator SCHED_FIFO (chrt -f
+#                       10), so that other work on a shared machine waits for
+#                       them instead of the other way round (the kernel still
+#                       leaves others 5 % of each second). Default 0.
 #
 # Pinning. The machine has 2 cores: every server is fresh per measurement, on
 # 127.0.0.1 only, pinned to core 0 (taskset) while the generator runs on core 1;
@@ -53,6 +57,8 @@ DUR=${BENCH_DURATION:-5}
 PEERS=${BENCH_PEERS:-hubbub nchan uws}
 OUT=${BENCH_OUT:-bench/results}
 NCPU=$(nproc)
+RT=""
+[ "${BENCH_RT:-0}" = 1 ] && RT="chrt -f 10"
 SRV_CPU=0
 GEN_CPU=$((NCPU > 1 ? 1 : 0))
 [ $SMOKE = 1 ] && { REPS=1; DUR=1; }
@@ -154,6 +160,7 @@ start_server() {
   local target=$1 threads=${2:-1} pin="taskset -c $SRV_CPU"
   PORT=$((PORT + 1)); [ $PORT -gt 60000 ] && PORT=20001
   [ "$PINNED" = 1 ] || pin=""
+  pin="$RT $pin"
   case $target in
     hubbub)
       rm -rf "$TMP/data"; cp -r "$SEED" "$TMP/data"
@@ -207,13 +214,14 @@ measure() {
   start_server "$target" "$threads" || { FAIL=1; return 1; }
   local line gen="taskset -c $GEN_CPU"
   [ "$PINNED" = 1 ] || gen=""
+  gen="$RT $gen"
   line=$(timeout 180 $gen "$LG" --target "$target" --port "$PORT" --pid "$SRV_CPU_PID" \
          --tokens "$TOKENS" --api-token "$API_TOKEN" --label "$name" "$@")
   local rc=$?
   stop_server
   [ -n "$line" ] || { echo "bench: $name $target: no output (rc $rc)"; FAIL=1; return 1; }
   local pinned=true; [ "$PINNED" = 1 ] || pinned=false
-  line="{\"measure\":\"$name\",\"rep\":$REP,\"threads\":$threads,\"pinned\":$pinned,\"rc\":$rc,${VARIANT:+\"variant\":\"$VARIANT\",}${line#\{}"
+  line="{\"measure\":\"$name\",\"rep\":$REP,\"threads\":$threads,\"pinned\":$pinned,\"rt\":${RT:+true}${RT:-false},\"rc\":$rc,${VARIANT:+\"variant\":\"$VARIANT\",}${line#\{}"
   echo "$line" >> "$JSONL"
   local tag=""; [ "$PINNED" = 1 ] || tag=" unpinned"
   echo "  $name $target t$threads${VARIANT:+ ($VARIANT)}$tag rep $REP: rc $rc ${line:0:160}..."
@@ -228,7 +236,7 @@ wrk_measure() {
   command -v wrk >/dev/null || { echo "bench: wrk missing: skipped"; return 0; }
   wait_quiet
   start_server "$target" 1 || { FAIL=1; return 1; }
-  taskset -c $GEN_CPU "$LG" --target "$target" --port "$PORT" --workload idle --rooms 1 --subs 10 \
+  $RT taskset -c $GEN_CPU "$LG" --target "$target" --port "$PORT" --workload idle --rooms 1 --subs 10 \
     --tokens "$TOKENS" --hold $((DUR + 3)) >/dev/null &
   HOLD_PID=$!
   sleep 1.5
@@ -240,7 +248,7 @@ wrk_measure() {
   fi
   local c0 c1 line
   c0=$(awk '{print $14+$15}' "/proc/$SRV_CPU_PID/stat" 2>/dev/null)
-  line=$(HB_WRK_PATH=$path HB_WRK_BODY=$body HB_WRK_AUTH=$auth timeout 60 taskset -c $GEN_CPU \
+  line=$(HB_WRK_PATH=$path HB_WRK_BODY=$body HB_WRK_AUTH=$auth timeout 60 $RT taskset -c $GEN_CPU \
          wrk -t1 -c32 -d"${DUR}s" -s bench/wrk-publish.lua "http://127.0.0.1:$PORT" | grep '^{"tool"')
   c1=$(awk '{print $14+$15}' "/proc/$SRV_CPU_PID/stat" 2>/dev/null)
   stop_server

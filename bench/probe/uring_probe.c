@@ -19,6 +19,11 @@
  *   uring_sendmsg     the same with IORING_OP_SENDMSG
  *   null_syscall      getppid(), for scale
  *
+ * Then the receiving side, as a load generator reads: one frame per write,
+ * drained by a reader with epoll + read() (hb_loadgen), then by one with a
+ * multishot IORING_OP_RECV per connection into provided buffers; the
+ * reader's CPU per frame.
+ *
  * It prints one JSON line. io_uring unavailable (ENOSYS, EPERM: a seccomp
  * filter or kernel.io_uring_disabled) is reported, not fatal.
  * usage: hb_uring_probe [--conns N] [--rounds R]
@@ -74,9 +79,13 @@ static void pin(int cpu) {
   sched_setaffinity(0, sizeof set, &set); /* best effort */
 }
 
-/* The reader: drain every client end until the parent closes them. */
-static void reader(void) {
+#define PROBE_RBUF_COUNT 256   /* provided buffers of the io_uring reader */
+#define PROBE_RBUF_BYTES 4096
+
+/* Drain with epoll and read(), as hb_loadgen does; returns the bytes read. */
+static long long read_epoll(void) {
   static char buf[1 << 16];
+  long long bytes = 0;
   int ep = epoll_create1(0);
   for (int i = 0; i < g_n; i++) {
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = g_cli[i]};
@@ -88,12 +97,80 @@ static void reader(void) {
     int k = epoll_wait(ep, evs, 256, -1);
     for (int i = 0; i < k; i++) {
       ssize_t r = read(evs[i].data.fd, buf, sizeof buf);
+      if (r > 0) bytes += r;
       if (r == 0) {
         close(evs[i].data.fd);
         open_conns--;
       }
     }
   }
+  return bytes;
+}
+
+/* Drain with one multishot IORING_OP_RECV per connection into a ring of
+ * provided buffers: completions are reaped in batches, no system call per
+ * read. Returns the bytes read, or -1 if io_uring cannot do it here. */
+static long long read_uring(void) {
+  struct io_uring ring;
+  if (io_uring_queue_init(PROBE_MAX_CONNS * 2, &ring, 0) < 0) return -1;
+  int err = 0;
+  struct io_uring_buf_ring *br;
+  size_t brsz = PROBE_RBUF_COUNT * sizeof(struct io_uring_buf);
+  br = aligned_alloc(4096, brsz);
+  static char bufs[PROBE_RBUF_COUNT][PROBE_RBUF_BYTES];
+  io_uring_buf_ring_init(br);
+  struct io_uring_buf_reg reg = {.ring_addr = (unsigned long)br, .ring_entries = PROBE_RBUF_COUNT, .bgid = 1};
+  if ((err = io_uring_register_buf_ring(&ring, &reg, 0)) < 0) return -1;
+  for (int b = 0; b < PROBE_RBUF_COUNT; b++)
+    io_uring_buf_ring_add(br, bufs[b], PROBE_RBUF_BYTES, (unsigned short)b, io_uring_buf_ring_mask(PROBE_RBUF_COUNT), b);
+  io_uring_buf_ring_advance(br, PROBE_RBUF_COUNT);
+  for (int i = 0; i < g_n; i++) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_recv_multishot(sqe, g_cli[i], NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = 1;
+    io_uring_sqe_set_data64(sqe, (unsigned long long)i);
+  }
+  long long bytes = 0;
+  int open_conns = g_n;
+  while (open_conns > 0) {
+    if (io_uring_submit_and_wait(&ring, 1) < 0) break;
+    struct io_uring_cqe *cqe;
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&ring, head, cqe) {
+      seen++;
+      int i = (int)io_uring_cqe_get_data64(cqe);
+      if (cqe->res > 0) {
+        bytes += cqe->res;
+        unsigned short bid = (unsigned short)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+        io_uring_buf_ring_add(br, bufs[bid], PROBE_RBUF_BYTES, bid, io_uring_buf_ring_mask(PROBE_RBUF_COUNT), 0);
+        io_uring_buf_ring_advance(br, 1);
+      }
+      if (cqe->res == 0) {
+        close(g_cli[i]);
+        open_conns--;
+      } else if (!(cqe->flags & IORING_CQE_F_MORE)) {
+        if (cqe->res < 0 && cqe->res != -ENOBUFS) return -1;
+        /* out of buffers, or the kernel ended it: arm it again */
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+        io_uring_prep_recv_multishot(sqe, g_cli[i], NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = 1;
+        io_uring_sqe_set_data64(sqe, (unsigned long long)i);
+      }
+    }
+    io_uring_cq_advance(&ring, seen);
+  }
+  return bytes;
+}
+
+/* The reader process: drain every client end until the parent closes them,
+ * then report its CPU time and the bytes it read on `report`. */
+static void reader(int use_uring, int report) {
+  int64_t c0 = cpu_ns();
+  long long bytes = use_uring ? read_uring() : read_epoll();
+  long long r[2] = {cpu_ns() - c0, bytes};
+  if (write(report, r, sizeof r) != (ssize_t)sizeof r) _exit(1);
   _exit(0);
 }
 
@@ -197,6 +274,9 @@ int main(int argc, char **argv) {
   if (ur < 0) snprintf(uring, sizeof uring, "unavailable: io_uring_setup: %s", strerror(-ur));
   else snprintf(uring, sizeof uring, "ok");
 
+  /* The senders: one reader (epoll) for every way of sending. */
+  int rep[2];
+  if (pipe(rep)) die("pipe");
   connect_all();
   pid_t child = fork();
   if (child < 0) die("fork");
@@ -204,8 +284,9 @@ int main(int argc, char **argv) {
     /* the server ends are the parent's: closing them there must reach us */
     for (int i = 0; i < g_n; i++) close(g_srv[i]);
     if (ncpu > 1) pin(1);
-    reader();
+    reader(0, rep[1]);
   }
+  for (int i = 0; i < g_n; i++) close(g_cli[i]);
   if (ncpu > 1) pin(0);
 
   int64_t c0 = cpu_ns();
@@ -223,15 +304,39 @@ int main(int argc, char **argv) {
     us = timed(round_uring, 0, 1);
     usm = timed(round_uring, 1, 1);
   }
-
   for (int i = 0; i < g_n; i++) close(g_srv[i]);
   waitpid(child, NULL, 0);
+  long long dummy[2];
+  if (read(rep[0], dummy, sizeof dummy) != (ssize_t)sizeof dummy) die("reader report");
+
+  /* The readers: one frame per write(), read with epoll + read() and then
+   * with multishot io_uring receives; the reader's CPU per frame. */
+  double rd[2] = {-1, -1};
+  for (int mode = 0; mode < (ur >= 0 ? 2 : 1); mode++) {
+    connect_all();
+    child = fork();
+    if (child < 0) die("fork");
+    if (child == 0) {
+      for (int i = 0; i < g_n; i++) close(g_srv[i]);
+      if (ncpu > 1) pin(1);
+      reader(mode, rep[1]);
+    }
+    for (int i = 0; i < g_n; i++) close(g_cli[i]);
+    timed(round_write, 0, 1);
+    for (int i = 0; i < g_n; i++) close(g_srv[i]);
+    waitpid(child, NULL, 0);
+    long long r[2];
+    if (read(rep[0], r, sizeof r) != (ssize_t)sizeof r) die("reader report");
+    if (r[1] > 0) rd[mode] = (double)r[0] / ((double)r[1] / PROBE_FRAME_BYTES);
+  }
+
   printf("{\"tool\":\"uring_probe\",\"kernel\":\"%s\",\"io_uring\":\"%s\",\"conns\":%d,\"rounds\":%d,"
          "\"frame_bytes\":%d,\"cpu_ns_per_frame\":{\"null_syscall\":%.0f,\"write\":%.0f,\"sendmsg\":%.0f,"
          "\"writev1\":%.0f,\"writev2\":%.0f,\"writev4\":%.0f,\"writev8\":%.0f,\"writev16\":%.0f,"
-         "\"writev32\":%.0f,\"uring_send\":%.0f,\"uring_sendmsg\":%.0f}}\n",
+         "\"writev32\":%.0f,\"uring_send\":%.0f,\"uring_sendmsg\":%.0f},"
+         "\"reader_cpu_ns_per_frame\":{\"epoll_read\":%.0f,\"uring_recv_multishot\":%.0f}}\n",
          u.release, uring, g_n, g_rounds, PROBE_FRAME_BYTES, null_ns, w, sm, wv[0], wv[1], wv[2], wv[3],
-         wv[4], wv[5], us, usm);
+         wv[4], wv[5], us, usm, rd[0], rd[1]);
   if (ur >= 0) io_uring_queue_exit(&g_ring);
   return 0;
 }
