@@ -1018,7 +1018,8 @@ static int run_delivery(int http) {
                "\"publish_per_s\":%.1f,\"late_sends\":%llu,\"http_ok\":%llu,\"http_bad\":%llu,"
                "\"expected\":%llu,\"delivered\":%llu,\"deliveries_per_s\":%.1f,\"loss_pct\":%.4f,"
                "\"late\":%llu,\"errors\":%llu,\"closed_by_server\":%llu,%s,%s,%s,"
-               "\"server_cpu_s\":%.3f,\"cpu_ns_per_delivery\":%.1f,\"cpu_ns_per_publish\":%.1f,"
+               "\"server_cpu_s\":%.3f,\"server_cpu_pct\":%.1f,\"cpu_ns_per_delivery\":%.1f,"
+               "\"cpu_ns_per_publish\":%.1f,"
                "\"server_writes\":%lld,\"server_reads\":%lld,\"deliveries_per_write\":%.2f,"
                "\"gen_cpu_pct\":%.1f,\"cpu_wait_pct\":%.1f,"
                "\"server_rss_kb_start\":%ld,\"server_rss_kb_setup\":%ld,\"server_rss_kb\":%ld",
@@ -1030,7 +1031,7 @@ static int run_delivery(int http) {
                (unsigned long long)g_delivered, (double)g_delivered / secs, loss,
                (unsigned long long)g_late, (unsigned long long)g_errors,
                (unsigned long long)g_closed_by_server, lat, first, last, (double)(cpu1 - cpu0) / 1e9,
-               cpu_per, cpu_per_pub, sw1 - sw0, sr1 - sr0,
+               100.0 * (double)(cpu1 - cpu0) / (double)(drained - start), cpu_per, cpu_per_pub, sw1 - sw0, sr1 - sr0,
                sw1 > sw0 ? (double)g_delivered / (double)(sw1 - sw0) : 0.0,
                100.0 * (double)(gen1 - gen0) / (double)(drained - start),
                psi0 < 0 ? -1.0 : 100.0 * (double)(psi1 - psi0) * 1000.0 / (double)(drained - start), rss0,

@@ -57,8 +57,8 @@ DUR=${BENCH_DURATION:-5}
 PEERS=${BENCH_PEERS:-hubbub nchan uws}
 OUT=${BENCH_OUT:-bench/results}
 NCPU=$(nproc)
-RT=""
-[ "${BENCH_RT:-0}" = 1 ] && RT="chrt -f 10"
+RT="" RT_JSON=false
+[ "${BENCH_RT:-0}" = 1 ] && RT="chrt -f 10" RT_JSON=true
 SRV_CPU=0
 GEN_CPU=$((NCPU > 1 ? 1 : 0))
 [ $SMOKE = 1 ] && { REPS=1; DUR=1; }
@@ -221,7 +221,7 @@ measure() {
   stop_server
   [ -n "$line" ] || { echo "bench: $name $target: no output (rc $rc)"; FAIL=1; return 1; }
   local pinned=true; [ "$PINNED" = 1 ] || pinned=false
-  line="{\"measure\":\"$name\",\"rep\":$REP,\"threads\":$threads,\"pinned\":$pinned,\"rt\":${RT:+true}${RT:-false},\"rc\":$rc,${VARIANT:+\"variant\":\"$VARIANT\",}${line#\{}"
+  line="{\"measure\":\"$name\",\"rep\":$REP,\"threads\":$threads,\"pinned\":$pinned,\"rt\":$RT_JSON,\"rc\":$rc,${VARIANT:+\"variant\":\"$VARIANT\",}${line#\{}"
   echo "$line" >> "$JSONL"
   local tag=""; [ "$PINNED" = 1 ] || tag=" unpinned"
   echo "  $name $target t$threads${VARIANT:+ ($VARIANT)}$tag rep $REP: rc $rc ${line:0:160}..."
@@ -269,7 +269,7 @@ probe_io() {
   fi
   cc -O2 -o "$TMP/hb_uring_probe" bench/probe/uring_probe.c -luring || { echo "bench: uring_probe.c did not build"; FAIL=1; return 1; }
   local line
-  line=$(timeout 120 "$TMP/hb_uring_probe" --conns "$1" --rounds "$2")
+  line=$(timeout 120 $RT "$TMP/hb_uring_probe" --conns "$1" --rounds "$2")
   [ -n "$line" ] || { echo "bench: io_uring probe printed nothing"; FAIL=1; return 1; }
   echo "{\"measure\":\"probe-io\",\"rep\":1,\"rc\":0,${line#\{}" >> "$JSONL"
   echo "  probe-io: $line"
