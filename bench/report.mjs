@@ -85,7 +85,8 @@ if (ISSUE.length) {
   const hb = cols.filter((t) => t.startsWith('hubbub'));
   p('## The issue\'s rows');
   p();
-  p('CPU is the server\'s (utime+stime from /proc) per delivery, or per request for the HTTP rows; p50/p99 in ms.');
+  p('CPU is the server\'s (its threads\' time on a CPU, /proc/PID/task/*/schedstat) per delivery, or per request for');
+  p('the HTTP rows; p50/p99 in ms; "server CPU %" near 100 means saturated: CPU per delivery is then one core over the rate.');
   p();
   p(`| workload | metric | ${cols.join(' | ')} | ${hb.map((t) => `${t} ÷ uWS`).join(' | ')} |`);
   p(`|---|---|${cols.map(() => '---:').join('|')}|${hb.map(() => '---:').join('|')}|`);
@@ -157,7 +158,9 @@ if (thMeasures.length) {
   p('## One thread against two (everything unpinned on the two cores)');
   p();
   p('"hand-off" is the 2-thread median minus the 1-thread median of the same server, per delivery and per');
-  p('published message (× deliveries per message): what the second thread costs, hand-off included.');
+  p('published message (× deliveries per message): what the second thread costs, hand-off included. On W5 (10');
+  p('deliveries/s) it is mostly the second loop\'s own idle cost (its timers); where the 1-thread server was');
+  p('saturated it can be negative (two threads share the passes over the subscribers).');
   p();
   p(`| measurement | metric | ${TH.join(' | ')} | hubbub 2 ÷ uWS 2 | hubbub hand-off | uWS hand-off |`);
   p(`|---|---|${TH.map(() => '---:').join('|')}|---:|---:|---:|`);
@@ -270,6 +273,16 @@ if (probe) {
     uring_send: `io_uring IORING_OP_SEND, ${probe.conns} per io_uring_enter`, uring_sendmsg: `io_uring IORING_OP_SENDMSG, ${probe.conns} per io_uring_enter` };
   for (const [k, v] of Object.entries(c)) p(`| ${names[k] || k} | ${v < 0 ? 'unavailable' : fmt(v)} |`);
   p();
+  const rd = probe.reader_cpu_ns_per_frame;
+  if (rd) {
+    p('The reading side (one frame per write; the reader\'s CPU per frame, as a load generator reads):');
+    p();
+    p('| how | CPU ns per frame |');
+    p('|---|---:|');
+    p(`| epoll_wait + read() (hb_loadgen) | ${fmt(rd.epoll_read)} |`);
+    p(`| multishot IORING_OP_RECV, provided buffers | ${rd.uring_recv_multishot < 0 ? 'unavailable' : fmt(rd.uring_recv_multishot)} |`);
+    p();
+  }
 }
 
 // --- memory projection ------------------------------------------------------------------
