@@ -12,7 +12,7 @@ pkgs=(build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libwslay-de
       libjansson-dev libssl-dev libsqlite3-dev libhiredis-dev uthash-dev libcmocka-dev
       nodejs npm sqlite3)
 if [ "$what" = all ]; then
-  pkgs+=(redis-server chromium clang libclang-rt-14-dev wrk nginx-light libnginx-mod-nchan
+  pkgs+=(redis-server chromium clang libclang-rt-14-dev wrk nginx-light libnginx-mod-nchan liburing-dev
          fonts-noto-color-emoji)
 fi
 
