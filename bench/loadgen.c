@@ -892,7 +892,7 @@ static void print_common(const char *extra_fmt, ...) {
  * now (not ready; for HTTP, no free connection). */
 static struct conn *paced_publisher(uint64_t k, int nsubs, int http) {
   if (http) {
-    /* the connection of message k's room (k mod R), else any free one */
+    /* connection k mod H (whose room is its index mod R), else the next free one */
     for (int i = 0; i < g_http_conns; i++) {
       struct conn *c = &g_conns[nsubs + (int)((k + (uint64_t)i) % (uint64_t)g_http_conns)];
       if (c->state == S_HTTP && !c->http_busy) return c;
