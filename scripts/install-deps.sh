@@ -15,7 +15,7 @@ pkgs=(build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libwslay-de
       nodejs npm sqlite3 python3)
 if [ "$what" = all ]; then
   # postgresql: the tests start a private server of their own (test/pg-harness.sh).
-  pkgs+=(postgresql redis-server chromium clang libclang-rt-14-dev wrk nginx-light libnginx-mod-nchan
+  pkgs+=(postgresql redis-server chromium clang libclang-rt-14-dev wrk nginx-light libnginx-mod-nchan liburing-dev
          fonts-noto-color-emoji
          # test/packaging/deb.sh: dpkg-shlibdeps, systemd-analyze verify (systemd is
          # only installed, never started: harmless in a container), curl.
