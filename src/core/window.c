@@ -6,8 +6,8 @@
 #define NS_PER_MS 1000000u
 
 void hb_window_init(hb_window *w, uint64_t now_ns, uint64_t cpu_ns) {
-  *w = (hb_window){.hold_ms = HB_WINDOW_HOLD_MIN_MS, .changed_ms = now_ns / NS_PER_MS,
-                   .sample_ns = now_ns, .sample_cpu_ns = cpu_ns};
+  /* changed_ms 0: the first saturation is not a return right after a spell */
+  *w = (hb_window){.hold_ms = HB_WINDOW_HOLD_MIN_MS, .sample_ns = now_ns, .sample_cpu_ns = cpu_ns};
 }
 
 bool hb_window_sample(hb_window *w, uint64_t now_ns, uint64_t cpu_ns) {
