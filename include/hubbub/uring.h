@@ -35,6 +35,9 @@ typedef struct hb_uring hb_uring;
 hb_uring *hb_uring_new(unsigned entries, char *why, size_t whylen);
 void hb_uring_free(hb_uring *u);
 
+/** The ring's file descriptor (-1 without liburing): for tests that make a
+ * submission fail by putting another file in its place. */
+int hb_uring_fd(const hb_uring *u);
 /** False once a submission failed: the ring must not be used again. */
 bool hb_uring_usable(const hb_uring *u);
 /** Sends queued and not submitted yet. */

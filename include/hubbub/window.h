@@ -8,7 +8,9 @@
  * would rather have written it at once (docs/performance.md: the window was
  * the whole HTTP delivery-latency gap to uWebSockets). So the window applies
  * only while the thread is saturated: its CPU time over a sample of wall
- * time (HB_WINDOW_SAMPLE_MS) reached HB_WINDOW_BUSY_ON_PERMILLE. It stays on
+ * time (HB_WINDOW_SAMPLE_MS) reached HB_WINDOW_BUSY_ON_PERMILLE, and its
+ * sends carried fewer than HB_WINDOW_MERGED_ITEMS_PER_SEND items each (more,
+ * and they are merged enough without holding). It stays on
  * for a spell (HB_WINDOW_HOLD_MIN_MS), and ends when a sample is less busy
  * than HB_WINDOW_BUSY_OFF_PERMILLE after the spell (or less than
  * HB_WINDOW_BUSY_IDLE_PERMILLE at any time). When the thread saturates again
@@ -34,12 +36,20 @@ typedef struct {
   uint64_t changed_ms;  /* when `on` last changed */
   uint64_t sample_ns;   /* the current sample began: wall clock */
   uint64_t sample_cpu_ns; /* and the thread's CPU time then */
-  uint32_t last_busy_permille; /* the last sample's CPU / wall (for /metrics and tests) */
+  uint64_t sample_sends, sample_items; /* and the thread's send and item counts then */
+  uint32_t last_busy_permille; /* the last sample's CPU / wall (for tests) */
 } hb_window;
 
-/** Start off, with a sample beginning at `now_ns` (monotonic) and `cpu_ns`
- * (the thread's CPU time). */
-void hb_window_init(hb_window *w, uint64_t now_ns, uint64_t cpu_ns);
+/* What a sample is judged on: the thread's counters, read at its ends. */
+typedef struct {
+  uint64_t now_ns; /* monotonic clock */
+  uint64_t cpu_ns; /* the thread's CPU time */
+  uint64_t sends;  /* sends the thread made (system calls, or io_uring sends) */
+  uint64_t items;  /* items (frames, replies) they carried */
+} hb_window_clock;
+
+/** Start off, with a sample beginning at `at`. */
+void hb_window_init(hb_window *w, const hb_window_clock *at);
 
 /** Is a sample due at `now_ns` (HB_WINDOW_SAMPLE_MS since the last)? */
 static inline bool hb_window_due(const hb_window *w, uint64_t now_ns) {
@@ -47,9 +57,9 @@ static inline bool hb_window_due(const hb_window *w, uint64_t now_ns) {
 }
 
 /**
- * End the current sample at `now_ns` with the thread's CPU time `cpu_ns`,
- * decide, and begin the next. Returns true when `on` changed.
+ * End the current sample at `at`, decide, and begin the next. Returns true
+ * when `on` changed.
  */
-bool hb_window_sample(hb_window *w, uint64_t now_ns, uint64_t cpu_ns);
+bool hb_window_sample(hb_window *w, const hb_window_clock *at);
 
 #endif

@@ -176,6 +176,8 @@ static int try_drain(hb_conn *c) {
   size_t total;
   while (!c->writing && c->out_count > 0) {
     int n = gather(c, iov, &total);
+    c->io->sends++;
+    c->io->send_items += (uint64_t)n;
     int r = uv_try_write((uv_stream_t *)&c->tcp, iov, (unsigned)n);
     if (r == UV_EAGAIN || r == UV_ENOSYS) return 0;
     if (r < 0) return r;
@@ -455,6 +457,8 @@ static bool uring_queue(hb_conn *c) {
   uv_buf_t iov[HB_MAX_IOV];
   size_t total;
   int n = gather(c, iov, &total);
+  c->io->sends++;
+  c->io->send_items += (uint64_t)n;
   hb_uring_queue(u, fd, (const struct iovec *)iov, n, c);
   c->writing = true; /* until its result: nothing else writes it meanwhile */
   return true;

@@ -115,7 +115,9 @@ static uint64_t flush_window_ms(hb_io *io) {
   const hb_config *cfg = io->set->cfg;
   if (!cfg->flush_adaptive || cfg->flush_interval_ms == 0) return (uint64_t)cfg->flush_interval_ms;
   uint64_t now = uv_hrtime();
-  if (hb_window_due(&io->window, now) && hb_window_sample(&io->window, now, thread_cpu_ns())) {
+  if (!hb_window_due(&io->window, now)) return io->window.on ? (uint64_t)cfg->flush_interval_ms : 0;
+  hb_window_clock at = {.now_ns = now, .cpu_ns = thread_cpu_ns(), .sends = io->sends, .items = io->send_items};
+  if (hb_window_sample(&io->window, &at)) {
     hb_metric_add(HB_M_FANOUT_WINDOW_ON, io->window.on ? 1 : -1);
     if (io->window.on) hb_metric_inc(HB_M_FANOUT_WINDOW_OPENS);
   }
@@ -311,7 +313,8 @@ static void uring_start(hb_io *io) {
 
 static void io_thread_main(void *arg) {
   hb_io *io = arg;
-  hb_window_init(&io->window, uv_hrtime(), thread_cpu_ns()); /* this thread's CPU time */
+  hb_window_clock at = {.now_ns = uv_hrtime(), .cpu_ns = thread_cpu_ns()}; /* this thread's CPU time */
+  hb_window_init(&io->window, &at);
   uring_start(io);
   if (io->set->hooks.thread_start) io->set->hooks.thread_start(io);
   uv_run(&io->loop, UV_RUN_DEFAULT);

@@ -57,6 +57,7 @@ void hb_uring_free(hb_uring *u) {
   hb_free(u);
 }
 
+int hb_uring_fd(const hb_uring *u) { return u->ring.ring_fd; }
 bool hb_uring_usable(const hb_uring *u) { return !u->broken; }
 unsigned hb_uring_queued(const hb_uring *u) { return u->queued; }
 bool hb_uring_full(const hb_uring *u) { return u->queued == u->entries; }
@@ -128,6 +129,7 @@ hb_uring *hb_uring_new(unsigned entries, char *why, size_t whylen) {
   return NULL;
 }
 void hb_uring_free(hb_uring *u) { (void)u; }
+int hb_uring_fd(const hb_uring *u) { (void)u; return -1; }
 bool hb_uring_usable(const hb_uring *u) { return u != NULL; }
 unsigned hb_uring_queued(const hb_uring *u) { (void)u; return 0; }
 bool hb_uring_full(const hb_uring *u) { (void)u; return true; }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -612,8 +613,52 @@ static void test_writes_the_configured_way(void **state) {
   one_close();
 }
 
+/* The ring breaks in the middle of serving (a submission fails): the
+ * frames queued for it go out with writev, the thread writes with writev
+ * from then on, and /metrics says so. */
+static void break_ring(void *arg) {
+  (void)arg;
+  int devnull = open("/dev/null", O_RDWR);
+  assert_true(dup2(devnull, hb_uring_fd(one.io->uring)) >= 0);
+  close(devnull);
+}
+
+static void send_frame(void *arg) {
+  job *j = arg;
+  j->ok = hb_conn_send_shared(j->c, &j->t->sh);
+  tshared_put(j->t, j->c->io);
+}
+
+static void test_broken_ring_falls_back_to_writev(void **state) {
+  (void)state;
+  one_open(HB_DEFAULT_MAX_OUTPUT_BYTES, false);
+  bool has = false;
+  hbt_on_io(one.io, thread_has_ring, &has);
+  if (!has) {
+    one_close();
+    skip(); /* no ring to break: io_uring off here, or refused by the kernel */
+  }
+  hbt_on_io(one.io, break_ring, NULL);
+  static const char bytes[] = "after the ring broke";
+  tshared t;
+  tshared_init(&t, bytes, sizeof bytes - 1);
+  one.j.t = &t;
+  hbt_on_io(one.io, send_frame, &one.j);
+  assert_true(one.j.ok);
+  hb_strbuf in = HB_STRBUF_INIT;
+  hbt_recv_n(one.fd, &in, sizeof bytes - 1);
+  assert_memory_equal(in.buf, bytes, sizeof bytes - 1);
+  hb_strbuf_free(&in);
+  hbt_io_until(one.io, is_released, &t, "the frame released");
+  hbt_on_io(one.io, thread_has_ring, &has);
+  assert_false(has);
+  assert_int_equal(atomic_load(&hb_metric_values[HB_M_URING_THREADS]), 0);
+  one_close();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      HBT_TEST(test_broken_ring_falls_back_to_writev),
       HBT_TEST(test_writes_the_configured_way),
       HBT_TEST(test_shared_frame_written_and_released_once),
       HBT_TEST(test_owned_copied_static_in_order),

@@ -183,12 +183,39 @@ static void test_reset_peer_is_an_error(void **state) {
   close(s);
 }
 
+/* A submission that fails (here: the ring's descriptor is no longer a
+ * ring) sends nothing: every queued send is reported HB_URING_NOT_SENT, so
+ * the caller writes those bytes with writev, and the ring is unusable. */
+static void test_failed_submission_reports_not_sent(void **state) {
+  (void)state;
+  hb_uring *u = ring_or_skip(4);
+  int s, c;
+  tcp_pair(&s, &c);
+  int devnull = open("/dev/null", O_RDWR);
+  assert_true(dup2(devnull, hb_uring_fd(u)) >= 0);
+  close(devnull);
+  memset(&got, 0, sizeof got);
+  struct iovec v = {.iov_base = "x", .iov_len = 1};
+  int t1, t2;
+  hb_uring_queue(u, s, &v, 1, &t1);
+  hb_uring_queue(u, s, &v, 1, &t2);
+  assert_int_equal(hb_uring_submit(u, record), 0);
+  assert_int_equal(result_of(&t1), HB_URING_NOT_SENT);
+  assert_int_equal(result_of(&t2), HB_URING_NOT_SENT);
+  assert_false(hb_uring_usable(u));
+  char b;
+  assert_int_equal(recv(c, &b, 1, MSG_DONTWAIT), -1); /* nothing went */
+  hb_uring_free(u);
+  close(s), close(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       HBT_TEST(test_sends_of_several_sockets_in_one_submit),
       HBT_TEST(test_full_queue),
       HBT_TEST(test_full_socket_buffer_is_eagain),
       HBT_TEST(test_reset_peer_is_an_error),
+      HBT_TEST(test_failed_submission_reports_not_sent),
   };
   return cmocka_run_group_tests_name("uring", tests, NULL, NULL);
 }
