@@ -140,11 +140,11 @@
 #define HB_WINDOW_BUSY_ON_PERMILLE 900   /* a sample this busy (CPU / wall) turns the window on */
 #define HB_WINDOW_BUSY_OFF_PERMILLE 600  /* on: less busy than this ends it once its spell is over */
 #define HB_WINDOW_BUSY_IDLE_PERMILLE 300 /* less busy than this ends it at once */
-/* A saturated thread whose sends already carry this many items each (frames
- * and replies, on average over the sample) gains nothing from holding: the
- * per-send cost is spread already, and holding would only add latency (HTTP
- * publishes as fast as answered: ~10 frames per send without a window, the
- * same CPU with one, docs/performance.md). */
+/* A saturated thread whose fan-out writes already carry this many frames
+ * each (on average over the sample) gains nothing from holding: the
+ * per-send cost is spread already, and holding would only add latency
+ * (HTTP publishes as fast as answered: each loop turn reads many requests;
+ * no less CPU with a window, docs/performance.md). */
 #define HB_WINDOW_MERGED_ITEMS_PER_SEND 8
 /* An ON spell lasts at least HB_WINDOW_HOLD_MIN_MS; when the thread saturates
  * again within HB_WINDOW_RETRY_MS of turning it off (the window was what kept

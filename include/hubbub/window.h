@@ -9,8 +9,8 @@
  * the whole HTTP delivery-latency gap to uWebSockets). So the window applies
  * only while the thread is saturated: its CPU time over a sample of wall
  * time (HB_WINDOW_SAMPLE_MS) reached HB_WINDOW_BUSY_ON_PERMILLE, and its
- * sends carried fewer than HB_WINDOW_MERGED_ITEMS_PER_SEND items each (more,
- * and they are merged enough without holding). It stays on
+ * fan-out writes carried fewer than HB_WINDOW_MERGED_ITEMS_PER_SEND frames
+ * each (more, and they are merged enough without holding). It stays on
  * for a spell (HB_WINDOW_HOLD_MIN_MS), and ends when a sample is less busy
  * than HB_WINDOW_BUSY_OFF_PERMILLE after the spell (or less than
  * HB_WINDOW_BUSY_IDLE_PERMILLE at any time). When the thread saturates again
@@ -44,8 +44,8 @@ typedef struct {
 typedef struct {
   uint64_t now_ns; /* monotonic clock */
   uint64_t cpu_ns; /* the thread's CPU time */
-  uint64_t sends;  /* sends the thread made (system calls, or io_uring sends) */
-  uint64_t items;  /* items (frames, replies) they carried */
+  uint64_t sends;  /* connections with only fan-out output the thread wrote */
+  uint64_t items;  /* the frames they held */
 } hb_window_clock;
 
 /** Start off, with a sample beginning at `at`. */
