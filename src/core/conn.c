@@ -416,6 +416,7 @@ _Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) && offsetof(uv_buf_t, ba
 static void uring_done(void *tag, int res) {
   hb_conn *c = tag;
   c->writing = false;
+  c->inflight_bytes = 0;
   if (c->state == HB_CONN_CLOSED) return; /* closed meanwhile: on_close releases the queue */
   if (res >= 0) {
     out_consume(c, (size_t)res);
@@ -456,7 +457,10 @@ static bool uring_queue(hb_conn *c) {
   size_t total;
   int n = gather(c, iov, &total);
   hb_uring_queue(u, fd, (const struct iovec *)iov, n, c);
-  c->writing = true; /* until its result: nothing else writes it meanwhile */
+  /* Until its result nothing else writes it, and hb_conn_drop_pending keeps
+   * what the send carries. */
+  c->writing = true;
+  c->inflight_bytes = (uint32_t)total;
   return true;
 }
 
