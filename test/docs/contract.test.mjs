@@ -20,19 +20,28 @@ const SwaggerParser = require('@apidevtools/swagger-parser');
 
 const read = (rel) => readFileSync(path.join(REPO, rel), 'utf8');
 
-/** The text of the one .c file under src/ that contains `marker`. */
-function sourceWith(marker) {
+/** Every .c file under src/ that contains `marker`: [{ file, text }]. */
+function sourcesWith(marker) {
   const found = [];
   const walk = (dir) => {
     for (const name of readdirSync(dir)) {
       const p = path.join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.c') && readFileSync(p, 'utf8').includes(marker)) found.push(p);
+      else if (name.endsWith('.c')) {
+        const text = readFileSync(p, 'utf8');
+        if (text.includes(marker)) found.push({ file: p, text });
+      }
     }
   };
   walk(path.join(REPO, 'src'));
-  assert.equal(found.length, 1, `exactly one file in src/ contains ${marker}: ${found.join(', ')}`);
-  return readFileSync(found[0], 'utf8');
+  return found;
+}
+
+/** The text of the one .c file under src/ that contains `marker`. */
+function sourceWith(marker) {
+  const found = sourcesWith(marker);
+  assert.equal(found.length, 1, `exactly one file in src/ contains ${marker}: ${found.map((f) => f.file).join(', ')}`);
+  return found[0].text;
 }
 
 /** The server's error table: Map code -> HTTP status (without "ok"). */
@@ -155,13 +164,17 @@ test('every operation in openapi.yaml exists on the server (no 404 for the path,
 });
 
 test('docs/upgrading.md states the store\'s current schema version and the refusal as the store does', () => {
-  // The credential store's migrations (history.db has its own, in historydb.c).
-  const src = sourceWith('CREATE TABLE organizations (');
-  const block = src.slice(src.indexOf('static const char *const migrations[] = {'));
-  const versions = [...block.slice(0, block.indexOf('};')).matchAll(/\/\* (\d+): /g)].map((m) => Number(m[1]));
-  assert.ok(versions.length >= 1, 'each migration opens with a /* N: ... */ comment');
+  // The credential store's migrations, one list per backend with the same
+  // numbers (history.db has its own, in historydb.c).
+  const lists = sourcesWith('CREATE TABLE organizations (').map(({ text: src }) => {
+    const block = src.slice(src.indexOf('static const char *const migrations[] = {'));
+    return [...block.slice(0, block.indexOf('};')).matchAll(/\/\* (\d+): /g)].map((m) => Number(m[1]));
+  });
+  assert.equal(lists.length, 2, 'SQLite and PostgreSQL');
+  assert.ok(lists[0].length >= 1, 'each migration opens with a /* N: ... */ comment');
+  assert.deepEqual(lists[0], lists[1], 'the same migration numbers for both backends');
   const md = read('docs/upgrading.md');
-  assert.match(md, new RegExp(`\\(today: \\*\\*${Math.max(...versions)}\\*\\*`), 'the current schema version');
-  assert.ok(src.includes('newer than this hubbub knows (%d): upgrade hubbub'), 'the refusal message in the store');
-  assert.match(md, /newer than\s+this hubbub knows \(M\): upgrade hubbub/);
+  assert.match(md, new RegExp(`\\(today: \\*\\*${Math.max(...lists[0])}\\*\\*`), 'the current schema version');
+  assert.ok(sourceWith('is newer than this hubbub (%d): upgrade hubbub'), 'the refusal message in the store');
+  assert.match(md, /database schema version N is\s+newer than this hubbub \(M\): upgrade hubbub/);
 });
