@@ -35,6 +35,7 @@ typedef enum {
   HB_M_RECOVERIES_FAILED,
   HB_M_RECOVERED_MESSAGES,
   HB_M_IDEMPOTENT_REPLAYS,
+  HB_M_CONTROL_CLOSES,
   /* gauges kept as up/down counters */
   HB_M_CONNECTIONS_OPEN,
   HB_M_WEBSOCKETS_OPEN,

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/auth.h"
 #include "hubbub/io.h"
 #include "hubbub/metrics.h"
 #include "hubbub/publish.h"
@@ -13,15 +14,23 @@ void hb_api_healthz(hb_conn *c, hb_http_req *req) {
   hb_broker *b = hb_publish_broker();
   bool healthy = !b->ops->healthy || b->ops->healthy(b);
   bool stopping = hb_ioset_stopping(set);
+  hb_auth_store_status st;
+  hb_auth_store_status_get(&st);
   hb_strbuf sb = HB_STRBUF_INIT;
   hb_strbuf_addf(&sb,
                  "{\"status\":\"%s\",\"broker\":{\"type\":\"%s\",\"state\":\"%s\"},"
+                 "\"store\":{\"type\":\"%s\",\"state\":\"%s\",\"since\":%lld,\"loaded_at\":%lld},"
                  "\"threads\":%d,\"connections\":%d,\"uptime_s\":%lld}",
-                 stopping ? "shutting_down" : healthy ? "ok" : "degraded", b->ops->name,
-                 b->ops->state ? b->ops->state(b) : "up", set->nio, atomic_load(&set->open_conns),
+                 stopping ? "shutting_down" : healthy && st.up ? "ok" : "degraded", b->ops->name,
+                 b->ops->state ? b->ops->state(b) : "up", st.backend, st.up ? "up" : "down", (long long)st.since_s,
+                 (long long)st.loaded_at_s, set->nio, atomic_load(&set->open_conns),
                  (long long)(time(NULL) - hb_metrics_started_at()));
   /* Degraded (Redis down) still answers 200 for liveness? No: a load
-   * balancer should route publishes elsewhere, so it is 503. */
+   * balancer should route publishes elsewhere, so it is 503. A store that
+   * cannot be read is degraded but 200: the node serves everything from
+   * its snapshot but admin changes, and the store is shared by every node,
+   * so taking them all out of rotation would turn a database outage into a
+   * full one. */
   int status = stopping || !healthy ? 503 : 200;
   hb_http_respond(c, status, "application/json", "Cache-Control: no-store\r\n", sb.buf, sb.len, false);
   hb_strbuf_free(&sb);

@@ -124,6 +124,19 @@ static const char *const migrations[] = {
     "  version BIGINT NOT NULL"
     ");"
     "INSERT INTO hubbub_changes (id, version) VALUES (1, 0);",
+
+    /* 3: as sqlite.c's third migration. */
+    "CREATE TABLE conn_disconnects ("
+    "  id TEXT PRIMARY KEY,"
+    "  plugin_id TEXT NOT NULL REFERENCES plugins(id) ON DELETE CASCADE,"
+    "  user_id TEXT NOT NULL DEFAULT '',"
+    "  event_id TEXT NOT NULL DEFAULT '',"
+    "  session_id TEXT NOT NULL DEFAULT '',"
+    "  created_at BIGINT NOT NULL,"
+    "  rowid BIGINT GENERATED ALWAYS AS IDENTITY,"
+    "  CHECK ((user_id = '') <> (event_id = ''))"
+    ");"
+    "CREATE INDEX conn_disconnects_by_time ON conn_disconnects(created_at);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == HB__STORE_SCHEMA_VERSION,
                "sqlite.c and pg.c must have one migration per schema version");

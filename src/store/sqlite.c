@@ -91,6 +91,19 @@ static const char *const migrations[] = {
     "  version INTEGER NOT NULL"
     ");"
     "INSERT INTO hubbub_changes (id, version) VALUES (1, 0);",
+
+    /* 3: operators' disconnects (of a user, or of a room: an event and one
+     * or every session of it), kept a while for every node to apply. */
+    "CREATE TABLE conn_disconnects ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  plugin_id TEXT NOT NULL REFERENCES plugins(id) ON DELETE CASCADE,"
+    "  user_id TEXT NOT NULL DEFAULT '',"
+    "  event_id TEXT NOT NULL DEFAULT '',"
+    "  session_id TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  CHECK ((user_id = '') <> (event_id = ''))"
+    ");"
+    "CREATE INDEX conn_disconnects_by_time ON conn_disconnects(created_at);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == HB__STORE_SCHEMA_VERSION,
                "sqlite.c and pg.c must have one migration per schema version");
