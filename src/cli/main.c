@@ -939,6 +939,66 @@ static int cmd_user_revoke(const command *cmd, const args *a, hb_store *s) {
   return 0;
 }
 
+/* An operator's disconnect (store.h): recorded, then applied by every
+ * running server within a second. Nothing is refused afterwards. */
+static int record_disconnect(const args *a, hb_store *s, hb_disconnect_row *d, const hb_org_row *org,
+                             const hb_plugin_row *p) {
+  char t[32];
+  int rc = hb_store_disconnect_create(s, d);
+  if (rc == 1) return fail_code(E_NOT_FOUND, "plugin '%s' not found in org '%s'", p->name, org->name);
+  if (rc != 0) return store_fail(rc, "cannot record the disconnect");
+  if (a->json) {
+    json_t *o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:I}", "id", juuid(&d->id), "plugin_id", juuid(&p->id), "plugin_name",
+                          jtext(p->name), "organization_id", juuid(&org->id), "organization_name", jtext(org->name),
+                          "created_at", (json_int_t)d->created_at);
+    if (d->room) {
+      static const hb_uuid any;
+      json_object_set_new(o, "event_id", juuid(&d->event_id));
+      json_object_set_new(o, "session_id", hb_uuid_eq(&d->session_id, &any) ? json_null() : juuid(&d->session_id));
+    } else {
+      json_object_set_new(o, "user_id", jtext(d->user_id));
+    }
+    return emit(o);
+  }
+  printf("Recorded at %s: running servers close %s within a second\n"
+         "(close code %s). The same tokens may connect again.\n",
+         time_str(d->created_at, t, sizeof t), d->room ? "the room's connections" : "the user's connections",
+         d->room ? "4409 room_closed" : "4410 user_disconnected");
+  return 0;
+}
+
+static int cmd_user_disconnect(const command *cmd, const args *a, hb_store *s) {
+  hb_org_row org;
+  hb_plugin_row p;
+  hb_disconnect_row d;
+  int rc;
+  if (!user_id_valid(a->pos[0]))
+    return usage_error("USER_ID must be 1 to %d bytes of UTF-8 without control characters", HB_MAX_USER_ID_BYTES);
+  if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
+  if ((rc = find_plugin(s, &org, get_opt(a, "plugin"), &p)) != 0) return rc;
+  memset(&d, 0, sizeof d);
+  d.plugin_id = p.id;
+  snprintf(d.user_id, sizeof d.user_id, "%s", a->pos[0]);
+  return record_disconnect(a, s, &d, &org, &p);
+}
+
+static int parse_uuid_opt(const args *a, const char *name, hb_uuid *out);
+
+static int cmd_room_disconnect(const command *cmd, const args *a, hb_store *s) {
+  hb_org_row org;
+  hb_plugin_row p;
+  hb_disconnect_row d;
+  int rc;
+  memset(&d, 0, sizeof d);
+  d.room = true;
+  if ((rc = parse_uuid_opt(a, "event", &d.event_id)) != 0) return rc;
+  if (get_opt(a, "session") && (rc = parse_uuid_opt(a, "session", &d.session_id)) != 0) return rc;
+  if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
+  if ((rc = find_plugin(s, &org, get_opt(a, "plugin"), &p)) != 0) return rc;
+  d.plugin_id = p.id;
+  return record_disconnect(a, s, &d, &org, &p);
+}
+
 /* ---- export, import ----------------------------------------------------- */
 
 /* Write `text` and a newline to `path`, created 0600 (it may hold signing secrets). */
@@ -1305,6 +1365,16 @@ static const command commands[] = {
      "Refuse every connection token of USER_ID (the `sub` claim) in a plugin issued\n"
      "until now (401 token_revoked), and close the user's open connections on every\n"
      "node (4410 token_revoked) within a second. Tokens issued later work.\n" ADMIN_OPTIONS},
+    {"user", "disconnect", "org plugin", "", "org plugin", 1, "USER_ID", true, cmd_user_disconnect,
+     "user disconnect --org ORG --plugin PLUGIN USER_ID",
+     "Close the open connections of USER_ID in a plugin on every node (4410\n"
+     "user_disconnected) within a second, without refusing anything: the same\n"
+     "tokens may connect again (the SDK asks its getToken for a new one).\n" ADMIN_OPTIONS},
+    {"room", "disconnect", "org plugin event session", "", "org plugin event", 0, NULL, true, cmd_room_disconnect,
+     "room disconnect --org ORG --plugin PLUGIN --event UUID [--session UUID]",
+     "Close every open connection of a room on every node (4409 room_closed; the\n"
+     "SDK does not reconnect) within a second: one session, or without --session\n"
+     "every session of the event. Nothing is refused afterwards.\n" ADMIN_OPTIONS},
     {"connection-token", "create", "org plugin event session user scopes ttl", "", "org plugin event session", 0,
      NULL, true, cmd_conn_token_create,
      "connection-token create --org ORG --plugin PLUGIN --event UUID --session UUID\n"

@@ -150,6 +150,7 @@ expect_exit 2 "missing NAME" -- hb org create
 # process is slow.
 COMMANDS=("serve" "org create" "org list" "org delete" "plugin create" "plugin list" "plugin update"
           "plugin rotate-secret" "plugin delete" "token create" "token list" "token revoke" "user revoke"
+          "user disconnect" "room disconnect"
           "connection-token create" "export" "import" "admin-token create" "version" "help")
 check_help() { # check_help "WORDS" COMMAND...
   local c=$1 rc=0 out
@@ -200,6 +201,14 @@ json_run 0 'o["plugins"][0]["previous_kid"] is not None and o["plugins"][0]["sig
 json_run 0 'o["retired"] is True and o["organization_name"] == "korg"' -- hb plugin rotate-secret --org korg kplug --retire-previous --json
 json_run 0 'o["user_id"] == "bob" and o["plugin_name"] == "kplug" and isinstance(o["revoked_before"], int)' -- \
   hb user revoke --org korg --plugin kplug bob --json
+json_run 0 'o["user_id"] == "bob" and o["plugin_name"] == "kplug" and "event_id" not in o' -- \
+  hb user disconnect --org korg --plugin kplug bob --json
+json_run 0 'o["event_id"] == "'"$EVENT"'" and o["session_id"] is None and o["organization_name"] == "korg"' -- \
+  hb room disconnect --org korg --plugin kplug --event $EVENT --json
+json_run 0 'o["session_id"] == "'"$SESSION"'"' -- hb room disconnect --org korg --plugin kplug --event $EVENT --session $SESSION --json
+json_error 2 usage -- hb room disconnect --org korg --plugin kplug --event nope --json
+json_error 2 usage -- hb room disconnect --org korg --plugin kplug --json
+hb user disconnect --org korg --plugin kplug bob | grep -q "4410 user_disconnected" || die "user disconnect text"
 json_run 0 'o["format"] == "hubbub-export" and o["includes_secrets"] is False' -- hb export --json
 json_run 0 'o["out"].endswith("export.json") and o["includes_secrets"] is True' -- \
   hb export --include-secrets --out "$CHK/export.json" --json
