@@ -8,7 +8,9 @@
 #   pg-harness.sh start            start one; prints shell assignments:
 #                                  HB_PG_DIR=... HB_PG_PORT=... HB_PG_URI=...
 #   pg-harness.sh stop DIR         stop it (-m immediate) and remove DIR
-#   pg-harness.sh pause DIR        stop the server, keep its data and port
+#   pg-harness.sh pause DIR        stop the server (a fast shutdown: what was
+#                                  committed stays, as with a real server's
+#                                  synchronous commits), keep its data and port
 #   pg-harness.sh resume DIR       start it again on the same port
 #   pg-harness.sh createdb DIR NAME   a fresh database owned by the test role;
 #                                  prints its URI
@@ -66,10 +68,11 @@ server_start() {
     start >/dev/null
 }
 
+# server_stop DIR [MODE]: immediate by default (the data goes anyway).
 server_stop() {
-  local dir=$1
+  local dir=$1 mode=${2:-immediate}
   [ -f "$dir/data/postmaster.pid" ] || return 0
-  if ! as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -w -t "$STOP_TIMEOUT_S" -s -m immediate stop >/dev/null 2>&1; then
+  if ! as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -w -t "$STOP_TIMEOUT_S" -s -m "$mode" stop >/dev/null 2>&1; then
     # Only this cluster's postmaster, by the pid it wrote.
     local pid
     pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)
@@ -150,7 +153,9 @@ cmd_run() {
 case "${1:-}" in
   start) cmd_start ;;
   stop) shift; cmd_stop "$@" ;;
-  pause) check_dir "${2:-}"; server_stop "$2"; rm -f "$2/data/postmaster.pid" ;;
+  # fast, not immediate: with synchronous_commit=off an immediate stop loses
+  # the last commits, which a real server (synchronous commits) never does.
+  pause) check_dir "${2:-}"; server_stop "$2" fast; rm -f "$2/data/postmaster.pid" ;;
   resume) check_dir "${2:-}"; server_start "$2" ;;
   createdb) shift; cmd_createdb "$@" ;;
   run) shift; cmd_run "$@" ;;
