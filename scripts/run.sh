@@ -38,6 +38,8 @@ create() {
   [ "$(json error.code <<<"$out")" = already_exists ] && return 0
   die "hubbub $* failed: $(json error.message <<<"$out")"
 }
+# The store first (admin commands never create one); idempotent.
+out=$(hb init) || die "hubbub init failed: $(json error.message <<<"$out")"
 create org create "$ORG"
 create plugin create --org "$ORG" "$PLUGIN"
 

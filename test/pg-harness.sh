@@ -8,9 +8,7 @@
 #   pg-harness.sh start            start one; prints shell assignments:
 #                                  HB_PG_DIR=... HB_PG_PORT=... HB_PG_URI=...
 #   pg-harness.sh stop DIR         stop it (-m immediate) and remove DIR
-#   pg-harness.sh pause DIR        stop the server (a fast shutdown: what was
-#                                  committed stays, as with a real server's
-#                                  synchronous commits), keep its data and port
+#   pg-harness.sh pause DIR        stop the server, keep its data and port
 #   pg-harness.sh resume DIR       start it again on the same port
 #   pg-harness.sh createdb DIR NAME   a fresh database owned by the test role;
 #                                  prints its URI
@@ -68,16 +66,24 @@ server_start() {
     start >/dev/null
 }
 
-# server_stop DIR [MODE]: immediate by default (the data goes anyway).
 server_stop() {
-  local dir=$1 mode=${2:-immediate}
+  local dir=$1
   [ -f "$dir/data/postmaster.pid" ] || return 0
-  if ! as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -w -t "$STOP_TIMEOUT_S" -s -m "$mode" stop >/dev/null 2>&1; then
+  if ! as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -w -t "$STOP_TIMEOUT_S" -s -m immediate stop >/dev/null 2>&1; then
     # Only this cluster's postmaster, by the pid it wrote.
     local pid
     pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null || true)
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
   fi
+}
+
+# A pause is an outage the client sees (its connections are cut), but the
+# data stays: a fast stop, which writes out the WAL. An immediate stop would
+# lose the last commits: the server runs with synchronous_commit=off.
+server_pause() {
+  local dir=$1
+  [ -f "$dir/data/postmaster.pid" ] || return 0
+  as_owner "$PG_BIN/pg_ctl" -D "$dir/data" -w -t "$STOP_TIMEOUT_S" -s -m fast stop >/dev/null 2>&1 || server_stop "$dir"
 }
 
 cmd_start() {
@@ -153,9 +159,7 @@ cmd_run() {
 case "${1:-}" in
   start) cmd_start ;;
   stop) shift; cmd_stop "$@" ;;
-  # fast, not immediate: with synchronous_commit=off an immediate stop loses
-  # the last commits, which a real server (synchronous commits) never does.
-  pause) check_dir "${2:-}"; server_stop "$2" fast; rm -f "$2/data/postmaster.pid" ;;
+  pause) check_dir "${2:-}"; server_pause "$2"; rm -f "$2/data/postmaster.pid" ;;
   resume) check_dir "${2:-}"; server_start "$2" ;;
   createdb) shift; cmd_createdb "$@" ;;
   run) shift; cmd_run "$@" ;;

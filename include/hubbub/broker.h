@@ -47,8 +47,10 @@ typedef struct {
   /** Some thread gained its first (on) or lost its last (off) subscriber on
    * `chan`: interest routing. Any I/O thread. May be NULL. */
   void (*interest)(hb_broker *b, const hb_chan_key *chan, bool on);
-  /** "up", "down", "connecting"...: for /healthz. */
+  /** "up", "down", "connecting"...: for /healthz and hubbub_broker_state. */
   const char *(*state)(hb_broker *b);
+  /** Every value state() may return, NULL-terminated (the one-hot gauge). */
+  const char *const *states;
   bool (*healthy)(hb_broker *b);
   /** Called on the main thread after the I/O threads stopped; frees `b`. */
   void (*stop)(hb_broker *b);

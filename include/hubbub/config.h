@@ -25,6 +25,7 @@ typedef struct {
   size_t max_body_bytes;
   size_t max_batch_body_bytes; /* POST /api/v1/pub_subs/batch */
   size_t max_message_bytes;
+  int max_message_fragments; /* frames of one fragmented WebSocket message */
   size_t max_data_bytes;
   size_t max_output_bytes;
   size_t max_subscriptions;
@@ -47,6 +48,11 @@ typedef struct {
   int max_recover_messages;  /* a reconnect replays at most this many */
   int history_persist;       /* single node: keep history in DATA/history.db across restarts (0/1) */
   int idempotency_ttl_s;     /* how long an Idempotency-Key is remembered */
+  char log_format[8]; /* "text" or "json" (log.h) */
+  bool access_log;    /* one line per HTTP request, whatever log_level says */
+  /* Origins whose pages may call the HTTP API from a browser (CORS), space
+   * separated, compared as origin.h says; empty = no CORS headers. */
+  char cors_allowed_origins[2048];
 } hb_config;
 
 void hb_config_defaults(hb_config *c);

@@ -65,6 +65,8 @@ typedef struct {
    * call fails with HB_STORE_UNAVAILABLE (default HB_STORE_PG_REPLY_TIMEOUT_MS;
    * the server's statement_timeout is set a little below it). */
   int reply_timeout_ms;
+  /* Open only a store that exists (hb_store_open_existing). */
+  bool must_exist;
 } hb_store_options;
 
 typedef struct {
@@ -117,11 +119,32 @@ typedef struct {
 int hb_store_open(hb_store **out, const char *location, char *errbuf, size_t errlen);
 int hb_store_open_with(hb_store **out, const char *location, const hb_store_options *opts,
                        char *errbuf, size_t errlen);
+/** hb_store_open() of a store that must exist: HB_STORE_NONE, nothing
+ * created and a reason in errbuf, when the location holds none (SQLite: no
+ * file; PostgreSQL: no hubbub schema in the database, which must exist
+ * anyway). An older schema is migrated as by hb_store_open. Only `hubbub serve`
+ * and `hubbub init` create a store; the admin commands and a server's
+ * per-thread handles never do. */
+int hb_store_open_existing(hb_store **out, const char *location, char *errbuf, size_t errlen);
 void hb_store_close(hb_store *s);
+
+/* Is the file a handle opened still at its path? SQLite keeps using a file
+ * that was deleted or replaced (the handle holds it open), so nothing
+ * fails: the server must look. (PostgreSQL: always OK; an outage shows as
+ * HB_STORE_UNAVAILABLE instead.) */
+typedef enum {
+  HB_STORE_FILE_OK,
+  HB_STORE_FILE_MISSING,  /* nothing at the path (deleted, moved, unreadable directory) */
+  HB_STORE_FILE_REPLACED, /* another file at the path (restored, recreated) */
+} hb_store_file;
+/** stat() the path and compare device and inode with what was opened; log
+ * a change from the last check (an error when the file went, info when it
+ * is back). Cheap: the server calls it on every credential reload tick. */
+hb_store_file hb_store_check_file(hb_store *s);
 
 /**
  * The calling thread's own handle on the store in `dir`, opened on first
- * use (NULL, logged, when it cannot be) and kept until
+ * use (NULL, logged, when it cannot be: never created) and kept until
  * hb_store_thread_close() on the same thread.
  */
 hb_store *hb_store_thread(const char *dir);

@@ -32,7 +32,6 @@
 #include "hubbub/io.h"
 #include "hubbub/json.h"
 #include "hubbub/log.h"
-#include "hubbub/metrics.h"
 #include "hubbub/router.h"
 #include "hubbub/store.h"
 #include "hubbub/user_id.h"
@@ -58,6 +57,10 @@ struct admin_job {
   hb_strbuf out;
   bool retry_after;
   bool secret; /* the answer holds secrets: wiped after it is queued */
+  hb_error err; /* an error answer (HB_OK: none), counted and logged as any other */
+  /* for the log lines of actions, copied from the request */
+  char cred[HB_LOG_REDACT_BYTES];
+  char peer[HB_PEER_NAME_BYTES];
 };
 
 static hb_worker *worker;
@@ -70,6 +73,7 @@ static void reply_json(admin_job *j, int status, json_t *o) {
   free(s); /* jansson's allocator */
   json_decref(o);
   j->status = s ? status : 500;
+  j->err.err = HB_OK;
 }
 
 static void reply_err(admin_job *j, hb_err err, const char *pointer, const char *fmt, ...)
@@ -84,6 +88,7 @@ static void reply_err(admin_job *j, hb_err err, const char *pointer, const char 
     va_end(ap);
   }
   hb_error_set(&e, err, pointer, fmt ? "%s" : NULL, msg);
+  j->err = e;
   hb_strbuf_reset(&j->out);
   hb_http_error_body(&j->out, &e);
   j->status = hb_err_http_status(err);
@@ -95,6 +100,27 @@ static void reply_err(admin_job *j, hb_err err, const char *pointer, const char 
 static void store_failed(admin_job *j, int rc) {
   if (rc == HB_STORE_UNAVAILABLE) reply_err(j, HB_E_STORE_UNAVAILABLE, NULL, NULL);
   else reply_err(j, HB_E_INTERNAL, NULL, NULL);
+}
+
+/* An admin action that changed something, at info: who (the admin token,
+ * by the first hex digits of its hash), from where, what, and its id.
+ * Never a secret: a token or signing secret is shown once, to the caller.
+ * On the worker thread: who and from where were copied at submit(). */
+static void log_action_user(admin_job *j, const char *what, const hb_uuid *id, const char *name, const char *user) {
+  hb_log_line l;
+  if (!hb_log_begin(&l, HB_LOG_INFO, what)) return;
+  char ids[HB_UUID_STR_BYTES];
+  hb_uuid_format(id, ids);
+  hb_log_str(&l, "admin", j->cred);
+  hb_log_str(&l, "peer", j->peer);
+  hb_log_str(&l, "id", ids);
+  hb_log_str(&l, "name", name);
+  hb_log_str(&l, "user", user);
+  hb_log_end(&l);
+}
+
+static void log_action(admin_job *j, const char *what, const hb_uuid *id, const char *name) {
+  log_action_user(j, what, id, name, NULL);
 }
 
 /* On the worker thread. */
@@ -122,6 +148,7 @@ static void job_free(admin_job *j) {
 static void job_done(void *ctx, void *arg) {
   admin_job *j = arg;
   if (ctx && hb_http_deferred_open(j->c)) {
+    if (j->err.err != HB_OK) hb_http_note_error(j->c, &j->err, 0);
     char extra[64];
     snprintf(extra, sizeof extra, "Cache-Control: no-store\r\n%s", j->retry_after ? "Retry-After: 1\r\n" : "");
     hb_http_respond(j->c, j->status, "application/json", extra, j->out.buf, j->out.len, false);
@@ -139,6 +166,8 @@ static void submit(hb_conn *c, hb_http_req *req, admin_op op, const hb_uuid *id,
   j->method = req->method;
   if (id) j->id = *id;
   j->include_secrets = include_secrets;
+  snprintf(j->cred, sizeof j->cred, "%s", req->log_cred);
+  hb_conn_peer_name(c, j->peer);
   if (req->body.len) {
     j->body = hb_malloc(req->body.len + 1);
     memcpy(j->body, req->body.buf, req->body.len);
@@ -300,7 +329,10 @@ static void op_orgs(admin_job *j, hb_store *s) {
     int rc = hb_store_org_create(s, name, &row);
     if (rc == 1) reply_err(j, HB_E_ALREADY_EXISTS, "/name", "an organization with that name exists");
     else if (rc != 0) store_failed(j, rc);
-    else reply_json(j, 201, json_pack("{s:o,s:s}", "id", uuid_json(&row.id), "name", row.name));
+    else {
+      log_action(j, "admin: organization created", &row.id, row.name);
+      reply_json(j, 201, json_pack("{s:o,s:s}", "id", uuid_json(&row.id), "name", row.name));
+    }
   }
   json_decref(o);
 }
@@ -315,7 +347,7 @@ static void op_org_delete(admin_job *j, hb_store *s) {
   int rc = hb_store_org_delete(s, &org.id);
   if (rc == 1) return reply_err(j, HB_E_NOT_FOUND, NULL, "no such organization");
   if (rc != 0) return store_failed(j, rc);
-  hb_info("admin: deleted organization '%s' (%s) with its plugins and tokens", org.name, id);
+  log_action(j, "admin: organization deleted, with its plugins and tokens", &org.id, org.name);
   reply_json(j, 200, json_pack("{s:o,s:s,s:b}", "id", uuid_json(&org.id), "name", org.name, "deleted", 1));
 }
 
@@ -359,10 +391,12 @@ static void op_plugins(admin_job *j, hb_store *s) {
       j->secret = true;
       if (rc == 1) reply_err(j, HB_E_ALREADY_EXISTS, "/name", "a plugin with that name exists in the organization");
       else if (rc != 0) store_failed(j, rc);
-      else
+      else {
+        log_action(j, "admin: plugin created", &p.id, p.name);
         reply_json(j, 201, json_pack("{s:o,s:s,s:o,s:s,s:s,s:s}", "id", uuid_json(&p.id), "name", p.name,
                                      "organization_id", uuid_json(&p.org_id), "allowed_origins", p.allowed_origins,
                                      "signing_secret", p.signing_secret, "signing_kid", p.signing_kid));
+      }
       OPENSSL_cleanse(&p, sizeof p);
     }
   }
@@ -377,7 +411,7 @@ static void op_plugin_delete(admin_job *j, hb_store *s) {
   int rc = hb_store_plugin_delete(s, &p.id);
   if (rc == 1) return reply_err(j, HB_E_NOT_FOUND, NULL, "no such plugin");
   if (rc != 0) return store_failed(j, rc);
-  hb_info("admin: deleted plugin '%s' with its tokens", p.name);
+  log_action(j, "admin: plugin deleted, with its tokens", &p.id, p.name);
   reply_json(j, 200, json_pack("{s:o,s:s,s:o,s:b}", "id", uuid_json(&p.id), "name", p.name, "organization_id",
                                uuid_json(&p.org_id), "deleted", 1));
 }
@@ -404,18 +438,22 @@ static void op_rotate_secret(admin_job *j, hb_store *s) {
       int rc = hb_store_plugin_retire_previous(s, &p.id, &had);
       if (rc == 1) reply_err(j, HB_E_NOT_FOUND, NULL, "no such plugin");
       else if (rc != 0) store_failed(j, rc);
-      else
+      else {
+        if (had) log_action(j, "admin: previous signing secret retired", &p.id, p.name);
         reply_json(j, 200, json_pack("{s:o,s:s,s:b,s:o}", "id", uuid_json(&p.id), "name", p.name, "retired", had,
                                      "previous_kid", had ? json_string(p.previous_kid) : json_null()));
+      }
     } else {
       int rc = hb_store_plugin_rotate_secret(s, &p.id, ttl, &r);
       j->secret = true;
       if (rc == 1) reply_err(j, HB_E_NOT_FOUND, NULL, "no such plugin");
       else if (rc != 0) store_failed(j, rc);
-      else
+      else {
+        log_action(j, "admin: signing secret rotated", &r.id, r.name);
         reply_json(j, 200, json_pack("{s:o,s:s,s:s,s:s,s:s,s:o}", "id", uuid_json(&r.id), "name", r.name,
                                      "signing_secret", r.signing_secret, "signing_kid", r.signing_kid, "previous_kid",
                                      r.previous_kid, "previous_retire_at", time_or_null(r.previous_retire_at)));
+      }
       OPENSSL_cleanse(&r, sizeof r);
     }
   }
@@ -446,9 +484,11 @@ static void op_revoke_user(admin_job *j, hb_store *s) {
     int rc = hb_store_revoke_user_tokens(s, &j->id, user, (int64_t)time(NULL), &r);
     if (rc == 1) reply_err(j, HB_E_NOT_FOUND, NULL, "no such plugin");
     else if (rc != 0) store_failed(j, rc);
-    else
+    else {
+      log_action_user(j, "admin: user revoked", &r.plugin_id, NULL, r.user_id);
       reply_json(j, 201, json_pack("{s:o,s:s,s:I}", "plugin_id", uuid_json(&r.plugin_id), "user_id", r.user_id,
                                    "revoked_before", (json_int_t)r.revoked_before));
+    }
   }
   json_decref(o);
 }
@@ -492,6 +532,8 @@ static void op_disconnect(admin_job *j, hb_store *s) {
   } else if (rc != 0) {
     store_failed(j, rc);
   } else {
+    log_action_user(j, d.room ? "admin: room disconnected" : "admin: user disconnected", &d.plugin_id, NULL,
+                    d.room ? NULL : d.user_id);
     json_t *r = json_pack("{s:o,s:o,s:I}", "id", uuid_json(&d.id), "plugin_id", uuid_json(&d.plugin_id),
                           "created_at", (json_int_t)d.created_at);
     if (d.room) {
@@ -571,10 +613,12 @@ static void op_tokens(admin_job *j, hb_store *s) {
       j->secret = true;
       if (rc == 1) reply_err(j, HB_E_ALREADY_EXISTS, "/name", "a token with that name exists");
       else if (rc != 0) store_failed(j, rc);
-      else
+      else {
+        log_action(j, "admin: token created", &t.id, t.name);
         reply_json(j, 201, json_pack("{s:o,s:s,s:o,s:o,s:s,s:o}", "id", uuid_json(&t.id), "token", tok,
                                      "organization_id", uuid_json(&t.org_id), "plugin_id", uuid_json(&t.plugin_id),
                                      "name", t.name, "expires_at", time_or_null(t.expires_at)));
+      }
       OPENSSL_cleanse(tok, sizeof tok);
     }
   }
@@ -587,6 +631,7 @@ static void op_token_revoke(admin_job *j, hb_store *s) {
   int rc = hb_store_token_revoke(s, &j->id);
   if (rc == 1) return reply_err(j, HB_E_NOT_FOUND, NULL, "no such token");
   if (rc != 0) return store_failed(j, rc);
+  log_action(j, "admin: token revoked", &j->id, NULL);
   reply_json(j, 200, json_pack("{s:o,s:b}", "id", uuid_json(&j->id), "revoked", 1));
 }
 

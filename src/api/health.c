@@ -16,21 +16,25 @@ void hb_api_healthz(hb_conn *c, hb_http_req *req) {
   bool stopping = hb_ioset_stopping(set);
   hb_auth_store_status st;
   hb_auth_store_status_get(&st);
+  /* The store's file vanished under the server (server.c watches it). */
+  bool store_missing = hb_metric_get(HB_M_STORE_MISSING) > 0;
   hb_strbuf sb = HB_STRBUF_INIT;
   hb_strbuf_addf(&sb,
                  "{\"status\":\"%s\",\"broker\":{\"type\":\"%s\",\"state\":\"%s\"},"
                  "\"store\":{\"type\":\"%s\",\"state\":\"%s\",\"since\":%lld,\"loaded_at\":%lld},"
                  "\"threads\":%d,\"connections\":%d,\"uptime_s\":%lld}",
-                 stopping ? "shutting_down" : healthy && st.up ? "ok" : "degraded", b->ops->name,
-                 b->ops->state ? b->ops->state(b) : "up", st.backend, st.up ? "up" : "down", (long long)st.since_s,
-                 (long long)st.loaded_at_s, set->nio, atomic_load(&set->open_conns),
-                 (long long)(time(NULL) - hb_metrics_started_at()));
+                 stopping ? "shutting_down" : healthy && st.up && !store_missing ? "ok" : "degraded", b->ops->name,
+                 b->ops->state ? b->ops->state(b) : "up", st.backend,
+                 store_missing ? "missing" : st.up ? "up" : "down", (long long)st.since_s, (long long)st.loaded_at_s,
+                 set->nio, atomic_load(&set->open_conns), (long long)(time(NULL) - hb_metrics_started_at()));
   /* Degraded (Redis down) still answers 200 for liveness? No: a load
    * balancer should route publishes elsewhere, so it is 503. A store that
-   * cannot be read is degraded but 200: the node serves everything from
-   * its snapshot but admin changes, and the store is shared by every node,
-   * so taking them all out of rotation would turn a database outage into a
-   * full one. */
+   * cannot be read (down), or whose file was deleted under the server
+   * (missing), is degraded but 200: the node serves everything from its
+   * snapshot but admin changes. A shared store down would otherwise take
+   * every node out of rotation at once, and a probe must not restart a
+   * node into an empty store; the operator is alerted by the status, the
+   * log line and hubbub_store_up / hubbub_store_missing. */
   int status = stopping || !healthy ? 503 : 200;
   hb_http_respond(c, status, "application/json", "Cache-Control: no-store\r\n", sb.buf, sb.len, false);
   hb_strbuf_free(&sb);

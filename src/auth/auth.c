@@ -20,6 +20,7 @@
 #include "hubbub/alloc.h"
 #include "hubbub/hash.h"
 #include "hubbub/log.h"
+#include "hubbub/metrics.h"
 #include "hubbub/origin.h"
 
 
@@ -304,16 +305,18 @@ static snapshot *build(hb_store *store, int *rc) {
   return NULL;
 }
 
+static hb_log_limit reload_failed_limit;
+
 /* Build and swap unconditionally when force, else only on a new version. */
 static int reload(hb_store *store, bool force) {
   int64_t version = 0;
   snapshot *fresh, *old;
   int rc;
   pthread_mutex_lock(&reload_mu);
-  if ((rc = hb_store_data_version(store, &version)) != 0) goto out;
+  if ((rc = hb_store_data_version(store, &version)) != 0) goto failed;
   if (!force && loaded_from == store && version == loaded_version) goto out;
   fresh = build(store, &rc);
-  if (!fresh) goto out; /* keep serving the last good snapshot */
+  if (!fresh) goto failed; /* keep serving the last good snapshot */
   pthread_rwlock_wrlock(&lock);
   old = current;
   current = fresh;
@@ -329,6 +332,16 @@ static int reload(hb_store *store, bool force) {
   pthread_mutex_unlock(&status_mu);
   hb_debug("auth: credentials reloaded (%u tokens, %u plugins, %u revocations)", HASH_COUNT(fresh->tokens),
            HASH_COUNT(fresh->plugins), HASH_COUNT(fresh->revocations));
+  rc = 0;
+  goto out;
+failed:
+  /* Not silent: the server keeps the last good credentials, and says so
+   * (the store logged its own error), once a second at most. */
+  hb_metric_inc(HB_M_CREDENTIAL_RELOAD_FAILURES);
+  unsigned long dropped = 0;
+  if (hb_log_limit_take(&reload_failed_limit, &dropped))
+    hb_error_log("auth: credentials not reloaded: the store cannot be read; serving the last good ones (%lu "
+                 "more failures not logged)", dropped);
 out:
   pthread_mutex_unlock(&reload_mu);
   return rc;

@@ -27,6 +27,7 @@
 
 #include "hubbub/json.h"
 #include "hubbub/limits.h"
+#include "hubbub/log.h"
 
 void hb_config_defaults(hb_config *c) {
   memset(c, 0, sizeof *c);
@@ -37,6 +38,7 @@ void hb_config_defaults(hb_config *c) {
   c->max_body_bytes = HB_DEFAULT_MAX_BODY_BYTES;
   c->max_batch_body_bytes = HB_DEFAULT_MAX_BATCH_BODY_BYTES;
   c->max_message_bytes = HB_DEFAULT_MAX_MESSAGE_BYTES;
+  c->max_message_fragments = HB_DEFAULT_MAX_MESSAGE_FRAGMENTS;
   c->max_data_bytes = HB_DEFAULT_MAX_DATA_BYTES;
   c->max_output_bytes = HB_DEFAULT_MAX_OUTPUT_BYTES;
   c->max_subscriptions = HB_DEFAULT_MAX_SUBSCRIPTIONS;
@@ -56,6 +58,7 @@ void hb_config_defaults(hb_config *c) {
   c->max_recover_messages = HB_DEFAULT_MAX_RECOVER_MESSAGES;
   c->history_persist = 1;
   c->idempotency_ttl_s = HB_DEFAULT_IDEMPOTENCY_TTL_S;
+  snprintf(c->log_format, sizeof c->log_format, "%s", HB_DEFAULT_LOG_FORMAT);
 }
 
 int hb_config_parse_listen(const char *s, char *host, size_t hostlen, int *port) {
@@ -95,7 +98,7 @@ int hb_config_parse_listen(const char *s, char *host, size_t hostlen, int *port)
 
 /* ---- the config file ---------------------------------------------------- */
 
-typedef enum { F_STR, F_SIZE, F_INT, F_RATE } field_kind;
+typedef enum { F_STR, F_SIZE, F_INT, F_RATE, F_BOOL } field_kind;
 
 typedef struct {
   const char *key;
@@ -108,6 +111,7 @@ typedef struct {
 #define SIZE(k, lo) {#k, F_SIZE, offsetof(hb_config, k), 0, lo, HB_CONFIG_MAX_SIZE_BYTES}
 #define INT(k, lo, hi) {#k, F_INT, offsetof(hb_config, k), 0, lo, hi}
 #define RATE(k) {#k, F_RATE, offsetof(hb_config, k), 0, 0, HB_CONFIG_MAX_RATE}
+#define BOOL(k) {#k, F_BOOL, offsetof(hb_config, k), 0, 0, 0}
 
 static const field fields[] = {
     STR(host),
@@ -120,6 +124,7 @@ static const field fields[] = {
     SIZE(max_body_bytes, 256),
     SIZE(max_batch_body_bytes, 256),
     SIZE(max_message_bytes, 256),
+    INT(max_message_fragments, 1, HB_CONFIG_MAX_MESSAGE_FRAGMENTS),
     SIZE(max_data_bytes, 2),
     SIZE(max_output_bytes, 4096),
     {"max_subscriptions", F_SIZE, offsetof(hb_config, max_subscriptions), 0, 1, HB_CONFIG_MAX_SUBSCRIPTIONS},
@@ -141,6 +146,9 @@ static const field fields[] = {
     INT(max_recover_messages, 0, HB_CONFIG_MAX_RECOVER_MESSAGES),
     INT(history_persist, 0, 1),
     INT(idempotency_ttl_s, 1, HB_CONFIG_MAX_IDEMPOTENCY_TTL_S),
+    STR(log_format),
+    BOOL(access_log),
+    STR(cors_allowed_origins),
 };
 
 static int fail(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -178,6 +186,10 @@ static int set_field(hb_config *c, const field *f, json_t *v, const char *path, 
     else *(int *)base = (int)n;
     return 0;
   }
+  case F_BOOL:
+    if (!json_is_boolean(v)) return fail(errbuf, errlen, "%s: \"%s\" must be true or false", path, f->key);
+    *(bool *)base = json_is_true(v);
+    return 0;
   case F_RATE: {
     if (!json_is_number(v)) return fail(errbuf, errlen, "%s: \"%s\" must be a number", path, f->key);
     double d = json_number_value(v);
@@ -190,8 +202,31 @@ static int set_field(hb_config *c, const field *f, json_t *v, const char *path, 
   return -1;
 }
 
-static bool known_log_level(const char *s) {
-  return !strcmp(s, "debug") || !strcmp(s, "info") || !strcmp(s, "warn") || !strcmp(s, "error");
+static bool known_log_level(const char *s) { return hb_log_level_parse(s) >= 0; }
+
+/* A CORS entry is a whole origin, "scheme://host[:port]", as browsers send
+ * it: no path, not even "/" (it would never match), and no wildcard. "*"
+ * is refused: the API answers with credentials (API and admin tokens), and
+ * /healthz and /metrics have none, so "any page on the internet" is never
+ * what an operator wants (docs/operations.md, CORS). Returns the problem
+ * or NULL. */
+static const char *cors_list_problem(const char *list, char *bad, size_t badlen) {
+  for (const char *p = list; *p;) {
+    while (*p == ' ' || *p == '\t') p++;
+    const char *q = p;
+    while (*q && *q != ' ' && *q != '\t') q++;
+    if (q == p) break;
+    snprintf(bad, badlen, "%.*s", (int)(q - p), p);
+    if (q - p == 1 && *p == '*') return "\"*\" is not allowed: list the origins";
+    const char *sep = strstr(bad, "://");
+    if (!sep || sep == bad || !sep[3]) return "an origin is scheme://host[:port]";
+    for (const char *s = bad; s < sep; s++)
+      if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || strchr("+-.", *s)))
+        return "an origin is scheme://host[:port]";
+    if (strpbrk(sep + 3, "/?#*")) return "an origin has no path (not even \"/\"), query or wildcard";
+    p = q;
+  }
+  return NULL;
 }
 
 /*
@@ -253,6 +288,13 @@ static int check_merged(const hb_config *c, const blame_src *b, char *errbuf, si
   if (c->ping_interval_ms > 0 && c->ping_interval_ms >= c->idle_timeout_ms)
     return fail(errbuf, errlen, "%s: \"ping_interval_ms\" must be less than \"idle_timeout_ms\"",
                 blame(b, "ping_interval_ms", "idle_timeout_ms", who, sizeof who));
+  if (hb_log_format_parse(c->log_format) < 0)
+    return fail(errbuf, errlen, "%s: \"log_format\" must be text or json", blame(b, "log_format", NULL, who, sizeof who));
+  char bad[128];
+  const char *problem = cors_list_problem(c->cors_allowed_origins, bad, sizeof bad);
+  if (problem)
+    return fail(errbuf, errlen, "%s: \"cors_allowed_origins\": \"%s\": %s",
+                blame(b, "cors_allowed_origins", NULL, who, sizeof who), bad, problem);
   return 0;
 }
 
@@ -337,6 +379,12 @@ static json_t *env_value(const field *f, const char *name, const char *text, cha
     }
     return json_real(d);
   }
+  case F_BOOL:
+    /* The file's spelling, and the usual 1/0 of shell scripts. */
+    if (!strcmp(text, "true") || !strcmp(text, "1")) return json_true();
+    if (!strcmp(text, "false") || !strcmp(text, "0")) return json_false();
+    fail(errbuf, errlen, "%s: \"%s\" must be true or false, got \"%s\"", name, f->key, text);
+    return NULL;
   }
   return NULL;
 }

@@ -59,6 +59,13 @@ const char *hb_err_message(hb_err e) {
   return (unsigned)e < HB_E__COUNT ? table[e].message : "internal error";
 }
 
+bool hb_err_is_refusal(hb_err e) {
+  switch (hb_err_http_status(e)) {
+  case 401: case 403: case 413: case 415: case 429: case 503: return true;
+  default: return false;
+  }
+}
+
 hb_close_code hb_err_close_code(hb_err e) {
   /* 401 like the other token errors, but its own close code: the SDK must
    * not retry a revoked token, only ask for a new one (protocol.md §4). */

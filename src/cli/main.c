@@ -7,7 +7,7 @@
  * server is running; a running server picks changes up by itself
  * (hb_auth_reload). The store location is --store, else --data, else the
  * configuration's data_dir (HUBBUB_DATA_DIR / HUBBUB_DATA, the config file),
- * else "data".
+ * else "data". Only `serve` and `init` create a store.
  *
  * Output contract (test/unit/cli_smoke.sh and cli_store.sh check it):
  *   - human text on stdout, errors on stderr; exit 0 on success, 1 for a
@@ -423,7 +423,9 @@ static int open_store(const args *a, hb_store **s) {
   if (!loc) loc = get_opt(a, "data");
   if ((rc = load_config(a, &cfg)) != 0) return rc;
   if (!loc) loc = cfg.data_dir;
-  rc = hb_store_open(s, loc, err, sizeof err);
+  /* Never created here (`hubbub init` and `serve` do): a mistyped --data or
+   * --store says so instead of making an empty store. */
+  rc = hb_store_open_existing(s, loc, err, sizeof err);
   if (rc == 0) return 0;
   hb_store_location_describe(loc, where, sizeof where); /* never the password */
   if (rc == HB_STORE_UNAVAILABLE)
@@ -1190,6 +1192,38 @@ static int cmd_conn_token_create(const command *cmd, const args *a, hb_store *s)
   return rc;
 }
 
+/* ---- init --------------------------------------------------------------- */
+
+/* `hubbub init`: create the store (directory 0700, file 0600), or migrate
+ * the one there; either way it is ready afterwards. With `serve`, the only
+ * command that creates a store: an admin command run in the wrong directory
+ * must not leave an empty store behind for a server to start on. */
+static int cmd_init(const command *cmd, const args *a, hb_store *unused) {
+  hb_config cfg;
+  char err[512], where[512];
+  hb_store *s = NULL;
+  const char *loc = get_opt(a, "store");
+  int rc;
+  if (!loc) loc = get_opt(a, "data");
+  if ((rc = load_config(a, &cfg)) != 0) return rc;
+  if (!loc) loc = cfg.data_dir;
+  hb_store_location_describe(loc, where, sizeof where); /* never the password */
+  hb_log_set_level(HB_LOG_WARN);
+  bool created = false;
+  rc = hb_store_open_existing(&s, loc, err, sizeof err);
+  if (rc == HB_STORE_NONE) {
+    created = true;
+    rc = hb_store_open(&s, loc, err, sizeof err);
+  }
+  if (rc == HB_STORE_UNAVAILABLE)
+    return report_code(EXIT_UNAVAILABLE, E_UNAVAILABLE, "cannot open the store at '%s': %s", where, err);
+  if (rc != 0) return fail_code(E_STORE, "cannot %s the store at '%s': %s", created ? "create" : "open", where, err);
+  hb_store_close(s);
+  if (a->json) return emit(json_pack("{s:s,s:b}", "store", where, "created", created));
+  printf("%s %s\n", created ? "created the store at" : "the store is ready at", where);
+  return 0;
+}
+
 /* ---- serve -------------------------------------------------------------- */
 
 static int cmd_serve(const command *cmd, const args *a, hb_store *unused) {
@@ -1403,6 +1437,17 @@ static const command commands[] = {
      "Make a token for the admin HTTP API: prints the token (once) and the SHA-256\n"
      "to put in the configuration (admin_token_sha256 / HUBBUB_ADMIN_TOKEN_SHA256).\n"
      "Takes --json.\n"},
+    {"init", NULL, "store data config", "", "", 0, NULL, false, cmd_init,
+     "init [--data DIR | --store LOCATION] [--config FILE]",
+     "Create the store (SQLite: the data directory 0700, hubbub.db 0600; PostgreSQL:\n"
+     "the schema, in a database that exists) or migrate the one there. `serve`\n"
+     "creates it too; the admin commands never do: they refuse a location without\n"
+     "a store.\n"
+     "\n"
+     "  --data DIR         the data directory (default: the configuration's data_dir, \"" HB_DEFAULT_DATA_DIR "\")\n"
+     "  --store LOCATION   a directory, sqlite:FILE or postgresql://USER@HOST:PORT/DATABASE\n"
+     "  --config FILE      read data_dir from this config file (default: $HUBBUB_CONFIG)\n"
+     "  --json             print {\"store\":LOCATION,\"created\":true|false} (never a password)\n"},
     {"version", NULL, "", "", "", 0, NULL, false, cmd_version, "version", "Print the version. Takes --json.\n"},
     {"help", NULL, "", "", "", -1, NULL, false, cmd_help, "help [COMMAND]",
      "Print the usage of every command, or of one (`hubbub help token create`).\n"},

@@ -52,6 +52,7 @@ typedef struct {
   hb_ioset *set;
   hb_store *store; /* the main thread's (SQLite), or the watcher's (PostgreSQL) */
   const char *where; /* the store location as it may be logged */
+  bool store_missing; /* the store's file is not at its path (metric HB_M_STORE_MISSING) */
   uv_loop_t loop;
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t reload; /* SQLite */
@@ -136,9 +137,22 @@ static void reload_and_apply(main_ctx *m, bool force) {
   apply_changes(m);
 }
 
+/* SQLite keeps using a store file that was deleted or replaced under it,
+ * so nothing would fail: look (one stat), say so once (store.c logs it),
+ * and tell /healthz and /metrics. The server keeps serving from the
+ * credential snapshot; it never creates a new store while it runs. */
+static void watch_store(main_ctx *m) {
+  bool missing = hb_store_check_file(m->store) != HB_STORE_FILE_OK;
+  if (missing == m->store_missing) return;
+  m->store_missing = missing;
+  hb_metric_add(HB_M_STORE_MISSING, missing ? 1 : -1);
+}
+
 static void on_reload_timer(uv_timer_t *t) {
+  main_ctx *m = t->data;
+  watch_store(m);
   /* The CLI may have created or revoked tokens: cheap when nothing changed. */
-  reload_and_apply(t->data, false);
+  reload_and_apply(m, false);
 }
 
 /* PostgreSQL: woken by NOTIFY hubbub_changes, or every HB_STORE_WATCH_WAIT_MS
@@ -194,6 +208,17 @@ static void on_hup(uv_signal_t *s, int signum) {
   hb_info("SIGHUP: credentials reloaded");
 }
 
+/* The broker as /metrics shows it: up or not, and its state one-hot. */
+static long long gauge_broker_up(void *ud) {
+  hb_broker *b = ud;
+  return !b->ops->healthy || b->ops->healthy(b);
+}
+
+static const char *broker_state(void *ud) {
+  hb_broker *b = ud;
+  return b->ops->state ? b->ops->state(b) : "up";
+}
+
 /* Each layer's per-thread state, on the I/O thread. */
 static void thread_start(hb_io *io) { hb_publish_thread_start(io); }
 
@@ -211,13 +236,6 @@ typedef union {
 
 size_t hb_server_conn_ext_bytes(void) { return sizeof(conn_ext); }
 
-static hb_log_level log_level_of(const char *s) {
-  if (!strcmp(s, "debug")) return HB_LOG_DEBUG;
-  if (!strcmp(s, "warn")) return HB_LOG_WARN;
-  if (!strcmp(s, "error")) return HB_LOG_ERROR;
-  return HB_LOG_INFO;
-}
-
 int hb_server_run(const hb_config *cfg) {
   int rc = 1;
   main_ctx m;
@@ -231,7 +249,10 @@ int hb_server_run(const hb_config *cfg) {
   int nio = cfg->threads > 0 ? cfg->threads : (int)uv_available_parallelism();
   if (nio < 1) nio = 1;
   if (nio > HB_MAX_THREADS) nio = HB_MAX_THREADS;
-  hb_log_set_level(log_level_of(cfg->log_level));
+  /* Checked by the config file's reader and the CLI: unknown names keep the defaults. */
+  int lvl = hb_log_level_parse(cfg->log_level), fmt = hb_log_format_parse(cfg->log_format);
+  hb_log_set_level(lvl >= 0 ? (hb_log_level)lvl : HB_LOG_INFO);
+  hb_log_set_format(fmt >= 0 ? (hb_log_format)fmt : HB_LOG_TEXT);
   signal(SIGPIPE, SIG_IGN); /* a peer that vanished is an EPIPE, not a crash */
   hb_json_init(); /* jansson's allocator: before any other thread starts */
   hb_metrics_reset();
@@ -298,6 +319,11 @@ int hb_server_run(const hb_config *cfg) {
   hb_publish_init(&set, broker);
   hb_room_init();
   hb_router_init();
+  hb_metrics_gauge("broker_up", "1 when the broker can carry publishes (local: always; redis: the link is up).",
+                   gauge_broker_up, broker);
+  if (broker->ops->states)
+    hb_metrics_state_gauge("broker_state", "The broker's state, one-hot (redis: down, connecting, up, backoff).",
+                           "state", broker->ops->states, broker_state, broker);
   if (broker->ops->start(broker) != 0) {
     hb_error_log("broker %s failed to start", broker->ops->name);
     goto out;

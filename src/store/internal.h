@@ -75,6 +75,8 @@ typedef struct {
   int (*data_version)(hb_store *s, int64_t *out);
   int (*wait_change)(hb_store *s, int timeout_ms);
   int (*schema_version)(hb_store *s, int *out);
+  /* Is the file still the one opened (hb_store_check_file)? NULL: no file. */
+  hb_store_file (*check_file)(hb_store *s);
 } hb__store_ops;
 
 /* Every backend's store starts with this. */

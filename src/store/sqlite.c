@@ -30,6 +30,10 @@ typedef struct {
   int64_t own_commits;
   int64_t wait_seen; /* the version hb_store_wait_change last reported */
   bool wait_started;
+  /* The file this handle opened, to notice it vanish (hb_store_check_file). */
+  dev_t dev;
+  ino_t ino;
+  hb_store_file file_state; /* as the last check found it */
 } sq_store;
 
 static sq_store *SQ(hb_store *s) { return (sq_store *)s; }
@@ -305,6 +309,44 @@ static void sq_close(hb_store *s) {
   hb_free(s);
 }
 
+static hb_store_file sq_check_file(hb_store *s) {
+  sq_store *q = SQ(s);
+  struct stat st;
+  hb_store_file now = HB_STORE_FILE_OK;
+  int err = 0;
+  if (stat(q->path, &st) != 0) {
+    err = errno;
+    now = HB_STORE_FILE_MISSING;
+  } else if (st.st_dev != q->dev || st.st_ino != q->ino) {
+    now = HB_STORE_FILE_REPLACED;
+  }
+  if (now == q->file_state) return now;
+  q->file_state = now;
+  if (now == HB_STORE_FILE_MISSING)
+    hb_error_log("store: %s is gone (%s) while the server uses it: serving with the credentials loaded "
+                 "last, and changes made with the CLI no longer reach this server; put the file back "
+                 "(or restore a backup) and restart",
+                 q->path, strerror(err));
+  else if (now == HB_STORE_FILE_REPLACED)
+    hb_error_log("store: %s is now another file than the one this server opened (replaced or "
+                 "restored): serving with the credentials loaded last; restart to use the new file",
+                 q->path);
+  else
+    hb_info("store: %s is back: it is the file this server opened", q->path);
+  return now;
+}
+
+/* Is there a -wal or -shm file for the database at `path`? */
+static bool wal_left_behind(const char *path) {
+  char side[PATH_MAX];
+  static const char *const suffixes[] = {"-wal", "-shm"};
+  for (size_t i = 0; i < 2; i++) {
+    if (snprintf(side, sizeof side, "%s%s", path, suffixes[i]) >= (int)sizeof side) continue;
+    if (access(side, F_OK) == 0) return true;
+  }
+  return false;
+}
+
 static const hb__store_ops sqlite_ops = {
     .name = "sqlite",
     .local = true,
@@ -323,6 +365,7 @@ static const hb__store_ops sqlite_ops = {
     .data_version = sq_data_version,
     .wait_change = sq_wait_change,
     .schema_version = sq_schema_version,
+    .check_file = sq_check_file,
 };
 
 /* ---- open and migrate ---------------------------------------------------- */
@@ -445,6 +488,18 @@ int hb__sqlite_open(hb_store **out, const char *path, const hb_store_options *o,
                    strerror(errno));
     return -1;
   }
+  if (!existed && wal_left_behind(path)) {
+    /* SQLite never removes the database and keeps its WAL: a WAL without
+     * its database means the database was deleted, perhaps under a server
+     * that still uses it. A new database next to that WAL fails with
+     * "disk I/O error"; say what happened instead. */
+    hb__store_errf(errbuf, errlen,
+                   "'%s' is missing but its -wal or -shm file is still there: the database was deleted (a "
+                   "server may still be using it); restore it from a backup, or stop every server using it "
+                   "and remove %s-wal and %s-shm to start empty",
+                   path, path, path);
+    return -1;
+  }
   if (!existed) {
     /* Create it 0600 ourselves: SQLite would use 0644, and the file holds
      * signing secrets. */
@@ -476,6 +531,13 @@ int hb__sqlite_open(hb_store **out, const char *path, const hb_store_options *o,
    * loss, which for an admin database is the right trade. */
   if (exec_open(q, "PRAGMA synchronous = NORMAL", errbuf, errlen) != 0) goto fail;
   if (migrate(q, errbuf, errlen) != 0) goto fail;
+  /* Which file SQLite holds open: if the path stops naming it, the server
+   * keeps using an orphan that nothing else sees (hb_store_check_file). */
+  if (stat(path, &st) == 0) {
+    q->dev = st.st_dev;
+    q->ino = st.st_ino;
+  }
+  q->file_state = HB_STORE_FILE_OK;
   *out = &q->base;
   return 0;
 

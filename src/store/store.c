@@ -254,9 +254,19 @@ void hb_store_location_describe(const char *loc, char *out, size_t outlen) {
   out[o] = '\0';
 }
 
+/* True, with the reason, when there is no SQLite file at `path` (a store
+ * that must exist: nothing is created). */
+static bool no_file(const char *path, const char *location, char *errbuf, size_t errlen) {
+  struct stat st;
+  if (stat(path, &st) == 0 || (errno != ENOENT && errno != ENOTDIR)) return false;
+  hb__store_errf(errbuf, errlen, "there is no store in '%s' (no %s): `hubbub init` creates one", location, path);
+  return true;
+}
+
 int hb_store_open_with(hb_store **out, const char *location, const hb_store_options *opts,
                        char *errbuf, size_t errlen) {
   char path[PATH_MAX];
+  bool must_exist = opts && opts->must_exist;
   *out = NULL;
   if (errbuf && errlen) errbuf[0] = '\0';
   if (!location || !*location) {
@@ -287,6 +297,7 @@ int hb_store_open_with(hb_store **out, const char *location, const hb_store_opti
                      file);
       return HB_STORE_ERROR;
     }
+    if (must_exist && no_file(file, location, errbuf, errlen)) return HB_STORE_NONE;
     return hb__sqlite_open(out, file, opts, errbuf, errlen);
   }
   /* Any other scheme is a mistake, not a directory named "mysql:". */
@@ -296,11 +307,12 @@ int hb_store_open_with(hb_store **out, const char *location, const hb_store_opti
                    (int)(sep - location), location);
     return HB_STORE_ERROR;
   }
-  if (make_dirs(location, errbuf, errlen) != 0) return HB_STORE_ERROR;
+  if (!must_exist && make_dirs(location, errbuf, errlen) != 0) return HB_STORE_ERROR;
   if (snprintf(path, sizeof path, "%s/%s", location, HB_STORE_FILE) >= (int)sizeof path) {
     hb__store_errf(errbuf, errlen, "data directory path is too long");
     return HB_STORE_ERROR;
   }
+  if (must_exist && no_file(path, location, errbuf, errlen)) return HB_STORE_NONE;
   return hb__sqlite_open(out, path, opts, errbuf, errlen);
 }
 
@@ -310,6 +322,13 @@ int hb_store_open(hb_store **out, const char *location, char *errbuf, size_t err
   return rc;
 }
 
+int hb_store_open_existing(hb_store **out, const char *location, char *errbuf, size_t errlen) {
+  hb_store_options o = {.must_exist = true};
+  return hb_store_open_with(out, location, &o, errbuf, errlen);
+}
+
+hb_store_file hb_store_check_file(hb_store *s) { return s->ops->check_file ? s->ops->check_file(s) : HB_STORE_FILE_OK; }
+
 void hb_store_close(hb_store *s) {
   if (s) s->ops->close(s);
 }
@@ -317,13 +336,20 @@ void hb_store_close(hb_store *s) {
 /* One handle per thread that asks (a connection must not be shared by
  * threads that use it at the same time). */
 static _Thread_local hb_store *thread_store;
+static _Thread_local bool thread_store_warned; /* one warning until it opens */
 
 hb_store *hb_store_thread(const char *location) {
   if (!thread_store) {
     char err[256];
-    if (hb_store_open(&thread_store, location, err, sizeof err) != 0) {
-      hb_warn("cannot open the store for this thread: %s", err);
+    /* Never create one: under a running server a missing file means it was
+     * deleted, and an empty store would silently refuse every credential. */
+    if (hb_store_open_existing(&thread_store, location, err, sizeof err) != 0) {
+      /* Asked again on every unknown credential: say it once, not per request. */
+      if (!thread_store_warned) hb_warn("cannot open the store for this thread: %s", err);
+      thread_store_warned = true;
       thread_store = NULL;
+    } else {
+      thread_store_warned = false;
     }
   }
   return thread_store;

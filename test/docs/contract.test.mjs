@@ -20,28 +20,19 @@ const SwaggerParser = require('@apidevtools/swagger-parser');
 
 const read = (rel) => readFileSync(path.join(REPO, rel), 'utf8');
 
-/** Every .c file under src/ that contains `marker`: [{ file, text }]. */
-function sourcesWith(marker) {
+/** The text of the one .c file under src/ that contains `marker`. */
+function sourceWith(marker) {
   const found = [];
   const walk = (dir) => {
     for (const name of readdirSync(dir)) {
       const p = path.join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.c')) {
-        const text = readFileSync(p, 'utf8');
-        if (text.includes(marker)) found.push({ file: p, text });
-      }
+      else if (name.endsWith('.c') && readFileSync(p, 'utf8').includes(marker)) found.push(p);
     }
   };
   walk(path.join(REPO, 'src'));
-  return found;
-}
-
-/** The text of the one .c file under src/ that contains `marker`. */
-function sourceWith(marker) {
-  const found = sourcesWith(marker);
-  assert.equal(found.length, 1, `exactly one file in src/ contains ${marker}: ${found.map((f) => f.file).join(', ')}`);
-  return found[0].text;
+  assert.equal(found.length, 1, `exactly one file in src/ contains ${marker}: ${found.join(', ')}`);
+  return readFileSync(found[0], 'utf8');
 }
 
 /** The server's error table: Map code -> HTTP status (without "ok"). */
@@ -109,7 +100,7 @@ test('every route and method of the router is in openapi.yaml', () => {
 test('docs/http-api.md documents the subscribe= parameter of the WebSocket URL', () => {
   const md = read('docs/http-api.md');
   const ws = md.slice(md.indexOf('## WebSocket upgrade'), md.indexOf('## Health'));
-  assert.match(ws, /GET \/api\/v1\/ws\?token=<connection token>\[&subscribe=/);
+  assert.match(ws, /GET \/api\/v1\/ws\[\?subscribe=/);
   assert.match(ws, /\| `subscribe` \| optional/);
   assert.match(ws, /`too_many_subscriptions`/);
 });
@@ -118,10 +109,10 @@ test('docs/operations.md lists every config key and its HUBBUB_* variable', () =
   const src = sourceWith('static const field fields[] = {');
   const block = src.slice(src.indexOf('static const field fields[] = {'));
   const keys = new Set(['listen']);
-  for (const m of block.slice(0, block.indexOf('};')).matchAll(/(?:STR|SIZE|INT|RATE)\((\w+)|\{"(\w+)", F_/g)) keys.add(m[1] ?? m[2]);
+  for (const m of block.slice(0, block.indexOf('};')).matchAll(/(?:STR|SIZE|INT|RATE|BOOL)\((\w+)|\{"(\w+)", F_/g)) keys.add(m[1] ?? m[2]);
   assert.ok(keys.size >= 20, `parsed the config keys (${keys.size})`);
   const md = read('docs/operations.md');
-  const fileTable = new Set([...md.matchAll(/^\| `([a-z0-9_]+)` \| (?:string|int|size|number) \|/gm)].map((m) => m[1]));
+  const fileTable = new Set([...md.matchAll(/^\| `([a-z0-9_]+)` \| (?:string|int|size|number|bool) \|/gm)].map((m) => m[1]));
   assert.deepEqual([...fileTable].sort(), [...keys].sort(), 'the config file table');
   const envTable = new Set([...md.matchAll(/^\| `(HUBBUB_[A-Z0-9_]+)` \|/gm)].map((m) => m[1]));
   for (const k of keys) assert.ok(envTable.has(`HUBBUB_${k.toUpperCase()}`), `HUBBUB_${k.toUpperCase()} is documented`);
@@ -164,17 +155,20 @@ test('every operation in openapi.yaml exists on the server (no 404 for the path,
 });
 
 test('docs/upgrading.md states the store\'s current schema version and the refusal as the store does', () => {
-  // The credential store's migrations, one list per backend with the same
-  // numbers (history.db has its own, in historydb.c).
-  const lists = sourcesWith('CREATE TABLE organizations (').map(({ text: src }) => {
+  // The credential store's migrations, one list per backend, numbered alike
+  // (history.db has its own, in historydb.c).
+  const latest = (file) => {
+    const src = read(file);
     const block = src.slice(src.indexOf('static const char *const migrations[] = {'));
-    return [...block.slice(0, block.indexOf('};')).matchAll(/\/\* (\d+): /g)].map((m) => Number(m[1]));
-  });
-  assert.equal(lists.length, 2, 'SQLite and PostgreSQL');
-  assert.ok(lists[0].length >= 1, 'each migration opens with a /* N: ... */ comment');
-  assert.deepEqual(lists[0], lists[1], 'the same migration numbers for both backends');
+    const versions = [...block.slice(0, block.indexOf('};')).matchAll(/\/\* (\d+): /g)].map((m) => Number(m[1]));
+    assert.ok(versions.length >= 1, `${file}: each migration opens with a /* N: ... */ comment`);
+    return Math.max(...versions);
+  };
+  const v = latest('src/store/sqlite.c');
+  assert.equal(latest('src/store/pg.c'), v, 'both backends have the same migrations');
   const md = read('docs/upgrading.md');
-  assert.match(md, new RegExp(`\\(today: \\*\\*${Math.max(...lists[0])}\\*\\*`), 'the current schema version');
-  assert.ok(sourceWith('is newer than this hubbub (%d): upgrade hubbub'), 'the refusal message in the store');
-  assert.match(md, /database schema version N is\s+newer than this hubbub \(M\): upgrade hubbub/);
+  assert.match(md, new RegExp(`\\(today: \\*\\*${v}\\*\\*`), 'the current schema version');
+  assert.ok(read('src/store/store.c').includes('"database schema version %d is newer than this hubbub (%d): upgrade hubbub"'),
+    'the refusal message in the store');
+  assert.match(md, /database schema version N is newer than this hubbub \(M\): upgrade\s+hubbub/);
 });

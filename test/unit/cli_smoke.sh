@@ -77,6 +77,21 @@ json_error() {
   [ -s "$CHK/err" ] || die "'$*': nothing on stderr"
 }
 
+# --- the store: only `init` (and `serve`) create one
+expect_exit 1 "hubbub init" -- hb org list
+expect_exit 1 "no store" -- hb org create acme
+expect_exit 1 "no store" -- hb token list
+expect_exit 1 "no store" -- "$BIN" org list --data "$DATA/not-there"
+[ ! -e "$DATA/hubbub.db" ] || die "an admin command created a store"
+[ ! -e "$DATA/not-there" ] || die "an admin command created a data directory"
+hb init --json | grep -q '"created":true' || die "init creates the store"
+[ -f "$DATA/hubbub.db" ] || die "init made no hubbub.db"
+[ "$(stat -c %a "$DATA/hubbub.db")" = 600 ] || die "the store is not 0600"
+hb init --json | grep -q '"created":false' || die "init again: the store is already there"
+"$BIN" init --data "$DATA/new/dir" >/dev/null || die "init creates the data directory"
+[ "$(stat -c %a "$DATA/new/dir")" = 700 ] || die "the data directory is not 0700"
+rm -rf "$DATA/new"
+
 # --- organizations
 json_run 0 'o["name"] == "acme"' -- hb org create acme --json
 ORG=$(field id <<<"$DOC")
@@ -112,7 +127,7 @@ TOKEN_ID=$(field id <<<"$DOC")
 hb token create --org acme --plugin "$PLUGIN" | grep -qi "shown once" || die "human text must say shown once"
 expect_exit 1 "already exists" -- hb token create --org acme --plugin polls --name backend
 expect_exit 1 "plugin 'nope' not found" -- hb token create --org acme --plugin nope
-grep -rqF "${TOKEN#hbk_}" "$DATA" && die "the token is stored in clear"
+grep -rqF -e "${TOKEN#hbk_}" "$DATA" && die "the token is stored in clear"
 json_run 0 'len(o["tokens"]) == 2 and [t["revoked_at"] for t in o["tokens"]] == [None, None]' -- hb token list --json
 grep -q hash <<<"$DOC" && die "token list shows hashes"
 json_run 0 'o["revoked"] is True' -- hb token revoke "$TOKEN_ID" --json
@@ -151,7 +166,7 @@ expect_exit 2 "missing NAME" -- hb org create
 COMMANDS=("serve" "org create" "org list" "org delete" "plugin create" "plugin list" "plugin update"
           "plugin rotate-secret" "plugin delete" "token create" "token list" "token revoke" "user revoke"
           "user disconnect" "room disconnect"
-          "connection-token create" "export" "import" "admin-token create" "version" "help")
+          "connection-token create" "export" "import" "admin-token create" "init" "version" "help")
 check_help() { # check_help "WORDS" COMMAND...
   local c=$1 rc=0 out
   shift

@@ -75,7 +75,7 @@ const CLOSE_TOKEN_REVOKED = 4410; /* revoked or disconnected by an operator: a n
 /* An operator ended it for good: like every 4400-4499 code, no reconnect. */
 const CLOSE_PLUGIN_DELETED = 4404; /* its plugin (or organization) was deleted */
 const CLOSE_ROOM_CLOSED = 4409; /* an operator closed the room */
-const FATAL_CLOSE_CODES = [1002, 1003, 1007, 1009];
+const FATAL_CLOSE_CODES = [1002, 1003, 1007, 1008, 1009];
 /* The code a close without a code-like reason stands for, when it has one meaning. */
 const CLOSE_CODE_NAMES = {
   [CLOSE_TOKEN_INVALID]: 'token_expired',
