@@ -12,8 +12,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import net from 'node:net';
-import { startServer, startRedis, room, uuid, poll, publishBody, mintJwt, nowS, sleep, withTimeout, rawHttp, parseHttpResponse } from './harness.mjs';
+import { startServer, startRedis, room, uuid, poll, publishBody, mintJwt, nowS, sleep, withTimeout, rawHttp, parseHttpResponse, WebSocket } from './harness.mjs';
 import { startPostgres, postgresInstalled } from './pg-harness.mjs';
+import { createClient } from '../../sdk/js/dist/hubbub.mjs';
 
 const skip = postgresInstalled() ? false : 'PostgreSQL is not installed (scripts/install-deps.sh all)';
 const ADMIN = 'hba_' + crypto.randomBytes(16).toString('hex');
@@ -139,18 +140,34 @@ test('a rotated secret: old and new tokens work on both nodes until the old one 
   assert.equal(both.status, 422, both.text);
 });
 
-test('kick a user connected on both nodes: both connections close with 4410, the token is refused', { skip }, async () => {
+test('kick a user connected on both nodes: both connections close with 4410, the token is refused, the SDK does not reconnect with it', { skip }, async () => {
   const t = await tenantVia(a);
   const r = room();
   const mallory = token(t, r, 'mallory');
   const other = token(t, r, 'trent');
   await acceptedEverywhere(mallory);
   const [ma, mb, ob] = [await a.connect(mallory), await b.connect(mallory), await b.connect(other)];
+  // The SDK on node B, with the same token and no getToken: it must stop, not retry it.
+  let attempts = 0;
+  const Counting = class extends WebSocket {
+    constructor(...args) {
+      super(...args);
+      attempts++;
+    }
+  };
+  const sdk = createClient({ url: `ws://127.0.0.1:${b.port}/api/v1/ws`, token: mallory, WebSocket: Counting, backoffBaseMs: 50, backoffCapMs: 200 });
+  const sdkErrors = [];
+  sdk.on('error', (e) => sdkErrors.push(e));
+  const sdkClosed = new Promise((resolve) => sdk.onStateChange((st) => st === 'closed' && resolve()));
+  await poll(() => sdk.state === 'open', CLOSE_WAIT_MS, 'the SDK client connects to node B');
   const res = await admin(a, 'POST', `/api/v1/admin/plugins/${t.pluginId}/revocations`, { user_id: 'mallory' });
   assert.equal(res.status, 201, res.text);
   assert.equal(res.json.user_id, 'mallory');
   await closedWith(ma, 4410, 'token_revoked');
   await closedWith(mb, 4410, 'token_revoked');
+  await withTimeout(sdkClosed, CLOSE_WAIT_MS, 'the SDK client stops');
+  assert.deepEqual([sdkErrors.at(-1)?.code, sdkErrors.at(-1)?.closeCode], ['token_revoked', 4410]);
+  assert.equal(attempts, 1, 'no attempt with the revoked token');
   for (const n of [a, b]) assert.deepEqual(await handshake(n, mallory), { ok: false, status: 401, code: 'token_revoked' });
   assert.equal(ob.closeInfo, null, 'another user of the room stays');
   await ob.close();
