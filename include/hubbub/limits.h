@@ -205,6 +205,10 @@
 
 /* --- store, config (added by the store/CLI module) ------------------------ */
 #define HB_STORE_BUSY_TIMEOUT_MS 5000 /* wait this long for another writer (the CLI, a migration) */
+/* Processes opening a new SQLite file together: switching it to WAL is
+ * retried this often (SQLite refuses at once where waiting could deadlock),
+ * within HB_STORE_BUSY_TIMEOUT_MS in all. */
+#define HB_STORE_WAL_RETRY_MS 10
 #define HB_STORE_MAX_LOCATION_BYTES 1023 /* a directory, sqlite:PATH or a PostgreSQL URI */
 /* PostgreSQL: connect_timeout when the URI gives none (libpq's minimum is 2). */
 #define HB_STORE_PG_CONNECT_TIMEOUT_S 2

@@ -773,8 +773,8 @@ static void test_concurrent_open_and_unique(void **state) {
     assert_int_equal(pthread_create(&th[i], NULL, open_thread, &o[i]), 0);
   }
   int won = 0, lost = 0;
+  for (int i = 0; i < N; i++) pthread_join(th[i], NULL); /* all of them before any assert returns */
   for (int i = 0; i < N; i++) {
-    pthread_join(th[i], NULL);
     assert_int_equal(o[i].open_rc, 0);
     if (o[i].create_rc == 0) won++;
     else if (o[i].create_rc == 1) lost++;
