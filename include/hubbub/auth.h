@@ -12,6 +12,12 @@
  * (store.h): call them from a thread that may block (a watcher thread
  * looping on hb_store_wait_change), never from an I/O thread. If a reload
  * fails the last good snapshot keeps serving.
+ *
+ * Open connections are re-checked against each new snapshot
+ * (hb_auth_conn_check, with the compact hb_auth_conn_ref each connection
+ * keeps), and operators' disconnects that appear in a new snapshot are
+ * handed out once (hb_auth_take_disconnects), so that the server closes
+ * what a revocation, a deletion, a retired secret or a disconnect ends.
  */
 #ifndef HUBBUB_AUTH_H
 #define HUBBUB_AUTH_H
@@ -63,6 +69,77 @@ hb_err hb_auth_api_token(const char *header, size_t len, hb_principal *out);
 hb_err hb_auth_admin_token(const char *header, size_t len, const char *sha256_hex);
 
 /**
+ * What an open connection keeps to be re-checked after a reload: its room
+ * (organization and plugin, event and session) and compact copies of the
+ * claims that can stop holding. 64 bits of the user id's hash instead of
+ * the id (a collision could only close a connection of the colliding user
+ * in the same plugin, with odds of 2^-64), 32 of the kid's.
+ */
+typedef struct {
+  hb_uuid org, plugin, event, session;
+  uint64_t user_hash; /* hb_auth_user_hash(sub) */
+  int64_t iat, exp;   /* 0 = absent */
+  uint32_t kid_hash;  /* hb_auth_kid_hash() of the secret that verified it */
+} hb_auth_conn_ref;
+
+/** FNV-1a 64 of a user id: what revocations and disconnects match on. */
+uint64_t hb_auth_user_hash(const char *user, size_t len);
+/** FNV-1a 32 of a kid, never 0. */
+uint32_t hb_auth_kid_hash(const char *kid);
+
+/**
+ * Whether a connection accepted earlier may stay, against the current
+ * snapshot: HB_OK; HB_E_NOT_FOUND when its plugin (or organization) was
+ * deleted; HB_E_INVALID_TOKEN when the secret that verified it was retired;
+ * HB_E_TOKEN_REVOKED when its user's tokens were revoked after its iat;
+ * HB_E_TOKEN_EXPIRED past exp (with HB_JWT_LEEWAY_S). Takes the read lock
+ * once: a thread re-checking many connections takes it per connection, so
+ * a reload is never held up for long.
+ */
+hb_err hb_auth_conn_check(const hb_auth_conn_ref *r, int64_t now_s);
+
+/* An operator's disconnect as the server applies it (store.h). */
+typedef struct {
+  hb_uuid plugin;
+  bool room;          /* a room (event, session) rather than a user */
+  uint64_t user_hash; /* a user: hb_auth_user_hash */
+  hb_uuid event, session; /* a room: session all zero = every session of the event */
+} hb_auth_disconnect;
+
+/** Does the disconnect `d` close the connection `r`? */
+bool hb_auth_disconnect_matches(const hb_auth_disconnect *d, const hb_auth_conn_ref *r);
+
+/* What new snapshots brought since the server last asked (hb_auth_take_changes). */
+typedef struct {
+  /* Disconnects that appeared (those present at hb_auth_init are old news:
+   * never handed out), each once. */
+  hb_auth_disconnect *disconnects;
+  size_t ndisconnects;
+  /* Plugins that were in a snapshot and are not any more (deleted alone or
+   * with their organization). */
+  hb_uuid *deleted_plugins;
+  size_t ndeleted_plugins;
+} hb_auth_changes;
+
+/** Take what new snapshots brought since the last call (each item once);
+ * release it with hb_auth_changes_free. */
+void hb_auth_take_changes(hb_auth_changes *out);
+void hb_auth_changes_free(hb_auth_changes *c);
+
+/* The store as the server last found it, for /healthz and the metrics. */
+typedef struct {
+  const char *backend; /* "sqlite", "postgresql" (hb_store_backend of the first load) */
+  bool up;
+  int64_t since_s;     /* when it went down or came back (Unix seconds; 0 = since the start) */
+  int64_t loaded_at_s; /* when the current snapshot was loaded */
+} hb_auth_store_status;
+
+/** The server (its reload thread) says whether the store answers; logs
+ * nothing (the caller does, on transitions). */
+void hb_auth_store_set_up(bool up, int64_t now_s);
+void hb_auth_store_status_get(hb_auth_store_status *out);
+
+/**
  * Verify a connection token: find the plugin named by the token, verify with
  * its signing secret (the one its kid names; else the current one, then the
  * previous one until it is retired or its retire_at passed: hb_jwt_verify_keys),
@@ -77,14 +154,12 @@ hb_err hb_auth_conn_token(const char *tok, size_t len, int64_t now_s,
                           hb_conn_claims *out, hb_error *err);
 
 /**
- * Whether a connection accepted earlier with these claims may stay, against
- * the current snapshot: HB_OK; HB_E_INVALID_TOKEN when its plugin is gone (or
- * moved organization) or the secret that verified it (claims->kid) was
- * retired; HB_E_TOKEN_REVOKED when its user's tokens were revoked since;
- * HB_E_TOKEN_EXPIRED past exp. For the server to close such connections
- * after a reload (hb_auth_generation). Takes the read lock once.
+ * hb_auth_conn_check with the full claims of a connection (claims->kid the
+ * kid of the secret that verified it, as hb_auth_conn_token sets it).
  */
 hb_err hb_auth_conn_recheck(const hb_conn_claims *claims, int64_t now_s);
+/** The compact form of `claims` a connection keeps (hb_auth_conn_check). */
+void hb_auth_conn_ref_of(const hb_conn_claims *claims, hb_auth_conn_ref *out);
 
 /** The current signing secret of a plugin (to mint tokens). 0 ok, -1 unknown. */
 int hb_auth_plugin_secret(const hb_uuid *plugin, char *out, size_t outlen);

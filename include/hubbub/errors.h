@@ -44,6 +44,7 @@ typedef enum {
   HB_E_REQUEST_TIMEOUT,       /* 408 */
   HB_E_ALREADY_EXISTS,        /* 409 admin: a name already taken */
   HB_E_TOKEN_REVOKED,         /* 401 connection token of a user whose tokens were revoked */
+  HB_E_STORE_UNAVAILABLE,     /* 503 admin: the credential store cannot be reached now (PostgreSQL down) */
   HB_E__COUNT
 } hb_err;
 
@@ -52,7 +53,11 @@ typedef enum {
  * RFC 6455 7.4.1 codes, and application codes split into 4000-4399
  * "reconnect with backoff" and 4400-4499 "do not reconnect without a
  * change" (a new token, a fixed client). A refusal at the handshake closes
- * with 4000 + the HTTP status it would have answered (hb_err_close_code).
+ * with 4000 + the HTTP status it would have answered (hb_err_close_code),
+ * except token_revoked: 4410, which the SDK reads as "get a new token".
+ * Operators' controls close open connections with 4410 (the user's tokens
+ * revoked, or the user disconnected), 4404 (the plugin or its organization
+ * deleted) and 4409 (the room closed).
  */
 typedef enum {
   HB_CLOSE_NORMAL = 1000,
@@ -70,7 +75,9 @@ typedef enum {
   HB_CLOSE_BAD_REQUEST = 4400,
   HB_CLOSE_UNAUTHORIZED = 4401,     /* missing, invalid or expired token */
   HB_CLOSE_FORBIDDEN = 4403,
-  HB_CLOSE_TOKEN_REVOKED = 4410,
+  HB_CLOSE_GONE = 4404,             /* plugin_deleted: its plugin or organization was deleted */
+  HB_CLOSE_ROOM_CLOSED = 4409,      /* room_closed: an operator disconnected the room */
+  HB_CLOSE_TOKEN_REVOKED = 4410,    /* token_revoked: the user's tokens were revoked, or the user disconnected */
   HB_CLOSE_UNPROCESSABLE = 4422,
 } hb_close_code;
 
@@ -82,7 +89,8 @@ typedef enum {
  */
 bool hb_err_is_refusal(hb_err e);
 
-/** The close code of a refusal with `e` (4000 + its 4xx status; 1013 for a 503). */
+/** The close code of a refusal with `e` (4000 + its 4xx status, 4410 for
+ * token_revoked; 1013 for a 503). */
 hb_close_code hb_err_close_code(hb_err e);
 
 /* Longest JSON pointer and message an hb_error carries. */

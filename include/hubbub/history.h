@@ -119,6 +119,14 @@ void hb_history_page(const hb_chan_key *chan, uint64_t after, bool (*want)(void 
 /** Drop messages past their age and channels over max_channels (any thread,
  * e.g. a timer). */
 void hb_history_sweep(int64_t now_ms);
+/**
+ * Forget every channel of the `n` plugins (deleted, alone or with their
+ * organization): its messages and its position here, and its rows in the
+ * history database at the next flush. A client that comes back with a
+ * position in one gets recovered:false. Any thread. Returns how many
+ * channels were dropped.
+ */
+size_t hb_history_drop_plugins(const hb_uuid *plugins, size_t n);
 /** Write what was appended since the last flush (the thread that owns the
  * database). Returns -1 when the write failed (logged; retried next time). */
 int hb_history_flush(void);

@@ -192,6 +192,10 @@
  * could refuse (server-minted ones live at most HB_CONN_TOKEN_MAX_TTL_S) has
  * expired, and it is pruned at the next revocation. */
 #define HB_CONN_REVOCATION_KEEP_S (HB_CONN_TOKEN_MAX_TTL_S + 2 * HB_JWT_LEEWAY_S)
+/* An operator's disconnect (of a user or a room, without a revocation) is
+ * kept this long in the store, so that a node cut off from it for less
+ * still applies it when it is back; it is pruned at the next disconnect. */
+#define HB_CONN_DISCONNECT_KEEP_S 3600
 /* `hubbub token create --ttl`: at most ten years. */
 #define HB_API_TOKEN_MAX_TTL_S (10LL * 366 * 86400)
 /* Signing keys up to this long are kept, with an HMAC context keyed with
@@ -203,6 +207,9 @@
  * (one cheap PRAGMA) at most this often, so a token works as soon as the
  * CLI created it while a flood of garbage tokens costs next to nothing. */
 #define HB_AUTH_MISS_RECHECK_MS 20
+/* Disconnects (store.h) seen in new snapshots and not yet taken by the
+ * server (hb_auth_take_disconnects): more are dropped, logged. */
+#define HB_AUTH_MAX_PENDING_DISCONNECTS 4096
 #define HB_MAX_NAME_BYTES 128 /* organization, plugin and token labels */
 
 /* --- rate limits (token buckets) ----------------------------------------- */
@@ -220,6 +227,10 @@
 
 /* --- store, config (added by the store/CLI module) ------------------------ */
 #define HB_STORE_BUSY_TIMEOUT_MS 5000 /* wait this long for another writer (the CLI, a migration) */
+/* Processes opening a new SQLite file together: switching it to WAL is
+ * retried this often (SQLite refuses at once where waiting could deadlock),
+ * within HB_STORE_BUSY_TIMEOUT_MS in all. */
+#define HB_STORE_WAL_RETRY_MS 10
 #define HB_STORE_MAX_LOCATION_BYTES 1023 /* a directory, sqlite:PATH or a PostgreSQL URI */
 /* PostgreSQL: connect_timeout when the URI gives none (libpq's minimum is 2). */
 #define HB_STORE_PG_CONNECT_TIMEOUT_S 2
@@ -236,6 +247,21 @@
 #define HB_STORE_LOCAL_POLL_MS 100
 /* `hubbub import`: the largest document read, and its deepest nesting. */
 #define HB_DUMP_MAX_BYTES (64 * 1024 * 1024)
+/* The admin HTTP API: an import body (POST /api/v1/admin/import) is at
+ * most this (the CLI takes HB_DUMP_MAX_BYTES from a file). */
+#define HB_ADMIN_IMPORT_MAX_BYTES (16 * 1024 * 1024)
+/* Admin requests waiting for the store's worker thread; more answer 503. */
+#define HB_ADMIN_MAX_QUEUED_JOBS 64
+/* An admin request that waited this long for the worker (the store is slow
+ * or down) is answered 503 without being run: the client may retry. */
+#define HB_ADMIN_QUEUE_WAIT_MS 5000
+/* How long a connection may wait for its admin answer (the store calls'
+ * own timeouts bound it well below). */
+#define HB_ADMIN_ANSWER_TIMEOUT_MS 30000
+/* The server's store watcher (PostgreSQL) waits this long for a change
+ * notification, then reads the data version anyway: missed notifications
+ * and a frozen database are noticed within about a second. */
+#define HB_STORE_WATCH_WAIT_MS 1000
 #define HB_DUMP_MAX_DEPTH 8
 #define HB_DUMP_MAX_ENTRIES 100000 /* per list (organizations, plugins...) */
 #define HB_CONFIG_MAX_FILE_BYTES (1024 * 1024)

@@ -41,6 +41,7 @@ typedef enum {
   HB_M_RECOVERIES_FAILED,
   HB_M_RECOVERED_MESSAGES,
   HB_M_IDEMPOTENT_REPLAYS,
+  HB_M_CONTROL_CLOSES,
   /* one family, one entry per label value: keep them adjacent */
   HB_M_RATE_LIMITED_CONNECTION,
   HB_M_RATE_LIMITED_API_TOKEN,

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hubbub/auth.h"
 #include "hubbub/bucket.h"
 #include "hubbub/jwt.h"
 #include "hubbub/list.h"
@@ -24,20 +25,28 @@
 typedef struct hb_room hb_room;
 
 /* A connection in a room: its state in the connection's extension area.
- * Field order keeps it free of padding holes (W4, docs/performance.md). */
+ * Field order keeps it free of padding holes (W4, docs/performance.md).
+ * What a re-check after a credential reload needs (hb_room_recheck) is
+ * kept compactly: the room key holds the organization and plugin; the user
+ * id as its 64-bit hash, the kid as its 32-bit hash, iat and exp as 32-bit
+ * Unix seconds (until 2106; later values are kept as UINT32_MAX). */
 typedef struct hb_peer {
   hb_ws ws;          /* first: the WebSocket glue's state (ws.h) */
   hb_room *room;
   hb_list subs;      /* hb_sub.conn_link (index.h) */
   hb_bucket bucket;  /* publish rate limit (conn_publish_rate/burst) */
-  int64_t expires_at; /* the connection token's exp (0 = none) */
-  uint32_t nsubs;
+  uint64_t user_hash; /* hb_auth_user_hash of the token's sub */
+  uint32_t iat;       /* the token's iat (0 = none) */
+  uint32_t exp;       /* the token's exp (0 = none) */
+  uint32_t kid_hash;  /* hb_auth_kid_hash of the secret that verified the token */
+  unsigned nsubs : 17;        /* <= HB_CONFIG_MAX_SUBSCRIPTIONS */
   unsigned scopes : 4;        /* hb_scope_set the token allows */
   unsigned rate_strikes : 10; /* publishes refused in a row (< HB_RATE_STRIKES_BEFORE_CLOSE) */
 } hb_peer;
 
 _Static_assert(HB_SCOPE__COUNT <= 4, "hb_peer.scopes");
 _Static_assert(HB_RATE_STRIKES_BEFORE_CLOSE < (1 << 10), "hb_peer.rate_strikes");
+_Static_assert(HB_CONFIG_MAX_SUBSCRIPTIONS < (1 << 17), "hb_peer.nsubs");
 
 /** Register the room protocol as the WebSocket glue's upper layer (once). */
 void hb_room_init(void);
@@ -69,5 +78,14 @@ bool hb_room_enter(hb_peer *p, const hb_conn_claims *claims, const char *subs, s
 
 /** The room's session-level channel key. */
 const hb_chan_key *hb_room_key(const hb_room *r);
+
+/**
+ * On the I/O thread, after a credential reload: close every room
+ * connection of this thread that may no longer stay (hb_auth_conn_check)
+ * — 4404 plugin_deleted, 4401 invalid_token (its secret retired) or
+ * token_expired, 4410 token_revoked — or that one of the `n` disconnects
+ * names: 4410 user_disconnected, 4409 room_closed. Returns how many closed.
+ */
+size_t hb_room_recheck(struct hb_io *io, const hb_auth_disconnect *d, size_t n);
 
 #endif

@@ -121,7 +121,8 @@ int hb_store_open_with(hb_store **out, const char *location, const hb_store_opti
                        char *errbuf, size_t errlen);
 /** hb_store_open() of a store that must exist: HB_STORE_NONE, nothing
  * created and a reason in errbuf, when the location holds none (SQLite: no
- * file; PostgreSQL: the database must exist anyway). Only `hubbub serve`
+ * file; PostgreSQL: no hubbub schema in the database, which must exist
+ * anyway). An older schema is migrated as by hb_store_open. Only `hubbub serve`
  * and `hubbub init` create a store; the admin commands and a server's
  * per-thread handles never do. */
 int hb_store_open_existing(hb_store **out, const char *location, char *errbuf, size_t errlen);
@@ -161,6 +162,9 @@ const char *hb_store_name_problem(const char *name);
  * shared memory without a system call, cheap enough for an I/O thread.
  * False for PostgreSQL: never call such a store from an I/O thread. */
 bool hb_store_is_local(const hb_store *s);
+/** Whether a location names a local store (SQLite: a directory or
+ * sqlite:FILE) without opening it: an I/O thread may open only those. */
+bool hb_store_location_is_local(const char *location);
 /** "sqlite" or "postgresql". */
 const char *hb_store_backend(const hb_store *s);
 /**
@@ -238,6 +242,35 @@ int hb_store_revocation_list(hb_store *s, const hb_uuid *plugin /* or NULL */,
                              void (*cb)(const hb_revocation_row *, void *), void *ud);
 /** Delete revocations whose revoked_before is older than `older_than`. */
 int hb_store_revocation_prune(hb_store *s, int64_t older_than, int64_t *pruned);
+
+/* ---- disconnects ---- */
+
+/*
+ * "Close the connections open now of one user, or of one room, of a
+ * plugin": an operator's control, without a revocation (the same tokens
+ * may connect again). Every node learns of it through the store's change
+ * notification and applies each record once (auth.h); records are kept
+ * HB_CONN_DISCONNECT_KEEP_S.
+ */
+typedef struct {
+  hb_uuid id;
+  hb_uuid plugin_id;
+  char user_id[HB_MAX_USER_ID_BYTES + 1]; /* a user; "" for a room */
+  /* A room: its event, and one session of it (all zero: every session). */
+  hb_uuid event_id, session_id;
+  bool room;
+  int64_t created_at;
+} hb_disconnect_row;
+
+/**
+ * Record a disconnect: `row` names the plugin and either a user_id or
+ * (room) an event and optionally a session; its id and created_at are
+ * filled in. In the same transaction, disconnects older than
+ * HB_CONN_DISCONNECT_KEEP_S are pruned. 1 = no such plugin.
+ */
+int hb_store_disconnect_create(hb_store *s, hb_disconnect_row *row);
+/** Every kept disconnect, oldest first. */
+int hb_store_disconnect_list(hb_store *s, void (*cb)(const hb_disconnect_row *, void *), void *ud);
 
 /* ---- consistency and change tracking ---- */
 

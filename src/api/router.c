@@ -24,6 +24,7 @@ enum {
   R_ADMIN = 1 << 5,  /* the admin token */
   R_BATCH = 1 << 6,  /* a body of many publishes: max_batch_body_bytes */
   R_CORS = 1 << 7,   /* cross-origin calls from cors_allowed_origins */
+  R_IMPORT = 1 << 8, /* an export document: HB_ADMIN_IMPORT_MAX_BYTES */
 };
 
 typedef struct {
@@ -47,6 +48,13 @@ static const route routes[] = {
     {"/api/v1/admin/plugins", M_GET | M_POST, R_ADMIN | R_JSON | R_CORS, hb_api_admin_plugins, "GET, POST"},
     {"/api/v1/admin/tokens", M_GET | M_POST, R_ADMIN | R_JSON | R_CORS, hb_api_admin_tokens, "GET, POST"},
     {"/api/v1/admin/tokens/", M_DELETE, R_ADMIN | R_PREFIX | R_CORS, hb_api_admin_token_revoke, "DELETE"},
+    {"/api/v1/admin/organizations/{id}", M_DELETE, R_ADMIN | R_CORS, hb_api_admin_org_delete, "DELETE"},
+    {"/api/v1/admin/plugins/{id}", M_DELETE, R_ADMIN | R_CORS, hb_api_admin_plugin_delete, "DELETE"},
+    {"/api/v1/admin/plugins/{id}/rotate-secret", M_POST, R_ADMIN | R_JSON | R_CORS, hb_api_admin_rotate_secret, "POST"},
+    {"/api/v1/admin/plugins/{id}/revocations", M_POST, R_ADMIN | R_JSON | R_CORS, hb_api_admin_revoke_user, "POST"},
+    {"/api/v1/admin/plugins/{id}/disconnects", M_POST, R_ADMIN | R_JSON | R_CORS, hb_api_admin_disconnect, "POST"},
+    {"/api/v1/admin/export", M_GET, R_ADMIN | R_CORS, hb_api_admin_export, "GET"},
+    {"/api/v1/admin/import", M_POST, R_ADMIN | R_JSON | R_IMPORT | R_CORS, hb_api_admin_import, "POST"},
     {"/sdk/", M_GET | M_HEAD, R_PREFIX | R_STATIC, hb_api_static, "GET, HEAD"},
     {"/demo", M_GET | M_HEAD, R_PREFIX | R_STATIC, hb_api_static, "GET, HEAD"},
     {"/", M_GET | M_HEAD, 0, hb_api_root, "GET, HEAD"},
@@ -57,13 +65,29 @@ static size_t path_len(const char *url) {
   return n;
 }
 
+/* The "{id}" segment of a route's path: where it is in `path`, or NULL. */
+#define ID_SEGMENT "{id}"
+
+/* Does a path with one "{id}" segment match url[0..n)? Any non-empty
+ * segment stands for the id there (the handler parses it). */
+static bool id_path_matches(const char *path, const char *brace, const char *url, size_t n) {
+  size_t pre = (size_t)(brace - path);
+  const char *post = brace + sizeof ID_SEGMENT - 1;
+  size_t postn = strlen(post);
+  if (n < pre + 1 + postn || memcmp(url, path, pre) != 0 || memcmp(url + n - postn, post, postn) != 0) return false;
+  return memchr(url + pre, '/', n - pre - postn) == NULL;
+}
+
 static const route *find_route(const char *url) {
   if (url[0] != '/') return NULL; /* absolute-form and '*' targets are not served */
   size_t n = path_len(url);
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
     const route *r = &routes[i];
     size_t rl = strlen(r->path);
-    if (r->flags & R_PREFIX) {
+    const char *brace = strstr(r->path, ID_SEGMENT);
+    if (brace) {
+      if (id_path_matches(r->path, brace, url, n)) return r;
+    } else if (r->flags & R_PREFIX) {
       if (n > rl - (r->flags & R_STATIC ? 1 : 0) && memcmp(url, r->path, rl) == 0 &&
           (!(r->flags & R_STATIC) || hb_api_static_exists(url, n)))
         return r;
@@ -95,6 +119,15 @@ _Static_assert(sizeof(hb_principal) <= HB_HTTP_ROUTE_DATA_BYTES, "the principal 
 
 const hb_principal *hb_router_principal(const hb_http_req *req) {
   return (const hb_principal *)(const void *)req->route_data;
+}
+
+bool hb_router_path_uuid(const hb_http_req *req, hb_uuid *out) {
+  const route *r = req->route;
+  const char *brace = r ? strstr(r->path, ID_SEGMENT) : NULL;
+  if (!brace) return false;
+  size_t pre = (size_t)(brace - r->path), n = path_len(req->url);
+  size_t seg = n - pre - strlen(brace + sizeof ID_SEGMENT - 1);
+  return hb_uuid_parse(req->url + pre, seg, out);
 }
 
 /* RFC 9110 8.3.1: the media type is case-insensitive; parameters may follow. */
@@ -216,6 +249,7 @@ static bool on_headers(hb_conn *c, hb_http_req *req) {
     if (err != HB_OK) return reject(c, err, "WWW-Authenticate: Bearer\r\n", NULL);
   }
   if (r->flags & R_BATCH) req->max_body = cfg->max_batch_body_bytes;
+  if (r->flags & R_IMPORT) req->max_body = HB_ADMIN_IMPORT_MAX_BYTES;
   if ((r->flags & R_JSON) && req->method == HTTP_POST) {
     const char *ct = req->hdr[HB_H_CONTENT_TYPE];
     if (!ct || !is_json(ct, req->hdr_len[HB_H_CONTENT_TYPE]))

@@ -36,6 +36,7 @@ typedef struct {
   hb_uuid org;
   /* [0] the current secret, [1] the previous one (n == 2 while kept) */
   hb_jwt_key keys[2];
+  uint32_t kid_hash[2]; /* hb_auth_kid_hash of each key's kid */
   int nkeys;
   int64_t previous_retire_at; /* 0 = until retired */
   char *origins; /* space-separated; NULL = any */
@@ -45,17 +46,33 @@ typedef struct {
 /* Revocation key: the plugin's 16 bytes, then the user id's bytes. */
 #define REVOCATION_KEY_BYTES (sizeof(hb_uuid) + HB_MAX_USER_ID_BYTES)
 
+/* The same revocations by (plugin, hash of the user id), for open
+ * connections, which keep only the hash (hb_auth_conn_ref). */
+typedef struct {
+  hb_uuid plugin;
+  uint64_t user_hash;
+} user_key;
+
 typedef struct {
   uint8_t key[REVOCATION_KEY_BYTES];
   size_t key_len;
+  user_key by_hash; /* the key of hh_hash */
   int64_t before;
-  UT_hash_handle hh;
+  UT_hash_handle hh, hh_hash;
 } revocation_entry;
+
+typedef struct {
+  hb_uuid id; /* key */
+  hb_auth_disconnect d;
+  UT_hash_handle hh;
+} disconnect_entry;
 
 typedef struct {
   token_entry *tokens;
   plugin_entry *plugins;
   revocation_entry *revocations;
+  revocation_entry *revocations_by_hash; /* the same entries, through hh_hash */
+  disconnect_entry *disconnects;
 } snapshot;
 
 static atomic_uint_fast64_t generation;
@@ -71,14 +88,41 @@ static pthread_mutex_t reload_mu = PTHREAD_MUTEX_INITIALIZER;
 static const hb_store *loaded_from;
 static int64_t loaded_version;
 
+/* What new snapshots brought and the server has not taken yet: guarded by pending_mu. */
+static pthread_mutex_t pending_mu = PTHREAD_MUTEX_INITIALIZER;
+static hb_auth_changes pending;
+
+/* The store's health as the server reports it, and when the snapshot was
+ * loaded: guarded by status_mu. */
+static pthread_mutex_t status_mu = PTHREAD_MUTEX_INITIALIZER;
+static hb_auth_store_status status = {.backend = "", .up = true};
+
+uint64_t hb_auth_user_hash(const char *user, size_t len) {
+  uint64_t h = 14695981039346656037ull;
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)user[i]) * 1099511628211ull;
+  return h;
+}
+
+uint32_t hb_auth_kid_hash(const char *kid) {
+  uint32_t h = 2166136261u;
+  for (const char *p = kid; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+  return h ? h : 1;
+}
+
 static void snapshot_free(snapshot *snap) {
   token_entry *t, *tt;
   plugin_entry *p, *pt;
   revocation_entry *r, *rt;
+  disconnect_entry *d, *dt;
   if (!snap) return;
+  HASH_CLEAR(hh_hash, snap->revocations_by_hash);
   HASH_ITER(hh, snap->revocations, r, rt) {
     HASH_DEL(snap->revocations, r);
     hb_free(r);
+  }
+  HASH_ITER(hh, snap->disconnects, d, dt) {
+    HASH_DEL(snap->disconnects, d);
+    hb_free(d);
   }
   HASH_ITER(hh, snap->tokens, t, tt) {
     HASH_DEL(snap->tokens, t);
@@ -120,11 +164,13 @@ static void add_plugin(const hb_plugin_row *r, void *ud) {
   snprintf(e->keys[0].secret, sizeof e->keys[0].secret, "%s", r->signing_secret);
   e->keys[0].len = strlen(e->keys[0].secret);
   snprintf(e->keys[0].kid, sizeof e->keys[0].kid, "%s", r->signing_kid);
+  e->kid_hash[0] = hb_auth_kid_hash(e->keys[0].kid);
   e->nkeys = 1;
   if (r->previous_secret[0]) {
     snprintf(e->keys[1].secret, sizeof e->keys[1].secret, "%s", r->previous_secret);
     e->keys[1].len = strlen(e->keys[1].secret);
     snprintf(e->keys[1].kid, sizeof e->keys[1].kid, "%s", r->previous_kid);
+    e->kid_hash[1] = hb_auth_kid_hash(e->keys[1].kid);
     e->previous_retire_at = r->previous_retire_at;
     e->nkeys = 2;
   }
@@ -154,16 +200,102 @@ static void add_revocation(const hb_revocation_row *r, void *ud) {
     return;
   }
   HASH_ADD(hh, snap->revocations, key[0], e->key_len, e);
+  e->by_hash.plugin = r->plugin_id;
+  e->by_hash.user_hash = hb_auth_user_hash(r->user_id, strlen(r->user_id));
+  HASH_FIND(hh_hash, snap->revocations_by_hash, &e->by_hash, sizeof e->by_hash, dup);
+  if (!dup) HASH_ADD(hh_hash, snap->revocations_by_hash, by_hash, sizeof e->by_hash, e);
+  else if (e->before > dup->before) dup->before = e->before; /* two users, one hash: the stricter */
 }
 
-/* The three lists in one read transaction: a token is never seen without
- * its plugin, nor a revocation without its plugin's deletion. */
+static void add_disconnect(const hb_disconnect_row *r, void *ud) {
+  snapshot *snap = ud;
+  disconnect_entry *e, *dup;
+  HASH_FIND(hh, snap->disconnects, &r->id, sizeof r->id, dup);
+  if (dup) return;
+  e = hb_calloc(1, sizeof *e);
+  e->id = r->id;
+  e->d.plugin = r->plugin_id;
+  e->d.room = r->room;
+  if (r->room) {
+    e->d.event = r->event_id;
+    e->d.session = r->session_id;
+  } else {
+    e->d.user_hash = hb_auth_user_hash(r->user_id, strlen(r->user_id));
+  }
+  HASH_ADD(hh, snap->disconnects, id, sizeof e->id, e);
+}
+
+/* Every list in one read transaction: a token is never seen without its
+ * plugin, nor a revocation without its plugin's deletion. */
 static int build_in_tx(hb_store *store, void *ud) {
   snapshot *snap = ud;
   int rc = hb_store_plugin_list(store, NULL, add_plugin, snap);
   if (rc == 0) rc = hb_store_token_list(store, add_token, snap);
   if (rc == 0) rc = hb_store_revocation_list(store, NULL, add_revocation, snap);
+  if (rc == 0) rc = hb_store_disconnect_list(store, add_disconnect, snap);
   return rc;
+}
+
+/* What `fresh` brings over `old`, queued for the server
+ * (hb_auth_take_changes): its new disconnects, and the plugins it lost.
+ * The first snapshot queues nothing: what was recorded before this process
+ * started is not its business. */
+static void queue_changes(const snapshot *old, const snapshot *fresh) {
+  if (!old) return;
+  disconnect_entry *d, *dt, *seen;
+  plugin_entry *p, *pt, *still;
+  pthread_mutex_lock(&pending_mu);
+  HASH_ITER(hh, fresh->disconnects, d, dt) {
+    HASH_FIND(hh, old->disconnects, &d->id, sizeof d->id, seen);
+    if (seen) continue;
+    if (pending.ndisconnects == HB_AUTH_MAX_PENDING_DISCONNECTS) {
+      hb_warn("auth: over %d disconnects waiting to be applied; dropping the newest", HB_AUTH_MAX_PENDING_DISCONNECTS);
+      break;
+    }
+    pending.disconnects = hb_realloc(pending.disconnects, (pending.ndisconnects + 1) * sizeof *pending.disconnects);
+    pending.disconnects[pending.ndisconnects++] = d->d;
+  }
+  HASH_ITER(hh, old->plugins, p, pt) {
+    HASH_FIND(hh, fresh->plugins, &p->id, sizeof p->id, still);
+    if (still) continue;
+    pending.deleted_plugins =
+        hb_realloc(pending.deleted_plugins, (pending.ndeleted_plugins + 1) * sizeof *pending.deleted_plugins);
+    pending.deleted_plugins[pending.ndeleted_plugins++] = p->id;
+  }
+  pthread_mutex_unlock(&pending_mu);
+}
+
+void hb_auth_take_changes(hb_auth_changes *out) {
+  pthread_mutex_lock(&pending_mu);
+  *out = pending;
+  memset(&pending, 0, sizeof pending);
+  pthread_mutex_unlock(&pending_mu);
+}
+
+void hb_auth_changes_free(hb_auth_changes *c) {
+  hb_free(c->disconnects);
+  hb_free(c->deleted_plugins);
+  memset(c, 0, sizeof *c);
+}
+
+bool hb_auth_disconnect_matches(const hb_auth_disconnect *d, const hb_auth_conn_ref *r) {
+  static const hb_uuid any;
+  if (!hb_uuid_eq(&d->plugin, &r->plugin)) return false;
+  if (!d->room) return d->user_hash == r->user_hash;
+  return hb_uuid_eq(&d->event, &r->event) && (hb_uuid_eq(&d->session, &any) || hb_uuid_eq(&d->session, &r->session));
+}
+
+void hb_auth_store_set_up(bool up, int64_t now_s) {
+  pthread_mutex_lock(&status_mu);
+  if (status.up != up) status.since_s = now_s;
+  status.up = up;
+  pthread_mutex_unlock(&status_mu);
+}
+
+void hb_auth_store_status_get(hb_auth_store_status *out) {
+  pthread_mutex_lock(&status_mu);
+  *out = status;
+  pthread_mutex_unlock(&status_mu);
 }
 
 static snapshot *build(hb_store *store, int *rc) {
@@ -189,10 +321,15 @@ static int reload(hb_store *store, bool force) {
   old = current;
   current = fresh;
   pthread_rwlock_unlock(&lock);
+  queue_changes(old, fresh); /* old is this mutex's: no reader has it now */
   atomic_fetch_add(&generation, 1);
   snapshot_free(old);
   loaded_from = store;
   loaded_version = version;
+  pthread_mutex_lock(&status_mu);
+  status.loaded_at_s = (int64_t)time(NULL);
+  if (!status.backend[0]) status.backend = hb_store_backend(store); /* a string literal */
+  pthread_mutex_unlock(&status_mu);
   hb_debug("auth: credentials reloaded (%u tokens, %u plugins, %u revocations)", HASH_COUNT(fresh->tokens),
            HASH_COUNT(fresh->plugins), HASH_COUNT(fresh->revocations));
   rc = 0;
@@ -229,6 +366,12 @@ void hb_auth_shutdown(void) {
   loaded_version = 0;
   pthread_mutex_unlock(&reload_mu);
   snapshot_free(old);
+  hb_auth_changes left;
+  hb_auth_take_changes(&left);
+  hb_auth_changes_free(&left);
+  pthread_mutex_lock(&status_mu);
+  status = (hb_auth_store_status){.backend = "", .up = true};
+  pthread_mutex_unlock(&status_mu);
 }
 
 /* ---- API tokens --------------------------------------------------------- */
@@ -362,25 +505,48 @@ hb_err hb_auth_conn_token(const char *tok, size_t len, int64_t now_s, hb_conn_cl
   return HB_OK;
 }
 
-hb_err hb_auth_conn_recheck(const hb_conn_claims *c, int64_t now_s) {
+void hb_auth_conn_ref_of(const hb_conn_claims *c, hb_auth_conn_ref *out) {
+  out->org = c->org;
+  out->plugin = c->plugin;
+  out->event = c->event;
+  out->session = c->session;
+  out->user_hash = hb_auth_user_hash(c->user_id, strnlen(c->user_id, sizeof c->user_id));
+  out->iat = c->iat;
+  out->exp = c->exp;
+  out->kid_hash = c->kid[0] ? hb_auth_kid_hash(c->kid) : 0;
+}
+
+hb_err hb_auth_conn_check(const hb_auth_conn_ref *r, int64_t now_s) {
   plugin_entry *e = NULL;
+  revocation_entry *rev = NULL;
+  user_key uk = {r->plugin, r->user_hash};
   hb_err rc = HB_OK;
-  if (now_s - HB_JWT_LEEWAY_S >= c->exp) return HB_E_TOKEN_EXPIRED;
+  if (r->exp && now_s - HB_JWT_LEEWAY_S >= r->exp) return HB_E_TOKEN_EXPIRED;
   pthread_rwlock_rdlock(&lock);
-  if (current) HASH_FIND(hh, current->plugins, &c->plugin, sizeof c->plugin, e);
-  if (!e || !hb_uuid_eq(&e->org, &c->org)) {
-    rc = HB_E_INVALID_TOKEN;
-  } else if (c->kid[0]) {
-    hb_jwt_keys keys;
-    usable_keys(e, now_s, &keys);
-    bool found = false;
-    for (int i = 0; i < keys.n; i++) found |= strcmp(keys.key[i].kid, c->kid) == 0;
-    OPENSSL_cleanse(&keys, sizeof keys);
+  if (current) HASH_FIND(hh, current->plugins, &r->plugin, sizeof r->plugin, e);
+  if (!e || !hb_uuid_eq(&e->org, &r->org)) {
+    rc = HB_E_NOT_FOUND; /* deleted, with its organization or alone */
+  } else if (r->kid_hash) {
+    /* The secret that verified it must still be usable (usable_keys). */
+    bool found = r->kid_hash == e->kid_hash[0] ||
+                 (e->nkeys == 2 && (!e->previous_retire_at || now_s < e->previous_retire_at) &&
+                  r->kid_hash == e->kid_hash[1]);
     if (!found) rc = HB_E_INVALID_TOKEN; /* its secret was retired */
   }
-  if (rc == HB_OK && revoked_locked(&c->plugin, c->user_id, c->iat)) rc = HB_E_TOKEN_REVOKED;
+  if (rc == HB_OK && current) {
+    /* As revoked_locked: a token issued in the revocation's second, or
+     * without iat, is refused too. */
+    HASH_FIND(hh_hash, current->revocations_by_hash, &uk, sizeof uk, rev);
+    if (rev && (r->iat <= 0 || r->iat <= rev->before)) rc = HB_E_TOKEN_REVOKED;
+  }
   pthread_rwlock_unlock(&lock);
   return rc;
+}
+
+hb_err hb_auth_conn_recheck(const hb_conn_claims *c, int64_t now_s) {
+  hb_auth_conn_ref r;
+  hb_auth_conn_ref_of(c, &r);
+  return hb_auth_conn_check(&r, now_s);
 }
 
 int hb_auth_plugin_key(const hb_uuid *plugin, char *secret, size_t secretlen, char *kid, size_t kidlen) {
@@ -419,6 +585,8 @@ static _Thread_local int64_t miss_version;
 bool hb_auth_refresh_on_miss(const char *store_dir, uint64_t now_ms) {
   if (miss_checked_ms && now_ms - miss_checked_ms < HB_AUTH_MISS_RECHECK_MS) return false;
   miss_checked_ms = now_ms;
+  /* Not even opened when remote: connecting is a network round trip. */
+  if (!hb_store_location_is_local(store_dir)) return false;
   hb_store *s = hb_store_thread(store_dir);
   int64_t v;
   /* Only a local store (SQLite) is cheap enough to ask from an I/O thread;

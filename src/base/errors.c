@@ -45,6 +45,8 @@ static const struct {
     [HB_E_REQUEST_TIMEOUT] = {"request_timeout", 408, "the request took too long"},
     [HB_E_ALREADY_EXISTS] = {"already_exists", 409, "that name is already taken"},
     [HB_E_TOKEN_REVOKED] = {"token_revoked", 401, "the connection tokens of this user were revoked"},
+    [HB_E_STORE_UNAVAILABLE] = {"store_unavailable", 503,
+                                "the credential store cannot be reached (PostgreSQL down?); try again"},
 };
 
 const char *hb_err_code(hb_err e) {
@@ -65,8 +67,8 @@ bool hb_err_is_refusal(hb_err e) {
 }
 
 hb_close_code hb_err_close_code(hb_err e) {
-  /* A revoked user's token: 4410, so a client asks for a new token (and the
-   * operator's "revoked" is told apart from a plain expiry). */
+  /* 401 like the other token errors, but its own close code: the SDK must
+   * not retry a revoked token, only ask for a new one (protocol.md §4). */
   if (e == HB_E_TOKEN_REVOKED) return HB_CLOSE_TOKEN_REVOKED;
   int status = hb_err_http_status(e);
   if (status >= 400 && status < 500) return (hb_close_code)(4000 + status);

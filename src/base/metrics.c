@@ -47,6 +47,7 @@ static const struct {
     [HB_M_RECOVERIES_FAILED] = {"recoveries_failed_total", "counter", "Reconnects that asked to recover and got recovered:false.", NULL},
     [HB_M_RECOVERED_MESSAGES] = {"recovered_messages_total", "counter", "Messages replayed to reconnecting clients.", NULL},
     [HB_M_IDEMPOTENT_REPLAYS] = {"idempotent_replays_total", "counter", "Publishes answered from an earlier one with the same Idempotency-Key (not delivered again).", NULL},
+    [HB_M_CONTROL_CLOSES] = {"control_closes_total", "counter", "WebSocket connections closed because their plugin was deleted, their secret retired, their user revoked or disconnected, or their room closed (4404, 4401, 4410, 4409).", NULL},
     [HB_M_LINGERING_CLOSES] = {"lingering_closes_total", "counter", "Connections closed by half-closing and discarding what the peer still sent (HTTP answers that close, WebSocket closes).", NULL},
     [HB_M_LINGERING_CLOSES_CUT] = {"lingering_closes_cut_total", "counter", "Lingering closes ended by their time or byte bound before the peer closed.", NULL},
     [HB_M_CONNECTIONS_OPEN] = {"connections_open", "gauge", "TCP connections open.", NULL},
@@ -65,7 +66,7 @@ static const char *const transport_names[HB_TRANSPORT__COUNT] = {"http", "ws"};
 /* Every close code the server sends (errors.h, and wslay's for violations);
  * anything else is counted as "other". */
 static const unsigned close_codes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, 1013,
-                                       4000, 4001, 4008, 4400, 4401, 4403, 4410, 4422};
+                                       4000, 4001, 4008, 4400, 4401, 4403, 4404, 4409, 4410, 4422};
 #define NCLOSE (sizeof close_codes / sizeof close_codes[0])
 static atomic_llong closes[NCLOSE + 1];
 

@@ -310,6 +310,33 @@ void hb_history_sweep(int64_t now_ms) {
   }
 }
 
+static bool listed(const hb_uuid *id, const hb_uuid *ids, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (hb_uuid_eq(id, &ids[i])) return true;
+  return false;
+}
+
+size_t hb_history_drop_plugins(const hb_uuid *plugins, size_t n) {
+  size_t dropped = 0;
+  if (n == 0) return 0;
+  for (int i = 0; i < HB_HISTORY_SHARDS; i++) {
+    shard *s = &shards[i];
+    pthread_mutex_lock(&s->mu);
+    entry *e, *tmp;
+    HASH_ITER(hh, s->entries, e, tmp) {
+      if (!listed(&e->key.plugin, plugins, n)) continue;
+      HASH_DEL(s->entries, e);
+      if (e->on_dirty) unlink_dirty(s, e);
+      remember_dropped(s, &e->key);
+      entry_free(e);
+      atomic_fetch_sub(&nentries, 1);
+      dropped++;
+    }
+    pthread_mutex_unlock(&s->mu);
+  }
+  return dropped;
+}
+
 /* --- persistence ---------------------------------------------------------- */
 
 /* A chunk's body: per message, its offset, sent_ms, name and event JSON. */

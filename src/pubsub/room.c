@@ -111,6 +111,9 @@ static void send_ack(hb_peer *p, const hb_cmsg *m) {
   send_json(p, &sb);
 }
 
+/* Unix seconds in 32 bits: 0 stays "none", past 2106 is "never". */
+static uint32_t secs32(int64_t t) { return t <= 0 ? 0 : t >= (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)t; }
+
 hb_peer *hb_room_join(hb_ws *ws, const hb_conn_claims *cl) {
   hb_peer *p = peer_of(ws);
   hb_conn *c = conn_of(p);
@@ -120,7 +123,12 @@ hb_peer *hb_room_join(hb_ws *ws, const hb_conn_claims *cl) {
   p->room = room_acquire(c->io, &room);
   hb_list_init(&p->subs);
   p->scopes = cl->scopes & ((1u << HB_SCOPE__COUNT) - 1);
-  p->expires_at = cl->exp;
+  hb_auth_conn_ref ref;
+  hb_auth_conn_ref_of(cl, &ref);
+  p->user_hash = ref.user_hash;
+  p->iat = secs32(ref.iat);
+  p->exp = secs32(ref.exp);
+  p->kid_hash = ref.kid_hash;
   hb_bucket_init(&p->bucket, cfg->conn_publish_burst, hb_io_now_ms(c->io));
   return p;
 }
@@ -338,8 +346,56 @@ out:
 /* The token's expiry, checked on every sweep against the wall clock. */
 static void room_on_sweep(hb_ws *ws, uint64_t now_ms) {
   hb_peer *p = peer_of(ws);
-  if (p->expires_at && (int64_t)time(NULL) > p->expires_at + HB_JWT_LEEWAY_S)
+  if (p->exp && (int64_t)time(NULL) > (int64_t)p->exp + HB_JWT_LEEWAY_S)
     hb_ws_close(ws, HB_CLOSE_UNAUTHORIZED, "token expired", false);
+}
+
+/* --- re-checks after a credential reload ----------------------------------- */
+
+static void peer_ref(const hb_peer *p, hb_auth_conn_ref *r) {
+  const hb_chan_key *k = &p->room->key;
+  r->org = k->org;
+  r->plugin = k->plugin;
+  r->event = k->event;
+  r->session = k->session;
+  r->user_hash = p->user_hash;
+  r->iat = p->iat;
+  r->exp = p->exp;
+  r->kid_hash = p->kid_hash;
+}
+
+size_t hb_room_recheck(hb_io *io, const hb_auth_disconnect *d, size_t nd) {
+  int64_t now = (int64_t)time(NULL);
+  size_t closed = 0;
+  hb_list *it, *tmp;
+  hb_list_foreach_safe(it, tmp, &io->conns) {
+    hb_conn *c = hb_container_of(it, hb_conn, link);
+    if (c->state != HB_CONN_OPEN || c->h != &hb_ws_conn_handler) continue;
+    hb_peer *p = peer_of(hb_ws_of(c));
+    if (!p->room || p->ws.closing) continue; /* upgraded but not in a room yet, or leaving */
+    hb_auth_conn_ref r;
+    peer_ref(p, &r);
+    hb_close_code code = 0;
+    const char *why = NULL;
+    /* The reasons are the codes the SDK reports (protocol.md §4). */
+    switch (hb_auth_conn_check(&r, now)) {
+    case HB_OK: break;
+    case HB_E_NOT_FOUND: code = HB_CLOSE_GONE, why = "plugin_deleted"; break;
+    case HB_E_TOKEN_REVOKED: code = HB_CLOSE_TOKEN_REVOKED, why = "token_revoked"; break;
+    case HB_E_TOKEN_EXPIRED: code = HB_CLOSE_UNAUTHORIZED, why = "token_expired"; break;
+    default: code = HB_CLOSE_UNAUTHORIZED, why = "invalid_token"; break; /* its secret was retired */
+    }
+    for (size_t i = 0; !code && i < nd; i++) {
+      if (!hb_auth_disconnect_matches(&d[i], &r)) continue;
+      if (d[i].room) code = HB_CLOSE_ROOM_CLOSED, why = "room_closed";
+      else code = HB_CLOSE_TOKEN_REVOKED, why = "user_disconnected";
+    }
+    if (!code) continue;
+    hb_ws_close(&p->ws, code, why, true);
+    closed++;
+  }
+  if (closed) hb_metric_add(HB_M_CONTROL_CLOSES, (long long)closed);
+  return closed;
 }
 
 /* Leave every room now: the index must never point at a closed connection. */

@@ -4,12 +4,26 @@
  * store and the credential snapshot, picks the broker, registers each
  * layer's callbacks with the one below (routes with the HTTP glue, the room
  * protocol with the WebSocket glue, per-thread state with the I/O threads)
- * and handles signals and the credential reload on the main thread.
+ * and handles signals and the credential reload.
+ *
+ * The reload: with SQLite, a 250 ms timer on the main thread (reading the
+ * data version is a shared-memory read); with PostgreSQL, a watcher thread
+ * of its own that waits for the store's change notification (at most
+ * HB_STORE_WATCH_WAIT_MS, then reads the version anyway), so that no I/O
+ * thread and not the main thread ever waits on the network. After every
+ * reload that changed the snapshot: every I/O thread re-checks its room
+ * connections and applies new disconnects (hb_room_recheck), and the
+ * history of deleted plugins goes. While the store cannot be read the node
+ * serves from its last snapshot; the transition is logged both ways, shown
+ * in /healthz and the hubbub_store_up gauge, and the first reload after it
+ * is a full one.
  */
 #include "hubbub/server.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,15 +50,92 @@
 
 typedef struct {
   hb_ioset *set;
-  hb_store *store;
+  hb_store *store; /* the main thread's (SQLite), or the watcher's (PostgreSQL) */
+  const char *where; /* the store location as it may be logged */
   bool store_missing; /* the store's file is not at its path (metric HB_M_STORE_MISSING) */
   uv_loop_t loop;
   uv_signal_t sigterm, sigint, sighup;
-  uv_timer_t reload;
+  uv_timer_t reload; /* SQLite */
+  bool reload_timer;
   uv_timer_t history_flush, history_sweep;
+  /* PostgreSQL: the watcher thread. */
+  uv_thread_t watcher;
+  bool watching;
+  atomic_bool stop_watch, force_reload;
+  /* Owned by the thread that reloads (the main thread or the watcher). */
+  uint64_t applied_gen; /* the snapshot generation the I/O threads last re-checked against */
+  bool store_up;
+  int64_t down_since;
 } main_ctx;
 
 static void close_noop(uv_handle_t *h) { (void)h; }
+
+/* --- after a reload ----------------------------------------------------------- */
+
+/* One re-check, shared by every I/O thread (the last one frees it). */
+typedef struct {
+  atomic_int refs;
+  size_t n;
+  hb_auth_disconnect d[];
+} recheck_job;
+
+static void recheck_on_thread(void *ctx, void *arg) {
+  recheck_job *j = arg;
+  if (ctx) { /* else the thread is gone, and its connections with it */
+    hb_io *io = ctx;
+    size_t closed = hb_room_recheck(io, j->d, j->n);
+    if (closed)
+      hb_info("thread %d: closed %zu WebSocket connections that a credential change or a disconnect ended",
+              io->id, closed);
+  }
+  if (atomic_fetch_sub(&j->refs, 1) == 1) hb_free(j);
+}
+
+/* The snapshot moved: deleted plugins lose their history, and every I/O
+ * thread re-checks its connections and applies the new disconnects. */
+static void apply_changes(main_ctx *m) {
+  uint64_t gen = hb_auth_generation();
+  if (gen == m->applied_gen) return;
+  m->applied_gen = gen;
+  hb_auth_changes ch;
+  hb_auth_take_changes(&ch);
+  if (ch.ndeleted_plugins) {
+    size_t n = hb_history_drop_plugins(ch.deleted_plugins, ch.ndeleted_plugins);
+    hb_info("store: %zu plugins deleted; their connections close, %zu history channels dropped",
+            ch.ndeleted_plugins, n);
+  }
+  if (ch.ndisconnects) hb_info("store: %zu disconnects to apply", ch.ndisconnects);
+  recheck_job *j = hb_malloc(sizeof *j + ch.ndisconnects * sizeof j->d[0]);
+  atomic_init(&j->refs, m->set->nio);
+  j->n = ch.ndisconnects;
+  if (j->n) memcpy(j->d, ch.disconnects, j->n * sizeof j->d[0]);
+  hb_auth_changes_free(&ch);
+  for (int i = 0; i < m->set->nio; i++) hb_io_post(m->set->io[i], recheck_on_thread, j);
+}
+
+/* The outcome of a reload: log and publish the transitions, once each. */
+static void note_store(main_ctx *m, int rc) {
+  bool up = rc == 0;
+  if (up == m->store_up) return;
+  int64_t now = (int64_t)time(NULL);
+  m->store_up = up;
+  hb_auth_store_set_up(up, now);
+  if (!up) {
+    m->down_since = now;
+    hb_warn("store: %s cannot be read (%s): serving from the last credential snapshot; admin changes answer "
+            "503 store_unavailable until it is back",
+            m->where, rc == HB_STORE_UNAVAILABLE ? "unavailable" : "database error");
+  } else {
+    hb_info("store: %s is back after %lld s; credentials reloaded", m->where, (long long)(now - m->down_since));
+  }
+}
+
+/* A reload (full after an outage or when asked), then what it changed. */
+static void reload_and_apply(main_ctx *m, bool force) {
+  int rc = force || !m->store_up ? hb_auth_reload_force(m->store) : hb_auth_reload(m->store);
+  note_store(m, rc);
+  apply_changes(m);
+}
 
 /* SQLite keeps using a store file that was deleted or replaced under it,
  * so nothing would fail: look (one stat), say so once (store.c logs it),
@@ -61,7 +152,28 @@ static void on_reload_timer(uv_timer_t *t) {
   main_ctx *m = t->data;
   watch_store(m);
   /* The CLI may have created or revoked tokens: cheap when nothing changed. */
-  hb_auth_reload(m->store);
+  reload_and_apply(m, false);
+}
+
+/* PostgreSQL: woken by NOTIFY hubbub_changes, or every HB_STORE_WATCH_WAIT_MS
+ * to read the version anyway (a missed notification, a frozen server). */
+static void watch_main(void *arg) {
+  main_ctx *m = arg;
+  while (!atomic_load(&m->stop_watch)) {
+    int rc = hb_store_wait_change(m->store, HB_STORE_WATCH_WAIT_MS);
+    if (atomic_load(&m->stop_watch)) break;
+    if (rc == HB_STORE_UNAVAILABLE) {
+      note_store(m, rc);
+      continue;
+    }
+    reload_and_apply(m, atomic_exchange(&m->force_reload, false));
+  }
+}
+
+static long long gauge_store_up(void *ud) {
+  hb_auth_store_status st;
+  hb_auth_store_status_get(&st);
+  return st.up;
 }
 
 /* History is saved off the I/O threads, here, in batches (history.h). */
@@ -77,7 +189,7 @@ static void on_stop_signal(uv_signal_t *s, int signum) {
   uv_close((uv_handle_t *)&m->sigterm, close_noop);
   uv_close((uv_handle_t *)&m->sigint, close_noop);
   uv_close((uv_handle_t *)&m->sighup, close_noop);
-  uv_close((uv_handle_t *)&m->reload, close_noop);
+  if (m->reload_timer) uv_close((uv_handle_t *)&m->reload, close_noop);
   uv_close((uv_handle_t *)&m->history_flush, close_noop);
   uv_close((uv_handle_t *)&m->history_sweep, close_noop);
 }
@@ -85,8 +197,14 @@ static void on_stop_signal(uv_signal_t *s, int signum) {
 static void on_hup(uv_signal_t *s, int signum) {
   main_ctx *m = s->data;
   /* The listen address, threads and limits are fixed for the process's life
-   * (sockets and buffers are sized from them); credentials reload live. */
-  hb_auth_reload(m->store);
+   * (sockets and buffers are sized from them); credentials reload live. A
+   * remote store is the watcher's: it reloads within HB_STORE_WATCH_WAIT_MS. */
+  if (m->watching) {
+    atomic_store(&m->force_reload, true);
+    hb_info("SIGHUP: credentials reload within a second");
+    return;
+  }
+  reload_and_apply(m, true);
   hb_info("SIGHUP: credentials reloaded");
 }
 
@@ -148,6 +266,8 @@ int hb_server_run(const hb_config *cfg) {
   /* The location as it may be logged: a PostgreSQL URI without its password. */
   char where[512];
   hb_store_location_describe(cfg->data_dir, where, sizeof where);
+  m.where = where;
+  m.store_up = true;
   if (hb_store_open(&m.store, cfg->data_dir, err, sizeof err) != 0) {
     hb_error_log("cannot open the store at %s: %s", where, err);
     goto out;
@@ -156,6 +276,9 @@ int hb_server_run(const hb_config *cfg) {
     hb_error_log("cannot load credentials from %s", where);
     goto out;
   }
+  m.applied_gen = hb_auth_generation();
+  hb_metrics_gauge("store_up", "1 while the credential store answers, 0 while the node serves from its last snapshot.",
+                   gauge_store_up, NULL);
   if (cfg->redis_url[0]) {
     broker = hb_broker_redis_new(cfg->redis_url, cfg->redis_password, err, sizeof err);
     if (!broker) {
@@ -205,6 +328,7 @@ int hb_server_run(const hb_config *cfg) {
     hb_error_log("broker %s failed to start", broker->ops->name);
     goto out;
   }
+  if (cfg->admin_token_sha256[0]) hb_api_admin_start(cfg);
   hb_io_hooks hooks = {
       .accept_handler = &hb_http_conn_handler,
       .conn_ext_bytes = hb_server_conn_ext_bytes(),
@@ -213,6 +337,15 @@ int hb_server_run(const hb_config *cfg) {
   };
   /* On a failed start the process exits: threads that never ran are not joined. */
   if (hb_ioset_start(&set, cfg, nio, &hooks) != 0) goto out;
+  if (!hb_store_is_local(m.store)) {
+    if (uv_thread_create(&m.watcher, watch_main, &m) != 0) {
+      hb_error_log("cannot start the store watcher thread");
+      hb_ioset_request_stop(&set);
+      hb_ioset_join(&set);
+      goto out;
+    }
+    m.watching = true; /* from now on m.store is the watcher's */
+  }
 
   uv_loop_init(&m.loop);
   uv_signal_init(&m.loop, &m.sigterm);
@@ -222,9 +355,12 @@ int hb_server_run(const hb_config *cfg) {
   uv_signal_start(&m.sigterm, on_stop_signal, SIGTERM);
   uv_signal_start(&m.sigint, on_stop_signal, SIGINT);
   uv_signal_start(&m.sighup, on_hup, SIGHUP);
-  uv_timer_init(&m.loop, &m.reload);
-  m.reload.data = &m;
-  uv_timer_start(&m.reload, on_reload_timer, HB_AUTH_RELOAD_INTERVAL_MS, HB_AUTH_RELOAD_INTERVAL_MS);
+  if (!m.watching) {
+    uv_timer_init(&m.loop, &m.reload);
+    m.reload.data = &m;
+    uv_timer_start(&m.reload, on_reload_timer, HB_AUTH_RELOAD_INTERVAL_MS, HB_AUTH_RELOAD_INTERVAL_MS);
+    m.reload_timer = true;
+  }
   uv_timer_init(&m.loop, &m.history_flush);
   uv_timer_init(&m.loop, &m.history_sweep);
   if (hdb) uv_timer_start(&m.history_flush, on_history_flush, HB_HISTORY_FLUSH_MS, HB_HISTORY_FLUSH_MS);
@@ -237,10 +373,20 @@ int hb_server_run(const hb_config *cfg) {
   uv_loop_close(&m.loop);
 
   hb_publish_quiesce(); /* no more deliveries from the broker's thread */
+  /* Nothing may post to the I/O threads once their inboxes are destroyed:
+   * the watcher and the admin worker stop first (their last posts run at
+   * hb_ioset_join, with ctx NULL if the thread had ended). */
+  if (m.watching) {
+    atomic_store(&m.stop_watch, true);
+    uv_thread_join(&m.watcher);
+    m.watching = false;
+  }
+  hb_api_admin_stop();
   hb_ioset_join(&set);
   hb_info("stopped");
   rc = 0;
 out:
+  hb_api_admin_stop();
   if (broker) broker->ops->stop(broker);
   if (history_up) {
     hb_history_shutdown(); /* the last flush, and the clean mark */

@@ -21,7 +21,7 @@
 
 /* The schema version this build knows: both backends have exactly this many
  * migrations, numbered alike (each file checks it at compile time). */
-#define HB__STORE_SCHEMA_VERSION 2
+#define HB__STORE_SCHEMA_VERSION 3
 
 /* Most parameters one statement binds. */
 #define HB__STORE_MAX_ARGS 16

@@ -124,6 +124,19 @@ static const char *const migrations[] = {
     "  version BIGINT NOT NULL"
     ");"
     "INSERT INTO hubbub_changes (id, version) VALUES (1, 0);",
+
+    /* 3: as sqlite.c's third migration. */
+    "CREATE TABLE conn_disconnects ("
+    "  id TEXT PRIMARY KEY,"
+    "  plugin_id TEXT NOT NULL REFERENCES plugins(id) ON DELETE CASCADE,"
+    "  user_id TEXT NOT NULL DEFAULT '',"
+    "  event_id TEXT NOT NULL DEFAULT '',"
+    "  session_id TEXT NOT NULL DEFAULT '',"
+    "  created_at BIGINT NOT NULL,"
+    "  rowid BIGINT GENERATED ALWAYS AS IDENTITY,"
+    "  CHECK ((user_id = '') <> (event_id = ''))"
+    ");"
+    "CREATE INDEX conn_disconnects_by_time ON conn_disconnects(created_at);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == HB__STORE_SCHEMA_VERSION,
                "sqlite.c and pg.c must have one migration per schema version");
@@ -524,7 +537,10 @@ static int pg_wait_change(hb_store *s, int timeout_ms) {
 
 /* ---- open and migrate ---------------------------------------------------- */
 
-static int migrate(pg_store *p, char *errbuf, size_t errlen) {
+/* Create or update the schema. must_exist: a database without hubbub's
+ * schema is HB_STORE_NONE, nothing created (only `serve` and `init` create
+ * a store; an admin command pointed at the wrong database must say so). */
+static int migrate(pg_store *p, bool must_exist, char *errbuf, size_t errlen) {
   hb_store *s = &p->base;
   int version = 0, rc;
   /* Fast path without the lock: nodes restarting on an up-to-date schema do
@@ -532,6 +548,12 @@ static int migrate(pg_store *p, char *errbuf, size_t errlen) {
   if ((rc = pg_schema_version(s, &version)) != 0) goto failed;
   if (version > HB__STORE_SCHEMA_VERSION) goto too_new;
   if (version == HB__STORE_SCHEMA_VERSION) return 0;
+  if (version == 0 && must_exist) {
+    hb__store_errf(errbuf, errlen,
+                   "there is no store in %s (the database has no hubbub schema): `hubbub init --store URI` creates one",
+                   p->where);
+    return HB_STORE_NONE;
+  }
 
   if ((rc = pg_begin(s)) != 0) goto failed;
   s->tx = 2;
@@ -646,7 +668,7 @@ int hb__pg_open(hb_store **out, const char *uri, const hb_store_options *o, char
     pg_close(&p->base);
     return HB_STORE_UNAVAILABLE;
   }
-  int rc = migrate(p, errbuf, errlen);
+  int rc = migrate(p, o && o->must_exist, errbuf, errlen);
   if (rc != 0) {
     pg_close(&p->base);
     return rc;

@@ -95,6 +95,19 @@ static const char *const migrations[] = {
     "  version INTEGER NOT NULL"
     ");"
     "INSERT INTO hubbub_changes (id, version) VALUES (1, 0);",
+
+    /* 3: operators' disconnects (of a user, or of a room: an event and one
+     * or every session of it), kept a while for every node to apply. */
+    "CREATE TABLE conn_disconnects ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  plugin_id TEXT NOT NULL REFERENCES plugins(id) ON DELETE CASCADE,"
+    "  user_id TEXT NOT NULL DEFAULT '',"
+    "  event_id TEXT NOT NULL DEFAULT '',"
+    "  session_id TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  CHECK ((user_id = '') <> (event_id = ''))"
+    ");"
+    "CREATE INDEX conn_disconnects_by_time ON conn_disconnects(created_at);",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == HB__STORE_SCHEMA_VERSION,
                "sqlite.c and pg.c must have one migration per schema version");
@@ -368,6 +381,28 @@ static int exec_open(sq_store *q, const char *sql, char *errbuf, size_t errlen) 
   return 0;
 }
 
+/* Switching a new file to WAL needs it to itself: when several processes
+ * open it at once (nodes starting together), two of them may both hold a
+ * read lock and want to upgrade, and SQLite then answers SQLITE_BUSY at
+ * once instead of calling its busy handler (waiting could deadlock). Try
+ * again, within the busy timeout in all. */
+static int set_wal(sq_store *q, char *errbuf, size_t errlen) {
+  int64_t start = mono_ms();
+  for (;;) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(q->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg);
+    if (rc == SQLITE_OK) return 0;
+    int code = sqlite3_extended_errcode(q->db);
+    if ((code & 0xff) != SQLITE_BUSY || mono_ms() - start >= HB_STORE_BUSY_TIMEOUT_MS) {
+      explain(code, q->path, msg ? msg : sqlite3_errstr(rc), errbuf, errlen);
+      sqlite3_free(msg);
+      return -1;
+    }
+    sqlite3_free(msg);
+    sqlite3_sleep(HB_STORE_WAL_RETRY_MS);
+  }
+}
+
 /* PRAGMA quick_check: a corrupt file must stop the server at start, not
  * surface as a wrong answer later. Cheap on a database this size. */
 static int quick_check(sq_store *q, char *errbuf, size_t errlen) {
@@ -512,7 +547,7 @@ int hb__sqlite_open(hb_store **out, const char *path, const hb_store_options *o,
   /* Reading the header first turns "not a database" into a clear error
    * before WAL mode tries to write anything. */
   if (quick_check(q, errbuf, errlen) != 0) goto fail;
-  if (exec_open(q, "PRAGMA journal_mode = WAL", errbuf, errlen) != 0) goto fail;
+  if (set_wal(q, errbuf, errlen) != 0) goto fail;
   if (exec_open(q, "PRAGMA foreign_keys = ON", errbuf, errlen) != 0) goto fail;
   /* NORMAL is durable in WAL mode except for the last commits on power
    * loss, which for an admin database is the right trade. */

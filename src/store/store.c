@@ -361,6 +361,10 @@ void hb_store_thread_close(void) {
 }
 
 bool hb_store_is_local(const hb_store *s) { return s->ops->local; }
+
+bool hb_store_location_is_local(const char *loc) {
+  return !has_prefix(loc, "postgres://") && !has_prefix(loc, "postgresql://");
+}
 const char *hb_store_backend(const hb_store *s) { return s->ops->name; }
 int hb_store_schema_version(hb_store *s, int *out) { return s->ops->schema_version(s, out); }
 int hb_store_schema_latest(void) { return HB__STORE_SCHEMA_VERSION; }
@@ -466,6 +470,7 @@ static int list_row(const hb__row *r, void *ud) {
     hb_plugin_row p;
     hb_token_row t;
     hb_revocation_row v;
+    hb_disconnect_row d;
   } row;
   c->read(r, &row);
   c->cb(&row, c->ud);
@@ -874,6 +879,57 @@ int hb_store_revocation_prune(hb_store *s, int64_t older_than, int64_t *pruned) 
   rc = tx_end(s, prune(s, older_than, &n));
   if (pruned) *pruned = rc == 0 ? n : 0;
   return rc;
+}
+
+/* ---- disconnects --------------------------------------------------------- */
+
+#define DISCONNECT_COLS "id, plugin_id, user_id, event_id, session_id, created_at"
+
+static void read_disconnect(const hb__row *r, void *out) {
+  hb_disconnect_row *d = out;
+  memset(d, 0, sizeof *d);
+  col_uuid(r, 0, &d->id);
+  col_uuid(r, 1, &d->plugin_id);
+  col_str(r, 2, d->user_id, sizeof d->user_id);
+  d->room = C_TEXT(r, 3)[0] != '\0';
+  if (d->room) {
+    col_uuid(r, 3, &d->event_id);
+    if (C_TEXT(r, 4)[0]) col_uuid(r, 4, &d->session_id);
+  }
+  d->created_at = C_INT(r, 5);
+}
+
+int hb_store_disconnect_create(hb_store *s, hb_disconnect_row *row) {
+  static const hb_uuid zero;
+  hb_plugin_row p;
+  int64_t now = now_s();
+  int rc;
+  /* A user, or a room (an event): never both, never neither. */
+  if (row->room ? row->user_id[0] != '\0' || hb_uuid_eq(&row->event_id, &zero) : !valid_user_id(row->user_id)) {
+    hb_warn("store: a disconnect names a user (1..%d bytes) or a room (an event), not both", HB_MAX_USER_ID_BYTES);
+    return HB_STORE_ERROR;
+  }
+  hb_uuid_v4(&row->id);
+  row->created_at = now;
+  idstr id = id_of(&row->id), plugin = id_of(&row->plugin_id);
+  idstr event = row->room ? id_of(&row->event_id) : (idstr){{0}};
+  idstr session = row->room && !hb_uuid_eq(&row->session_id, &zero) ? id_of(&row->session_id) : (idstr){{0}};
+  hb__val args[] = {hb__text(id.s),    hb__text(plugin.s),  hb__text(row->user_id),
+                    hb__text(event.s), hb__text(session.s), hb__int(now)};
+  hb__val old[] = {hb__int(now - HB_CONN_DISCONNECT_KEEP_S)};
+  if ((rc = tx_begin(s)) != 0) return rc;
+  if ((rc = plugin_by_id(s, &row->plugin_id, &p)) != 0) goto out;
+  if ((rc = exec(s, "DELETE FROM conn_disconnects WHERE created_at < ?1", old, 1, NULL)) != 0) goto out;
+  rc = exec(s, "INSERT INTO conn_disconnects (" DISCONNECT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6)", args,
+            NARGS(args), NULL);
+out:
+  OPENSSL_cleanse(&p, sizeof p);
+  return tx_end(s, rc);
+}
+
+int hb_store_disconnect_list(hb_store *s, void (*cb)(const hb_disconnect_row *, void *), void *ud) {
+  return list(s, "SELECT " DISCONNECT_COLS " FROM conn_disconnects ORDER BY created_at, rowid", NULL, 0,
+              read_disconnect, sizeof(hb_disconnect_row), (void (*)(const void *, void *))cb, ud);
 }
 
 /* ---- import --------------------------------------------------------------- */

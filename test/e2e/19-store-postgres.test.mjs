@@ -66,6 +66,13 @@ test('a SQLite deployment moves to PostgreSQL: the same API and connection token
     const exp = await hubbub(['export', '--include-secrets', '--out', file, '--data', liteDir]);
     assert.equal(exp.code, 0, exp.stderr);
     const uri = await pg.createDatabase();
+    // Only `init` (or `serve`) creates a store: the import refuses an empty database.
+    const none = await hubbub(['import', file, '--store', uri]);
+    assert.equal(none.code, 1, none.stderr);
+    assert.match(none.json.error.message, /there is no store in postgres.*hubbub init/);
+    const init = await hubbub(['init', '--store', uri]);
+    assert.equal(init.code, 0, init.stderr);
+    assert.equal(init.json.created, true);
     const imp = await hubbub(['import', file, '--store', uri]);
     assert.equal(imp.code, 0, imp.stderr);
     assert.deepEqual(imp.json.created, { organizations: 1, plugins: 1, api_tokens: 1, revocations: 0 });

@@ -70,7 +70,7 @@ test('H139 hubbub.db deleted under a running server: logged, /healthz degraded, 
     const h = await srv.http('GET', '/healthz');
     assert.equal(h.status, 200, 'still serving: a probe must not take the node out (or restart it into an empty store)');
     assert.equal(h.json.status, 'degraded');
-    assert.equal(h.json.store, 'missing');
+    assert.equal(h.json.store.state, 'missing');
     const m = await srv.http('GET', '/metrics');
     assert.match(m.text, /^hubbub_store_missing 1$/m);
 
@@ -109,7 +109,7 @@ test('H139 hubbub.db replaced under a running server (hubbub init after a delete
     assert.equal(init.json.created, true);
     await poll(() => /hubbub\.db is now another file/.test(srv.stderr), 5000, 'the replaced store noticed');
     const h = await srv.http('GET', '/healthz');
-    assert.equal(h.json.store, 'missing', 'the server still uses the file it opened');
+    assert.equal(h.json.store.state, 'missing', 'the server still uses the file it opened');
   } finally {
     await srv.stop();
   }

@@ -163,8 +163,10 @@ expect_exit 2 "missing NAME" -- hb org create
 # --- help: on stdout, exit 0, for every command (--help), and the other two
 # ways (-h, `hubbub help CMD`) for a few: one process each, and under ASan a
 # process is slow.
-COMMANDS=("serve" "org create" "org list" "plugin create" "plugin list" "plugin update" "token create"
-          "token list" "token revoke" "connection-token create" "admin-token create" "version" "help")
+COMMANDS=("serve" "org create" "org list" "org delete" "plugin create" "plugin list" "plugin update"
+          "plugin rotate-secret" "plugin delete" "token create" "token list" "token revoke" "user revoke"
+          "user disconnect" "room disconnect"
+          "connection-token create" "export" "import" "admin-token create" "init" "version" "help")
 check_help() { # check_help "WORDS" COMMAND...
   local c=$1 rc=0 out
   shift
@@ -204,6 +206,40 @@ JTOK=$(sed -n 's/.*"id":"\([0-9a-f-]*\)".*/\1/p' <<<"$DOC")
 json_run 0 'len(o["tokens"]) == 1' -- hb token list --org jorg --plugin jplug --json
 json_run 0 -- hb token revoke "$JTOK" --json
 json_run 0 -- hb connection-token create --org jorg --plugin jplug --event $EVENT --session $SESSION --json
+hb org create korg --json >/dev/null && hb plugin create --org korg kplug --json >/dev/null
+json_run 0 'isinstance(o["expires_at"], int) and o["plugin_name"] == "kplug"' -- \
+  hb token create --org korg --plugin kplug --ttl 60 --json
+json_run 0 'o["organization_name"] == "korg" and len(o["signing_kid"]) == 8 and isinstance(o["previous_retire_at"], int)' -- \
+  hb plugin rotate-secret --org korg kplug --previous-ttl 60 --json
+json_run 0 'o["plugins"][0]["previous_kid"] is not None and o["plugins"][0]["signing_kid"] != o["plugins"][0]["previous_kid"]' -- \
+  hb plugin list --org korg --json
+json_run 0 'o["retired"] is True and o["organization_name"] == "korg"' -- hb plugin rotate-secret --org korg kplug --retire-previous --json
+json_run 0 'o["user_id"] == "bob" and o["plugin_name"] == "kplug" and isinstance(o["revoked_before"], int)' -- \
+  hb user revoke --org korg --plugin kplug bob --json
+json_run 0 'o["user_id"] == "bob" and o["plugin_name"] == "kplug" and "event_id" not in o' -- \
+  hb user disconnect --org korg --plugin kplug bob --json
+json_run 0 'o["event_id"] == "'"$EVENT"'" and o["session_id"] is None and o["organization_name"] == "korg"' -- \
+  hb room disconnect --org korg --plugin kplug --event $EVENT --json
+json_run 0 'o["session_id"] == "'"$SESSION"'"' -- hb room disconnect --org korg --plugin kplug --event $EVENT --session $SESSION --json
+json_error 2 usage -- hb room disconnect --org korg --plugin kplug --event nope --json
+json_error 2 usage -- hb room disconnect --org korg --plugin kplug --json
+hb user disconnect --org korg --plugin kplug bob | grep -q "4410 user_disconnected" || die "user disconnect text"
+json_run 0 'o["format"] == "hubbub-export" and o["includes_secrets"] is False' -- hb export --json
+json_run 0 'o["out"].endswith("export.json") and o["includes_secrets"] is True' -- \
+  hb export --include-secrets --out "$CHK/export.json" --json
+[ "$(stat -c %a "$CHK/export.json")" = 600 ] || die "export --out mode"
+json_run 0 'o["imported"] is True and o["created"]["plugins"] == 0' -- hb import "$CHK/export.json" --json
+json_error 1 import_refused -- hb import /dev/null --json
+json_error 1 io_error -- hb import "$CHK/nonexistent.json" --json
+json_error 2 usage -- hb plugin delete --org korg kplug --json
+grep -q "add --yes" "$CHK/err" || die "delete without --yes must say so"
+json_error 2 usage -- hb org delete korg --yes=1 --json
+json_run 0 'o["deleted"] is True and o["organization_name"] == "korg"' -- hb plugin delete --org korg kplug --yes --json
+json_run 0 'o["deleted"] is True and o["name"] == "korg"' -- hb org delete korg --yes --json
+json_error 3 unavailable -- "$BIN" org list --store postgresql://u:pw@127.0.0.1:1/db --json
+grep -q "u:\*\*\*@127.0.0.1:1" "$CHK/err" || die "the password must not be shown: $(cat "$CHK/err")"
+json_error 2 usage -- "$BIN" org list --data "$DATA" --store "$DATA" --json
+json_error 2 usage -- "$BIN" org list --store "" --json
 json_run 0 'len(o["admin_token_sha256"]) == 64 and o["token"].startswith("hba_")' -- "$BIN" admin-token create --json
 json_run 0 'o["name"] == "hubbub"' -- "$BIN" version --json
 json_run 0 'o["usage"].startswith("usage: hubbub token create")' -- "$BIN" token create --help --json
@@ -240,6 +276,8 @@ grep -q expires "$CHK/err" || die "the expiry is not on stderr"
 LIST=$(hb token list)
 grep -Eq "^[0-9a-f-]{36} +acme +polls " <<<"$LIST" || die "token list shows no org/plugin names: $LIST"
 grep -q "ORGANIZATION" <<<"$LIST" || die "token list header"
+grep -q "EXPIRES" <<<"$LIST" || die "token list shows no expiry column"
+grep -q "KID" <<<"$(hb plugin list)" || die "plugin list shows no kid"
 grep -Eq "^[0-9a-f-]{36} +acme " <<<"$(hb plugin list)" || die "plugin list shows no org name"
 json_run 0 '("acme", "polls") in {(t["organization_name"], t["plugin_name"]) for t in o["tokens"]}' -- hb token list --json
 json_run 0 'o["plugins"][0]["organization_name"] == "acme"' -- hb plugin list --org acme --json
@@ -252,6 +290,8 @@ printf '{"data_dir":"%s"}' "$DATA" >"$DATA/cfg.json"
 json_run 0 "$HAS_ACME" -- env HUBBUB_CONFIG="$DATA/cfg.json" "$BIN" org list --json
 json_run 0 "$HAS_ACME" -- "$BIN" org list --config "$DATA/cfg.json" --json
 json_run 0 "$HAS_ACME" -- env HUBBUB_DATA="$DATA/other" "$BIN" org list --data "$DATA" --json
+json_run 0 "$HAS_ACME" -- env HUBBUB_DATA_DIR="$DATA/other" "$BIN" org list --store "$DATA" --json
+json_run 0 "$HAS_ACME" -- env HUBBUB_DATA_DIR="$DATA/other" "$BIN" org list --store "sqlite:$DATA/hubbub.db" --json
 # A misspelt variable gets a hint on stderr; stdout stays one document.
 json_run 0 -- env HUBBUB_DATA_DIRR=x "$BIN" org list --data "$DATA" --json
 grep -q "HUBBUB_DATA_DIRR is not a hubbub setting (did you mean HUBBUB_DATA_DIR?)" "$CHK/err" ||

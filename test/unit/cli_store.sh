@@ -23,9 +23,10 @@ expect_exit() {
   [[ "$err" == *"$msg"* ]] || die "'$*' said '$err', expected '$msg'"
 }
 
-# A fresh store location: a directory, or a new PostgreSQL database. (Called
-# as $(new_store), in a subshell: the name cannot come from a counter.)
-new_store() {
+# A fresh store location without a store: a directory, or a new (empty)
+# PostgreSQL database. (Called as $(new_location), in a subshell: the name
+# cannot come from a counter.)
+new_location() {
   local d
   d=$(mktemp -d "$TMP/s.XXXXXX")
   if [ -n "${HB_PG_URI:-}" ]; then
@@ -33,6 +34,13 @@ new_store() {
   else
     echo "$d"
   fi
+}
+# A fresh store: only `hubbub init` (and `serve`) create one.
+new_store() {
+  local loc
+  loc=$(new_location)
+  "$BIN" init --store "$loc" >/dev/null || die "init --store $loc"
+  echo "$loc"
 }
 STORE=$(new_store)
 hb() { "$BIN" "$@" --store "$STORE"; }
@@ -44,8 +52,24 @@ expect_exit 1 "unknown store location scheme 'mysql'" -- "$BIN" org list --store
 expect_exit 1 "malformed store location" -- "$BIN" org list --store sqlite:
 expect_exit 3 "cannot connect to PostgreSQL at postgresql://u:***@127.0.0.1:1/db" -- \
   "$BIN" org list --store postgresql://u:hunter2@127.0.0.1:1/db
+expect_exit 1 "hubbub init" -- "$BIN" org create via-file --store "sqlite:$TMP/one.db"
+[ -f "$TMP/one.db" ] && die "an admin command created sqlite:FILE"
+"$BIN" init --store "sqlite:$TMP/one.db" --json | grep -q '"created":true' || die "init sqlite:FILE"
+[ -f "$TMP/one.db" ] || die "init did not create sqlite:FILE"
 "$BIN" org create via-file --store "sqlite:$TMP/one.db" --json >/dev/null
-[ -f "$TMP/one.db" ] || die "sqlite:FILE did not create the file"
+
+# --- only init creates a store (here: the backend under test)
+EMPTY=$(new_location)
+expect_exit 1 "there is no store in" -- "$BIN" org list --store "$EMPTY"
+expect_exit 1 "hubbub init" -- "$BIN" import /dev/null --store "$EMPTY"
+INIT=$("$BIN" init --store "$EMPTY" --json)
+[ "$(j 'o["created"]' <<<"$INIT")" = true ] || die "init created ($INIT)"
+PW=$(python3 -c "import sys, urllib.parse as u; print(u.urlparse(sys.argv[1]).password or '')" "$EMPTY")
+[ -z "$PW" ] || ! grep -qF "$PW" <<<"$INIT" || die "init printed the password ($INIT)"
+[ "$(j 'len(o["organizations"])' <<<"$("$BIN" org list --store "$EMPTY" --json)")" = 0 ] || die "an empty store after init"
+[ "$("$BIN" init --store "$EMPTY" --json | j 'o["created"]')" = false ] || die "init again"
+expect_exit 3 "cannot connect to PostgreSQL at postgresql://u:***@127.0.0.1:1/db" -- \
+  "$BIN" init --store postgresql://u:hunter2@127.0.0.1:1/db
 
 # --- setup
 ORG=$(hb org create acme --json | j 'o["id"]')
@@ -130,7 +154,7 @@ grep -q "got new ones" "$TMP/err" || die "import without secrets must warn"
 
 if [ -n "${HB_PG_URI:-}" ]; then
   # SQLite to PostgreSQL, the move an operator makes.
-  mkdir "$TMP/lite"
+  "$BIN" init --data "$TMP/lite" >/dev/null
   "$BIN" org create moving --data "$TMP/lite" >/dev/null
   "$BIN" plugin create --org moving p --data "$TMP/lite" >/dev/null
   "$BIN" token create --org moving --plugin p --name t --data "$TMP/lite" >/dev/null

@@ -93,6 +93,8 @@ void hbt_stack_start(hbt_stack *s) {
     hb_room_init();
     hb_router_init();
     if (s->broker->ops->start(s->broker) != 0) fail_msg("broker %s did not start", s->broker->ops->name);
+    /* The admin API's store calls run on its worker thread, as in the server. */
+    if (s->cfg.admin_token_sha256[0]) hb_api_admin_start(&s->cfg);
     s->hooks = (hb_io_hooks){
         .accept_handler = &hb_http_conn_handler,
         .conn_ext_bytes = hb_server_conn_ext_bytes(),
@@ -110,7 +112,10 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 void hbt_stack_stop(hbt_stack *s) {
   hb_ioset_request_stop(&s->set);
-  if (s->mode == HBT_SERVER) hb_publish_quiesce();
+  if (s->mode == HBT_SERVER) {
+    hb_publish_quiesce();
+    hb_api_admin_stop(); /* before the join: its last answers post to the I/O threads */
+  }
   hb_ioset_join(&s->set);
   if (s->broker) s->broker->ops->stop(s->broker);
   s->broker = NULL;

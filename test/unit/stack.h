@@ -4,7 +4,8 @@
  * The server side is real: I/O threads (hb_ioset) on 127.0.0.1 with a port
  * the kernel chose, the layers registered as hb_server_run registers them
  * (routes, room protocol, publish core, a broker, a store with an
- * organization, a plugin and an API token in a temporary directory), or only
+ * organization, a plugin and an API token in a temporary directory; the
+ * admin API's worker when cfg.admin_token_sha256 is set), or only
  * what a test registers itself (its own handler table, its own router). The
  * client side is plain blocking sockets, so a test sees exactly the bytes a
  * client would, and sends exactly the bytes it wants.

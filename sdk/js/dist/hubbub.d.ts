@@ -23,6 +23,8 @@ export type HubbubErrorCode =
   // the server refused the connection (docs/protocol.md section 2)
   | 'bad_request' | 'missing_token' | 'invalid_token' | 'token_expired' | 'token_revoked'
   | 'origin_forbidden' | 'shutting_down'
+  // an operator ended the connection (docs/protocol.md section 4)
+  | 'user_disconnected' | 'plugin_deleted' | 'room_closed'
   // the server refused a request
   | 'invalid_json' | 'missing_field' | 'invalid_type' | 'invalid_event_name' | 'invalid_scope'
   | 'invalid_value' | 'unknown_type' | 'data_too_large' | 'scope_forbidden'

@@ -74,10 +74,18 @@ const CLOSE_ABNORMAL = 1006; /* no close frame: the link broke or the upgrade fa
 const CLOSE_TRY_AGAIN_LATER = 1013; /* shutting_down: reconnect with backoff */
 const CLOSE_RATE_LIMITED = 4008;
 const CLOSE_TOKEN_INVALID = 4401; /* expired, invalid or missing token */
-const CLOSE_TOKEN_REVOKED = 4410;
+const CLOSE_TOKEN_REVOKED = 4410; /* revoked or disconnected by an operator: a new token, or stop */
+/* An operator ended it for good: like every 4400-4499 code, no reconnect. */
+const CLOSE_PLUGIN_DELETED = 4404; /* its plugin (or organization) was deleted */
+const CLOSE_ROOM_CLOSED = 4409; /* an operator closed the room */
 const FATAL_CLOSE_CODES = [1002, 1003, 1007, 1008, 1009];
 /* The code a close without a code-like reason stands for, when it has one meaning. */
-const CLOSE_CODE_NAMES = { [CLOSE_TOKEN_INVALID]: 'token_expired', [CLOSE_TOKEN_REVOKED]: 'token_revoked' };
+const CLOSE_CODE_NAMES = {
+  [CLOSE_TOKEN_INVALID]: 'token_expired',
+  [CLOSE_TOKEN_REVOKED]: 'token_revoked',
+  [CLOSE_PLUGIN_DELETED]: 'plugin_deleted',
+  [CLOSE_ROOM_CLOSED]: 'room_closed',
+};
 /* A refusal (error message before the welcome) whose close never came: the
  * close code the server pairs with its code (4000 + the HTTP status it stands for). */
 const REFUSAL_CLOSE_CODES = {
@@ -126,6 +134,9 @@ function backoffDelay(attempt, opts, random) {
 /**
  * What to do after a close with this code (docs/protocol.md section 4):
  * 'retry' with backoff, 'refresh' (call getToken, then retry) or 'stop'.
+ * 4410 (token_revoked: the user's tokens were revoked, or the user
+ * disconnected) never reuses the token it was given: a new one from
+ * getToken, or stop. 4404 (plugin_deleted) and 4409 (room_closed) stop.
  */
 function closePolicy(code, hasGetToken) {
   if (code === CLOSE_NORMAL) return 'stop';

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  restartableServer, mintToken, room, WebSocket, createTestClient, waitFor, waitState, sleep, HubbubError,
+  restartableServer, mintToken, room, WebSocket, createTestClient, waitFor, waitState, sleep, HubbubError, cli,
 } from './helpers.mjs';
 
 const FAST = { backoffBaseMs: 50, backoffCapMs: 400 };
@@ -187,5 +187,39 @@ test('token expiring while connected (close 4401): stop without getToken, refres
     await refreshing.subscribed('after-refresh');
     await refreshing.publish('after-refresh', { data: { ok: true } });
     await waitFor(() => got.length === 1, 3000, 'delivery after refresh');
+  });
+});
+
+test('kicked while connected (close 4410 token_revoked): never reconnects with the revoked token; with getToken it gets a new one', { timeout: 30000 }, async () => {
+  await withServer(async (s, tenant, track) => {
+    const r = room();
+    const plain = track(createTestClient({ url: s.wsUrl, token: mintToken(tenant, r, { sub: 'mallory' }), WebSocket, ...FAST }));
+    let calls = 0;
+    const refreshing = track(createTestClient({
+      url: s.wsUrl, token: mintToken(tenant, r, { sub: 'mallory' }), WebSocket, ...FAST,
+      getToken: () => (calls++, mintToken(tenant, r, { sub: 'mallory' })),
+    }));
+    await Promise.all([plain.connected, refreshing.connected]);
+    /* Count the plain client's attempts from now on: there must be none. */
+    const opens = [];
+    const Orig = plain._wsImpl;
+    plain._wsImpl = function (...args) {
+      opens.push(Date.now());
+      return new Orig(...args);
+    };
+    const firstId = refreshing.welcome.connection_id;
+    /* The operator revokes the user: the server closes every connection of theirs with 4410. */
+    cli(s.dataDir, ['user', 'revoke', '--org', tenant.org.id, '--plugin', tenant.plugin.id, 'mallory']);
+
+    await waitState(plain, 'closed', 10000);
+    const e = plain.errors.at(-1);
+    assert.equal(e.code, 'token_revoked');
+    assert.equal(e.closeCode, 4410);
+    assert.equal(opens.length, 0, 'no attempt with the revoked token');
+    /* With getToken: a new token (refused again while it is issued in the
+     * revocation's second, then accepted), never the old one. */
+    await waitFor(() => calls >= 1 && refreshing.state === 'open' && refreshing.welcome.connection_id !== firstId, 15000,
+      'a new connection with a new token');
+    assert.equal(refreshing.errors.find((x) => x.closeCode === 4410)?.code, 'token_revoked');
   });
 });

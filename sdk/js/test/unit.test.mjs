@@ -42,6 +42,10 @@ test('close codes: what the SDK does after each (docs/protocol.md section 4)', (
   for (const code of [1000, 1002, 1003, 1007, 1008, 1009, 4400, 4401, 4403, 4410, 4422, 4499]) assert.equal(closePolicy(code, false), 'stop', String(code));
   assert.equal(closePolicy(4401, true), 'refresh', '4401 reconnects with a fresh token when getToken is given');
   assert.equal(closePolicy(4410, true), 'refresh', '4410 (token revoked) too');
+  for (const code of [4404, 4409]) {
+    assert.equal(closePolicy(code, true), 'stop', `${code} (plugin deleted, room closed): never reconnect`);
+    assert.equal(closePolicy(code, false), 'stop', String(code));
+  }
   for (const code of [4400, 4403, 4422, 4499, 1000, 1002]) assert.equal(closePolicy(code, true), 'stop', String(code));
 });
 
@@ -94,6 +98,12 @@ test('lossOutcome: one error per ended attempt, with the code the server gave wh
   assert.deepEqual(pick(lossOutcome(open, 4401, 'token expired', undefined, false)), ['token_expired', 4401, 'stop']);
   assert.deepEqual(pick(lossOutcome(open, 4401, 'token expired', undefined, true)), ['token_expired', 4401, 'refresh']);
   assert.deepEqual(pick(lossOutcome(open, 4410, 'token_revoked', undefined, false)), ['token_revoked', 4410, 'stop']);
+  // An operator's controls (protocol.md §4): the reason is the code; without one, the code's name.
+  assert.deepEqual(pick(lossOutcome(open, 4410, 'user_disconnected', undefined, true)), ['user_disconnected', 4410, 'refresh']);
+  assert.deepEqual(pick(lossOutcome(open, 4404, 'plugin_deleted', undefined, true)), ['plugin_deleted', 4404, 'stop']);
+  assert.deepEqual(pick(lossOutcome(open, 4409, 'room_closed', undefined, true)), ['room_closed', 4409, 'stop']);
+  assert.deepEqual(pick(lossOutcome(open, 4409, '', undefined, false)), ['room_closed', 4409, 'stop']);
+  assert.deepEqual(pick(lossOutcome(open, 4404, '', undefined, false)), ['plugin_deleted', 4404, 'stop']);
   assert.deepEqual(pick(lossOutcome(open, 4008, 'publish rate limit exceeded', undefined, false)), ['connection_lost', 4008, 'retry']);
   assert.deepEqual(pick(lossOutcome(open, 1013, 'shutting_down', undefined, false)), ['shutting_down', 1013, 'retry']);
 });

@@ -334,7 +334,7 @@ static void test_deleted_org_and_plugin(void **state) {
   assert_int_equal(hb_auth_reload(f->s), 0);
   assert_int_equal(check(f->tok, &pr), HB_E_INVALID_TOKEN);
   assert_int_equal(conn(ct, &out), HB_E_INVALID_TOKEN);
-  assert_int_equal(hb_auth_conn_recheck(&live, now), HB_E_INVALID_TOKEN);
+  assert_int_equal(hb_auth_conn_recheck(&live, now), HB_E_NOT_FOUND); /* closed with 4404 */
   assert_int_equal(check(tok2, &pr), HB_OK);
 
   assert_int_equal(hb_store_org_delete(f->admin, &f->org2.id), 0);
@@ -343,6 +343,85 @@ static void test_deleted_org_and_plugin(void **state) {
   assert_int_equal(conn(ct2, &out), HB_E_INVALID_TOKEN);
   assert_false(hb_auth_origin_allowed(&f->plugin2.id, NULL, 0));
   hb_free(ct), hb_free(ct2);
+}
+
+/* What an open connection keeps (hb_auth_conn_ref) re-checks as its full
+ * claims do; disconnects and deleted plugins are handed out once each. */
+static void test_compact_recheck_and_changes(void **state) {
+  fixture *f = *state;
+  hb_conn_claims alice, bob;
+  hb_auth_conn_ref ra, rb;
+  hb_auth_changes ch;
+  int64_t now = (int64_t)time(NULL);
+  char *ta = mint_as(&f->org.id, &f->plugin.id, f->plugin.signing_secret, now + 600, "alice", now - 5, NULL);
+  char *tb = mint_as(&f->org.id, &f->plugin.id, f->plugin.signing_secret, now + 600, "bob", now - 5, NULL);
+  assert_int_equal(conn(ta, &alice), HB_OK);
+  assert_int_equal(conn(tb, &bob), HB_OK);
+  hb_auth_conn_ref_of(&alice, &ra);
+  hb_auth_conn_ref_of(&bob, &rb);
+  assert_true(ra.kid_hash != 0 && ra.user_hash != rb.user_hash);
+  assert_int_equal(ra.user_hash, hb_auth_user_hash("alice", 5));
+  assert_int_equal(hb_auth_conn_check(&ra, now), HB_OK);
+  hb_auth_take_changes(&ch); /* nothing since hb_auth_init */
+  assert_int_equal(ch.ndisconnects + ch.ndeleted_plugins, 0);
+
+  /* A revocation: by the hash of the user id, as the full claims. */
+  assert_int_equal(hb_store_revoke_user_tokens(f->admin, &f->plugin.id, "alice", now, NULL), 0);
+  assert_int_equal(hb_auth_reload(f->s), 0);
+  assert_int_equal(hb_auth_conn_check(&ra, now), HB_E_TOKEN_REVOKED);
+  assert_int_equal(hb_auth_conn_check(&rb, now), HB_OK);
+  ra.iat = now + 1; /* issued after it */
+  assert_int_equal(hb_auth_conn_check(&ra, now), HB_OK);
+  ra.iat = 0; /* no iat: cannot show it is newer */
+  assert_int_equal(hb_auth_conn_check(&ra, now), HB_E_TOKEN_REVOKED);
+  rb.exp = now - HB_JWT_LEEWAY_S - 1;
+  assert_int_equal(hb_auth_conn_check(&rb, now), HB_E_TOKEN_EXPIRED);
+  rb.exp = now + 600;
+
+  /* Disconnects: a user's and a room's, each handed out once. */
+  hb_disconnect_row du, dr, bad;
+  memset(&du, 0, sizeof du);
+  du.plugin_id = f->plugin.id;
+  snprintf(du.user_id, sizeof du.user_id, "bob");
+  assert_int_equal(hb_store_disconnect_create(f->admin, &du), 0);
+  memset(&dr, 0, sizeof dr);
+  dr.plugin_id = f->plugin.id;
+  dr.room = true;
+  dr.event_id = alice.event;
+  assert_int_equal(hb_store_disconnect_create(f->admin, &dr), 0);
+  memset(&bad, 0, sizeof bad);
+  bad.plugin_id = f->plugin.id; /* neither a user nor a room */
+  assert_int_equal(hb_store_disconnect_create(f->admin, &bad), HB_STORE_ERROR);
+  assert_int_equal(hb_auth_reload(f->s), 0);
+  hb_auth_take_changes(&ch);
+  assert_int_equal(ch.ndisconnects, 2);
+  int user = ch.disconnects[0].room ? 1 : 0;
+  assert_true(hb_auth_disconnect_matches(&ch.disconnects[user], &rb));
+  assert_false(hb_auth_disconnect_matches(&ch.disconnects[user], &ra));
+  assert_true(hb_auth_disconnect_matches(&ch.disconnects[1 - user], &ra)); /* alice's event, every session */
+  assert_false(hb_auth_disconnect_matches(&ch.disconnects[1 - user], &rb));
+  hb_auth_changes_free(&ch);
+  assert_int_equal(hb_auth_reload_force(f->s), 0);
+  hb_auth_take_changes(&ch);
+  assert_int_equal(ch.ndisconnects, 0); /* once */
+  hb_auth_changes_free(&ch);
+
+  /* A retired secret (by its kid's hash), then the plugin gone. */
+  hb_plugin_row rot;
+  assert_int_equal(hb_store_plugin_rotate_secret(f->admin, &f->plugin.id, 0, &rot), 0);
+  assert_int_equal(hb_auth_reload(f->s), 0);
+  assert_int_equal(hb_auth_conn_check(&rb, now), HB_OK); /* the previous secret still verifies */
+  assert_int_equal(hb_store_plugin_retire_previous(f->admin, &f->plugin.id, NULL), 0);
+  assert_int_equal(hb_auth_reload(f->s), 0);
+  assert_int_equal(hb_auth_conn_check(&rb, now), HB_E_INVALID_TOKEN);
+  assert_int_equal(hb_store_plugin_delete(f->admin, &f->plugin.id), 0);
+  assert_int_equal(hb_auth_reload(f->s), 0);
+  assert_int_equal(hb_auth_conn_check(&rb, now), HB_E_NOT_FOUND);
+  hb_auth_take_changes(&ch);
+  assert_int_equal(ch.ndeleted_plugins, 1);
+  assert_true(hb_uuid_eq(&ch.deleted_plugins[0], &f->plugin.id));
+  hb_auth_changes_free(&ch);
+  hb_free(ta), hb_free(tb);
 }
 
 static void test_api_token_expiry(void **state) {
@@ -456,6 +535,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_revoked_user, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deleted_org_and_plugin, setup, teardown),
       cmocka_unit_test_setup_teardown(test_api_token_expiry, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_compact_recheck_and_changes, setup, teardown),
   };
   print_message("store backend: %s\n", hb_test_pg_mode() ? "postgresql" : "sqlite");
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,9 @@
  * pipelining, keep-alive, the strict line checks (bare LF, folding, a space
  * before the colon, a duplicate Host) and the size limits, each refused with
  * its status and closed; HEAD answered without a body; the query-parameter
- * reader and the error body.
+ * reader and the error body; a deferred answer (hb_http_defer/resume): the
+ * pipelined requests behind it wait, then are answered in order, and a
+ * connection that goes meanwhile is never written to.
  *
  * A request is either fed to hb_http_on_read on the connection's thread (to
  * choose exactly how it is split into reads) or written to the socket; the
@@ -16,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -50,8 +53,15 @@ static bool r_headers(hb_conn *c, hb_http_req *req) {
   return true;
 }
 
+static hb_conn *deferred_conn; /* on the I/O thread */
+
 static void r_request(hb_conn *c, hb_http_req *req) {
   requests_seen++;
+  if (strncmp(req->url, "/defer", 6) == 0) { /* answered later, by the test */
+    deferred_conn = c;
+    hb_http_defer(c);
+    return;
+  }
   hb_strbuf b = HB_STRBUF_INIT;
   hb_strbuf_addf(&b, "%s %s host=%s body=", http_method_str(req->method), req->url,
                  req->hdr[HB_H_HOST] ? req->hdr[HB_H_HOST] : "-");
@@ -67,6 +77,7 @@ static hb_io *io;
 
 static void start(void) {
   headers_seen = requests_seen = 0;
+  deferred_conn = NULL;
   hbt_stack_init(&stk);
   stk.mode = HBT_CUSTOM;
   stk.hooks = (hb_io_hooks){.accept_handler = &hb_http_conn_handler, .conn_ext_bytes = sizeof(hb_http_conn)};
@@ -201,6 +212,112 @@ static void test_head_without_body(void **state) {
   assert_int_equal(r.status, 200);
   assert_string_equal(hbt_header(&r, "Content-Length"), "20"); /* of "HEAD /h host=h body=" */
   expect_echo(fd, &in, "GET /g host=h body=");
+  hb_strbuf_free(&in);
+  close(fd);
+  hbt_stack_stop(&stk);
+}
+
+/* --- answering later ------------------------------------------------------------ */
+
+static const char DEFERRED[] = "GET /defer HTTP/1.1\r\nHost: h\r\n\r\nGET /after HTTP/1.1\r\nHost: h\r\n\r\n";
+
+static void check_waiting(void *arg) {
+  (void)arg;
+  /* the first request was handed on; the second is kept, not parsed */
+  assert_int_equal(requests_seen, 1);
+  assert_non_null(deferred_conn);
+  assert_true(deferred_conn->paused);
+}
+
+static bool check_waiting_pred(void *arg) {
+  (void)arg;
+  return deferred_conn && requests_seen == 3;
+}
+
+static void answer_deferred(void *arg) {
+  (void)arg;
+  hb_conn *c = deferred_conn;
+  deferred_conn = NULL;
+  if (hb_http_deferred_open(c)) hb_http_respond(c, 200, "text/plain", NULL, "later", 5, false);
+  hb_http_resume(c);
+}
+
+static void set_deadline_now(void *arg) {
+  (void)arg;
+  deferred_conn->deadline_ms = hb_io_now_ms(io);
+}
+
+static void close_lingering(void *arg) {
+  (void)arg;
+  hb_conn_close_linger(deferred_conn, 60000, 1024);
+}
+
+static bool is_closed(void *arg) {
+  (void)arg;
+  return deferred_conn->state == HB_CONN_CLOSED;
+}
+
+/* A deferred request: what is pipelined behind it waits (kept, not lost),
+ * and is answered, in order, after the deferred answer. */
+static void test_deferred_answer(void **state) {
+  (void)state;
+  start();
+  int fd;
+  feed_job f = {.c = hbt_attach(io, &fd, 0), .p = DEFERRED, .n = sizeof DEFERRED - 1, .split = 3};
+  hbt_on_io(io, feed, &f);
+  hbt_on_io(io, check_waiting, NULL);
+  hbt_on_io(io, answer_deferred, NULL);
+  hb_strbuf in = HB_STRBUF_INIT;
+  expect_echo(fd, &in, "later");
+  expect_echo(fd, &in, "GET /after host=h body=");
+  assert_int_equal(requests_seen, 2);
+  /* and again on the same connection, through the socket */
+  hbt_send_str(fd, DEFERRED);
+  hbt_io_until(io, check_waiting_pred, NULL, "the second deferred request");
+  hbt_on_io(io, answer_deferred, NULL);
+  expect_echo(fd, &in, "later");
+  expect_echo(fd, &in, "GET /after host=h body=");
+  hb_strbuf_free(&in);
+  close(fd);
+  hbt_stack_stop(&stk);
+}
+
+/* Past the deadline its caller set, a deferred request gets no 408 (it
+ * arrived whole): the connection closes without a word, and the late
+ * answer only releases it. */
+static void test_deferred_deadline(void **state) {
+  (void)state;
+  start();
+  int fd;
+  feed_job f = {.c = hbt_attach(io, &fd, 0), .p = DEFERRED, .n = sizeof DEFERRED - 1, .split = 5};
+  hbt_on_io(io, feed, &f);
+  hbt_on_io(io, set_deadline_now, NULL);
+  hb_strbuf in = HB_STRBUF_INIT;
+  hbt_recv_eof(fd, &in);
+  assert_int_equal(in.len, 0);
+  hbt_on_io(io, answer_deferred, NULL); /* written nowhere; frees the connection */
+  assert_int_equal(requests_seen, 1);
+  hb_strbuf_free(&in);
+  close(fd);
+  hbt_stack_stop(&stk);
+}
+
+/* A lingering close of a paused connection reads again (and discards),
+ * so it ends at the peer's EOF, not at its time bound. */
+static void test_deferred_linger(void **state) {
+  (void)state;
+  start();
+  int fd;
+  feed_job f = {.c = hbt_attach(io, &fd, 0), .p = DEFERRED, .n = sizeof DEFERRED - 1, .split = 5};
+  hbt_on_io(io, feed, &f);
+  hbt_on_io(io, close_lingering, NULL);
+  hbt_send_str(fd, "more bytes, discarded");
+  shutdown(fd, SHUT_WR);
+  hb_strbuf in = HB_STRBUF_INIT;
+  hbt_recv_eof(fd, &in);
+  assert_int_equal(in.len, 0);
+  hbt_io_until(io, is_closed, NULL, "the lingering close ends at the peer's EOF");
+  hbt_on_io(io, answer_deferred, NULL);
   hb_strbuf_free(&in);
   close(fd);
   hbt_stack_stop(&stk);
@@ -405,6 +522,9 @@ int main(void) {
       HBT_TEST(test_pipelining),
       HBT_TEST(test_keep_alive),
       HBT_TEST(test_head_without_body),
+      HBT_TEST(test_deferred_answer),
+      HBT_TEST(test_deferred_deadline),
+      HBT_TEST(test_deferred_linger),
       HBT_TEST(test_strict_lines),
       HBT_TEST(test_limits),
       HBT_TEST(test_query_param),
