@@ -1,9 +1,11 @@
 // Many machines, one truth (issue 13): two nodes on one PostgreSQL (and one
 // Redis when it is installed), administered through the admin HTTP API of
 // node A. What is checked on node B: a token made on A works at once, a
-// revoked one stops; a rotated secret keeps the old tokens until it is
-// retired, then closes their connections; a kicked user's connections close
-// on both nodes with 4410 and the token is refused; disconnects of a room
+// revoked one stops (also when the change's NOTIFY is lost: the watchers
+// read the version every second); a rotated secret keeps the old tokens
+// until it is retired, then closes their connections; a kicked user's
+// connections close on both nodes with 4410, the token is refused and the
+// SDK does not reconnect with it; disconnects of a room
 // (4409) and of a user (4410) without a revocation; a deleted plugin's
 // connections close with 4404. Then PostgreSQL stops for 10 s: clients stay,
 // publishes and handshakes with known tokens work, admin writes answer 503,
