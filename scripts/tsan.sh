@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 build=${TSAN_BUILD:-build-tsan}
 case $build in /*) ;; *) build="$PWD/$build" ;; esac
 jobs=${JOBS:-2}
-suites=${TSAN_SUITES:-"test/e2e/05-scopes-fanout.test.mjs test/e2e/06-isolation.test.mjs test/e2e/10-keepalive-shutdown.test.mjs test/e2e/40-hostile-isolation.test.mjs test/e2e/40-hostile-ws.test.mjs"}
+suites=${TSAN_SUITES:-"test/e2e/05-scopes-fanout.test.mjs test/e2e/06-isolation.test.mjs test/e2e/10-keepalive-shutdown.test.mjs test/e2e/40-hostile-isolation.test.mjs test/e2e/40-hostile-ws.test.mjs test/e2e/22-cluster-admin.test.mjs"}
 
 if ! cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DHB_TSAN=ON >/dev/null; then
   echo "tsan: cmake configure failed" >&2

@@ -1,9 +1,11 @@
 // Many machines, one truth (issue 13): two nodes on one PostgreSQL (and one
 // Redis when it is installed), administered through the admin HTTP API of
 // node A. What is checked on node B: a token made on A works at once, a
-// revoked one stops; a rotated secret keeps the old tokens until it is
-// retired, then closes their connections; a kicked user's connections close
-// on both nodes with 4410 and the token is refused; disconnects of a room
+// revoked one stops (also when the change's NOTIFY is lost: the watchers
+// read the version every second); a rotated secret keeps the old tokens
+// until it is retired, then closes their connections; a kicked user's
+// connections close on both nodes with 4410, the token is refused and the
+// SDK does not reconnect with it; disconnects of a room
 // (4409) and of a user (4410) without a revocation; a deleted plugin's
 // connections close with 4404. Then PostgreSQL stops for 10 s: clients stay,
 // publishes and handshakes with known tokens work, admin writes answer 503,
@@ -22,12 +24,12 @@ const ADMIN_SHA = crypto.createHash('sha256').update(ADMIN).digest('hex');
 const CLOSE_WAIT_MS = 10000; // a change reaches every node within about a second; the machine is shared
 const OUTAGE_MS = 10000;
 
-let pg, redis, a, b;
+let pg, redis, a, b, uri;
 
 before(async () => {
   if (skip) return;
   pg = await startPostgres();
-  const uri = await pg.createDatabase();
+  uri = await pg.createDatabase();
   redis = await startRedis().catch(() => null); // the node-to-node path is not what is tested here
   const config = { admin_token_sha256: ADMIN_SHA, ...(redis ? { redis_url: redis.url } : {}) };
   a = await startServer({ store: uri, config });
@@ -106,6 +108,18 @@ test('a token created on node A works on node B at once; revoked on A, refused o
   const bad = await admin(a, 'POST', '/api/v1/admin/tokens', { organization: t.org.id, plugin: t.pluginId, ttl_s: 0 });
   assert.equal(bad.status, 422);
   assert.equal(bad.json.error.pointer, '/ttl_s');
+});
+
+test('a change whose notification is lost still reaches both nodes (the watchers read the version every second)', { skip }, async () => {
+  const t = await tenantVia(a);
+  const r = room();
+  for (const n of [a, b]) await poll(async () => (await publishVia(n, t, r, 'x', {})).status === 202, CLOSE_WAIT_MS, 'the token works');
+  // Revoke it behind hubbub's back: the row and the change counter, no NOTIFY.
+  await pg.psql(
+    `UPDATE api_tokens SET revoked_at = ${nowS()} WHERE id = '${t.tokenId}'; UPDATE hubbub_changes SET version = version + 1 WHERE id = 1`,
+    { uri },
+  );
+  for (const n of [a, b]) await poll(async () => (await publishVia(n, t, r, 'x', {})).status === 401, CLOSE_WAIT_MS, `node ${n.port} refuses it`);
 });
 
 test('a rotated secret: old and new tokens work on both nodes until the old one is retired, then its connections close', { skip }, async () => {

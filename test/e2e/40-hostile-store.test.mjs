@@ -19,6 +19,22 @@ async function refusesToStart(dir, pattern) {
   });
 }
 
+test('a malformed store location: clear error at start, exit non-zero, nothing created', async () => {
+  for (const [loc, pattern] of [
+    ['postgres:localhost', /malformed store location: a PostgreSQL location is a URI/],
+    ['postgresql://u:hunter2@h:notaport/db', /malformed PostgreSQL URI: port must be a number/],
+    ['mysql://h/db', /unknown store location scheme 'mysql'/],
+    ['sqlite:', /malformed store location/],
+  ]) {
+    await assert.rejects(startServer({ threads: 1, store: loc }), (e) => {
+      assert.match(e.message, /server exited \(code [1-9]\d*, signal null\)/, e.message);
+      assert.match(e.message, pattern, e.message);
+      assert.doesNotMatch(e.message, /hunter2|AddressSanitizer|runtime error/, e.message);
+      return true;
+    });
+  }
+});
+
 test('H105 a corrupt database file: clear error at start, exit non-zero', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hubbub-h105-'));
   // A valid SQLite header followed by garbage pages.

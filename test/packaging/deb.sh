@@ -78,15 +78,17 @@ for field in "Package: hubbub" "Version: $VERSION" "Architecture: $(dpkg --print
   grep -q "^ $field" <<<"$INFO" || die "control lacks '$field'"
 done
 DEPENDS=$(dpkg-deb --field "$DEB" Depends)
-for lib in libc6 libuv1 libjansson4 libsqlite3-0 libssl3 libhiredis0.14 libhttp-parser2.9 libwslay1 passwd; do
+for lib in libc6 libuv1 libjansson4 libsqlite3-0 libpq5 libssl3 libhiredis0.14 libhttp-parser2.9 libwslay1 passwd; do
   grep -q "\b$lib\b" <<<"$DEPENDS" || die "Depends lacks $lib: $DEPENDS"
 done
-# Every library the binary links against directly (its NEEDED entries; what
-# those load in turn is their packages' business) belongs to a package named
-# in Depends.
-for soname in $(objdump -p "$BUILD/hubbub" | awk '$1 == "NEEDED" {print $2}'); do
-  so=$(ldd "$BUILD/hubbub" | awk -v n="$soname" '$1 == n && $3 ~ /^\// {print $3}')
-  [ -n "$so" ] || continue
+# Every library the binary links (its NEEDED entries) belongs to a package
+# named in Depends. What those load in turn is their packages' business
+# (libpq5 brings Kerberos and LDAP): ldd lists them too, so filter.
+NEEDED=$(readelf -d "$BUILD/hubbub" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+[ -n "$NEEDED" ] || die "readelf found no NEEDED entries in $BUILD/hubbub"
+for so in $(ldd "$BUILD/hubbub" | NEEDED="$NEEDED" awk '
+    BEGIN { n = split(ENVIRON["NEEDED"], a, "\n"); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+    /=> \// && ($1 in want) { print $3 }'); do
   pkg=$(dpkg -S "$(readlink -f "$so")" 2>/dev/null | head -1 | cut -d: -f1) ||
     pkg=$(dpkg -S "$so" 2>/dev/null | head -1 | cut -d: -f1) || true
   [ -z "$pkg" ] || grep -q "\b$pkg\b" <<<"$DEPENDS" || die "$so ($pkg) is not in Depends: $DEPENDS"
