@@ -53,6 +53,7 @@ typedef struct hb_io {
   void *ring_free;       /* a stack of spare output rings of HB_OUT_RING_KEEP slots (conn.c) */
   uint32_t ring_free_n;  /* rings on that stack */
   uint32_t ring_free_low; /* fewest on it since the last sweep: those were not needed */
+  void *kept;            /* bytes read by paused connections, not yet consumed (conn.c, uthash) */
   hb_uuid id_base;       /* random per thread: message and connection ids (hb_io_new_id) */
   uint64_t id_counter;
 } hb_io;

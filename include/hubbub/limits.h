@@ -198,6 +198,10 @@
 /* Messages per read of a channel's stream (a replay, a gap, a catch-up):
  * at most ~6.4 MiB per reply with 32 KiB of data each. */
 #define HB_REDIS_READ_PAGE_MESSAGES 200
+/* Channel reads out at once on the command connection; more wait (after a
+ * reconnect every channel catches up: publishes must not queue behind
+ * thousands of reads and trip the reply timeout). */
+#define HB_REDIS_CHAN_READS_IN_FLIGHT 32
 /* Live messages a channel keeps while it reads its stream; more are
  * dropped (the stream has them: the next read finds them). */
 #define HB_REDIS_HELD_MAX_MESSAGES 10000

@@ -16,7 +16,7 @@
  *
  *   CONNECTING  resolving the host and opening TCP (connect_timeout_ms for
  *               this and the handshake together)
- *   HANDSHAKE   AUTH [user] password, SELECT db, then the owner's
+ *   HANDSHAKE   AUTH [user] password, SELECT db, CLIENT SETNAME, then the owner's
  *               on_handshake() commands (SCRIPT LOAD, re-SUBSCRIBE...), then a
  *               PING; READY once the PING is answered, so everything the
  *               owner queued in on_handshake was processed by Redis
@@ -92,6 +92,7 @@ typedef struct {
   const char *user;     /* NULL: AUTH password (copied) */
   const char *password; /* NULL: no AUTH (copied; wiped when freed) */
   int db;               /* SELECT when not 0 */
+  const char *client_name; /* CLIENT SETNAME (CLIENT LIST shows it), or NULL; refused: ignored */
   uint32_t connect_timeout_ms;
   uint32_t reply_timeout_ms;
   uint32_t ping_interval_ms; /* 0: never */

@@ -29,6 +29,11 @@ static const struct {
     [HB_M_RECOVERIES_FAILED] = {"recoveries_failed_total", "counter", "Reconnects that asked to recover and got recovered:false."},
     [HB_M_RECOVERED_MESSAGES] = {"recovered_messages_total", "counter", "Messages replayed to reconnecting clients."},
     [HB_M_IDEMPOTENT_REPLAYS] = {"idempotent_replays_total", "counter", "Publishes answered from an earlier one with the same Idempotency-Key (not delivered again)."},
+    [HB_M_REDIS_PUBLISHES_FAILED] = {"redis_publishes_failed_total", "counter", "Publishes answered 503 broker_unavailable because Redis did not take them (link down, no reply in time, queue full): nobody received them."},
+    [HB_M_REDIS_GAPS_FILLED] = {"redis_gaps_filled_total", "counter", "Gaps in a channel's offsets (and catch-ups after the subscribe connection came back) filled from the Redis stream."},
+    [HB_M_REDIS_GAP_FILLED_MESSAGES] = {"redis_gap_filled_messages_total", "counter", "Messages delivered from the Redis stream to fill gaps."},
+    [HB_M_REDIS_GAP_NOTICES] = {"redis_gap_notices_total", "counter", "Gap notices sent to a channel's subscribers on this node (messages lost: trimmed from the stream, or the history was lost)."},
+    [HB_M_REDIS_MESSAGES_LOST] = {"redis_messages_lost_total", "counter", "Messages this node could not deliver because the stream no longer had them (each told with a gap notice)."},
     [HB_M_CONNECTIONS_OPEN] = {"connections_open", "gauge", "TCP connections open."},
     [HB_M_WEBSOCKETS_OPEN] = {"websockets_open", "gauge", "WebSocket connections open."},
 };

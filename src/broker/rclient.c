@@ -30,7 +30,7 @@ typedef struct {
 struct hb_rclient {
   uv_loop_t *loop;
   hb_rclient_config cfg; /* strings below are copies */
-  char *host, *user, *password, *name;
+  char *host, *user, *password, *name, *client_name;
   int port;
   hb_rclient_state state;
 
@@ -212,6 +212,7 @@ static void maybe_free(hb_rclient *rc) {
   hb_free(rc->host);
   hb_free(rc->user);
   hb_free(rc->name);
+  hb_free(rc->client_name);
   if (rc->password) {
     memset(rc->password, 0, strlen(rc->password)); /* a secret: not left in freed memory */
     hb_free(rc->password);
@@ -367,6 +368,11 @@ static void send_handshake(hb_rclient *rc) {
     int n = snprintf(db, sizeof db, "%d", rc->cfg.db);
     send_cmd(rc, on_handshake_reply, rc, 2, (hb_rclient_arg[]){{"SELECT", 6}, {db, (size_t)n}});
   }
+  if (rc->client_name) {
+    /* A name for CLIENT LIST; a Redis (or an ACL) that refuses it is fine. */
+    hb_rclient_arg a[3] = {{"CLIENT", 6}, {"SETNAME", 7}, {rc->client_name, strlen(rc->client_name)}};
+    send_cmd(rc, NULL, NULL, 3, a);
+  }
   if (rc->cfg.on_handshake) rc->cfg.on_handshake(rc, rc->cfg.ud);
   if (rc->state != HB_RCLIENT_HANDSHAKE) return; /* the owner faulted it */
   send_cmd(rc, on_handshake_pong, rc, 1, (hb_rclient_arg[]){{"PING", 4}});
@@ -472,6 +478,8 @@ hb_rclient *hb_rclient_new(uv_loop_t *loop, const hb_rclient_config *cfg) {
   rc->cfg = *cfg;
   rc->name = dup_or_null(cfg->name ? cfg->name : "redis");
   rc->host = dup_or_null(cfg->host);
+  rc->client_name = dup_or_null(cfg->client_name);
+  rc->cfg.client_name = rc->client_name;
   rc->user = dup_or_null(cfg->user);
   rc->password = cfg->password && cfg->password[0] ? dup_or_null(cfg->password) : NULL;
   rc->port = cfg->port;

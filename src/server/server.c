@@ -134,7 +134,12 @@ int hb_server_run(const hb_config *cfg) {
     goto out;
   }
   if (cfg->redis_url[0]) {
-    broker = hb_broker_redis_new(cfg->redis_url, cfg->redis_password, err, sizeof err);
+    hb_redis_opts ro = {
+        .history_size = cfg->history_size,
+        .history_ttl_s = cfg->history_ttl_s,
+        .idempotency_ttl_s = cfg->idempotency_ttl_s,
+    };
+    broker = hb_broker_redis_new(cfg->redis_url, cfg->redis_password, &ro, err, sizeof err);
     if (!broker) {
       hb_error_log("redis: %s", err);
       goto out;
