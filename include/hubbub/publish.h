@@ -35,8 +35,9 @@
 
 /** Set the I/O threads and the broker (main thread, before they start). */
 void hb_publish_init(hb_ioset *set, hb_broker *broker);
-/** Refuse deliveries from outside the I/O threads from now on and wait for
- * those in progress: before the I/O threads are joined (main thread). */
+/** Refuse deliveries and answers from outside the I/O threads from now on
+ * and wait for those in progress: after the I/O threads ended, before their
+ * inboxes are destroyed (main thread; hb_ioset_wait, then hb_ioset_join). */
 void hb_publish_quiesce(void);
 /** The broker in use (for /healthz). */
 hb_broker *hb_publish_broker(void);

@@ -204,7 +204,10 @@ int hb_server_run(const hb_config *cfg) {
   uv_run(&m.loop, UV_RUN_DEFAULT);
   uv_loop_close(&m.loop);
 
-  hb_publish_quiesce(); /* no more deliveries from the broker's thread */
+  /* The I/O threads finish their requests (answers from Redis included),
+   * then no more posts from the broker's thread before their inboxes go. */
+  hb_ioset_wait(&set);
+  hb_publish_quiesce();
   hb_ioset_join(&set);
   hb_info("stopped");
   rc = 0;
