@@ -16,6 +16,8 @@
  *           (--inflight K: at most K messages not yet seen by every subscriber).
  *   http    one room of S subscribers; H keep-alive HTTP connections publish
  *           with one request outstanding each.
+ * With --pub-port P2 the publishers (the HTTP connections; with --pub one the
+ * first connection of each room) connect to P2: another node of a cluster.
  *   idle    N subscribed idle connections: server RSS per connection; holds
  *           them --hold seconds (the wrk run of W3 uses this for subscribers).
  *   connect N connections opened as fast as the server accepts them

@@ -12,13 +12,18 @@
 #   redis2   two nodes on one Redis: subscribers on node A, publishers (HTTP,
 #            and W1's publishing connection) on node B
 # Measurements:
+#   W1-1     fanout, 1 room x 1 subscriber, one publish in flight: the round
+#            trip itself (publish to delivery), without fan-out work
 #   W1-if1   fanout, 1 room x 1,000 subscribers, one publish in flight: latency
 #   W1-if32  the same with 32 in flight: deliveries/s
 #   W3       HTTP publishes on 32 keep-alive connections, 10 subscribers: req/s
 #
 # Environment: HB (the hubbub binary, default build/hubbub), LG (hb_loadgen,
 # default build/hb_loadgen), BENCH_REPS (3), BENCH_DURATION (s, 5),
-# BENCH_SETUPS ("local redis1 redis2"), BENCH_OUT (bench/results).
+# BENCH_SETUPS ("local redis1 redis2"), BENCH_OUT (bench/results),
+# BENCH_ONLY (an extended regex of measurement names, e.g. 'W1-1|W3'),
+# BENCH_FLUSH_MS (flush_interval_ms of the nodes; 0 shows W1-1's round trip
+# without the fan-out flush window, which otherwise sets its latency).
 # Everything is bounded by timeout; nothing is pinned (2 nodes + Redis +
 # the generator share the machine), so compare setups within one run.
 set -uo pipefail
@@ -79,8 +84,8 @@ start() {
     wait_port "$rport" || return 1
     url="redis://127.0.0.1:$rport"
   fi
-  printf '{"conn_publish_rate":0,"token_publish_rate":0,"log_level":"warn"%s}\n' \
-    "${url:+,\"redis_url\":\"$url\"}" > "$cfg"
+  printf '{"conn_publish_rate":0,"token_publish_rate":0,"log_level":"warn"%s%s}\n' \
+    "${url:+,\"redis_url\":\"$url\"}" "${BENCH_FLUSH_MS:+,\"flush_interval_ms\":$BENCH_FLUSH_MS}" > "$cfg"
   next_port; SUB_PORT=$PORT
   "$HB" serve --listen "127.0.0.1:$SUB_PORT" --data "$TMP/data" --threads 1 --config "$cfg" 2>>"$TMP/server.log" &
   NODE_PID=$!; PIDS+=($NODE_PID)
@@ -97,6 +102,7 @@ start() {
 FAIL=0
 measure() {
   local name=$1 setup=$2 rep=$3; shift 3
+  [[ $name =~ ^(${BENCH_ONLY:-.*})$ ]] || return 0
   start "$setup" || { echo "bench/redis: $setup did not start"; tail -5 "$TMP/server.log"; FAIL=1; stop_all; return; }
   local line
   line=$(timeout 120 "$LG" --target hubbub --port "$SUB_PORT" --pub-port "$PUB_PORT" --pid "$NODE_PID" \
@@ -111,6 +117,7 @@ measure() {
 
 for rep in $(seq 1 "$REPS"); do
   for setup in $SETUPS; do
+    measure W1-1 "$setup" "$rep" --workload fanout --rooms 1 --subs 1 --inflight 1
     measure W1-if1 "$setup" "$rep" --workload fanout --rooms 1 --subs "$SUBS" --inflight 1
     measure W1-if32 "$setup" "$rep" --workload fanout --rooms 1 --subs "$SUBS" --inflight 32
     measure W3 "$setup" "$rep" --workload http --rooms 1 --subs 10 --http-conns 32

@@ -59,6 +59,7 @@ struct hb_rclient {
   uint64_t backoff_ms;
   uint64_t last_tick_ms, last_sent_ms, ready_since_ms;
   uint64_t faults;
+  int write_error; /* uv_write failed at once: faulted by the next tick, not inside hb_rclient_cmd */
   char last_fault[160];
 };
 
@@ -149,17 +150,20 @@ static void format_cmd(hb_strbuf *sb, int argc, const hb_rclient_arg *argv) {
   }
 }
 
-static void send_cmd(hb_rclient *rc, hb_rclient_reply_fn cb, void *ctx, int argc, const hb_rclient_arg *argv) {
+/* Queue a command on a live connection. False (nothing queued, cb never
+ * called) once a fault closed it: a command queued then would be matched
+ * with a reply of the next connection. */
+static bool send_cmd(hb_rclient *rc, hb_rclient_reply_fn cb, void *ctx, int argc, const hb_rclient_arg *argv) {
+  if (rc->state != HB_RCLIENT_READY && rc->state != HB_RCLIENT_HANDSHAKE) return false;
   format_cmd(&rc->out, argc, argv);
   fifo_push(rc, cb, ctx);
   rc->last_sent_ms = uv_now(rc->loop);
   flush(rc);
+  return true;
 }
 
 bool hb_rclient_cmd(hb_rclient *rc, hb_rclient_reply_fn cb, void *ctx, int argc, const hb_rclient_arg *argv) {
-  if (rc->state != HB_RCLIENT_READY && rc->state != HB_RCLIENT_HANDSHAKE) return false;
-  send_cmd(rc, cb, ctx, argc, argv);
-  return true;
+  return send_cmd(rc, cb, ctx, argc, argv);
 }
 
 bool hb_rclient_cmd_strs(hb_rclient *rc, hb_rclient_reply_fn cb, void *ctx, int argc, const char *const *argv) {
@@ -186,7 +190,7 @@ static void on_write(uv_write_t *req, int status) {
 
 /* Hand what is queued to libuv: one write in flight at a time. */
 static void flush(hb_rclient *rc) {
-  if (rc->writing || rc->out.len == 0) return;
+  if (rc->writing || rc->out.len == 0 || rc->write_error) return;
   if (rc->state != HB_RCLIENT_HANDSHAKE && rc->state != HB_RCLIENT_READY) return;
   hb_strbuf t = rc->inflight; /* empty: swap the buffers rather than copy */
   rc->inflight = rc->out;
@@ -195,7 +199,9 @@ static void flush(hb_rclient *rc) {
   uv_buf_t buf = uv_buf_init(rc->inflight.buf, (unsigned)rc->inflight.len);
   int r = uv_write(&rc->write_req, (uv_stream_t *)&rc->tcp, &buf, 1, on_write);
   if (r) {
-    fault(rc, "write: %s", uv_strerror(r));
+    /* Not now: the caller may be hb_rclient_cmd, whose callback must never
+     * run within the call. The tick faults the connection. */
+    rc->write_error = r;
     return;
   }
   rc->writing = true;
@@ -356,6 +362,7 @@ static void on_ping_reply(void *ctx, const redisReply *r, const char *err) {
 /* AUTH and SELECT first, then the owner's commands, a PING last. */
 static void send_handshake(hb_rclient *rc) {
   rc->state = HB_RCLIENT_HANDSHAKE;
+  rc->write_error = 0;
   if (rc->password) {
     hb_rclient_arg a[3] = {{"AUTH", 4}};
     int n = 1;
@@ -448,6 +455,12 @@ static void on_tick(uv_timer_t *t) {
    * that arrived meanwhile are read before anything is judged late. */
   bool stalled = now - rc->last_tick_ms > HB_RCLIENT_STALL_MS;
   rc->last_tick_ms = now;
+  if (rc->write_error) {
+    int e = rc->write_error;
+    rc->write_error = 0;
+    fault(rc, "write: %s", uv_strerror(e));
+    return;
+  }
   switch (rc->state) {
   case HB_RCLIENT_CONNECTING:
   case HB_RCLIENT_HANDSHAKE:
