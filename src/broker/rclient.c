@@ -130,14 +130,8 @@ static void fail_all(hb_rclient *rc, const char *why) {
 /* --- RESP commands, formatted into the output buffer ---------------------- */
 
 static void add_uint(hb_strbuf *sb, char lead, size_t v) {
-  char num[24];
-  size_t n = 0;
-  do {
-    num[sizeof num - 1 - n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
   hb_strbuf_addch(sb, lead);
-  hb_strbuf_add(sb, num + sizeof num - n, n);
+  hb_strbuf_add_uint(sb, v);
   hb_strbuf_add(sb, "\r\n", 2);
 }
 

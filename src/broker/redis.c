@@ -69,6 +69,7 @@
 #include "hubbub/publish.h"
 #include "hubbub/rclient.h"
 #include "hubbub/redis.h"
+#include "hubbub/resume.h"
 #include "hubbub/smsg.h"
 #include "hubbub/strbuf.h"
 #include "hubbub/uuid.h"
@@ -79,7 +80,7 @@
 #define IDEM_PREFIX "hubbub:v1:i:"
 #define PAYLOAD_MAGIC "HB\x03"
 #define PAYLOAD_MAGIC_BYTES 3
-#define EPOCH_HEX_BYTES 16
+#define EPOCH_HEX_BYTES HB_EPOCH_HEX_DIGITS
 #define RUN_ID_BYTES 40
 
 /* ------------------------------------------------------------------------ */
@@ -407,32 +408,8 @@ static size_t chan_key(const char *name, size_t nlen, char suffix, char out[CHAN
 }
 
 static void epoch_hex(uint64_t e, char out[EPOCH_HEX_BYTES + 1]) {
-  static const char hex[] = "0123456789abcdef";
-  for (int i = EPOCH_HEX_BYTES - 1; i >= 0; i--, e >>= 4) out[i] = hex[e & 15];
+  hb_resume_epoch_hex(e, out);
   out[EPOCH_HEX_BYTES] = '\0';
-}
-
-static bool parse_epoch(const char *s, size_t n, uint64_t *out) {
-  if (n != EPOCH_HEX_BYTES) return false;
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; i++) {
-    int d = hb_hexval(s[i]);
-    if (d < 0 || (s[i] >= 'A' && s[i] <= 'F')) return false;
-    v = v << 4 | (uint64_t)d;
-  }
-  *out = v;
-  return v != 0;
-}
-
-static bool parse_u64(const char *s, size_t n, uint64_t *out) {
-  if (n == 0 || n > 19) return false;
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (uint64_t)(s[i] - '0');
-  }
-  *out = v;
-  return true;
 }
 
 /* A fresh epoch: random, never 0. */
@@ -527,7 +504,7 @@ typedef struct {
 static bool parse_read(const redisReply *r, read_reply *out) {
   if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 || (r->elements - 3) % 2) return false;
   const redisReply *e = r->element[0], *l = r->element[1], *f = r->element[2];
-  if (e->type != REDIS_REPLY_STRING || !parse_epoch(e->str, e->len, &out->epoch)) return false;
+  if (e->type != REDIS_REPLY_STRING || !hb_resume_parse_epoch(e->str, e->len, &out->epoch)) return false;
   if (l->type != REDIS_REPLY_INTEGER || f->type != REDIS_REPLY_INTEGER || l->integer < 0 || f->integer < 0)
     return false;
   out->last = (uint64_t)l->integer;
@@ -848,7 +825,7 @@ static void on_push(hb_rclient *rc, void *ud, const redisReply *msg) {
   const char *p = pl->str, *end = p + pl->len;
   uint64_t epoch, offset;
   if (pl->len < PAYLOAD_MAGIC_BYTES + EPOCH_HEX_BYTES + 2 || memcmp(p, PAYLOAD_MAGIC, PAYLOAD_MAGIC_BYTES) != 0 ||
-      !parse_epoch(p + PAYLOAD_MAGIC_BYTES, EPOCH_HEX_BYTES, &epoch)) {
+      !hb_resume_parse_epoch(p + PAYLOAD_MAGIC_BYTES, EPOCH_HEX_BYTES, &epoch)) {
     static atomic_bool warned;
     if (!atomic_exchange(&warned, true))
       hb_warn("redis: ignored a message in another format on %.*s (a node of another version? upgrade every node)",
@@ -857,7 +834,7 @@ static void on_push(hb_rclient *rc, void *ud, const redisReply *msg) {
   }
   const char *o = p + PAYLOAD_MAGIC_BYTES + EPOCH_HEX_BYTES;
   const char *colon = memchr(o, ':', (size_t)(end - o));
-  if (!colon || !parse_u64(o, (size_t)(colon - o), &offset) || offset == 0) return;
+  if (!colon || !hb_resume_parse_offset(o, (size_t)(colon - o), &offset) || offset == 0) return;
   hb_msg *m = msg_from_body(&k, epoch, offset, colon + 1, (size_t)(end - colon - 1));
   if (!m) return;
   chan_on_live(rb, c, m);
@@ -939,7 +916,7 @@ static void on_publish_reply(void *ctx, const redisReply *r, const char *err) {
   const redisReply *k = r && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 ? r->element[0] : NULL;
   if (k && hb_rclient_reply_is(k, "ok") && r->elements == 3 && r->element[1]->type == REDIS_REPLY_STRING &&
       r->element[2]->type == REDIS_REPLY_INTEGER &&
-      parse_epoch(r->element[1]->str, r->element[1]->len, &j->r.pos.epoch) && r->element[2]->integer > 0) {
+      hb_resume_parse_epoch(r->element[1]->str, r->element[1]->len, &j->r.pos.epoch) && r->element[2]->integer > 0) {
     j->r.pos.offset = (uint64_t)r->element[2]->integer;
     pub_finish(rb, j, HB_OK);
     return;
@@ -949,8 +926,8 @@ static void on_publish_reply(void *ctx, const redisReply *r, const char *err) {
     const char *s = r->element[1]->str, *end = s + r->element[1]->len;
     const char *sp1 = memchr(s, ' ', (size_t)(end - s));
     const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
-    if (sp2 && parse_epoch(s, (size_t)(sp1 - s), &j->r.pos.epoch) &&
-        parse_u64(sp1 + 1, (size_t)(sp2 - sp1 - 1), &j->r.pos.offset) &&
+    if (sp2 && hb_resume_parse_epoch(s, (size_t)(sp1 - s), &j->r.pos.epoch) &&
+        hb_resume_parse_offset(sp1 + 1, (size_t)(sp2 - sp1 - 1), &j->r.pos.offset) &&
         (size_t)(end - sp2 - 1) == HB_UUID_STR_BYTES - 1) {
       memcpy(j->r.message_id, sp2 + 1, HB_UUID_STR_BYTES - 1);
       j->r.message_id[HB_UUID_STR_BYTES - 1] = '\0';
