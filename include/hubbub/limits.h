@@ -80,6 +80,8 @@
 #define HB_HISTORY_SHARDS 64                /* locks over the channel table (history.c) */
 #define HB_HISTORY_FLUSH_MS 50              /* single node: history saved this often (main thread) */
 #define HB_HISTORY_SWEEP_MS 1000            /* expired messages dropped this often */
+/* A channel with nothing kept is forgotten after max(history_ttl_s, this) without a publish or join. */
+#define HB_HISTORY_FORGET_MIN_MS 60000
 #define HB_DEFAULT_IDEMPOTENCY_TTL_S 300    /* a retried publish with the same key answers the first result */
 #define HB_CONFIG_MAX_IDEMPOTENCY_TTL_S 86400
 #define HB_MAX_IDEMPOTENCY_KEY_BYTES 128
