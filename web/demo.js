@@ -30,6 +30,34 @@
     return m ? decodeURIComponent(m[1]) : '';
   }
 
+  /* How the SDK sends the token: `#...&transport=protocol|query` overrides the
+   * default, the subprotocol (never in a URL, and refusals come in band with
+   * their code: docs/protocol.md section 2). */
+  function readTransport() {
+    var m = /(?:^|[#&])transport=(protocol|query)(?:&|$)/.exec(location.hash);
+    return m ? m[1] : 'protocol';
+  }
+
+  /* What each connection error means for someone looking at the demo. */
+  function connErrorText(err, state) {
+    var fresh = ' `make run` prints a fresh link.';
+    switch (err.code) {
+      case 'token_expired': return 'This connection token has expired.' + fresh;
+      case 'invalid_token':
+      case 'missing_token': return 'The server does not accept this connection token.' + fresh;
+      case 'token_revoked': return 'The tokens of this user were revoked.' + fresh;
+      case 'origin_forbidden': return 'The server does not accept pages from ' + location.origin + ' (allowed_origins, docs/operations.md).';
+      case 'shutting_down': return 'The server is restarting; trying again…';
+      case 'connection_lost': return 'The connection dropped; reconnecting…';
+      case 'connect_timeout': return 'The server did not answer in time; trying again…';
+      case 'connection_refused':
+        if (state === 'closed') return 'The server refused the connection.';
+        return 'Cannot join the room: the server is unreachable, or refused the connection token' +
+          ' (a browser cannot tell which). Trying again…';
+      default: return err.message;
+    }
+  }
+
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -59,6 +87,21 @@
     var b = $('state');
     b.dataset.state = state;
     b.querySelector('.badge-text').textContent = stateLabels[state] || state;
+    if (state === 'open') $('conn-status').hidden = true;
+  }
+
+  /* The status line under the top bar: the code of the connection error and
+   * what it means, until the room is live again. `data-final` once the client
+   * has stopped (a refusal): nothing more will happen without a new link. */
+  function showConnError(err) {
+    var line = $('conn-status');
+    var state = PubSub.state;
+    line.dataset.code = err.code;
+    if (state === 'closed') line.dataset.final = '';
+    else delete line.dataset.final;
+    line.querySelector('.conn-code').textContent = err.code;
+    line.querySelector('.conn-text').textContent = connErrorText(err, state);
+    line.hidden = false;
   }
 
   /* ---- no token: explain how to get one ------------------------------ */
@@ -244,20 +287,17 @@
     loadName(tokenUser(token));
 
     PubSub.onStateChange(setBadge);
-    /* A browser cannot see why a handshake failed; after a few failed tries
-     * before ever getting in, the likeliest cause is an expired token. */
-    var joinHint = null;
-    PubSub.onStateChange(function (state) {
-      if (state !== 'reconnecting' || PubSub.welcome || joinHint) return;
-      joinHint = setTimeout(function () {
-        if (PubSub.welcome) return;
-        toast('Cannot join the room', 'The server is unreachable, or the token is expired or invalid: `make run` prints a fresh link.', true);
-      }, 4000);
-    });
     PubSub.on('welcome', renderCurl);
     PubSub.on('error', function (err) {
-      /* Errors of the room (a forbidden scope, a dropped link...): show them, never throw. */
-      toast(err.code === 'scope_forbidden' ? 'Your token may not publish to that scope' : 'Error: ' + err.code, err.message, true);
+      /* Every failure arrives here, once. A request's (it names its event or
+       * request) is a toast; the connection's goes to the status line, which
+       * says why the room is not live: a refusal (token_expired...) stops the
+       * client, anything else is being retried. */
+      if (err.eventName || err.requestId || err.code === 'callback_error') {
+        toast(err.code === 'scope_forbidden' ? 'Your token may not publish to that scope' : 'Error: ' + err.code, err.message, true);
+      } else {
+        showConnError(err);
+      }
     });
 
     PubSub.subscribe('reaction', function (data, meta) {
@@ -291,7 +331,13 @@
     });
     $('copy-curl').addEventListener('click', copyCurl);
 
-    PubSub.connect({ url: location.origin, token: token });
+    try {
+      PubSub.connect({ url: location.origin, token: token, tokenTransport: readTransport() }).catch(function () {
+        /* Gave up (a refusal): the 'error' listener has shown why. */
+      });
+    } catch (err) {
+      showConnError(err); /* invalid_argument: e.g. a pasted token with spaces */
+    }
     window.hubbubDemo = { PubSub: PubSub, events: EVENT_NAMES }; /* for the browser tests and curious people */
   }
 

@@ -130,8 +130,10 @@ typedef struct {
                void *ctx);
   /** A page of history, answered later. NULL: history.h answers at once. */
   void (*page)(hb_broker *b, struct hb_io *from, const hb_page_req *req, hb_page_done_fn done, void *ctx);
-  /** "up", "down", "connecting"...: for /healthz. */
+  /** "up", "down", "connecting"...: for /healthz and hubbub_broker_state. */
   const char *(*state)(hb_broker *b);
+  /** Every value state() may return, NULL-terminated (the one-hot gauge). */
+  const char *const *states;
   bool (*healthy)(hb_broker *b);
   /** Called on the main thread after the I/O threads stopped; answers what
    * is still pending (HB_E_SHUTTING_DOWN) and frees `b`. */

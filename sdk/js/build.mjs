@@ -1,7 +1,14 @@
 #!/usr/bin/env node
-// Build the three shipped SDK files from src/ — no dependencies, deterministic
+// Build the shipped SDK files from src/ — no dependencies, deterministic
 // output (no timestamps), so that a test can rebuild into a temp dir and
-// compare byte for byte with the committed dist/.
+// compare byte for byte with the committed dist/:
+//   hubbub.mjs    the ES module (the source itself)
+//   hubbub.d.mts  its types (what TypeScript reads beside an .mjs)
+//   hubbub.js     the classic <script> build, also a CommonJS module
+//   hubbub.d.ts   its types, plus the globals PubSub and HubbubSDK
+//   package.json  {"type":"commonjs"}: the package (sdk/js) is "type":"module",
+//                 so without it Node and TypeScript would read hubbub.js and
+//                 hubbub.d.ts as ES modules and require() would fail
 //
 //   node sdk/js/build.mjs            writes sdk/js/dist/
 //   node sdk/js/build.mjs --out DIR  writes DIR/ (used by the freshness test)
@@ -48,10 +55,20 @@ if (!isCommonJs || typeof window !== 'undefined') {
 })(typeof globalThis !== 'undefined' ? globalThis : typeof self !== 'undefined' ? self : this);
 `;
 
-const dts = banner + types;
+// Types: the ES module's without the classic build's globals.
+const cBegin = types.indexOf('// @@classic-begin');
+const cEnd = types.indexOf('// @@classic-end');
+if (cBegin < 0 || cEnd < cBegin) throw new Error('build: classic markers missing in src/hubbub.d.ts');
+const dts = banner + types.slice(0, cBegin) + types.slice(types.indexOf('\n', cBegin) + 1, cEnd) + types.slice(types.indexOf('\n', cEnd) + 1);
+const dmts = banner + types.slice(0, cBegin) + types.slice(types.indexOf('\n', cEnd) + 1);
 
+const FILES = {
+  'hubbub.js': classic,
+  'hubbub.mjs': mjs,
+  'hubbub.d.ts': dts,
+  'hubbub.d.mts': dmts,
+  'package.json': JSON.stringify({ type: 'commonjs' }) + '\n',
+};
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'hubbub.js'), classic);
-writeFileSync(join(out, 'hubbub.mjs'), mjs);
-writeFileSync(join(out, 'hubbub.d.ts'), dts);
-if (outIdx < 0) console.log(`hubbub SDK v${version}: wrote ${out}/hubbub.{js,mjs,d.ts}`);
+for (const [name, text] of Object.entries(FILES)) writeFileSync(join(out, name), text);
+if (outIdx < 0) console.log(`hubbub SDK v${version}: wrote ${out}/{${Object.keys(FILES).join(',')}}`);

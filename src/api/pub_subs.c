@@ -31,6 +31,7 @@ static bool publish_body(hb_conn *c, const hb_principal *who, const char *body, 
   memset(r, 0, sizeof *r);
   if (!hb_ratelimit_take(&who->token_id, cfg->token_publish_rate, cfg->token_publish_burst, hb_io_now_ms(c->io),
                          retry)) {
+    hb_metric_inc(HB_M_RATE_LIMITED_API_TOKEN);
     r->err = hb_error_set(e, HB_E_RATE_LIMITED, NULL, "over %.0f publishes per second for this API token",
                           cfg->token_publish_rate);
     return true;
@@ -116,7 +117,8 @@ void hb_api_publish(hb_conn *c, hb_http_req *req) {
   }
   hb_publish_result r;
   int retry = 1;
-  if (!publish_body(c, who, req->body.buf, req->body.len, idem, idem_len, &r, &e, &retry, on_published, c)) {
+  if (!publish_body(c, who, req->body.buf ? req->body.buf : "", req->body.len, idem, idem_len, &r, &e, &retry,
+                    on_published, c)) {
     hb_http_defer(c); /* the broker answers later: on_published */
     return;
   }

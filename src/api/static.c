@@ -26,7 +26,7 @@ static bool ends_with(const char *s, const char *suffix) {
 }
 
 static const char *content_type(const char *path) {
-  if (ends_with(path, ".d.ts")) return "application/typescript; charset=utf-8";
+  if (ends_with(path, ".d.ts") || ends_with(path, ".d.mts")) return "application/typescript; charset=utf-8";
   if (ends_with(path, ".js") || ends_with(path, ".mjs")) return "text/javascript; charset=utf-8";
   if (ends_with(path, ".html")) return "text/html; charset=utf-8";
   if (ends_with(path, ".css")) return "text/css; charset=utf-8";

@@ -15,6 +15,7 @@ static bool local_publish(hb_broker *b, hb_io *from, const hb_pub *p, hb_publish
 }
 
 static const char *local_state(hb_broker *b) { return "up"; }
+static const char *const local_states[] = {"up", NULL};
 static bool local_healthy(hb_broker *b) { return true; }
 static void local_stop(hb_broker *b) { hb_free(b); }
 
@@ -27,6 +28,7 @@ static const hb_broker_ops local_ops = {
     .live = NULL,     /* a subscription is live as soon as it is in the index */
     .page = NULL,
     .state = local_state,
+    .states = local_states,
     .healthy = local_healthy,
     .stop = local_stop,
 };

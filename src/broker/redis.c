@@ -1581,6 +1581,9 @@ static void redis_page(hb_broker *b, hb_io *from, const hb_page_req *req, hb_pag
   hb_inbox_post(&rb->inbox, waiter_job, w);
 }
 
+/* Every value redis_state returns, for hubbub_broker_state. */
+static const char *const state_names[] = {"down", "connecting", "up", "backoff", NULL};
+
 static const char *redis_state(hb_broker *b) {
   rbroker *rb = (rbroker *)b;
   hb_rclient_state c = cmd_state(rb), s = sub_state(rb);
@@ -1640,6 +1643,7 @@ static const hb_broker_ops redis_ops = {
     .live = redis_live,
     .page = redis_page,
     .state = redis_state,
+    .states = state_names,
     .healthy = redis_healthy,
     .stop = redis_stop,
 };

@@ -267,10 +267,6 @@ static void unlink_dirty(shard *s, entry *e) {
 
 void hb_history_sweep(int64_t now_ms) {
   int64_t min_ms = now_ms - limits.ttl_ms;
-  /* A channel is forgotten only after a longer idle time than its messages
-   * live: a client back a moment after the last message expired learns
-   * "trimmed" (its epoch is still known), not "epoch_changed". */
-  int64_t idle_ms = now_ms - (limits.ttl_ms > HB_HISTORY_FORGET_MIN_MS ? limits.ttl_ms : HB_HISTORY_FORGET_MIN_MS);
   for (int i = 0; i < HB_HISTORY_SHARDS; i++) {
     shard *s = &shards[i];
     pthread_mutex_lock(&s->mu);
@@ -278,10 +274,10 @@ void hb_history_sweep(int64_t now_ms) {
     HASH_ITER(hh, s->entries, e, tmp) {
       drop_expired(e, min_ms);
       /* A channel with nothing kept and nobody joining or publishing for
-       * max(TTL, HB_HISTORY_FORGET_MIN_MS) is forgotten: a client away that
-       * long gets recovered:false (its epoch is no longer known), which it
-       * would mostly get anyway, and memory follows activity. */
-      if (e->count == 0 && e->used_ms < idle_ms) {
+       * the TTL and a grace beyond it is forgotten: a client away that long
+       * gets recovered:false (its epoch is no longer known), which it would
+       * mostly get anyway, and memory follows activity. */
+      if (e->count == 0 && e->used_ms < min_ms - HB_HISTORY_FORGET_GRACE_MS) {
         HASH_DEL(s->entries, e);
         if (e->on_dirty) unlink_dirty(s, e);
         remember_dropped(s, &e->key);

@@ -7,8 +7,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, room, uuid } from '../e2e/harness.mjs';
-import { launch, watchErrors, sleep } from './browser.mjs';
-import { readyTenant, restartableServer, mintToken } from '../../sdk/js/test/helpers.mjs';
+import { launch, watchErrors, sleep, serveStatic } from './browser.mjs';
+import { readyTenant, restartableServer, mintToken, scripted, refuseInBand } from '../../sdk/js/test/helpers.mjs';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const OUT = path.join(REPO, 'test-output/browser');
@@ -54,15 +54,42 @@ test('without a token the page explains how to get one', { timeout: 30000 }, asy
   }
 });
 
-test('with a refused token the badge says reconnecting and a hint explains why', { timeout: 30000 }, async () => {
+test('with a refused token the status line says why instead of spinning', { timeout: 30000 }, async () => {
   const ctx = await browser.newContext();
   try {
     const page = await ctx.newPage();
     await page.goto(`${srv.url}/demo#token=not.a.valid-token`, { timeout: 10000 });
-    await page.waitForSelector('#state[data-state="reconnecting"]', { timeout: 8000 });
-    await page.waitForSelector('.toast.error:has-text("Cannot join the room")', { timeout: 8000 });
+    // The real server refuses in band (the demo offers hubbub.v1): the code
+    // itself, final, and no retry.
+    await page.waitForSelector('#state[data-state="closed"]', { timeout: 8000 });
+    await page.waitForSelector('#conn-status[data-code="invalid_token"][data-final]:not([hidden])', { timeout: 8000 });
+    assert.match(await page.textContent('#conn-status'), /invalid_token/);
   } finally {
     await ctx.close();
+  }
+});
+
+test('a refusal in band: the badge stops at disconnected, the status line names the code, no retry', { timeout: 30000 }, async () => {
+  const s = await scripted(refuseInBand('token_expired', 4401, 'the token has expired'), { onRequest: serveStatic });
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    const errors = watchErrors(page);
+    const t = mintToken({ org: { id: uuid() }, plugin: { id: uuid() }, signingSecret: 'scripted' }, room());
+    await page.goto(`${s.httpUrl}/demo#token=${t}&transport=protocol`, { timeout: 10000 });
+    await page.waitForSelector('#state[data-state="closed"]', { timeout: 8000 });
+    await page.waitForSelector('#conn-status[data-code="token_expired"][data-final]:not([hidden])', { timeout: 5000 });
+    assert.match(await page.textContent('#conn-status'), /token_expired\s*This connection token has expired\. `make run` prints a fresh link\./);
+    await sleep(500);
+    assert.equal(s.upgrades.length, 1, 'the demo does not retry a refused token');
+    assert.ok(!s.upgrades[0].url.includes(t), 'no token in the URL');
+    assert.equal(await page.locator('.toast').count(), 0, 'a connection error is not a toast');
+    assert.deepEqual(errors, []);
+    mkdirSync(OUT, { recursive: true });
+    await page.screenshot({ path: path.join(OUT, 'demo-refused.png') });
+  } finally {
+    await ctx.close();
+    await s.close();
   }
 });
 

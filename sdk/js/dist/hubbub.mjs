@@ -5,8 +5,14 @@
  * One file, no dependencies. It speaks the wire protocol of docs/protocol.md
  * over the platform WebSocket (browsers, Node >= 22) or one passed in
  * (Node 20: the `ws` package). sdk/js/build.mjs turns this ES module into the
- * three shipped files (dist/hubbub.js, dist/hubbub.mjs, dist/hubbub.d.ts):
+ * shipped files (dist/hubbub.mjs, dist/hubbub.js, and their types):
  * keep everything the classic build must expose in the export block at the end.
+ *
+ * Failures, in short: every one is a HubbubError with a stable `code`, emitted
+ * once as an 'error' event; a connection attempt or link ends exactly once
+ * (_lost), whatever mix of 'error' and 'close' the WebSocket implementation
+ * fires, and lossOutcome decides from what it saw whether to retry, refresh
+ * the token, or stop.
  *
  * Delivery semantics, in short (docs/sdk.md has the long version):
  *  - subscriptions are remembered and re-sent after every reconnect;
@@ -24,12 +30,18 @@ const DEFAULTS = Object.freeze({
   backoffBaseMs: 250, /* first retry waits up to this long (full jitter) */
   backoffCapMs: 10000, /* no retry ever waits longer than this */
   maxQueue: 1000, /* publishes kept while offline; more are refused */
+  queueTimeoutMs: 30000, /* a queued publish not sent by then fails with `timeout` */
   connectTimeoutMs: 10000, /* socket open + welcome must take at most this */
   ackTimeoutMs: 15000, /* a request without ack/error by then fails with `timeout` */
   pingIntervalMs: 0, /* 0 = use the server's ping_interval_ms from the welcome */
   pongTimeoutMs: 10000, /* no message at all this long after a ping = dead link */
   maxReconnectAttempts: Infinity,
+  tokenTransport: 'protocol', /* 'protocol': token in Sec-WebSocket-Protocol; 'query': ?token= (older servers) */
 });
+/* Every option connect() knows; anything else is a typo and is refused. */
+const CONNECT_OPTIONS = Object.keys(DEFAULTS).concat(['url', 'token', 'getToken', 'WebSocket']);
+const TOKEN_TRANSPORTS = ['protocol', 'query'];
+const PUBLISH_OPTIONS = ['data', 'scope'];
 
 /* docs/protocol.md section 3: what the server accepts, checked here so that a
  * mistake fails at the call site instead of as an asynchronous server error. */
@@ -38,13 +50,47 @@ const SCOPES = ['session', 'event', 'organization'];
 const FALLBACK_PING_INTERVAL_MS = 25000;
 const FALLBACK_MAX_DATA_BYTES = 32768;
 
-/* docs/protocol.md section 4: close codes after which reconnecting cannot help. */
-const CLOSE_NORMAL = 1000;
-const CLOSE_TOKEN_EXPIRED = 4401;
-const CLOSE_RATE_LIMITED = 4008;
-const FATAL_CLOSE_CODES = [1002, 1003, 1007, 1009];
+/* docs/protocol.md section 2. The SDK offers two subprotocols: the protocol
+ * version, which also asks the server to refuse in band (a 101, one error
+ * message, a 44xx close) instead of with an HTTP status that browsers hide,
+ * and the token, so that it is in no URL (server logs, browser consoles). */
+const SUBPROTOCOL = 'hubbub.v1';
+const TOKEN_SUBPROTOCOL_PREFIX = 'hubbub.token.';
+/* A subprotocol is an RFC 7230 token (RFC 6455 section 4.1); a JWT always is one. */
+const SUBPROTOCOL_TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
-const STATES = ['idle', 'connecting', 'open', 'reconnecting', 'closed'];
+/* Node's built-in WebSocket (undici) fires 'error' and never 'close' when the
+ * upgrade fails; browsers and `ws` fire 'close' right after. An 'error' before
+ * the open ends the attempt at once (its close could only say 1006); after
+ * the open, or after a refusal message, the 'close' that carries the code is
+ * waited for this long, then given up on. */
+const ERROR_CLOSE_GRACE_MS = 1000;
+
+/* docs/protocol.md section 4: close codes and what the SDK does after them. */
+const CLOSE_NORMAL = 1000;
+const CLOSE_ABNORMAL = 1006; /* no close frame: the link broke or the upgrade failed */
+const CLOSE_TRY_AGAIN_LATER = 1013; /* shutting_down: reconnect with backoff */
+const CLOSE_RATE_LIMITED = 4008;
+const CLOSE_TOKEN_INVALID = 4401; /* expired, invalid or missing token */
+const CLOSE_TOKEN_REVOKED = 4410;
+const FATAL_CLOSE_CODES = [1002, 1003, 1007, 1008, 1009];
+/* The code a close without a code-like reason stands for, when it has one meaning. */
+const CLOSE_CODE_NAMES = { [CLOSE_TOKEN_INVALID]: 'token_expired', [CLOSE_TOKEN_REVOKED]: 'token_revoked' };
+/* A refusal (error message before the welcome) whose close never came: the
+ * close code the server pairs with its code (4000 + the HTTP status it stands for). */
+const REFUSAL_CLOSE_CODES = {
+  bad_request: 4400,
+  missing_token: CLOSE_TOKEN_INVALID,
+  invalid_token: CLOSE_TOKEN_INVALID,
+  token_expired: CLOSE_TOKEN_INVALID,
+  origin_forbidden: 4403,
+  token_revoked: CLOSE_TOKEN_REVOKED,
+  invalid_event_name: 4422,
+  too_many_subscriptions: 4422,
+  shutting_down: CLOSE_TRY_AGAIN_LATER,
+};
+/* A close reason that is an error code (the server's refusals use the code as reason). */
+const CODE_LIKE_RE = /^[a-z][a-z0-9_]{0,63}$/;
 
 /** An error from the server (its stable `code`) or from the SDK itself. */
 class HubbubError extends Error {
@@ -75,13 +121,61 @@ function backoffDelay(attempt, opts, random) {
   return Math.floor(rnd() * ceiling);
 }
 
-/** Whether a close with this code should be followed by a reconnect. */
-function shouldReconnect(code, hasGetToken) {
-  if (code === CLOSE_NORMAL) return false;
-  if (code === CLOSE_TOKEN_EXPIRED) return !!hasGetToken;
-  if (FATAL_CLOSE_CODES.indexOf(code) >= 0) return false;
-  if (code >= 4400 && code <= 4499) return false;
-  return true;
+/**
+ * What to do after a close with this code (docs/protocol.md section 4):
+ * 'retry' with backoff, 'refresh' (call getToken, then retry) or 'stop'.
+ */
+function closePolicy(code, hasGetToken) {
+  if (code === CLOSE_NORMAL) return 'stop';
+  if (code === CLOSE_TOKEN_INVALID || code === CLOSE_TOKEN_REVOKED) return hasGetToken ? 'refresh' : 'stop';
+  if (FATAL_CLOSE_CODES.indexOf(code) >= 0) return 'stop';
+  if (code >= 4400 && code <= 4499) return 'stop';
+  return 'retry'; /* 1001, 1006, 1011, 1012, 1013, 4000-4399, and anything unknown */
+}
+
+/* An HTTP status of a refused upgrade (only Node's `ws` reports it), as the
+ * close code a hubbub.v1 server would have sent: 4000 + a 4xx status; a
+ * timeout (408), a rate limit (429) and 5xx are worth retrying. */
+function statusCloseCode(status) {
+  return status >= 400 && status <= 499 && status !== 408 && status !== 429 ? 4000 + status : CLOSE_ABNORMAL;
+}
+
+/**
+ * How an attempt ended, as the one error to report and what to do next.
+ * `attempt`: { opened, welcomed, status, detail, refusal }; `closeCode`/`reason`: the
+ * socket's close (closeCode undefined when none came); `timeout`: set when the
+ * SDK itself abandoned the socket (no welcome in time, no answer to a ping).
+ * Returns { code, message, closeCode, reason, status, policy }.
+ */
+function lossOutcome(attempt, closeCode, reason, timeout, hasGetToken) {
+  const out = { closeCode, reason: reason || undefined, status: attempt.status || undefined };
+  let policyCode = closeCode;
+  if (attempt.refusal) {
+    /* The server said why in band (docs/protocol.md section 2). */
+    out.code = attempt.refusal.code;
+    out.message = attempt.refusal.message || out.code;
+    if (closeCode === undefined) out.closeCode = policyCode = REFUSAL_CLOSE_CODES[out.code] || 4400;
+  } else if (timeout) {
+    out.code = attempt.welcomed ? 'connection_lost' : 'connect_timeout';
+    out.message = timeout;
+    policyCode = CLOSE_ABNORMAL;
+  } else if (!attempt.opened && attempt.status) {
+    out.code = 'connection_refused';
+    out.message = 'the server refused the WebSocket upgrade with HTTP ' + attempt.status;
+    policyCode = statusCloseCode(attempt.status);
+  } else {
+    if (closeCode === undefined) out.closeCode = policyCode = CLOSE_ABNORMAL;
+    const named = closeCode >= 4000 || closeCode === CLOSE_TRY_AGAIN_LATER;
+    if (named && reason && CODE_LIKE_RE.test(reason)) out.code = reason;
+    else if (CLOSE_CODE_NAMES[policyCode] && attempt.welcomed) out.code = CLOSE_CODE_NAMES[policyCode];
+    else if (!attempt.welcomed) out.code = 'connection_refused';
+    else if (policyCode === CLOSE_NORMAL) out.code = 'connection_closed';
+    else out.code = closePolicy(policyCode, hasGetToken) === 'stop' ? 'connection_refused' : 'connection_lost';
+    out.message = (attempt.welcomed ? 'the connection closed' : 'the connection attempt failed') +
+      ' (' + out.closeCode + (reason ? ': ' + reason : '') + ')' + (attempt.detail ? ': ' + attempt.detail : '');
+  }
+  out.policy = closePolicy(policyCode, hasGetToken);
+  return out;
 }
 
 /* The server takes at most this many bytes of event names on the URL
@@ -91,9 +185,11 @@ const SUBSCRIBE_PARAM_MAX = 2048;
 /**
  * ws://host:port, http(s)://..., or a full .../api/v1/ws URL → the socket URL.
  * `subscribe` (optional): event names to subscribe to at the upgrade
- * (`&subscribe=a,b`, docs/protocol.md), saving a round trip per name.
+ * (`?subscribe=a,b`, docs/protocol.md), saving a round trip per name.
+ * `token` only for tokenTransport 'query'; otherwise any token= in `url` is
+ * dropped too: the token never travels in a URL the SDK builds.
  */
-function buildSocketUrl(url, token, subscribe) {
+function buildSocketUrl(url, subscribe, token) {
   let u = String(url || '');
   if (!u && typeof location !== 'undefined' && location.origin) u = location.origin;
   if (!u) throw new HubbubError('invalid_argument', 'connect: `url` is required outside a browser page');
@@ -108,9 +204,24 @@ function buildSocketUrl(url, token, subscribe) {
   u = u.replace(/\/+$/, '');
   if (!/\/api\/v1\/ws$/.test(u)) u += '/api/v1/ws';
   const params = query ? query.split('&').filter((p) => p && !/^(token|subscribe)=/.test(p)) : [];
-  params.push('token=' + encodeURIComponent(token == null ? '' : String(token)));
+  if (token != null) params.push('token=' + encodeURIComponent(String(token)));
   if (subscribe && subscribe.length) params.push('subscribe=' + subscribe.map(encodeURIComponent).join(','));
-  return u + '?' + params.join('&');
+  return params.length ? u + '?' + params.join('&') : u;
+}
+
+/** The subprotocols offered for `token` (tokenTransport 'protocol'). */
+function socketProtocols(token) {
+  return [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + token];
+}
+
+/* Why `token` cannot be sent with `transport`, or '' when it can. */
+function tokenProblem(token, transport) {
+  if (typeof token !== 'string' || !token) return 'the token must be a non-empty string';
+  if (transport === 'protocol' && !SUBPROTOCOL_TOKEN_RE.test(token)) {
+    return 'the token has characters a WebSocket subprotocol cannot carry (a JWT never has): ' +
+      "use tokenTransport: 'query' for other tokens";
+  }
+  return '';
 }
 
 function byteLength(s) {
@@ -120,6 +231,39 @@ function byteLength(s) {
 
 function isPlainObject(v) {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/* A plain object ({...}, JSON.parse's, Object.create(null)), from any realm
+ * (an iframe's Object.prototype is another object): not an array, a Date, a
+ * Map or a class instance, which JSON would turn into something else. */
+function isPlainData(v) {
+  if (!isPlainObject(v) || Object.prototype.toString.call(v) !== '[object Object]') return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'a ' + ((v.constructor && v.constructor.name) || 'non-plain object');
+  return 'a ' + typeof v;
+}
+
+/* Why publish(eventName, options) cannot be sent, or '' (docs/sdk.md, "publish"). */
+function publishProblem(eventName, options) {
+  if (typeof eventName !== 'string' || !EVENT_NAME_RE.test(eventName)) {
+    return 'publish: eventName must be 1-128 characters of A-Z a-z 0-9 - _ . : / @';
+  }
+  if (!isPlainObject(options)) return 'publish: the second argument must be { data, scope? }, e.g. publish(\'' + eventName + '\', { data: { … } })';
+  for (const k of Object.keys(options)) {
+    if (PUBLISH_OPTIONS.indexOf(k) >= 0) continue;
+    return "publish: unknown option '" + k + "'" +
+      (options.data === undefined ? ' (did you mean { data: … }?)' : ' (the options are data and scope)');
+  }
+  if (options.data === undefined) return "publish: `data` is required, e.g. publish('" + eventName + "', { data: { … } })";
+  if (!isPlainData(options.data)) return 'publish: data must be a plain JSON object ({ … }), not ' + describe(options.data);
+  if (options.scope != null && SCOPES.indexOf(options.scope) < 0) return "publish: scope must be 'session', 'event' or 'organization'";
+  return '';
 }
 
 /* A promise whose rejection is never reported as "unhandled": callers that
@@ -143,13 +287,16 @@ class Client {
     this._state = 'idle';
     this._ws = null;
     this._subs = new Map(); /* eventName -> { callbacks: Set, live, ready, resolve, reject } */
-    this._queue = []; /* publishes waiting for a connection: { frame, resolve, reject } */
+    this._queue = []; /* publishes waiting for a connection: { frame, resolve, reject, queueTimer } */
     this._pending = new Map(); /* request id -> { kind, resolve, reject, timer, eventName } */
     this._listeners = { error: new Set(), state: new Set(), welcome: new Set() };
     this._nextId = 1;
-    this._attempt = 0;
+    this._attempt = 0; /* consecutive failed attempts; a welcome resets it */
+    /* The socket being tried or used: what it has shown so far (see lossOutcome). */
+    this._sock = { opened: false, welcomed: false, status: 0, detail: '', refusal: null };
     this._reconnectTimer = null;
     this._connectTimer = null;
+    this._errorTimer = null;
     this._pingTimer = null;
     this._pongTimer = null;
     this._everOpen = false;
@@ -169,24 +316,41 @@ class Client {
 
   /**
    * Connect (or reconnect with new options). Resolves with the welcome
-   * message once the room is joined; rejects only if the client gives up
-   * (fatal close code, close(), maxReconnectAttempts).
+   * message once the room is joined; rejects with the error that made the
+   * client give up (a refusal, a close code that forbids reconnecting,
+   * close(), maxReconnectAttempts). Bad options throw `invalid_argument`.
    */
   connect(opts) {
     opts = opts || {};
+    if (!isPlainObject(opts)) throw new HubbubError('invalid_argument', 'connect: options must be an object');
     for (const k of Object.keys(opts)) {
-      if (opts[k] !== undefined) this._opts[k] = opts[k];
+      if (CONNECT_OPTIONS.indexOf(k) < 0) {
+        throw new HubbubError('invalid_argument', "connect: unknown option '" + k + "' (known: " + CONNECT_OPTIONS.join(', ') + ')');
+      }
     }
-    const o = this._opts;
+    const o = Object.assign({}, this._opts);
+    for (const k of Object.keys(opts)) {
+      if (opts[k] !== undefined) o[k] = opts[k];
+    }
+    if (TOKEN_TRANSPORTS.indexOf(o.tokenTransport) < 0) {
+      throw new HubbubError('invalid_argument', "connect: tokenTransport must be 'protocol' or 'query'");
+    }
+    if (o.getToken !== undefined && typeof o.getToken !== 'function') {
+      throw new HubbubError('invalid_argument', 'connect: `getToken` must be a function');
+    }
     if (!o.token && typeof o.getToken !== 'function') {
       throw new HubbubError('invalid_argument', 'connect: `token` or `getToken` is required');
     }
-    this._wsImpl = o.WebSocket || (typeof WebSocket !== 'undefined' ? WebSocket : null);
-    if (!this._wsImpl) {
+    const problem = o.token ? tokenProblem(o.token, o.tokenTransport) : '';
+    if (problem) throw new HubbubError('invalid_argument', 'connect: ' + problem);
+    const wsImpl = o.WebSocket || (typeof WebSocket !== 'undefined' ? WebSocket : null);
+    if (!wsImpl) {
       throw new HubbubError('invalid_argument',
         'connect: no WebSocket in this runtime; pass one, e.g. connect({ WebSocket: require("ws") })');
     }
-    buildSocketUrl(o.url, ''); /* validate the URL now, synchronously */
+    buildSocketUrl(o.url); /* validate the URL now, synchronously */
+    this._opts = o;
+    this._wsImpl = wsImpl;
     const p = quietPromise((resolve, reject) => this._connectWaiters.push({ resolve, reject }));
     const old = this._ws;
     this._teardownSocket();
@@ -208,32 +372,28 @@ class Client {
 
   /**
    * Publish `data` under `eventName` to `scope` (default 'session').
-   * Returns a promise of { message_id } resolved on the server's ack.
-   * Ignoring it is fine: failures are also emitted as 'error' events.
+   * Returns a promise of { message_id } resolved on the server's ack. It never
+   * throws: every failure rejects the promise and is emitted as an 'error'.
    */
   publish(eventName, options) {
-    options = options || {};
     return quietPromise((resolve, reject) => {
       const fail = (code, message) => {
-        const err = new HubbubError(code, message, { eventName });
+        const err = new HubbubError(code, message, { eventName: typeof eventName === 'string' ? eventName : undefined });
         reject(err);
         this._emit('error', err);
       };
+      const problem = publishProblem(eventName, options);
+      if (problem) return fail('invalid_argument', problem);
       if (this._state === 'closed') return fail('closed', 'publish: the client is closed');
-      if (typeof eventName !== 'string' || !EVENT_NAME_RE.test(eventName)) {
-        return fail('invalid_event_name', 'publish: eventName must be 1-128 characters of A-Z a-z 0-9 - _ . : / @');
-      }
+      const data = options.data;
       const scope = options.scope == null ? 'session' : options.scope;
-      if (SCOPES.indexOf(scope) < 0) return fail('invalid_scope', 'publish: scope must be session, event or organization');
-      const data = options.data === undefined ? {} : options.data;
-      if (!isPlainObject(data)) return fail('invalid_type', 'publish: data must be a JSON object');
       let frame;
       const id = 'c' + this._nextId++;
       try {
         /* Serialised now: later changes to `data` do not alter a queued publish. */
         frame = JSON.stringify({ type: 'publish', eventName, data, scope, id });
       } catch (e) {
-        return fail('invalid_json', 'publish: data cannot be serialised to JSON: ' + e.message);
+        return fail('invalid_argument', 'publish: data cannot be serialised to JSON: ' + e.message);
       }
       const max = this.welcome && this.welcome.limits && this.welcome.limits.max_data_bytes
         ? this.welcome.limits.max_data_bytes : FALLBACK_MAX_DATA_BYTES;
@@ -241,12 +401,22 @@ class Client {
       if (frame.length * 3 > max && byteLength(JSON.stringify(data)) > max) {
         return fail('data_too_large', 'publish: data is over ' + max + ' bytes');
       }
-      const item = { id, frame, eventName, resolve, reject };
+      const item = { id, frame, eventName, resolve, reject, queueTimer: null };
       if (this._state === 'open') return this._sendRequest(item, 'publish');
       if (this._queue.length >= this._opts.maxQueue) {
         return fail('queue_full', 'publish: ' + this._opts.maxQueue + ' publishes are already waiting for a connection');
       }
       this._queue.push(item);
+      const wait = this._opts.queueTimeoutMs;
+      if (wait > 0 && wait < Infinity) {
+        item.queueTimer = setTimeout(() => {
+          const i = this._queue.indexOf(item);
+          if (i < 0) return;
+          this._queue.splice(i, 1);
+          fail('timeout', 'publish: not connected within queueTimeoutMs (' + wait + ' ms)' +
+            (this._state === 'idle' ? '; connect() was never called' : ''));
+        }, wait);
+      }
     });
   }
 
@@ -254,13 +424,17 @@ class Client {
    * Call `callback(data, meta)` for every `eventName` event in this room and
    * the scopes above it. Returns a function that unsubscribes this callback;
    * its `ready` property is a promise resolved when the server has acked the
-   * subscription (events published after that are delivered).
+   * subscription (events published after that are delivered). Bad arguments
+   * throw `invalid_argument`.
    */
   subscribe(eventName, callback) {
     if (typeof eventName !== 'string' || !EVENT_NAME_RE.test(eventName)) {
-      throw new HubbubError('invalid_event_name', 'subscribe: eventName must be 1-128 characters of A-Z a-z 0-9 - _ . : / @');
+      throw new HubbubError('invalid_argument', 'subscribe: eventName must be 1-128 characters of A-Z a-z 0-9 - _ . : / @');
     }
-    if (typeof callback !== 'function') throw new TypeError('subscribe: callback must be a function');
+    if (typeof callback !== 'function') {
+      throw new HubbubError('invalid_argument', "subscribe: the callback must be a function, e.g. subscribe('" + eventName + "', (data) => …)",
+        { eventName });
+    }
     let sub = this._subs.get(eventName);
     if (!sub) {
       sub = { callbacks: new Set(), live: false };
@@ -308,7 +482,8 @@ class Client {
    */
   on(event, callback) {
     const set = this._listeners[event];
-    if (!set) throw new TypeError('on: unknown event "' + event + '" (error, state, welcome)');
+    if (!set) throw new HubbubError('invalid_argument', 'on: unknown event "' + event + '" (error, state, welcome)');
+    if (typeof callback !== 'function') throw new HubbubError('invalid_argument', 'on: the callback must be a function');
     set.add(callback);
     return () => set.delete(callback);
   }
@@ -329,7 +504,7 @@ class Client {
         ws.close(CLOSE_NORMAL, 'client closed');
       } catch (e) { /* already closing */ }
     }
-    this._failAll('closed', 'the client was closed');
+    this._failAll(new HubbubError('closed', 'the client was closed'));
     this._setState('closed');
   }
 
@@ -347,44 +522,73 @@ class Client {
     const attempt = this._attempt;
     const seq = this._seq;
     let token = o.token;
-    /* Before every retry too: a browser cannot tell an expired token (401)
-     * from a network error, so a fresh token is the only safe bet. */
+    /* Before every retry too: a browser cannot tell an expired token (an HTTP
+     * 401 from a server that does not refuse in band) from a network error,
+     * so a fresh token is the only safe bet. */
     if (typeof o.getToken === 'function' && (this._tokenRefresh || attempt > 0)) {
+      let problem = '';
+      let cause;
       try {
         token = await o.getToken();
-        if (token) o.token = token;
+        problem = tokenProblem(token, o.tokenTransport);
+        if (problem) problem = 'getToken returned no usable token: ' + problem;
       } catch (e) {
-        this._emit('error', new HubbubError('token_refresh_failed', 'getToken failed: ' + (e && e.message), { cause: e }));
-        token = o.token;
+        problem = 'getToken failed: ' + (e && e.message);
+        cause = e;
       }
       /* close() or connect() while we waited: this attempt is stale. */
       if (this._seq !== seq || this._state === 'closed' || this._ws) return;
-      if (!token) return this._scheduleReconnect();
+      if (problem) {
+        /* The previous token, if any, may still be good: try it. */
+        const err = new HubbubError('token_refresh_failed', problem + (o.token ? '; trying the previous token' : ''), { cause });
+        if (!o.token) return this._scheduleReconnect(err);
+        this._emit('error', err);
+        token = o.token;
+      }
+      o.token = token;
     }
     this._tokenRefresh = false;
+    const query = o.tokenTransport === 'query';
+    const url = buildSocketUrl(o.url, this._upgradeNames(), query ? token : null);
     let ws;
     try {
-      ws = new this._wsImpl(buildSocketUrl(o.url, token, this._upgradeNames()));
+      ws = query ? new this._wsImpl(url) : new this._wsImpl(url, socketProtocols(token));
     } catch (e) {
-      this._emit('error', new HubbubError('connect_failed', 'cannot open WebSocket: ' + (e && e.message), { cause: e }));
-      return this._scheduleReconnect();
+      return this._scheduleReconnect(new HubbubError('connect_failed', 'cannot open WebSocket: ' + (e && e.message), { cause: e }));
     }
     this._ws = ws;
-    this._gotWelcome = false;
-    this._handshakeStatus = 0;
+    this._sock = { opened: false, welcomed: false, status: 0, detail: '', refusal: null };
     this._connectTimer = setTimeout(() => {
       this._connectTimer = null;
-      this._lost(ws, 4000, 'connect timeout');
+      this._lost(ws, undefined, '', 'no welcome within connectTimeoutMs (' + o.connectTimeoutMs + ' ms)');
     }, o.connectTimeoutMs);
-    ws.onopen = noop;
+    ws.onopen = () => {
+      if (ws === this._ws) this._sock.opened = true;
+    };
     ws.onmessage = (ev) => this._onMessage(ws, ev);
     ws.onerror = (ev) => {
-      /* Node's `ws` says why a handshake failed ("Unexpected server response: 401");
-       * browsers hide it, which is why getToken is also called before every retry. */
-      const m = ev && /Unexpected server response: (\d+)/.exec(String(ev.message || (ev.error && ev.error.message) || ''));
-      if (m) this._handshakeStatus = Number(m[1]);
+      if (ws !== this._ws) return;
+      /* Node's `ws` says why a handshake failed ("Unexpected server response: 401",
+       * "Server sent no subprotocol"), undici a little; browsers say nothing. */
+      const detail = String((ev && (ev.message || (ev.error && ev.error.message))) || '');
+      const m = /Unexpected server response: (\d+)/.exec(detail);
+      if (m) this._sock.status = Number(m[1]);
+      if (detail && !this._sock.detail) this._sock.detail = detail;
+      /* Before the open, a 'close' could only say 1006: the attempt is over now. */
+      if (!this._sock.opened) return this._lost(ws, CLOSE_ABNORMAL, '');
+      this._graceClose(ws);
     };
-    ws.onclose = (ev) => this._lost(ws, ev && ev.code ? ev.code : 1006, ev && ev.reason ? String(ev.reason) : '');
+    ws.onclose = (ev) => this._lost(ws, ev && ev.code ? ev.code : CLOSE_ABNORMAL, ev && ev.reason ? String(ev.reason) : '');
+  }
+
+  /* An 'error', or a refusal message, that the 'close' should follow: if it
+   * does not within ERROR_CLOSE_GRACE_MS, the socket is given up for lost. */
+  _graceClose(ws) {
+    if (this._errorTimer) return;
+    this._errorTimer = setTimeout(() => {
+      this._errorTimer = null;
+      this._lost(ws, undefined, '');
+    }, ERROR_CLOSE_GRACE_MS);
   }
 
   _onMessage(ws, ev) {
@@ -414,6 +618,12 @@ class Client {
       case 'ack':
         return this._settle(msg.id, null, msg);
       case 'error':
+        if (!this._sock.welcomed) {
+          /* A refusal (docs/protocol.md section 2): the close follows; it
+           * decides what happens next, and reports this as the one error. */
+          this._sock.refusal = { code: String(msg.code || 'unknown_error'), message: msg.message ? String(msg.message) : '' };
+          return this._graceClose(ws);
+        }
         return this._onError(msg);
       default:
         return; /* pong, and anything a newer server adds */
@@ -433,7 +643,8 @@ class Client {
 
   _onWelcome(msg) {
     this._clearTimer('_connectTimer');
-    this._gotWelcome = true;
+    this._sock.opened = true;
+    this._sock.welcomed = true;
     this._attempt = 0;
     this._everOpen = true;
     this.welcome = msg;
@@ -458,7 +669,10 @@ class Client {
     }
     const queue = this._queue;
     this._queue = [];
-    for (const item of queue) this._sendRequest(item, 'publish');
+    for (const item of queue) {
+      clearTimeout(item.queueTimer);
+      this._sendRequest(item, 'publish');
+    }
     this._startPing(msg);
     this._setState('open');
     this._emit('welcome', msg);
@@ -526,7 +740,10 @@ class Client {
       return;
     }
     const timer = setTimeout(() => {
-      this._settle(item.id, new HubbubError('timeout', kind + ' was not acknowledged in time', { requestId: item.id, eventName: item.eventName }), null);
+      const err = new HubbubError('timeout', kind + ' was not acknowledged within ackTimeoutMs (' + this._opts.ackTimeoutMs + ' ms)',
+        { requestId: item.id, eventName: item.eventName });
+      this._settle(item.id, err, null);
+      this._emit('error', err);
     }, this._opts.ackTimeoutMs);
     this._pending.set(item.id, { kind, resolve: item.resolve, reject: item.reject, timer, eventName: item.eventName });
   }
@@ -549,22 +766,26 @@ class Client {
       try {
         ws.send(JSON.stringify({ type: 'ping', id: 'p' + this._nextId++ }));
       } catch (e) {
-        return this._lost(ws, 1006, 'ping failed');
+        return this._lost(ws, CLOSE_ABNORMAL, 'ping failed');
       }
       if (!this._pongTimer) {
         this._pongTimer = setTimeout(() => {
           this._pongTimer = null;
-          this._lost(ws, 4000, 'no answer to ping');
+          this._lost(ws, undefined, '', 'no answer to a ping within pongTimeoutMs (' + this._opts.pongTimeoutMs + ' ms)');
         }, this._opts.pongTimeoutMs);
       }
     }, every);
   }
 
-  /* The socket `ws` is gone (closed, timed out or dead). Decide what next. */
-  _lost(ws, code, reason) {
+  /*
+   * The socket `ws` is gone: closed (`code`, `reason`), failed without a close
+   * (code undefined), or abandoned by one of our timers (`timeout` says why).
+   * Runs at most once per socket: the first caller tears it down. Reports one
+   * error and reconnects, refreshes the token, or stops (lossOutcome).
+   */
+  _lost(ws, code, reason, timeout) {
     if (ws !== this._ws) return;
-    const opened = this._gotWelcome;
-    const status = this._handshakeStatus;
+    const sock = this._sock;
     this._teardownSocket();
     try {
       ws.close();
@@ -576,24 +797,20 @@ class Client {
       if (sub.live) this._resetReady(sub);
       sub.live = false;
     }
-    const hasGetToken = typeof this._opts.getToken === 'function';
-    let again = this._opts.reconnect && shouldReconnect(code, hasGetToken);
-    if (!opened && (status === 401 || status === 403)) {
-      again = this._opts.reconnect && status === 401 && hasGetToken;
-      code = status;
-      reason = 'handshake refused with HTTP ' + status;
-    }
-    if (code === CLOSE_TOKEN_EXPIRED || status === 401) this._tokenRefresh = true;
-    if (!again) {
-      const err = new HubbubError(code === CLOSE_NORMAL ? 'connection_closed' : 'connection_refused',
-        'connection closed (' + code + (reason ? ': ' + reason : '') + '); not reconnecting', { closeCode: code, reason });
-      this._failAll(err.code, err.message, code);
-      this._emit('error', err);
-      this._setState('closed');
-      return;
-    }
+    const out = lossOutcome(sock, code, reason, timeout, typeof this._opts.getToken === 'function');
+    const err = new HubbubError(out.code, out.message, { closeCode: out.closeCode, reason: out.reason, status: out.status });
+    if (out.policy === 'stop' || !this._opts.reconnect) return this._giveUp(err);
+    if (out.policy === 'refresh') this._tokenRefresh = true;
     if (code === CLOSE_RATE_LIMITED) this._attempt = Math.max(this._attempt, 4); /* "after backoff" */
-    this._scheduleReconnect();
+    this._scheduleReconnect(err);
+  }
+
+  /* The end: everything waiting rejects with `err`, the state is closed, and
+   * then `err` is emitted (a listener that reads `state` sees 'closed'). */
+  _giveUp(err) {
+    this._failAll(err);
+    this._setState('closed');
+    this._emit('error', err);
   }
 
   _rejectPending(code, message) {
@@ -605,12 +822,14 @@ class Client {
     }
   }
 
-  _scheduleReconnect() {
+  /* After a failed attempt: report `cause` and try again after the backoff
+   * delay, or give up when maxReconnectAttempts is reached. The state changes
+   * first, so that an 'error' listener sees what happens next. */
+  _scheduleReconnect(cause) {
     if (this._attempt >= this._opts.maxReconnectAttempts) {
-      this._failAll('reconnect_failed', 'gave up after ' + this._attempt + ' attempts');
-      this._emit('error', new HubbubError('reconnect_failed', 'gave up after ' + this._attempt + ' attempts'));
-      this._setState('closed');
-      return;
+      this._emit('error', cause);
+      return this._giveUp(new HubbubError('reconnect_failed', 'gave up after ' + this._attempt + ' attempts (last: ' + cause.code + ')',
+        { cause, closeCode: cause.closeCode, status: cause.status }));
     }
     this._setState('reconnecting');
     const delay = backoffDelay(this._attempt, this._opts);
@@ -620,12 +839,14 @@ class Client {
       this._reconnectTimer = null;
       this._open();
     }, delay);
+    this._emit('error', cause);
   }
 
   _teardownSocket() {
     const ws = this._ws;
     this._ws = null;
     this._clearTimer('_connectTimer');
+    this._clearTimer('_errorTimer');
     this._clearTimer('_pingTimer');
     this._clearTimer('_pongTimer');
     if (ws) {
@@ -637,22 +858,29 @@ class Client {
     }
   }
 
-  _failAll(code, message, closeCode) {
+  /* The client gives up: every waiting promise rejects with `err`'s code (the
+   * connect() promises with `err` itself). */
+  _failAll(err) {
+    const copy = (extra) => new HubbubError(err.code, err.message,
+      Object.assign({ closeCode: err.closeCode, reason: err.reason, status: err.status }, extra));
     for (const [id, p] of this._pending) {
       clearTimeout(p.timer);
-      p.reject(new HubbubError(code, message, { requestId: id, eventName: p.eventName, closeCode }));
+      p.reject(copy({ requestId: id, eventName: p.eventName }));
     }
     this._pending.clear();
     const queue = this._queue;
     this._queue = [];
-    for (const item of queue) item.reject(new HubbubError(code, message, { eventName: item.eventName, closeCode }));
-    for (const sub of this._subs.values()) {
-      sub.reject(new HubbubError(code, message, { closeCode }));
+    for (const item of queue) {
+      clearTimeout(item.queueTimer);
+      item.reject(copy({ eventName: item.eventName }));
+    }
+    for (const [name, sub] of this._subs) {
+      sub.reject(copy({ eventName: name }));
       this._resetReady(sub);
     }
     const waiters = this._connectWaiters;
     this._connectWaiters = [];
-    for (const w of waiters) w.reject(new HubbubError(code, message, { closeCode }));
+    for (const w of waiters) w.reject(err);
   }
 
   _clearTimer(name) {
@@ -698,7 +926,14 @@ PubSub.createClient = createClient;
 PubSub.HubbubError = HubbubError;
 PubSub.VERSION = VERSION;
 
+/* Not API: the pieces the SDK's own tests check one by one. Absent from
+ * hubbub.d.ts and docs/sdk.md; may change in any release. */
+const _internal = Object.freeze({
+  DEFAULTS, ERROR_CLOSE_GRACE_MS, REFUSAL_CLOSE_CODES, backoffDelay, closePolicy, statusCloseCode, lossOutcome,
+  buildSocketUrl, socketProtocols, tokenProblem, publishProblem,
+});
+
 // @@exports-begin (build.mjs: the classic build replaces this block)
-export { PubSub, createClient, HubbubError, Client, backoffDelay, shouldReconnect, buildSocketUrl, VERSION, STATES };
+export { PubSub, createClient, HubbubError, Client, VERSION, _internal };
 export default PubSub;
 // @@exports-end

@@ -1,39 +1,52 @@
-// Type declarations for the hubbub JavaScript SDK (sdk/js/src/hubbub.js).
-// ES module: `import PubSub, { createClient } from '/sdk/hubbub.mjs'`.
-// Classic <script src="/sdk/hubbub.js">: the same API as the globals
-// `PubSub` and `HubbubSDK` (declared at the end of this file).
+// Type declarations for the hubbub JavaScript SDK (sdk/js/src/hubbub.js): the
+// documented API of docs/sdk.md, nothing more. build.mjs makes two files of it:
+//   dist/hubbub.d.mts  beside hubbub.mjs (ES module):
+//                      `import PubSub, { createClient } from './hubbub.mjs'`
+//   dist/hubbub.d.ts   beside hubbub.js (classic <script>, CommonJS require):
+//                      the same, plus the globals `PubSub` and `HubbubSDK`
+//                      (the block between the @@classic markers at the end).
 
-/** Any JSON object: what `publish` sends and what subscribers receive. */
-export type JsonObject = { [key: string]: JsonValue };
+/** Any JSON value. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | JsonObject;
+/** Any JSON object: what subscribers receive by default. */
+export type JsonObject = { [key: string]: JsonValue };
 
 /** Who receives a publish: one session (room), every session of the event, or the whole organization. */
 export type Scope = 'session' | 'event' | 'organization';
 
-/** `idle` before connect(); `closed` after close() or a close code that forbids reconnecting. */
+/** `idle` before connect(); `closed` after close(), a refusal, or a close code that forbids reconnecting. */
 export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
 
-/** Error codes: the server's (docs/protocol.md) and the SDK's own. */
+/** Error codes: the server's (docs/protocol.md) and the SDK's own (docs/sdk.md, "Errors"). */
 export type HubbubErrorCode =
+  // the server refused the connection (docs/protocol.md section 2)
+  | 'bad_request' | 'missing_token' | 'invalid_token' | 'token_expired' | 'token_revoked'
+  | 'origin_forbidden' | 'shutting_down'
+  // the server refused a request
   | 'invalid_json' | 'missing_field' | 'invalid_type' | 'invalid_event_name' | 'invalid_scope'
   | 'invalid_value' | 'unknown_type' | 'data_too_large' | 'scope_forbidden'
-  | 'too_many_subscriptions' | 'rate_limited' | 'broker_unavailable' | 'shutting_down'
-  | 'invalid_argument' | 'queue_full' | 'connection_lost' | 'connection_refused'
-  | 'connection_closed' | 'closed' | 'timeout' | 'unsubscribed' | 'callback_error'
-  | 'token_refresh_failed' | 'connect_failed' | 'reconnect_failed' | 'not_subscribed'
+  | 'too_many_subscriptions' | 'rate_limited' | 'broker_unavailable'
+  // the SDK
+  | 'invalid_argument' | 'queue_full' | 'timeout' | 'closed' | 'connection_refused'
+  | 'connect_timeout' | 'connect_failed' | 'connection_lost' | 'connection_closed'
+  | 'reconnect_failed' | 'token_refresh_failed' | 'callback_error' | 'unsubscribed' | 'not_subscribed'
+  // codes a newer server may add
   | (string & {});
 
 export declare class HubbubError extends Error {
   readonly name: 'HubbubError';
   /** Stable machine-readable code. */
   readonly code: HubbubErrorCode;
-  /** The id of the request that failed, when the server named it. */
-  readonly requestId?: string;
+  /** The WebSocket close code that ended the connection, when one did. */
+  readonly closeCode?: number;
+  /** The close reason (a refusal's reason is its code, e.g. 'token_expired'). */
+  readonly reason?: string;
+  /** The HTTP status of a refused upgrade, where the WebSocket implementation exposes it (Node's `ws`). */
+  readonly status?: number;
   /** The event name of the failed publish/subscribe, when known. */
   readonly eventName?: string;
-  /** The WebSocket close code (or HTTP status of a refused handshake) that ended the connection. */
-  readonly closeCode?: number;
-  readonly reason?: string;
+  /** The id of the request that failed, when the server named it. */
+  readonly requestId?: string;
   readonly cause?: unknown;
   constructor(code: string, message?: string, extra?: Record<string, unknown>);
 }
@@ -68,8 +81,13 @@ export interface ConnectOptions {
   url?: string;
   /** A connection token (JWT). Required unless getToken is given. */
   token?: string;
-  /** Called for a fresh token before every reconnect, and after close code 4401 (token expired). */
+  /** A fresh token: called before every reconnect attempt, and after close code 4401/4410. */
   getToken?: () => string | Promise<string>;
+  /**
+   * How the token travels: 'protocol' (default) in the Sec-WebSocket-Protocol header,
+   * 'query' as `?token=` for servers that predate it (refusals are then invisible in browsers).
+   */
+  tokenTransport?: 'protocol' | 'query';
   /** A WebSocket constructor, e.g. the `ws` package on Node 20. Default: the global WebSocket. */
   WebSocket?: unknown;
   /** Reconnect automatically (default true). */
@@ -80,8 +98,10 @@ export interface ConnectOptions {
   backoffCapMs?: number;
   /** Give up after this many consecutive failed attempts (default Infinity). */
   maxReconnectAttempts?: number;
-  /** Publishes kept while offline (default 1000); more fail with `queue_full`. */
+  /** Publishes kept while not connected (default 1000); more fail with `queue_full`. */
   maxQueue?: number;
+  /** A queued publish not sent within this fails with `timeout` (default 30000; Infinity: never). */
+  queueTimeoutMs?: number;
   /** Socket open + welcome must take at most this (default 10000). */
   connectTimeoutMs?: number;
   /** A request without answer fails with `timeout` after this (default 15000). */
@@ -92,9 +112,13 @@ export interface ConnectOptions {
   pongTimeoutMs?: number;
 }
 
-export interface PublishOptions<T extends JsonObject = JsonObject> {
-  /** Any JSON object, delivered unchanged to subscribers. Default `{}`. */
-  data?: T;
+/**
+ * The options of publish(). `data` is required and must be a plain JSON object;
+ * any `T extends object` is accepted, interfaces included (the SDK checks at run time).
+ */
+export interface PublishOptions<T extends object = JsonObject> {
+  /** A JSON object, delivered unchanged to subscribers. */
+  data: T;
   /** Default 'session'. */
   scope?: Scope;
 }
@@ -115,10 +139,17 @@ export declare class Client {
   readonly welcome: Welcome | null;
   readonly room: Welcome['room'] | null;
   readonly connectionId: string | null;
-  /** Connect; resolves with the welcome message. Calls made before are queued. */
+  /**
+   * Connect; resolves with the welcome message, rejects with the error that made the
+   * client give up. Throws HubbubError('invalid_argument') for bad options.
+   */
   connect(options: ConnectOptions): Promise<Welcome>;
-  /** Resolves with the server-assigned message id once acknowledged. */
-  publish<T extends JsonObject = JsonObject>(eventName: string, options?: PublishOptions<T>): Promise<{ message_id: string }>;
+  /**
+   * Resolves with the server-assigned message id once acknowledged. Never throws:
+   * bad arguments reject with HubbubError('invalid_argument').
+   */
+  publish<T extends object = JsonObject>(eventName: string, options: PublishOptions<T>): Promise<{ message_id: string }>;
+  /** Throws HubbubError('invalid_argument') for a bad name or a callback that is not a function. */
   subscribe<T = any>(eventName: string, callback: Callback<T>): Unsubscribe;
   /** Resolves when eventName is subscribed on the current connection (waits for re-subscription after a reconnect). */
   subscribed(eventName: string): Promise<void>;
@@ -143,19 +174,13 @@ export interface DefaultClient extends Client {
 export declare const PubSub: DefaultClient;
 /** A new independent connection; connects at once when url/token are given. */
 export declare function createClient(options?: ConnectOptions): Client;
-/** Full-jitter exponential backoff: random in [0, min(cap, base * 2^attempt)). */
-export declare function backoffDelay(attempt: number, options?: { backoffBaseMs?: number; backoffCapMs?: number }, random?: () => number): number;
-/** Whether the SDK reconnects after this close code. */
-export declare function shouldReconnect(code: number, hasGetToken: boolean): boolean;
-/** The WebSocket URL the SDK opens for a base URL and a token. */
-/** `subscribe`: event names to subscribe to at the upgrade (`&subscribe=a,b`). */
-export declare function buildSocketUrl(url: string, token: string, subscribe?: string[]): string;
 export declare const VERSION: string;
-export declare const STATES: ConnectionState[];
 export default PubSub;
+// @@classic-begin (build.mjs: only in hubbub.d.ts, for <script src="/sdk/hubbub.js">)
 
 /** Classic-script build: `<script src="/sdk/hubbub.js">` defines these globals. */
 export as namespace HubbubSDK;
 declare global {
   var PubSub: DefaultClient;
 }
+// @@classic-end

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import crypto from 'node:crypto';
+import http from 'node:http';
 import { createClient as _createClient } from '../dist/hubbub.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -19,10 +20,29 @@ export const BIN = process.env.HUBBUB_BIN || path.join(REPO, 'build/hubbub');
 const harness = await import(process.env.HUBBUB_TEST_HARNESS || '../../../test/e2e/harness.mjs');
 export const { startServer, uuid, room } = harness;
 
-// Node 22 has a global WebSocket; Node 20 needs the `ws` package.
-export const WebSocket = globalThis.WebSocket || createRequire(path.join(REPO, 'package.json'))('ws');
+const requireRepo = createRequire(path.join(REPO, 'package.json'));
+/** The `ws` package (the scripted servers, and the client on Node 20 without --experimental-websocket). */
+export const wsPackage = requireRepo('ws');
+/**
+ * The client's WebSocket: the runtime's own (undici: Node 22, Node 20 with
+ * --experimental-websocket), else the `ws` package (Node 20).
+ * HUBBUB_TEST_WEBSOCKET=ws|global picks one (implementations.test.mjs runs
+ * the suites again with the other).
+ */
+export const WebSocket = process.env.HUBBUB_TEST_WEBSOCKET === 'ws' ? wsPackage
+  : process.env.HUBBUB_TEST_WEBSOCKET === 'global' ? globalThis.WebSocket
+    : globalThis.WebSocket || wsPackage;
+if (!WebSocket) throw new Error('HUBBUB_TEST_WEBSOCKET=global, but this Node has no global WebSocket (Node 20: --experimental-websocket)');
 
-export { createClient, PubSub, HubbubError, Client, backoffDelay, shouldReconnect, buildSocketUrl } from '../dist/hubbub.mjs';
+export { createClient, PubSub, HubbubError, Client, _internal } from '../dist/hubbub.mjs';
+
+/**
+ * Connect options of every test against the real server (build/hubbub): the
+ * SDK's defaults, the token as the hubbub.token.<jwt> subprotocol next to
+ * hubbub.v1 (docs/protocol.md section 2). Tests of `tokenTransport: 'query'`
+ * say so themselves.
+ */
+export const REAL_SERVER = {};
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -70,9 +90,12 @@ export async function connectClient(srv, tenant, r, extra = {}) {
   return c;
 }
 
-/** createClient() plus `errors` (every 'error' event) and `connected` (the first welcome, bounded). */
+/**
+ * createClient() for the real server (REAL_SERVER options first) plus `errors`
+ * (every 'error' event) and `connected` (the first welcome, bounded).
+ */
 function createClientLocal(opts) {
-  const c = _createClient(opts);
+  const c = _createClient({ ...REAL_SERVER, ...opts });
   c.errors = [];
   c.on('error', (e) => c.errors.push(e));
   c.connected = new Promise((resolve, reject) => {
@@ -137,6 +160,8 @@ export function cli(dataDir, args) {
  */
 export async function restartableServer() {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hubbub-sdk-'));
+  /* tenant() may run before start(): the admin commands need a store. */
+  execFileSync(BIN, ['init', '--data', dataDir], { timeout: 10000 });
   const port = await freePort();
   let proc = null;
   const self = {
@@ -206,4 +231,90 @@ export function mintToken(tenant, r, { sub = 'u-' + uuid().slice(0, 8), scopes =
 
 export function cleanupDir(d) {
   rmSync(d, { recursive: true, force: true });
+}
+
+/* ---- scripted servers ------------------------------------------------ */
+
+/** The welcome a hubbub server sends, with `extra` fields. */
+export const welcome = (extra = {}) => JSON.stringify({
+  type: 'welcome', protocol: 1, connection_id: crypto.randomUUID(),
+  room: { organization_id: 'o', plugin_id: 'p', event_id: 'e', session_id: 's' },
+  user_id: 'u', scopes: ['session'], expires_at: 0, ping_interval_ms: 25000,
+  limits: { max_message_bytes: 65536, max_data_bytes: 32768, max_subscriptions: 256 }, ...extra,
+});
+
+/**
+ * A scripted server on 127.0.0.1 that plays hubbub's part where the real one
+ * cannot be made to misbehave on demand. `onConn(ws, i, req)` runs for every
+ * accepted WebSocket. Options:
+ *  - `subprotocol`: answer the 101 with `hubbub.v1` when offered (default
+ *    true; false plays a server older than the subprotocol);
+ *  - `onUpgrade(req, socket, i)`: return true after answering the upgrade
+ *    request yourself (e.g. `refuseHttp(401, 'invalid_token')`);
+ *  - `onRequest(req, res)`: plain HTTP requests (default 404).
+ * Records `upgrades` (every upgrade request: url, protocols header), `conns`,
+ * and `received` ({ conn, msg } for every message).
+ */
+export async function scripted(onConn = () => {}, { subprotocol = true, onUpgrade, onRequest } = {}) {
+  const wss = new wsPackage.WebSocketServer({
+    noServer: true,
+    handleProtocols: (offered) => (subprotocol && offered.has('hubbub.v1') ? 'hubbub.v1' : false),
+  });
+  const server = http.createServer((req, res) => {
+    if (onRequest) return onRequest(req, res);
+    res.writeHead(404).end();
+  });
+  const sockets = new Set();
+  server.on('connection', (sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+  });
+  const s = { conns: [], upgrades: [], received: [], wss, server };
+  server.on('upgrade', (req, socket, head) => {
+    const i = s.upgrades.length;
+    s.upgrades.push({ url: req.url, protocols: req.headers['sec-websocket-protocol'] || '', headers: req.headers });
+    if (onUpgrade && onUpgrade(req, socket, i)) return;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const n = s.conns.length;
+      s.conns.push(ws);
+      ws.on('message', (m) => {
+        let msg;
+        try {
+          msg = JSON.parse(m.toString());
+        } catch (e) {
+          msg = { unparsed: m.toString() };
+        }
+        s.received.push({ conn: n, msg });
+      });
+      onConn(ws, n, req);
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  s.port = server.address().port;
+  s.url = `ws://127.0.0.1:${s.port}`;
+  s.httpUrl = `http://127.0.0.1:${s.port}`;
+  s.close = () => {
+    for (const ws of s.conns) ws.terminate();
+    for (const sock of sockets) sock.destroy();
+    return new Promise((r) => server.close(r));
+  };
+  return s;
+}
+
+/** onConn for scripted(): the in-band refusal of docs/protocol.md section 2. */
+export function refuseInBand(code, closeCode, message = 'refused by the scripted server: ' + code) {
+  return (ws) => {
+    ws.send(JSON.stringify({ type: 'error', code, message }));
+    ws.close(closeCode, code);
+  };
+}
+
+/** onUpgrade for scripted(): a refusal as a plain HTTP answer (a server without in-band refusals). */
+export function refuseHttp(status, code) {
+  return (req, socket) => {
+    const body = JSON.stringify({ error: { code, message: 'refused by the scripted server' } });
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    return true;
+  };
 }

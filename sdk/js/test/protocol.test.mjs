@@ -1,41 +1,13 @@
 // Client-side protocol behaviour that a well-behaved hubbub cannot easily be
 // made to show on demand (close codes, a dead link, a missing welcome): a tiny
-// scripted WebSocket server in this process plays the server's part. Every
-// other SDK test runs against the real server.
+// scripted WebSocket server in this process (helpers.mjs) plays the server's
+// part. Refusals are in refusal.test.mjs; pubsub and reconnect tests use the
+// real server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { REPO, createClient, HubbubError, waitFor, waitState, sleep } from './helpers.mjs';
+import { createClient, HubbubError, WebSocket, waitFor, waitState, sleep, scripted, welcome } from './helpers.mjs';
 
-const { WebSocketServer, WebSocket } = createRequire(path.join(REPO, 'package.json'))('ws');
 const FAST = { backoffBaseMs: 20, backoffCapMs: 100 };
-
-const welcome = (extra = {}) => JSON.stringify({
-  type: 'welcome', protocol: 1, connection_id: crypto.randomUUID(),
-  room: { organization_id: 'o', plugin_id: 'p', event_id: 'e', session_id: 's' },
-  user_id: 'u', scopes: ['session'], expires_at: 0, ping_interval_ms: 25000,
-  limits: { max_message_bytes: 65536, max_data_bytes: 32768, max_subscriptions: 256 }, ...extra,
-});
-
-/** A scripted server: onConn(ws, index, url) for every connection; records every message. */
-async function scripted(onConn) {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise((r) => wss.once('listening', r));
-  const s = { conns: [], urls: [], received: [], wss, url: `ws://127.0.0.1:${wss.address().port}` };
-  wss.on('connection', (ws, req) => {
-    const i = s.conns.length;
-    s.conns.push(ws);
-    s.urls.push(req.url);
-    ws.on('message', (m) => s.received.push({ conn: i, msg: JSON.parse(m.toString()) }));
-    onConn(ws, i, req.url);
-  });
-  s.close = () => {
-    for (const ws of s.conns) ws.terminate();
-    return new Promise((r) => wss.close(r));
-  };
-  return s;
-}
 
 function client(s, opts = {}) {
   const c = createClient({ url: s.url, token: 't0', WebSocket, ...FAST, ...opts });
@@ -44,22 +16,28 @@ function client(s, opts = {}) {
   return c;
 }
 
-for (const code of [1002, 1003, 1007, 1009, 4400, 4401, 4403, 4499]) {
-  test(`close ${code}: no reconnect, state closed, error carries the code`, { timeout: 10000 }, async () => {
+/* After the welcome, a close that forbids reconnecting: the client stops, with
+ * one error naming the close. A reason with a space is prose, not a code. */
+const STOPS = [[1002, 'connection_refused'], [1003, 'connection_refused'], [1007, 'connection_refused'], [1009, 'connection_refused'],
+  [4400, 'connection_refused'], [4401, 'token_expired'], [4403, 'connection_refused'], [4410, 'token_revoked'], [4499, 'connection_refused'],
+  [1000, 'connection_closed']];
+for (const [code, expected] of STOPS) {
+  test(`close ${code} after the welcome: no reconnect, state closed, one ${expected} error`, { timeout: 10000 }, async () => {
     const s = await scripted((ws) => {
       ws.send(welcome());
-      setTimeout(() => ws.close(code, 'scripted'), 30);
+      setTimeout(() => ws.close(code, 'scripted close'), 30);
     });
     const c = client(s);
     try {
       await waitState(c, 'closed', 3000);
       await sleep(300);
       assert.equal(s.conns.length, 1, 'no second connection');
-      const e = c.errors.at(-1);
+      assert.equal(c.errors.length, 1, c.errors.map((e) => e.code).join());
+      const e = c.errors[0];
       assert.ok(e instanceof HubbubError);
-      assert.equal(e.code, 'connection_refused');
+      assert.equal(e.code, expected);
       assert.equal(e.closeCode, code);
-      assert.equal(e.reason, 'scripted');
+      assert.equal(e.reason, 'scripted close');
     } finally {
       c.close();
       await s.close();
@@ -67,16 +45,31 @@ for (const code of [1002, 1003, 1007, 1009, 4400, 4401, 4403, 4499]) {
   });
 }
 
-for (const code of [1001, 1011, 4000, 4001, 4008]) {
-  test(`close ${code}: reconnects`, { timeout: 10000 }, async () => {
+test('a close reason that is a code becomes the error code', { timeout: 10000 }, async () => {
+  const s = await scripted((ws) => {
+    ws.send(welcome());
+    setTimeout(() => ws.close(4403, 'origin_forbidden'), 30);
+  });
+  const c = client(s);
+  try {
+    await waitState(c, 'closed', 3000);
+    assert.deepEqual(c.errors.map((e) => [e.code, e.closeCode, e.reason]), [['origin_forbidden', 4403, 'origin_forbidden']]);
+  } finally {
+    c.close();
+    await s.close();
+  }
+});
+
+for (const code of [1001, 1011, 1013, 4000, 4001, 4008]) {
+  test(`close ${code}: one connection_lost error, then reconnects`, { timeout: 10000 }, async () => {
     const s = await scripted((ws, i) => {
       ws.send(welcome());
-      if (i === 0) setTimeout(() => ws.close(code, 'scripted'), 30);
+      if (i === 0) setTimeout(() => ws.close(code, 'scripted close'), 30);
     });
     const c = client(s, code === 4008 ? { backoffBaseMs: 5, backoffCapMs: 400 } : {});
     try {
       await waitFor(() => s.conns.length === 2 && c.state === 'open', 5000, 'second connection');
-      assert.deepEqual(c.errors, []);
+      assert.deepEqual(c.errors.map((e) => [e.code, e.closeCode, e.reason]), [['connection_lost', code, 'scripted close']]);
     } finally {
       c.close();
       await s.close();
@@ -93,8 +86,11 @@ test('4401 with getToken: a fresh token is fetched and used', { timeout: 10000 }
   const c = client(s, { getToken: () => 'fresh-' + ++n });
   try {
     await waitFor(() => s.conns.length === 2 && c.state === 'open', 5000, 'reconnect');
-    assert.match(s.urls[0], /^\/api\/v1\/ws\?token=t0$/, 'the given token first');
-    assert.match(s.urls[1], /token=fresh-\d$/);
+    /* `ws` joins the list with ',', undici and browsers with ', ' (RFC 7230 lists allow both). */
+    assert.match(s.upgrades[0].protocols, /^hubbub\.v1, ?hubbub\.token\.t0$/, 'the given token first');
+    assert.match(s.upgrades[1].protocols, /^hubbub\.v1, ?hubbub\.token\.fresh-\d$/);
+    for (const u of s.upgrades) assert.equal(u.url, '/api/v1/ws', 'no token in the URL');
+    assert.deepEqual(c.errors.map((e) => e.code), ['token_expired']);
   } finally {
     c.close();
     await s.close();
@@ -162,6 +158,8 @@ test('application pings every ping interval; a link that stops answering is drop
     assert.ok(pings.length >= 3, `${pings.length} pings`);
     assert.match(pings[0].msg.id, /^p\d+$/);
     await waitState(c, 'open', 3000);
+    assert.deepEqual(c.errors.map((e) => e.code), ['connection_lost']);
+    assert.match(c.errors[0].message, /no answer to a ping within pongTimeoutMs/);
   } finally {
     c.close();
     await s.close();
@@ -176,6 +174,8 @@ test('no welcome within connectTimeoutMs: the attempt is abandoned and retried',
   try {
     await waitState(c, 'open', 5000);
     assert.equal(s.conns.length, 2);
+    assert.deepEqual(c.errors.map((e) => e.code), ['connect_timeout']);
+    assert.match(c.errors[0].message, /connectTimeoutMs \(200 ms\)/);
   } finally {
     c.close();
     await s.close();
@@ -216,8 +216,9 @@ test('maxReconnectAttempts: gives up with reconnect_failed', { timeout: 10000 },
   const c = client(s, { maxReconnectAttempts: 3 });
   try {
     await waitState(c, 'closed', 5000);
-    assert.equal(c.errors.at(-1).code, 'reconnect_failed');
     assert.equal(s.conns.length, 4, 'the first attempt and three retries');
+    assert.deepEqual(c.errors.map((e) => `${e.code} ${e.closeCode}`), [...Array(4).fill('connection_refused 1011'), 'reconnect_failed 1011']);
+    assert.equal(c.errors.at(-1).cause, c.errors.at(-2), 'the last attempt is the cause');
   } finally {
     c.close();
     await s.close();
@@ -245,12 +246,26 @@ test('reconnecting, the subscriptions go on the URL; names the welcome lists nee
     await c.subscribed('x');
     await c.subscribed('y');
     await sleep(100);
-    assert.ok(!/subscribe=/.test(s.urls[0]), `nothing to subscribe to at the first upgrade: ${s.urls[0]}`);
-    assert.match(s.urls[1], /[?&]subscribe=x,y(&|$)/);
+    assert.equal(s.upgrades[0].url, '/api/v1/ws', 'nothing to subscribe to at the first upgrade');
+    assert.equal(s.upgrades[1].url, '/api/v1/ws?subscribe=x,y');
     const sent = (i) => s.received.filter((r) => r.conn === i).map((r) => `${r.msg.type} ${r.msg.eventName}`);
     assert.deepEqual(sent(0), ['subscribe x', 'subscribe y']);
     assert.deepEqual(sent(1).sort(), ['subscribe y', 'unsubscribe z']);
-    assert.deepEqual(c.errors.filter((e) => e.code !== 'connection_lost'), []);
+    assert.deepEqual(c.errors.map((e) => [e.code, e.closeCode]), [['connection_lost', 1011]]);
+  } finally {
+    c.close();
+    await s.close();
+  }
+});
+
+test('a request without ack within ackTimeoutMs rejects with timeout, emitted once; the link stays', { timeout: 10000 }, async () => {
+  const s = await scripted((ws) => ws.send(welcome())); /* never answers anything */
+  const c = client(s, { ackTimeoutMs: 100 });
+  try {
+    await waitState(c, 'open', 3000);
+    await assert.rejects(c.publish('x', { data: {} }), (e) => e.code === 'timeout' && /ackTimeoutMs \(100 ms\)/.test(e.message) && e.eventName === 'x');
+    assert.deepEqual(c.errors.map((e) => e.code), ['timeout']);
+    assert.equal(c.state, 'open');
   } finally {
     c.close();
     await s.close();
