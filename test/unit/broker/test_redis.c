@@ -570,24 +570,6 @@ static void test_epoch_changed_told(void **state) {
 
 /* --- joins and pages ---------------------------------------------------------------------- */
 
-/* A WebSocket upgrade on `io` with `query`; the 101 read. */
-static int upgrade(hb_io *io, const hb_conn_claims *cl, const char *query, hb_strbuf *in) {
-  int fd;
-  hbt_attach(io, &fd, 0);
-  char *tok = hbt_mint(&stk, cl);
-  hb_strbuf target = HB_STRBUF_INIT, req = HB_STRBUF_INIT;
-  hb_strbuf_addf(&target, "/api/v1/ws?token=%s&%s", tok, query);
-  hbt_ws_upgrade_request(&req, target.buf);
-  hbt_send(fd, req.buf, req.len);
-  hb_free(tok);
-  hb_strbuf_free(&target);
-  hb_strbuf_free(&req);
-  hbt_http_resp r;
-  hbt_recv_http(fd, in, &r, false);
-  if (r.status != 101) fail_msg("upgrade refused: %d %s", r.status, r.body);
-  return fd;
-}
-
 /* A reconnect with since= gets what it missed of its names from Redis
  * (every scope, in order), then welcome recovered:true; a position of
  * another epoch gets recovered:false and nothing. A history page comes
@@ -611,7 +593,7 @@ static void test_join_replays_and_page(void **state) {
   /* recovered: n's two messages (session 1, event 1), not m's */
   char q[640];
   snprintf(q, sizeof q, "subscribe=n&%s", since);
-  int fd2 = upgrade(hbt_io(&stk, 0), &cl, q, &in2);
+  int fd2 = hbt_room_upgrade(&stk, hbt_io(&stk, 0), &cl, q, &in2, NULL);
   hbt_ws_recv(fd2, &in2, &fr);
   assert_non_null(strstr(fr.payload, "\"data\":{\"i\":1}"));
   hbt_ws_recv(fd2, &in2, &fr);
@@ -627,7 +609,7 @@ static void test_join_replays_and_page(void **state) {
   char *e = strstr(since, "h1.") + 3;
   memcpy(e, "0123456789abcdef", 16);
   snprintf(q, sizeof q, "subscribe=n&%s", since);
-  fd2 = upgrade(hbt_io(&stk, 0), &cl, q, &in2);
+  fd2 = hbt_room_upgrade(&stk, hbt_io(&stk, 0), &cl, q, &in2, NULL);
   hbt_ws_recv(fd2, &in2, &fr);
   assert_non_null(strstr(fr.payload, "\"type\":\"welcome\""));
   assert_non_null(strstr(fr.payload, "\"recovered\":false"));
