@@ -63,15 +63,10 @@ wait_port() {
   return 1
 }
 
-SEED=$TMP/seed
-"$HB" org create bench --data "$SEED" --json >/dev/null || exit 1
-"$HB" plugin create --org bench p --data "$SEED" --json >/dev/null || exit 1
-API_TOKEN=$("$HB" token create --org bench --plugin p --data "$SEED" --json | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
-TOKENS=$TMP/tokens.txt
-ev=$(cat /proc/sys/kernel/random/uuid); se=$(cat /proc/sys/kernel/random/uuid)
-"$HB" connection-token create --org bench --plugin p --event "$ev" --session "$se" --user u --ttl 7200 \
-  --data "$SEED" --json | sed -n "s/.*\"token\":\"\([^\"]*\)\".*/$ev $se \1/p" > "$TOKENS"
-[ -s "$TOKENS" ] && [ -n "$API_TOKEN" ] || { echo "bench/redis: no tokens"; exit 1; }
+# The store, an API token and rooms (bench/seed.sh, as bench/run.sh makes them).
+SEED=$TMP/seed TOKENS=$TMP/tokens.txt MAXCONN=4096
+# shellcheck source=bench/seed.sh
+. bench/seed.sh || exit 1
 
 # start SETUP: sets SUB_PORT, PUB_PORT and NODE_PID (the subscribers' node).
 start() {
