@@ -19,7 +19,7 @@ FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config dpkg-dev libuv1-dev libhttp-parser-dev libwslay-dev \
-      libjansson-dev libssl-dev libsqlite3-dev libhiredis-dev uthash-dev \
+      libjansson-dev libssl-dev libsqlite3-dev libhiredis-dev uthash-dev liburing-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -19,7 +19,10 @@
 # regex: only the measurements whose name matches, e.g. 'W1|W4-19k'),
 #   BENCH_HB_VARIANTS   hubbub configurations measured beside the default one,
 #                       each LABEL=JSON (an object merged over the bench config),
-#                       separated by ';'. Default: 'flush_interval_ms 0={"flush_interval_ms":0}'.
+#                       separated by ';'. Default: the write path's features off
+#                       one at a time, 'writev={"io_uring":false};fixed window,
+#                       writev={"flush_adaptive":false,"io_uring":false}' (the
+#                       second is the server as it was before both).
 #                       E.g. 'history off={"history":false};presence on={"presence":true}'.
 #                       Each is a column "hubbub, LABEL" of the report; "" for none.
 #   BENCH_VARIANT_ONLY  the measurements the variants run (regex; default the
@@ -120,7 +123,8 @@ PINNED=1
 # --- hubbub variants: LABEL=JSON merged over the bench config, one file each --
 VARIANT_LABELS=()
 VARIANT_FILES=()
-IFS=';' read -r -a _variants <<< "${BENCH_HB_VARIANTS-flush_interval_ms 0={\"flush_interval_ms\":0}}"
+DEFAULT_VARIANTS='writev={"io_uring":false};fixed window, writev={"flush_adaptive":false,"io_uring":false}'
+IFS=';' read -r -a _variants <<< "${BENCH_HB_VARIANTS-$DEFAULT_VARIANTS}"
 for v in "${_variants[@]}"; do
   [ -n "${v// /}" ] || continue
   label=${v%%=*}; json=${v#*=}

@@ -11,11 +11,11 @@ cd "$(dirname "$0")/.."
 what="${1:-build}"
 
 pkgs=(build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libwslay-dev
-      libjansson-dev libssl-dev libsqlite3-dev libhiredis-dev libpq-dev uthash-dev libcmocka-dev
+      libjansson-dev libssl-dev libsqlite3-dev libhiredis-dev libpq-dev uthash-dev libcmocka-dev liburing-dev
       nodejs npm sqlite3 python3)
 if [ "$what" = all ]; then
   # postgresql: the tests start a private server of their own (test/pg-harness.sh).
-  pkgs+=(postgresql redis-server chromium clang libclang-rt-14-dev wrk nginx-light libnginx-mod-nchan liburing-dev
+  pkgs+=(postgresql redis-server chromium clang libclang-rt-14-dev wrk nginx-light libnginx-mod-nchan
          fonts-noto-color-emoji
          # test/packaging/deb.sh: dpkg-shlibdeps, systemd-analyze verify (systemd is
          # only installed, never started: harmless in a container), curl.

@@ -33,6 +33,10 @@ typedef struct {
   int max_connections_per_ip;
   int ping_interval_ms;
   int flush_interval_ms; /* fan-out writes at most once per this many ms per thread while busy */
+  /* true: the window above applies only while the thread is saturated
+   * (window.h); false: whenever deliveries follow each other within it */
+  bool flush_adaptive;
+  bool io_uring; /* batch the system calls of a flush with io_uring when the kernel allows it */
   int idle_timeout_ms;
   int handshake_timeout_ms;
   double conn_publish_rate, conn_publish_burst;

@@ -218,8 +218,14 @@ void hb_conn_peer_name(hb_conn *c, char out[HB_PEER_NAME_BYTES]);
 bool hb_conn_overdue(const hb_conn *c, uint64_t now_ms);
 
 /** Flush up to `max` connections from the head of `list` (io->dirty,
- * io->sweep), taking each off it. */
+ * io->sweep), taking each off it. With the thread's io_uring (uring.h) their
+ * sends are only queued: hb_conn_flush_submit must follow before the loop
+ * turn ends. */
 void hb_conn_flush_list(hb_list *list, size_t max);
+/** Submit the sends hb_conn_flush_list queued on the thread's io_uring (one
+ * system call for all) and finish each connection's flush with its result.
+ * Without a ring, nothing to do. */
+void hb_conn_flush_submit(struct hb_io *io);
 /** The sweep: CLOSING deadlines here, the rest through on_sweep. */
 void hb_conn_sweep(struct hb_io *io, uint64_t now_ms);
 /** The thread stops: on_shutdown for each connection. */

@@ -21,6 +21,7 @@
 #include "hubbub/inbox.h"
 #include "hubbub/list.h"
 #include "hubbub/uuid.h"
+#include "hubbub/window.h"
 
 #define HB_READ_BUFFER_BYTES 65536
 
@@ -48,6 +49,9 @@ typedef struct hb_io {
   hb_list later;        /* connections with only fan-out output: flushed by the window */
   hb_list sweep;        /* the fan-out flush in progress: connections not written yet */
   uint64_t later_flushed_ms; /* when `later` was last flushed */
+  hb_window window;     /* whether `later` is held now (flush_adaptive) */
+  uint64_t sends, send_items; /* fan-out-only connections written, and the frames they held (conn.c): for the window */
+  struct hb_uring *uring; /* the flushes' batched sends (uring.h); NULL: writev */
   size_t nconns;
   char readbuf[HB_READ_BUFFER_BYTES]; /* shared by all reads: data is consumed in the callback */
   uv_write_t *wreq_free; /* a stack of spare write requests (conn.c) */

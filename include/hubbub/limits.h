@@ -133,6 +133,28 @@
 /* Connections a fan-out flush writes per loop turn before it reads again
  * (io.c): ~2 ms of writes on a loopback VM. */
 #define HB_FLUSH_CHUNK_CONNS 256
+/* The adaptive window (window.h, config flush_adaptive): a thread judges
+ * how busy it is once per sample (its CPU time over the wall time), and
+ * holds fan-out output for flush_interval_ms only while it is saturated. */
+#define HB_WINDOW_SAMPLE_MS 50           /* one decision per this much time at most */
+#define HB_WINDOW_BUSY_ON_PERMILLE 900   /* a sample this busy (CPU / wall) turns the window on */
+#define HB_WINDOW_BUSY_OFF_PERMILLE 600  /* on: less busy than this ends it once its spell is over */
+#define HB_WINDOW_BUSY_IDLE_PERMILLE 300 /* less busy than this ends it at once */
+/* A saturated thread whose fan-out writes already carry this many frames
+ * each (on average over the sample) gains nothing from holding: the
+ * per-send cost is spread already, and holding would only add latency
+ * (HTTP publishes as fast as answered: each loop turn reads many requests;
+ * no less CPU with a window, docs/performance.md). */
+#define HB_WINDOW_MERGED_ITEMS_PER_SEND 8
+/* An ON spell lasts at least HB_WINDOW_HOLD_MIN_MS; when the thread saturates
+ * again within HB_WINDOW_RETRY_MS of turning it off (the window was what kept
+ * it below saturation), the next spell is twice as long, up to the max. */
+#define HB_WINDOW_HOLD_MIN_MS 250
+#define HB_WINDOW_HOLD_MAX_MS 4000
+#define HB_WINDOW_RETRY_MS 500
+/* io_uring (uring.h, config io_uring): sends submitted per io_uring_enter,
+ * the size of the submission queue (one flush chunk). */
+#define HB_URING_BATCH_SENDS HB_FLUSH_CHUNK_CONNS
 #define HB_OUT_RING_INITIAL 2
 /* The ring is freed whenever it empties; the next one starts at the size the
  * last one reached, up to this many slots (24 B each: stays in malloc's

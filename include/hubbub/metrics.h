@@ -29,6 +29,9 @@ typedef enum {
   HB_M_DELIVERIES,
   HB_M_FANOUT_FLUSHES,
   HB_M_FANOUT_FLUSH_TURNS,
+  HB_M_FANOUT_WINDOW_OPENS,
+  HB_M_URING_SUBMITS,
+  HB_M_URING_SENDS,
   HB_M_SLOW_CONSUMERS_CLOSED,
   HB_M_HTTP_REQUESTS,
   HB_M_HTTP_ERRORS,
@@ -54,6 +57,8 @@ typedef enum {
   HB_M_CONNECTIONS_OPEN,
   HB_M_WEBSOCKETS_OPEN,
   HB_M_STORE_MISSING, /* 0 or 1: set by the server's store watch */
+  HB_M_FANOUT_WINDOW_ON, /* I/O threads holding fan-out output now */
+  HB_M_URING_THREADS,    /* I/O threads writing through io_uring */
   HB_M__COUNT
 } hb_metric;
 

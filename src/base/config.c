@@ -46,6 +46,8 @@ void hb_config_defaults(hb_config *c) {
   c->max_connections_per_ip = HB_DEFAULT_MAX_CONNECTIONS_PER_IP;
   c->ping_interval_ms = HB_WS_PING_INTERVAL_MS;
   c->flush_interval_ms = HB_DEFAULT_FLUSH_INTERVAL_MS;
+  c->flush_adaptive = true;
+  c->io_uring = true;
   c->idle_timeout_ms = HB_WS_IDLE_TIMEOUT_MS;
   c->handshake_timeout_ms = HB_HANDSHAKE_TIMEOUT_MS;
   c->conn_publish_rate = HB_DEFAULT_CONN_PUBLISH_RATE;
@@ -132,6 +134,8 @@ static const field fields[] = {
     INT(max_connections_per_ip, 0, HB_CONFIG_MAX_CONNECTIONS), /* 0 = unlimited */
     INT(ping_interval_ms, 0, HB_CONFIG_MAX_TIMEOUT_MS),        /* 0 = no pings */
     INT(flush_interval_ms, 0, HB_CONFIG_MAX_FLUSH_INTERVAL_MS), /* 0 = every loop turn */
+    BOOL(flush_adaptive),
+    BOOL(io_uring),
     INT(idle_timeout_ms, 1000, HB_CONFIG_MAX_TIMEOUT_MS),
     INT(handshake_timeout_ms, 100, HB_CONFIG_MAX_TIMEOUT_MS),
     RATE(conn_publish_rate), /* 0 = unlimited */

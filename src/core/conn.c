@@ -2,6 +2,7 @@
 #include "hubbub/conn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -10,7 +11,9 @@
 #include "hubbub/hash.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
+#include "hubbub/log.h"
 #include "hubbub/metrics.h"
+#include "hubbub/uring.h"
 
 /* --- output queue -------------------------------------------------------- */
 
@@ -497,13 +500,79 @@ static void conn_flush(hb_conn *c) {
   }
 }
 
+/* --- batched sends (io_uring) ---------------------------------------------- */
+
+/* gather() fills uv_buf_t; io_uring takes struct iovec: the same layout on
+ * Unix, as libuv documents (and its own writev relies on). */
+_Static_assert(sizeof(uv_buf_t) == sizeof(struct iovec) && offsetof(uv_buf_t, base) == offsetof(struct iovec, iov_base) &&
+                   offsetof(uv_buf_t, len) == offsetof(struct iovec, iov_len),
+               "uv_buf_t is a struct iovec");
+
+/* A send of the flush came back (uring.h): consume what went and finish the
+ * connection's flush the usual way (the rest, if any, through writev and
+ * uv_write; a close after the flush). */
+static void uring_done(void *tag, int res) {
+  hb_conn *c = tag;
+  c->writing = false;
+  c->inflight_bytes = 0;
+  if (c->state == HB_CONN_CLOSED) return; /* closed meanwhile: on_close releases the queue */
+  if (res >= 0) {
+    out_consume(c, (size_t)res);
+  } else if (res != -EAGAIN && res != HB_URING_NOT_SENT) {
+    hb_conn_close(c, false); /* the socket failed (EPIPE, ECONNRESET, ...) */
+    return;
+  }
+  conn_flush(c);
+}
+
+void hb_conn_flush_submit(hb_io *io) {
+  hb_uring *u = io->uring;
+  if (!u || hb_uring_queued(u) == 0) return;
+  unsigned n = hb_uring_queued(u);
+  hb_metric_inc(HB_M_URING_SUBMITS);
+  hb_metric_add(HB_M_URING_SENDS, n);
+  hb_uring_submit(u, uring_done);
+  if (!hb_uring_usable(u)) {
+    hb_warn("thread %d: io_uring submission failed: writing with writev from now on", io->id);
+    hb_uring_free(u);
+    io->uring = NULL;
+    hb_metric_add(HB_M_URING_THREADS, -1);
+  }
+}
+
+/* Queue the connection's output as one send of the thread's next batch.
+ * False when it does not go that way (no ring, nothing to write, a write
+ * in flight, closed): conn_flush handles it. */
+static bool uring_queue(hb_conn *c) {
+  hb_uring *u = c->io->uring;
+  uv_os_fd_t fd;
+  if (!u || c->writing || c->out_count == 0 || c->state == HB_CONN_CLOSED ||
+      uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+    return false;
+  if (hb_uring_full(u)) hb_conn_flush_submit(c->io);
+  if (!c->io->uring) return false; /* that submission broke the ring */
+  uv_buf_t iov[HB_MAX_IOV];
+  size_t total;
+  int n = gather(c, iov, &total);
+  hb_uring_queue(u, fd, (const struct iovec *)iov, n, c);
+  /* Until its result nothing else writes it, and hb_conn_drop_pending keeps
+   * what the send carries. */
+  c->writing = true;
+  c->inflight_bytes = (uint32_t)total;
+  return true;
+}
+
 void hb_conn_flush_list(hb_list *list, size_t max) {
   for (; max > 0 && !hb_list_empty(list); max--) {
     hb_conn *c = hb_container_of(list->next, hb_conn, dirty_link);
     hb_list_remove(&c->dirty_link);
+    if (c->later) { /* fan-out only: what the window judges (window.h) */
+      c->io->sends++;
+      c->io->send_items += c->out_count;
+    }
     c->dirty = false;
     c->later = false;
-    conn_flush(c);
+    if (!uring_queue(c)) conn_flush(c);
   }
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hubbub/alloc.h"
@@ -15,6 +16,7 @@
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
 #include "hubbub/metrics.h"
+#include "hubbub/uring.h"
 
 void hb_io_new_id(hb_io *io, char out[HB_UUID_STR_BYTES]) {
   hb_uuid u = io->id_base;
@@ -93,23 +95,48 @@ static void flush_sweep(hb_io *io) {
 
 static void on_flush_timer(uv_timer_t *t) {
   hb_io *io = t->data;
-  if (hb_list_empty(&io->sweep)) flush_sweep(io); /* else on_flush carries it on */
+  if (hb_list_empty(&io->sweep)) { /* else on_flush carries it on */
+    flush_sweep(io);
+    hb_conn_flush_submit(io);
+  }
+}
+
+static uint64_t thread_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The window this turn's fan-out output may wait for: flush_interval_ms,
+ * or with flush_adaptive only while the thread is saturated (window.h). The
+ * thread's CPU time is read once per sample (a system call every
+ * HB_WINDOW_SAMPLE_MS at most, and only while there is fan-out output). */
+static uint64_t flush_window_ms(hb_io *io) {
+  const hb_config *cfg = io->set->cfg;
+  if (!cfg->flush_adaptive || cfg->flush_interval_ms == 0) return (uint64_t)cfg->flush_interval_ms;
+  uint64_t now = uv_hrtime();
+  if (!hb_window_due(&io->window, now)) return io->window.on ? (uint64_t)cfg->flush_interval_ms : 0;
+  hb_window_clock at = {.now_ns = now, .cpu_ns = thread_cpu_ns(), .sends = io->sends, .items = io->send_items};
+  if (hb_window_sample(&io->window, &at)) {
+    hb_metric_add(HB_M_FANOUT_WINDOW_ON, io->window.on ? 1 : -1);
+    if (io->window.on) hb_metric_inc(HB_M_FANOUT_WINDOW_OPENS);
+  }
+  return io->window.on ? (uint64_t)cfg->flush_interval_ms : 0;
 }
 
 /* End of a loop turn (uv_check). Replies are written now. Fan-out output is
- * written now too unless the thread flushed fan-out less than
- * flush_interval_ms ago: then it waits for the rest of that window, and
- * everything that arrives meanwhile goes out in the same writes. A quiet
- * room pays no latency; a busy one pays at most the window. */
-static void on_flush(uv_check_t *h) {
-  hb_io *io = h->data;
+ * written now too unless the thread holds it (flush_window_ms) and flushed
+ * fan-out less than the window ago: then it waits for the rest of that
+ * window, and everything that arrives meanwhile goes out in the same
+ * writes. A quiet room pays no latency; a busy one pays at most the window. */
+static void flush_lists(hb_io *io) {
   hb_conn_flush_list(&io->dirty, SIZE_MAX);
   if (!hb_list_empty(&io->sweep)) {
     flush_sweep(io); /* the next chunk of the flush in progress */
     return;
   }
   if (hb_list_empty(&io->later)) return;
-  uint64_t window = (uint64_t)io->set->cfg->flush_interval_ms;
+  uint64_t window = flush_window_ms(io);
   uv_update_time(&io->loop); /* the poll may have slept: judge the window on the clock */
   uint64_t now = hb_io_now_ms(io);
   if (window == 0 || io->stopping || now - io->later_flushed_ms >= window) {
@@ -118,6 +145,14 @@ static void on_flush(uv_check_t *h) {
   } else if (!uv_is_active((uv_handle_t *)&io->flush_timer)) {
     uv_timer_start(&io->flush_timer, on_flush_timer, io->later_flushed_ms + window - now, 0);
   }
+}
+
+/* The replies and the fan-out of this turn go to the kernel together: one
+ * io_uring_enter for all of them (uring.h), or a writev each. */
+static void on_flush(uv_check_t *h) {
+  hb_io *io = h->data;
+  flush_lists(io);
+  hb_conn_flush_submit(io);
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -261,10 +296,33 @@ static void on_connection(uv_stream_t *listener, int status) {
 
 /* --- threads -------------------------------------------------------------- */
 
+/* The thread's io_uring for its flushes, made on the thread that uses it.
+ * Thread 0 says which way the server writes; a thread that cannot have a
+ * ring when thread 0 could says why. */
+static void uring_start(hb_io *io) {
+  char why[128] = "off in the config (io_uring)";
+  if (io->set->cfg->io_uring) io->uring = hb_uring_new(HB_URING_BATCH_SENDS, why, sizeof why);
+  if (io->uring) hb_metric_inc(HB_M_URING_THREADS);
+  if (io->id == 0) {
+    if (io->uring) hb_info("writes: io_uring, up to %d sends per system call", HB_URING_BATCH_SENDS);
+    else hb_info("writes: writev, not io_uring: %s", why);
+  } else if (!io->uring && io->set->cfg->io_uring) {
+    hb_info("thread %d writes with writev, not io_uring: %s", io->id, why);
+  }
+}
+
 static void io_thread_main(void *arg) {
   hb_io *io = arg;
+  hb_window_clock at = {.now_ns = uv_hrtime(), .cpu_ns = thread_cpu_ns()}; /* this thread's CPU time */
+  hb_window_init(&io->window, &at);
+  uring_start(io);
   if (io->set->hooks.thread_start) io->set->hooks.thread_start(io);
   uv_run(&io->loop, UV_RUN_DEFAULT);
+  if (io->uring) {
+    hb_uring_free(io->uring);
+    io->uring = NULL;
+    hb_metric_add(HB_M_URING_THREADS, -1);
+  }
   /* Every connection and handle is closed: the upper layers' per-thread
    * state has no user left. */
   if (io->set->hooks.thread_stop) io->set->hooks.thread_stop(io);

@@ -22,7 +22,7 @@ function ping(c) {
 }
 before(async () => {
   // One I/O thread: the window is per thread.
-  srv = await startServer({ threads: 1, config: { flush_interval_ms: WINDOW_MS } });
+  srv = await startServer({ threads: 1, config: { flush_interval_ms: WINDOW_MS, flush_adaptive: false } });
   t = await srv.tenant();
 });
 after(async () => {

@@ -81,8 +81,12 @@ DEPENDS=$(dpkg-deb --field "$DEB" Depends)
 for lib in libc6 libuv1 libjansson4 libsqlite3-0 libssl3 libhiredis0.14 libhttp-parser2.9 libwslay1 passwd; do
   grep -q "\b$lib\b" <<<"$DEPENDS" || die "Depends lacks $lib: $DEPENDS"
 done
-# Every library the binary loads belongs to a package named in Depends.
-for so in $(ldd "$BUILD/hubbub" | awk '/=> \//{print $3}'); do
+# Every library the binary links against directly (its NEEDED entries; what
+# those load in turn is their packages' business) belongs to a package named
+# in Depends.
+for soname in $(objdump -p "$BUILD/hubbub" | awk '$1 == "NEEDED" {print $2}'); do
+  so=$(ldd "$BUILD/hubbub" | awk -v n="$soname" '$1 == n && $3 ~ /^\// {print $3}')
+  [ -n "$so" ] || continue
   pkg=$(dpkg -S "$(readlink -f "$so")" 2>/dev/null | head -1 | cut -d: -f1) ||
     pkg=$(dpkg -S "$so" 2>/dev/null | head -1 | cut -d: -f1) || true
   [ -z "$pkg" ] || grep -q "\b$pkg\b" <<<"$DEPENDS" || die "$so ($pkg) is not in Depends: $DEPENDS"

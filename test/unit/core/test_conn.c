@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +27,8 @@
 #include "hubbub/conn.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
+#include "hubbub/metrics.h"
+#include "hubbub/uring.h"
 
 /* --- a handler table that records what happens ------------------------------ */
 
@@ -66,12 +69,17 @@ static const hb_conn_handler handler = {
     .on_close = t_close,
 };
 
+/* The group runs twice: flushes through io_uring (when the kernel allows
+ * it here), then with config io_uring off, i.e. writev as before. */
+static bool use_uring;
+
 static void start(hbt_stack *s, size_t max_output_bytes) {
   memset(&ev, 0, sizeof ev);
   hbt_stack_init(s);
   s->mode = HBT_CUSTOM;
   s->hooks = (hb_io_hooks){.accept_handler = &handler, .conn_ext_bytes = 8};
   s->cfg.max_output_bytes = max_output_bytes;
+  s->cfg.io_uring = use_uring;
   hbt_stack_start(s);
 }
 
@@ -583,8 +591,75 @@ static void test_shutdown_reaches_every_connection(void **state) {
   }
 }
 
+/* --- which way the thread writes ------------------------------------------------ */
+
+static void thread_has_ring(void *arg) { *(bool *)arg = ((hb_io *)one.io)->uring != NULL; }
+
+/* Config io_uring off forces writev; on, the thread has a ring exactly when
+ * the kernel gives one to this process (uring.c says so when it does not),
+ * and /metrics counts the threads that have one. Either way the bytes
+ * arrive (the tests above). */
+static void test_writes_the_configured_way(void **state) {
+  (void)state;
+  char why[128];
+  hb_uring *probe = hb_uring_new(4, why, sizeof why);
+  bool available = probe != NULL;
+  hb_uring_free(probe);
+  one_open(HB_DEFAULT_MAX_OUTPUT_BYTES, false);
+  bool has = false;
+  hbt_on_io(one.io, thread_has_ring, &has);
+  assert_int_equal(has, use_uring && available);
+  assert_int_equal(atomic_load(&hb_metric_values[HB_M_URING_THREADS]), has ? 1 : 0);
+  one_close();
+}
+
+/* The ring breaks in the middle of serving (a submission fails): the
+ * frames queued for it go out with writev, the thread writes with writev
+ * from then on, and /metrics says so. */
+static void break_ring(void *arg) {
+  (void)arg;
+  int devnull = open("/dev/null", O_RDWR);
+  assert_true(dup2(devnull, hb_uring_fd(one.io->uring)) >= 0);
+  close(devnull);
+}
+
+static void send_frame(void *arg) {
+  job *j = arg;
+  j->ok = hb_conn_send_shared(j->c, &j->t->sh);
+  tshared_put(j->t, j->c->io);
+}
+
+static void test_broken_ring_falls_back_to_writev(void **state) {
+  (void)state;
+  one_open(HB_DEFAULT_MAX_OUTPUT_BYTES, false);
+  bool has = false;
+  hbt_on_io(one.io, thread_has_ring, &has);
+  if (!has) {
+    one_close();
+    skip(); /* no ring to break: io_uring off here, or refused by the kernel */
+  }
+  hbt_on_io(one.io, break_ring, NULL);
+  static const char bytes[] = "after the ring broke";
+  tshared t;
+  tshared_init(&t, bytes, sizeof bytes - 1);
+  one.j.t = &t;
+  hbt_on_io(one.io, send_frame, &one.j);
+  assert_true(one.j.ok);
+  hb_strbuf in = HB_STRBUF_INIT;
+  hbt_recv_n(one.fd, &in, sizeof bytes - 1);
+  assert_memory_equal(in.buf, bytes, sizeof bytes - 1);
+  hb_strbuf_free(&in);
+  hbt_io_until(one.io, is_released, &t, "the frame released");
+  hbt_on_io(one.io, thread_has_ring, &has);
+  assert_false(has);
+  assert_int_equal(atomic_load(&hb_metric_values[HB_M_URING_THREADS]), 0);
+  one_close();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      HBT_TEST(test_broken_ring_falls_back_to_writev),
+      HBT_TEST(test_writes_the_configured_way),
       HBT_TEST(test_shared_frame_written_and_released_once),
       HBT_TEST(test_owned_copied_static_in_order),
       HBT_TEST(test_slow_consumer_overflow),
@@ -596,5 +671,8 @@ int main(void) {
       HBT_TEST(test_spare_rings_reused_and_trimmed),
       HBT_TEST(test_shutdown_reaches_every_connection),
   };
-  return cmocka_run_group_tests_name("conn", tests, NULL, NULL);
+  use_uring = true;
+  int failed = cmocka_run_group_tests_name("conn, io_uring", tests, NULL, NULL);
+  use_uring = false;
+  return failed + cmocka_run_group_tests_name("conn, writev (io_uring off)", tests, NULL, NULL);
 }

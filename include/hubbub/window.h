@@ -1,0 +1,65 @@
+/*
+ * window.h - when an I/O thread holds fan-out output (the adaptive flush
+ * window, config flush_adaptive).
+ *
+ * Holding deliveries for flush_interval_ms merges the frames a subscriber
+ * gets meanwhile into one write, and a write costs microseconds whatever it
+ * carries; but every held delivery waits, and a thread with spare time
+ * would rather have written it at once (docs/performance.md: the window was
+ * the whole HTTP delivery-latency gap to uWebSockets). So the window applies
+ * only while the thread is saturated: its CPU time over a sample of wall
+ * time (HB_WINDOW_SAMPLE_MS) reached HB_WINDOW_BUSY_ON_PERMILLE, and its
+ * fan-out writes carried fewer than HB_WINDOW_MERGED_ITEMS_PER_SEND frames
+ * each (more, and they are merged enough without holding). It stays on
+ * for a spell (HB_WINDOW_HOLD_MIN_MS), and ends when a sample is less busy
+ * than HB_WINDOW_BUSY_OFF_PERMILLE after the spell (or less than
+ * HB_WINDOW_BUSY_IDLE_PERMILLE at any time). When the thread saturates again
+ * soon after (HB_WINDOW_RETRY_MS) it was the window that kept it below
+ * saturation, and the next spell lasts twice as long (up to
+ * HB_WINDOW_HOLD_MAX_MS): a workload the window serves keeps it, with a
+ * short probe without it now and then.
+ *
+ * Pure bookkeeping: the caller passes the clock and the thread's CPU time,
+ * so the decision is tested with made-up numbers (test/unit/core/test_window.c).
+ */
+#ifndef HUBBUB_WINDOW_H
+#define HUBBUB_WINDOW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hubbub/limits.h"
+
+typedef struct {
+  bool on;              /* hold fan-out output for flush_interval_ms */
+  uint32_t hold_ms;     /* the length of the next (or current) ON spell */
+  uint64_t changed_ms;  /* when `on` last changed */
+  uint64_t sample_ns;   /* the current sample began: wall clock */
+  uint64_t sample_cpu_ns; /* and the thread's CPU time then */
+  uint64_t sample_sends, sample_items; /* and the thread's send and item counts then */
+  uint32_t last_busy_permille; /* the last sample's CPU / wall (for tests) */
+} hb_window;
+
+/* What a sample is judged on: the thread's counters, read at its ends. */
+typedef struct {
+  uint64_t now_ns; /* monotonic clock */
+  uint64_t cpu_ns; /* the thread's CPU time */
+  uint64_t sends;  /* connections with only fan-out output the thread wrote */
+  uint64_t items;  /* the frames they held */
+} hb_window_clock;
+
+/** Start off, with a sample beginning at `at`. */
+void hb_window_init(hb_window *w, const hb_window_clock *at);
+
+/** Is a sample due at `now_ns` (HB_WINDOW_SAMPLE_MS since the last)? */
+static inline bool hb_window_due(const hb_window *w, uint64_t now_ns) {
+  return now_ns - w->sample_ns >= (uint64_t)HB_WINDOW_SAMPLE_MS * 1000000u;
+}
+
+/**
+ * End the current sample at `at`, decide, and begin the next. Returns true
+ * when `on` changed.
+ */
+bool hb_window_sample(hb_window *w, const hb_window_clock *at);
+
+#endif
