@@ -59,6 +59,14 @@ void hb_smsg_event_open(hb_strbuf *sb, const char *event_name, size_t event_name
                         const char *message_id, int64_t sent_at_ms);
 void hb_smsg_event_close(hb_strbuf *sb, uint64_t offset);
 
+/**
+ * A gap notice: {"type":"gap","scope":..,"epoch":"<hex>","offset":n,"reason":..}.
+ * Messages of that scope's channel up to `offset` of `epoch` that the
+ * client did not receive will not come; the next event has offset + 1.
+ * `reason` is a protocol word ("trimmed", "epoch_changed").
+ */
+void hb_smsg_gap(hb_strbuf *sb, hb_scope scope, uint64_t epoch, uint64_t offset, const char *reason);
+
 /** Append "epoch" as the protocol writes it: 16 lowercase hex digits, quoted. */
 void hb_smsg_epoch(hb_strbuf *sb, uint64_t epoch);
 

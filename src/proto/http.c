@@ -146,15 +146,7 @@ const char *hb_http_reason(int status) {
 
 /* Decimal digits of `v`, by hand: vfprintf was the slowest call of a 202
  * (docs/performance.md, W3). */
-static void add_uint(hb_strbuf *sb, size_t v) {
-  char num[24];
-  size_t n = 0;
-  do {
-    num[sizeof num - 1 - n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  hb_strbuf_add(sb, num + sizeof num - n, n);
-}
+static void add_uint(hb_strbuf *sb, size_t v) { hb_strbuf_add_uint(sb, v); }
 
 /* The head of every response, in one buffer sized for it and the body
  * (`body_room`), so that appending the body does not reallocate. */

@@ -280,7 +280,12 @@ int hb_server_run(const hb_config *cfg) {
   hb_metrics_gauge("store_up", "1 while the credential store answers, 0 while the node serves from its last snapshot.",
                    gauge_store_up, NULL);
   if (cfg->redis_url[0]) {
-    broker = hb_broker_redis_new(cfg->redis_url, cfg->redis_password, err, sizeof err);
+    hb_redis_opts ro = {
+        .history_size = cfg->history_size,
+        .history_ttl_s = cfg->history_ttl_s,
+        .idempotency_ttl_s = cfg->idempotency_ttl_s,
+    };
+    broker = hb_broker_redis_new(cfg->redis_url, cfg->redis_password, &ro, err, sizeof err);
     if (!broker) {
       hb_error_log("redis: %s", err);
       goto out;
@@ -372,10 +377,13 @@ int hb_server_run(const hb_config *cfg) {
   uv_run(&m.loop, UV_RUN_DEFAULT);
   uv_loop_close(&m.loop);
 
-  hb_publish_quiesce(); /* no more deliveries from the broker's thread */
+  /* The I/O threads finish their requests (answers from Redis and from the
+   * admin worker included), then no more posts from the broker's thread. */
+  hb_ioset_wait(&set);
+  hb_publish_quiesce();
   /* Nothing may post to the I/O threads once their inboxes are destroyed:
    * the watcher and the admin worker stop first (their last posts run at
-   * hb_ioset_join, with ctx NULL if the thread had ended). */
+   * hb_ioset_join, with ctx NULL since the threads have ended). */
   if (m.watching) {
     atomic_store(&m.stop_watch, true);
     uv_thread_join(&m.watcher);

@@ -111,7 +111,11 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 }
 
 void hbt_stack_stop(hbt_stack *s) {
+  /* As the server stops: the I/O threads finish (answers from Redis
+   * included), then no more posts from the broker's thread, then their
+   * inboxes go. */
   hb_ioset_request_stop(&s->set);
+  hb_ioset_wait(&s->set);
   if (s->mode == HBT_SERVER) {
     hb_publish_quiesce();
     hb_api_admin_stop(); /* before the join: its last answers post to the I/O threads */
@@ -463,8 +467,8 @@ char *hbt_mint(hbt_stack *s, const hb_conn_claims *cl) {
   return t;
 }
 
-int hbt_room_open(hbt_stack *s, hb_io *io, const hb_conn_claims *cl, const char *query, hb_strbuf *in,
-                  hb_conn **conn, hbt_frame *welcome) {
+int hbt_room_upgrade(hbt_stack *s, hb_io *io, const hb_conn_claims *cl, const char *query, hb_strbuf *in,
+                     hb_conn **conn) {
   int fd;
   hb_conn *c = hbt_attach(io, &fd, 0);
   if (conn) *conn = c;
@@ -479,6 +483,12 @@ int hbt_room_open(hbt_stack *s, hb_io *io, const hb_conn_claims *cl, const char 
   hbt_http_resp r;
   hbt_recv_http(fd, in, &r, false);
   if (r.status != 101) fail_msg("upgrade refused: %d %s", r.status, r.body);
+  return fd;
+}
+
+int hbt_room_open(hbt_stack *s, hb_io *io, const hb_conn_claims *cl, const char *query, hb_strbuf *in,
+                  hb_conn **conn, hbt_frame *welcome) {
+  int fd = hbt_room_upgrade(s, io, cl, query, in, conn);
   hbt_ws_recv(fd, in, welcome);
   if (welcome->opcode != 0x1 || !strstr(welcome->payload, "\"type\":\"welcome\""))
     fail_msg("expected the welcome, got opcode %d '%s'", welcome->opcode, welcome->payload);

@@ -140,6 +140,14 @@ void hbt_claims(hbt_stack *s, hb_conn_claims *cl);
 /** A connection token for `cl`, signed with the plugin's secret (hb_free). */
 char *hbt_mint(hbt_stack *s, const hb_conn_claims *cl);
 /**
+ * A room connection's upgrade on `io`: a new connection, the request for
+ * /api/v1/ws?token=<token for cl>[&query], the 101 read (what follows, e.g.
+ * a recovery's replay before the welcome, is the caller's to read). Returns
+ * the client socket; *conn (may be NULL) is the server's connection.
+ */
+int hbt_room_upgrade(hbt_stack *s, hb_io *io, const hb_conn_claims *cl, const char *query, hb_strbuf *in,
+                     hb_conn **conn);
+/**
  * A room connection on `io` as a client makes it: a new connection, the
  * upgrade to /api/v1/ws?token=<token for cl>[&query], the 101 and the
  * welcome (into *welcome). Returns the client socket; *conn (may be NULL)

@@ -67,7 +67,52 @@ export interface Welcome {
   limits: { max_message_bytes: number; max_data_bytes: number; max_subscriptions: number };
   /** The event names subscribed at the upgrade (`?subscribe=`), when there were any. */
   subscribed?: string[];
+  /** The current position of each of the room's three channels (docs/protocol.md section 6). */
+  positions?: Record<Scope, Position>;
+  /** Present when the client asked to recover (`since=`): whether it got everything it missed. */
+  recovered?: boolean;
+  /** With `recovered: false`: why, per scope that could not be recovered. */
+  recovery?: { failed: Partial<Record<Scope, RecoveryFailure>> };
   [key: string]: unknown;
+}
+
+/** A place in a channel: `epoch` names one unbroken history of it, `offset` counts its messages. */
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+/**
+ * Why messages of a scope are lost: the server's reasons (docs/protocol.md section 6), or the
+ * SDK's `too_many_subscriptions` (the names did not fit the reconnect URL, so it could not ask)
+ * and `unknown` (a server that did not say).
+ */
+export type RecoveryFailure =
+  | 'epoch_changed' | 'trimmed' | 'too_many' | 'unknown_position' | 'too_many_subscriptions' | 'unknown'
+  | (string & {});
+
+/** 'recovered': a reconnect got every message it missed, replayed before its welcome. */
+export interface RecoveredInfo {
+  /** Events replayed (of the subscribed names, after dropping any already delivered). */
+  replayed: number;
+}
+
+/**
+ * 'resync': messages of these scopes were lost and will not come; reload what you show
+ * from them (your backend, or GET /api/v1/history).
+ */
+export interface ResyncInfo {
+  /** 'recovery_failed': a reconnect could not recover; 'gap': the server's gap notice while connected. */
+  cause: 'recovery_failed' | 'gap';
+  scopes: Partial<Record<Scope, RecoveryFailure>>;
+}
+
+/** 'gap': the server's notice that messages of `scope` up to (`epoch`, `offset`) will not come. */
+export interface GapNotice {
+  scope: Scope;
+  epoch: string;
+  offset: number;
+  reason: RecoveryFailure;
 }
 
 /** Second argument of a subscriber callback (the first is exactly the published `data`). */
@@ -77,6 +122,8 @@ export interface EventMeta {
   messageId: string;
   /** Server clock, milliseconds since the epoch, when the publish was accepted. */
   sentAt: number;
+  /** The event's position in its scope's channel (servers with history). */
+  offset?: number;
 }
 
 export interface ConnectOptions {
@@ -142,6 +189,8 @@ export declare class Client {
   readonly welcome: Welcome | null;
   readonly room: Welcome['room'] | null;
   readonly connectionId: string | null;
+  /** Where the client is in the room's channels, as the resume string a reconnect sends (null before a welcome with positions). */
+  readonly resumePosition: string | null;
   /**
    * Connect; resolves with the welcome message, rejects with the error that made the
    * client give up. Throws HubbubError('invalid_argument') for bad options.
@@ -162,7 +211,13 @@ export declare class Client {
   on(event: 'error', callback: (error: HubbubError) => void): () => void;
   on(event: 'state', callback: (state: ConnectionState, previous: ConnectionState) => void): () => void;
   on(event: 'welcome', callback: (welcome: Welcome) => void): () => void;
-  off(event: 'error' | 'state' | 'welcome', callback: (...args: any[]) => void): void;
+  /** A reconnect got everything it missed (after its 'welcome'). */
+  on(event: 'recovered', callback: (info: RecoveredInfo) => void): () => void;
+  /** Messages were lost and will not come: reload what you show from those scopes. */
+  on(event: 'resync', callback: (info: ResyncInfo) => void): () => void;
+  /** The server's gap notice (followed by a 'resync' with cause 'gap'). */
+  on(event: 'gap', callback: (notice: GapNotice) => void): () => void;
+  off(event: 'error' | 'state' | 'welcome' | 'recovered' | 'resync' | 'gap', callback: (...args: any[]) => void): void;
   /** Close for good; queued publishes fail with `closed`. */
   close(): void;
 }

@@ -19,7 +19,14 @@
  *  - publishes made while not connected are queued (bounded, in order) and
  *    sent once, after the subscriptions, as soon as the server welcomes us;
  *  - a publish already sent when the link drops is NOT re-sent (it may or may
- *    not have been delivered): its promise rejects with `connection_lost`.
+ *    not have been delivered): its promise rejects with `connection_lost`;
+ *  - nothing is lost silently: the client keeps its position in each scope's
+ *    channel (the welcome's, then each event's offset), reconnects with
+ *    `since=` so the server replays what it missed ('recovered'), drops an
+ *    event it already had, and when the server says messages are gone — a
+ *    reconnect answered recovered:false, or a gap notice while connected —
+ *    moves its position past them and emits 'resync' (and 'gap' for a
+ *    notice): the application reloads what it shows.
  */
 
 const VERSION = '0.1.0';
@@ -48,6 +55,10 @@ const PUBLISH_OPTIONS = ['data', 'scope'];
 const EVENT_NAME_RE = /^[A-Za-z0-9\-_.:/@]{1,128}$/;
 const SCOPES = ['session', 'event', 'organization'];
 const FALLBACK_PING_INTERVAL_MS = 25000;
+/* docs/protocol.md section 6: a position is (epoch: 16 lowercase hex digits,
+ * offset); the resume string is "h1" and the three scopes' positions. */
+const EPOCH_RE = /^[0-9a-f]{16}$/;
+const RESUME_VERSION = 'h1';
 const FALLBACK_MAX_DATA_BYTES = 32768;
 
 /* docs/protocol.md section 2. The SDK offers two subprotocols: the protocol
@@ -198,9 +209,10 @@ const SUBSCRIBE_PARAM_MAX = 2048;
  * `subscribe` (optional): event names to subscribe to at the upgrade
  * (`?subscribe=a,b`, docs/protocol.md), saving a round trip per name.
  * `token` only for tokenTransport 'query'; otherwise any token= in `url` is
- * dropped too: the token never travels in a URL the SDK builds.
+ * dropped too: the token never travels in a URL the SDK builds. `since`
+ * (optional): a resume string (`?since=`, docs/protocol.md section 6).
  */
-function buildSocketUrl(url, subscribe, token) {
+function buildSocketUrl(url, subscribe, token, since) {
   let u = String(url || '');
   if (!u && typeof location !== 'undefined' && location.origin) u = location.origin;
   if (!u) throw new HubbubError('invalid_argument', 'connect: `url` is required outside a browser page');
@@ -214,15 +226,45 @@ function buildSocketUrl(url, subscribe, token) {
   }
   u = u.replace(/\/+$/, '');
   if (!/\/api\/v1\/ws$/.test(u)) u += '/api/v1/ws';
-  const params = query ? query.split('&').filter((p) => p && !/^(token|subscribe)=/.test(p)) : [];
+  const params = query ? query.split('&').filter((p) => p && !/^(token|subscribe|since)=/.test(p)) : [];
   if (token != null) params.push('token=' + encodeURIComponent(String(token)));
   if (subscribe && subscribe.length) params.push('subscribe=' + subscribe.map(encodeURIComponent).join(','));
+  if (since) params.push('since=' + since);
   return params.length ? u + '?' + params.join('&') : u;
 }
 
 /** The subprotocols offered for `token` (tokenTransport 'protocol'). */
 function socketProtocols(token) {
   return [SUBPROTOCOL, TOKEN_SUBPROTOCOL_PREFIX + token];
+}
+
+/* A position as the server gives it ({ epoch, offset }), copied, or null. */
+function positionOf(p) {
+  if (!isPlainObject(p) || typeof p.epoch !== 'string' || !EPOCH_RE.test(p.epoch)) return null;
+  if (!Number.isSafeInteger(p.offset) || p.offset < 0) return null;
+  return { epoch: p.epoch, offset: p.offset };
+}
+
+/* The welcome's `positions` of the three scopes, or null (a server without
+ * history, or a malformed one: then the client cannot ask to recover). */
+function positionsOf(positions) {
+  if (!isPlainObject(positions)) return null;
+  const out = {};
+  for (const scope of SCOPES) {
+    out[scope] = positionOf(positions[scope]);
+    if (!out[scope]) return null;
+  }
+  return out;
+}
+
+/* h1.<epoch>.<offset> for session, event and organization. */
+function resumeString(pos) {
+  return pos ? RESUME_VERSION + '.' + SCOPES.map((s) => pos[s].epoch + '.' + pos[s].offset).join('.') : null;
+}
+
+/* The room of a welcome as one string: positions are only ever resumed in it. */
+function roomKey(room) {
+  return isPlainObject(room) ? [room.organization_id, room.plugin_id, room.event_id, room.session_id].join('/') : '';
 }
 
 /* Why `token` cannot be sent with `transport`, or '' when it can. */
@@ -300,11 +342,17 @@ class Client {
     this._subs = new Map(); /* eventName -> { callbacks: Set, live, ready, resolve, reject } */
     this._queue = []; /* publishes waiting for a connection: { frame, resolve, reject, queueTimer } */
     this._pending = new Map(); /* request id -> { kind, resolve, reject, timer, eventName } */
-    this._listeners = { error: new Set(), state: new Set(), welcome: new Set() };
+    this._listeners = { error: new Set(), state: new Set(), welcome: new Set(), recovered: new Set(), resync: new Set(), gap: new Set() };
     this._nextId = 1;
     this._attempt = 0; /* consecutive failed attempts; a welcome resets it */
     /* The socket being tried or used: what it has shown so far (see lossOutcome). */
-    this._sock = { opened: false, welcomed: false, status: 0, detail: '', refusal: null };
+    this._sock = { opened: false, welcomed: false, status: 0, detail: '', refusal: null, since: null, replayed: 0 };
+    /* Per scope, where this client is in the channel: the welcome's position,
+     * then the offset of each event received (null: unknown). _posRoom is the
+     * room they belong to; _resumeProblem why a reconnect could not ask. */
+    this._pos = null;
+    this._posRoom = '';
+    this._resumeProblem = '';
     this._reconnectTimer = null;
     this._connectTimer = null;
     this._errorTimer = null;
@@ -323,6 +371,15 @@ class Client {
   /** Current state: idle, connecting, open, reconnecting or closed. */
   get state() {
     return this._state;
+  }
+
+  /**
+   * Where this client is in the room's three channels, as the resume string
+   * a reconnect sends (`h1.…`, docs/protocol.md section 6), or null before
+   * the first welcome (or with a server that keeps no history).
+   */
+  get resumePosition() {
+    return resumeString(this._pos);
   }
 
   /**
@@ -488,12 +545,15 @@ class Client {
   }
 
   /**
-   * Events: 'error' (a HubbubError), 'state' (state, previous) and
-   * 'welcome' (the server's welcome message, after every (re)connect).
+   * Events: 'error' (a HubbubError), 'state' (state, previous), 'welcome'
+   * (the server's welcome message, after every (re)connect), 'recovered'
+   * ({ replayed }: a reconnect got everything it missed), 'resync'
+   * ({ cause, scopes }: messages were lost; reload what you show) and 'gap'
+   * (the server's gap notice, before its 'resync').
    */
   on(event, callback) {
     const set = this._listeners[event];
-    if (!set) throw new HubbubError('invalid_argument', 'on: unknown event "' + event + '" (error, state, welcome)');
+    if (!set) throw new HubbubError('invalid_argument', 'on: unknown event "' + event + '" (' + Object.keys(this._listeners).join(', ') + ')');
     if (typeof callback !== 'function') throw new HubbubError('invalid_argument', 'on: the callback must be a function');
     set.add(callback);
     return () => set.delete(callback);
@@ -560,7 +620,12 @@ class Client {
     }
     this._tokenRefresh = false;
     const query = o.tokenTransport === 'query';
-    const url = buildSocketUrl(o.url, this._upgradeNames(), query ? token : null);
+    const names = this._upgradeNames();
+    /* Recover only what the server can replay: the names on the URL. A
+     * subscription that does not fit there would miss its messages unseen. */
+    const since = this._pos && names.length === this._subs.size ? resumeString(this._pos) : null;
+    this._resumeProblem = this._pos && !since ? 'too_many_subscriptions' : '';
+    const url = buildSocketUrl(o.url, names, query ? token : null, since);
     let ws;
     try {
       ws = query ? new this._wsImpl(url) : new this._wsImpl(url, socketProtocols(token));
@@ -568,7 +633,7 @@ class Client {
       return this._scheduleReconnect(new HubbubError('connect_failed', 'cannot open WebSocket: ' + (e && e.message), { cause: e }));
     }
     this._ws = ws;
-    this._sock = { opened: false, welcomed: false, status: 0, detail: '', refusal: null };
+    this._sock = { opened: false, welcomed: false, status: 0, detail: '', refusal: null, since, replayed: 0 };
     this._connectTimer = setTimeout(() => {
       this._connectTimer = null;
       this._lost(ws, undefined, '', 'no welcome within connectTimeoutMs (' + o.connectTimeoutMs + ' ms)');
@@ -628,6 +693,8 @@ class Client {
         return this._dispatch(msg);
       case 'ack':
         return this._settle(msg.id, null, msg);
+      case 'gap':
+        return this._onGap(msg);
       case 'error':
         if (!this._sock.welcomed) {
           /* A refusal (docs/protocol.md section 2): the close follows; it
@@ -661,6 +728,7 @@ class Client {
     this.welcome = msg;
     this.room = msg.room || null;
     this.connectionId = msg.connection_id || null;
+    const loss = this._takePositions(msg);
     /* Subscriptions first, then the queue: the server handles one connection's
      * messages in order, so our own queued publishes reach our own subscriptions.
      * Names the server lists as subscribed at the upgrade need no message; one
@@ -687,12 +755,21 @@ class Client {
     this._startPing(msg);
     this._setState('open');
     this._emit('welcome', msg);
+    if (loss) this._emit(loss.event, loss.info);
     const waiters = this._connectWaiters;
     this._connectWaiters = [];
     for (const w of waiters) w.resolve(msg);
   }
 
   _dispatch(msg) {
+    /* Its place in its scope's channel: one at or before where this client
+     * is was delivered already (a replay overlapping what arrived live). */
+    const pos = this._pos && SCOPES.indexOf(msg.scope) >= 0 ? this._pos[msg.scope] : null;
+    if (pos && Number.isSafeInteger(msg.offset)) {
+      if (msg.offset <= pos.offset) return;
+      pos.offset = msg.offset;
+    }
+    if (!this._sock.welcomed) this._sock.replayed++;
     const sub = this._subs.get(msg.eventName);
     if (!sub) return;
     const meta = {
@@ -701,6 +778,7 @@ class Client {
       messageId: msg.message_id,
       sentAt: msg.sent_at,
     };
+    if (Number.isSafeInteger(msg.offset)) meta.offset = msg.offset; /* servers with history */
     for (const cb of Array.from(sub.callbacks)) {
       if (!sub.callbacks.has(cb)) continue; /* removed by an earlier callback */
       try {
@@ -710,6 +788,56 @@ class Client {
           'a subscriber of "' + msg.eventName + '" threw: ' + (e && e.message), { cause: e, eventName: msg.eventName }));
       }
     }
+  }
+
+  /*
+   * The welcome's positions become this client's, and what the welcome says
+   * of a recovery this attempt asked for becomes the event to emit once the
+   * client is open: { event: 'recovered' | 'resync', info } or null.
+   */
+  _takePositions(msg) {
+    const room = roomKey(msg.room);
+    const sameRoom = this._pos !== null && room === this._posRoom;
+    const asked = this._sock.since !== null;
+    const problem = this._resumeProblem;
+    this._resumeProblem = '';
+    this._pos = positionsOf(msg.positions);
+    this._posRoom = room;
+    if (!sameRoom) return null; /* a first connection, or another room: nothing to recover */
+    if (asked && msg.recovered === true) return { event: 'recovered', info: { replayed: this._sock.replayed } };
+    const scopes = {};
+    if (asked && msg.recovered === false) {
+      const failed = isPlainObject(msg.recovery) && isPlainObject(msg.recovery.failed) ? msg.recovery.failed : {};
+      for (const scope of SCOPES) {
+        if (failed[scope] !== undefined) scopes[scope] = String(failed[scope]);
+      }
+      if (Object.keys(scopes).length === 0) for (const scope of SCOPES) scopes[scope] = 'unknown';
+    } else {
+      /* Not asked (its names did not fit the URL), or a server that did not
+       * answer the question: what was published meanwhile is unknown. */
+      for (const scope of SCOPES) scopes[scope] = asked ? 'unknown' : problem || 'unknown';
+    }
+    return { event: 'resync', info: { cause: 'recovery_failed', scopes } };
+  }
+
+  /*
+   * A gap notice (docs/protocol.md section 6): messages of one scope's
+   * channel up to (epoch, offset) will not come, and no reconnect can bring
+   * them back (the server sends one only once its history no longer has
+   * them). The position moves past them, so a later recovery starts there;
+   * the application is told. A notice at or behind the position changes
+   * nothing.
+   */
+  _onGap(msg) {
+    const scope = msg.scope;
+    if (SCOPES.indexOf(scope) < 0) return;
+    const at = positionOf(msg);
+    const cur = this._pos ? this._pos[scope] : null;
+    if (at && cur && cur.epoch === at.epoch && at.offset <= cur.offset) return;
+    if (at && cur) this._pos[scope] = at;
+    const reason = typeof msg.reason === 'string' && msg.reason ? msg.reason : 'unknown';
+    this._emit('gap', { scope, epoch: msg.epoch, offset: msg.offset, reason });
+    this._emit('resync', { cause: 'gap', scopes: { [scope]: reason } });
   }
 
   _onError(msg) {
@@ -941,7 +1069,7 @@ PubSub.VERSION = VERSION;
  * hubbub.d.ts and docs/sdk.md; may change in any release. */
 const _internal = Object.freeze({
   DEFAULTS, ERROR_CLOSE_GRACE_MS, REFUSAL_CLOSE_CODES, backoffDelay, closePolicy, statusCloseCode, lossOutcome,
-  buildSocketUrl, socketProtocols, tokenProblem, publishProblem,
+  buildSocketUrl, socketProtocols, tokenProblem, publishProblem, positionsOf, resumeString,
 });
 
 // @@exports-begin (build.mjs: the classic build replaces this block)

@@ -1,7 +1,9 @@
 // A TypeScript ES-module consumer of the SDK, compiled by types.test.mjs with
 // `tsc --noEmit` (strict, module nodenext). It must compile, and each line
 // after an expect-error directive must be an error.
-import PubSub, { createClient, HubbubError, type ConnectionState, type Welcome } from '../../dist/hubbub.mjs';
+import PubSub, {
+  createClient, HubbubError, type ConnectionState, type Welcome, type RecoveredInfo, type ResyncInfo, type GapNotice,
+} from '../../dist/hubbub.mjs';
 import ByName from '@hubbub/sdk'; /* the package's "import" condition: dist/hubbub.d.mts */
 
 interface Hello { custom: string; n?: number; nested: { list: number[] } }
@@ -41,6 +43,26 @@ PubSub.on('error', (e: HubbubError) => {
   void status;
 });
 PubSub.onStateChange((state: ConnectionState, previous: ConnectionState) => console.log(previous, '->', state));
+
+// Recovery: typed outcomes; a gap notice's fields.
+PubSub.on('recovered', ({ replayed }: RecoveredInfo) => console.log(replayed));
+PubSub.on('resync', (info: ResyncInfo) => {
+  const cause: 'recovery_failed' | 'gap' = info.cause;
+  const why: string | undefined = info.scopes.event;
+  console.log(cause, why);
+});
+PubSub.on('gap', (g: GapNotice) => console.log(g.scope, g.epoch, g.offset, g.reason));
+const where: string | null = PubSub.resumePosition;
+void where;
+PubSub.subscribe('x', (_data, meta) => {
+  const at: number | undefined = meta.offset;
+  void at;
+});
+// @ts-expect-error not an event of the client
+PubSub.on('recover', () => {});
+// @ts-expect-error a resync's cause is one of two
+const bad: ResyncInfo = { cause: 'lost', scopes: {} };
+void bad;
 
 const client = createClient({ url: 'ws://127.0.0.1:8080', getToken: async () => 'a.b.c', queueTimeoutMs: 5000 });
 const welcome: Welcome = await client.connect({ token: 'a.b.c', tokenTransport: 'protocol' });
