@@ -365,7 +365,8 @@ if [ $SMOKE = 1 ]; then
   node bench/report.mjs "$JSONL" > "$TMP/smoke.md" || { echo "bench smoke: report.mjs failed"; FAIL=1; }
   # Redis mode (one node, two nodes) against the in-process broker
   if want hubbub && command -v redis-server >/dev/null; then
-    HB=$HB LG=$LG bench/redis.sh --smoke >/dev/null || { echo "bench smoke: bench/redis.sh failed"; FAIL=1; }
+    HB=$HB LG=$LG bench/redis.sh --smoke >"$TMP/redis-smoke.log" 2>&1 ||
+      { echo "bench smoke: bench/redis.sh failed:"; grep -v '"rc":0,' "$TMP/redis-smoke.log" | tail -20; FAIL=1; }
   fi
   exit $FAIL
 fi
