@@ -206,9 +206,14 @@ test('disconnect a room (4409) and a user (4410) on every node, without refusing
   assert.equal(z.closeInfo, null, 'another session of the event stays');
   assert.ok((await handshake(a, toks[0])).ok, 'the room may be joined again');
 
+  const applied = () => (b.stderr.match(/store: \d+ disconnects to apply/g) || []).length;
+  const appliedBefore = applied();
   const du = await admin(b, 'POST', `/api/v1/admin/plugins/${t.pluginId}/disconnects`, { user_id: 'dave' });
   assert.equal(du.status, 202, du.text);
   await closedWith(dave, 4410, 'user_disconnected');
+  // A disconnect closes what is open when a node applies it: node B too
+  // (dave was on A), before the new connection is tried there.
+  await poll(() => applied() > appliedBefore, CLOSE_WAIT_MS, 'node B applies the disconnect');
   assert.ok((await handshake(b, toks[3])).ok, 'a disconnect refuses nothing');
 
   // A whole event: every session of it.
