@@ -49,10 +49,12 @@ after(async () => {
 
 /**
  * A TCP relay on 127.0.0.1 to `port`: cut() resets every connection through
- * it and refuses new ones until to(port) points it somewhere (again).
+ * it and refuses new ones until to(port) points it somewhere (again); mute()
+ * drops what the server sends until the next cut().
  */
 async function relay(port) {
   let target = port;
+  let muted = false; /* the server's bytes are dropped: the client hears nothing */
   const conns = new Set();
   const server = net.createServer((c) => {
     if (!target) return c.resetAndDestroy();
@@ -67,13 +69,17 @@ async function relay(port) {
     c.on('error', drop).on('close', drop);
     up.on('error', drop).on('close', drop);
     c.pipe(up);
-    up.pipe(c);
+    up.on('data', (d) => muted || c.write(d));
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const self = {
     url: `ws://127.0.0.1:${server.address().port}`,
+    mute() {
+      muted = true;
+    },
     cut() {
       target = 0;
+      muted = false;
       for (const s of conns) s.resetAndDestroy();
       conns.clear();
     },
@@ -214,5 +220,34 @@ test('Redis restarted without its data: the gap notice reaches the app as \'gap\
     assert.ok(c.resumePosition.startsWith(`h1.${gap.epoch}.${after.json.offset}.`), c.resumePosition);
   } finally {
     c.close();
+  }
+});
+
+test('a publish whose ack the link lost is sent again with its idempotency key: delivered once, answered with the first result', async () => {
+  const solo = await startServer();
+  const t = await solo.tenant();
+  const r = room();
+  const rel = await relay(solo.port);
+  const c = await sdkClient(solo, t, r, rel.url, ['h']);
+  const obs = await sdkClient(solo, t, r, solo.url, ['h']);
+  try {
+    rel.mute(); /* the server gets the publish and delivers it; its ack never reaches the client */
+    const sent = c.publish('h', { data: { n: 1 } });
+    await poll(() => obs.got.length === 1, SETTLE_MS, 'the observer got the publish');
+    rel.cut();
+    await poll(() => c.state === 'reconnecting', SETTLE_MS, 'the client noticed');
+    rel.to(solo.port);
+    const ack = await sent; /* resent after the reconnect, answered from the first */
+    assert.match(ack.message_id, /^[0-9a-f-]{36}$/);
+    await publish(solo, t, r, 'session', 'h', { n: 2 }); /* a marker behind it */
+    await poll(() => obs.got.length >= 2, SETTLE_MS, 'the marker');
+    assert.deepEqual(obs.got.map((g) => g.data.n), [1, 2], 'delivered once');
+    await poll(() => c.got.some((g) => g.data.n === 2), SETTLE_MS, 'the client is live again');
+    assert.deepEqual(c.got.map((g) => g.data.n), [1, 2], 'its own publish (replayed) once, then the marker');
+  } finally {
+    c.close();
+    obs.close();
+    await rel.close();
+    await solo.stop();
   }
 });

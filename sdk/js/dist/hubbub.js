@@ -20,8 +20,11 @@
  *  - subscriptions are remembered and re-sent after every reconnect;
  *  - publishes made while not connected are queued (bounded, in order) and
  *    sent once, after the subscriptions, as soon as the server welcomes us;
- *  - a publish already sent when the link drops is NOT re-sent (it may or may
- *    not have been delivered): its promise rejects with `connection_lost`;
+ *  - every publish carries an idempotency key, so a publish already sent when
+ *    the link drops is sent again after the reconnect with the same key: the
+ *    server answers the first result and delivers it once (within its
+ *    idempotency_ttl_s); it rejects with `connection_lost` only if the client
+ *    gives up;
  *  - nothing is lost silently: the client keeps its position in each scope's
  *    channel (the welcome's, then each event's offset), reconnects with
  *    `since=` so the server replays what it missed ('recovered'), drops an
@@ -112,6 +115,16 @@ const REFUSAL_CLOSE_CODES = {
 };
 /* A close reason that is an error code (the server's refusals use the code as reason). */
 const CODE_LIKE_RE = /^[a-z][a-z0-9_]{0,63}$/;
+
+/* A publish's idempotency key (protocol.md: 1-128 printable ASCII): 122
+ * random bits where the platform has randomUUID, else Math.random's. */
+function idempotencyKey() {
+  const c = typeof globalThis !== 'undefined' ? globalThis.crypto : undefined;
+  if (c && typeof c.randomUUID === 'function') return 'sdk-' + c.randomUUID();
+  let k = 'sdk-';
+  for (let i = 0; i < 4; i++) k += Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0');
+  return k;
+}
 
 /** An error from the server (its stable `code`) or from the SDK itself. */
 class HubbubError extends Error {
@@ -461,7 +474,7 @@ class Client {
       const id = 'c' + this._nextId++;
       try {
         /* Serialised now: later changes to `data` do not alter a queued publish. */
-        frame = JSON.stringify({ type: 'publish', eventName, data, scope, id });
+        frame = JSON.stringify({ type: 'publish', eventName, data, scope, id, idempotency_key: idempotencyKey() });
       } catch (e) {
         return fail('invalid_argument', 'publish: data cannot be serialised to JSON: ' + e.message);
       }
@@ -886,7 +899,7 @@ class Client {
       this._settle(item.id, err, null);
       this._emit('error', err);
     }, this._opts.ackTimeoutMs);
-    this._pending.set(item.id, { kind, resolve: item.resolve, reject: item.reject, timer, eventName: item.eventName });
+    this._pending.set(item.id, { kind, resolve: item.resolve, reject: item.reject, timer, eventName: item.eventName, item });
   }
 
   _settle(id, err, ack) {
@@ -931,8 +944,12 @@ class Client {
     try {
       ws.close();
     } catch (e) { /* not open yet or already closing */ }
-    /* Sent but not acknowledged: it may or may not have arrived. Not re-sent, so
-     * that nothing is ever delivered twice; the caller decides. */
+    /* Sent but not acknowledged: it may or may not have arrived. A publish goes
+     * back to the front of the queue with its idempotency key, so the resend
+     * after the reconnect is answered with the first result and never
+     * delivered twice; if the client gives up, _failAll rejects it. Other
+     * requests (subscriptions are re-sent anyway) reject. */
+    this._requeuePublishes();
     this._rejectPending('connection_lost', 'the connection closed before the server answered');
     for (const sub of this._subs.values()) {
       if (sub.live) this._resetReady(sub);
@@ -952,6 +969,18 @@ class Client {
     this._failAll(err);
     this._setState('closed');
     this._emit('error', err);
+  }
+
+  _requeuePublishes() {
+    const again = [];
+    for (const [id, p] of this._pending) {
+      if (p.kind !== 'publish') continue;
+      clearTimeout(p.timer);
+      this._pending.delete(id);
+      p.item.queueTimer = null;
+      again.push(p.item);
+    }
+    this._queue = again.concat(this._queue);
   }
 
   _rejectPending(code, message) {

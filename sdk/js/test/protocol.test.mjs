@@ -123,18 +123,28 @@ test('subscriptions are re-sent after a reconnect, then the offline queue, in or
   }
 });
 
-test('a publish in flight when the link drops rejects with connection_lost and is not re-sent', { timeout: 10000 }, async () => {
+test('a publish in flight when the link drops is sent again after the reconnect with the same idempotency key', { timeout: 10000 }, async () => {
   const s = await scripted((ws, i) => {
     ws.send(welcome());
-    if (i === 0) ws.on('message', () => ws.terminate()); /* never acks, just dies */
+    ws.on('message', (m) => {
+      const msg = JSON.parse(m.toString());
+      if (msg.type !== 'publish') return;
+      if (i === 0) ws.terminate(); /* never acks, just dies */
+      else ws.send(JSON.stringify({ type: 'ack', id: msg.id, message_id: 'm-first' }));
+    });
   });
   const c = client(s);
   try {
     await waitState(c, 'open', 3000);
-    await assert.rejects(c.publish('x', { data: { once: true } }), (e) => e.code === 'connection_lost');
-    await waitFor(() => s.conns.length === 2 && c.state === 'open', 5000, 'reconnect');
-    await sleep(200);
-    assert.equal(s.received.filter((r) => r.msg.type === 'publish').length, 1);
+    const ack = await c.publish('x', { data: { once: true } });
+    assert.equal(ack.message_id, 'm-first');
+    const sent = s.received.filter((r) => r.msg.type === 'publish');
+    assert.deepEqual(sent.map((r) => r.conn), [0, 1], 'sent once on each connection');
+    assert.match(sent[0].msg.idempotency_key, /^sdk-[0-9a-f-]{32,36}$/);
+    assert.equal(sent[1].msg.idempotency_key, sent[0].msg.idempotency_key, 'the same key: the server answers the first result');
+    await c.publish('y', { data: {} });
+    const keys = s.received.filter((r) => r.msg.type === 'publish').map((r) => r.msg.idempotency_key);
+    assert.equal(new Set(keys).size, 2, 'another publish, another key');
   } finally {
     c.close();
     await s.close();
