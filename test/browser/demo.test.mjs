@@ -162,7 +162,7 @@ test('demo: a reaction clicked in one tab floats in the other; chat; curl; other
   }
 });
 
-test('demo: the badge follows the connection through a server restart (kill -9); a reaction clicked meanwhile reaches both tabs once', { timeout: 60000 }, async () => {
+test('demo: the badge follows the connection through a server restart; a reaction clicked meanwhile reaches both tabs once', { timeout: 60000 }, async () => {
   const s = await restartableServer();
   const ctx = await browser.newContext();
   try {
@@ -177,7 +177,9 @@ test('demo: the badge follows the connection through a server restart (kill -9);
       await page.waitForSelector('#state[data-state="open"]', { timeout: 8000 });
       pages.push({ page, errors });
     }
-    await s.kill('SIGKILL');
+    /* A deploy: SIGTERM keeps every position and epoch (protocol.md section 6;
+     * after a kill -9 the epochs change and the tabs are told to reload). */
+    await s.kill('SIGTERM');
     for (const p of pages) await p.page.waitForSelector('#state[data-state="reconnecting"]', { timeout: 8000 });
     assert.match(await pages[0].page.textContent('#state'), /reconnecting/);
     /* Clicked while offline: queued, delivered after the restart. */
@@ -185,7 +187,7 @@ test('demo: the badge follows the connection through a server restart (kill -9);
     await s.start();
     for (const p of pages) await p.page.waitForSelector('#state[data-state="open"]', { timeout: 15000 });
     /* eve gets it whether she was back before dora's queue was flushed (live) or
-     * after (recovered from the history, which survived the kill -9). */
+     * after (recovered from the history, which survived the restart). */
     for (const p of pages) await p.page.waitForSelector('#events li[data-event="reaction"]', { timeout: 15000 });
     /* A marker behind it; then each page counted the offline reaction exactly once. */
     await pages[0].page.click('button[data-emoji="🎉"]');
