@@ -240,6 +240,12 @@ test('shutting_down in band: an upgrade that completes during the shutdown grace
   const ended = new Promise((res) => sock.on('close', res));
   const key = crypto.randomBytes(16).toString('base64');
   sock.write(`GET /api/v1/ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n`);
+  // The stop must find that request begun (a connection with nothing read
+  // yet is simply closed): on the server's one thread, a request on another
+  // connection answered after those bytes were written means the loop has
+  // read them (both were ready at the same wait, or ours before).
+  const seen = parseHttpResponse(await s2.rawHttp('GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n'));
+  assert.equal(seen.status, 200);
   const stopping = s2.stop();
   await poll(() => /shutting down/.test(s2.stderr), 5000, 'the shutdown log line');
   sock.write(`Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: hubbub.v1, hubbub.token.${tok}\r\n\r\n`);
