@@ -484,22 +484,13 @@ class Client {
       if (frame.length * 3 > max && byteLength(JSON.stringify(data)) > max) {
         return fail('data_too_large', 'publish: data is over ' + max + ' bytes');
       }
-      const item = { id, frame, eventName, resolve, reject, queueTimer: null };
+      const item = { id, frame, eventName, resolve, reject, fail, queueTimer: null };
       if (this._state === 'open') return this._sendRequest(item, 'publish');
       if (this._queue.length >= this._opts.maxQueue) {
         return fail('queue_full', 'publish: ' + this._opts.maxQueue + ' publishes are already waiting for a connection');
       }
       this._queue.push(item);
-      const wait = this._opts.queueTimeoutMs;
-      if (wait > 0 && wait < Infinity) {
-        item.queueTimer = setTimeout(() => {
-          const i = this._queue.indexOf(item);
-          if (i < 0) return;
-          this._queue.splice(i, 1);
-          fail('timeout', 'publish: not connected within queueTimeoutMs (' + wait + ' ms)' +
-            (this._state === 'idle' ? '; connect() was never called' : ''));
-        }, wait);
-      }
+      this._armQueueTimer(item);
     });
   }
 
@@ -977,10 +968,24 @@ class Client {
       if (p.kind !== 'publish') continue;
       clearTimeout(p.timer);
       this._pending.delete(id);
-      p.item.queueTimer = null;
       again.push(p.item);
     }
     this._queue = again.concat(this._queue);
+    for (const item of again) this._armQueueTimer(item); /* bounded like any queued publish */
+  }
+
+  /* A queued publish waits at most queueTimeoutMs for a connection. */
+  _armQueueTimer(item) {
+    item.queueTimer = null;
+    const wait = this._opts.queueTimeoutMs;
+    if (!(wait > 0 && wait < Infinity)) return;
+    item.queueTimer = setTimeout(() => {
+      const i = this._queue.indexOf(item);
+      if (i < 0) return;
+      this._queue.splice(i, 1);
+      item.fail('timeout', 'publish: not connected within queueTimeoutMs (' + wait + ' ms)' +
+        (this._state === 'idle' ? '; connect() was never called' : ''));
+    }, wait);
   }
 
   _rejectPending(code, message) {
