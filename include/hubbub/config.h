@@ -40,6 +40,10 @@ typedef struct {
   int max_recover_messages;  /* a reconnect replays at most this many */
   int history_persist;       /* single node: keep history in DATA/history.db across restarts (0/1) */
   int idempotency_ttl_s;     /* how long an Idempotency-Key is remembered */
+  /* Presence (docs/protocol.md, "Presence"). */
+  int presence_interval_ms;  /* at most one presence message per channel per this */
+  int presence_list_max;     /* members per snapshot by default; joins + leaves per message at most */
+  int presence_ttl_s;        /* several nodes: a silent node's members expire after this */
 } hb_config;
 
 void hb_config_defaults(hb_config *c);

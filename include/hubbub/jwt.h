@@ -8,6 +8,8 @@
  *   sub      user id, string (required, 1..HB_MAX_USER_ID_BYTES)
  *   scopes   array of "session" | "event" | "organization" (default ["session"])
  *   exp      required; iat, nbf optional (NumericDate, seconds)
+ *   info     optional JSON object: public user info shown in presence, kept
+ *            as compact JSON of at most HB_MAX_PRESENCE_INFO_BYTES
  * The header must say {"alg":"HS256"}: "none" and every other algorithm are
  * refused before any signature work (no algorithm confusion).
  */
@@ -27,6 +29,8 @@ typedef struct {
   char user_id[HB_MAX_USER_ID_BYTES + 1];
   hb_scope_set scopes;
   int64_t iat, exp, nbf; /* nbf 0 when absent */
+  uint16_t info_len;     /* 0: no info claim */
+  char info[HB_MAX_PRESENCE_INFO_BYTES]; /* the info claim's object as compact JSON (not NUL-terminated) */
 } hb_conn_claims;
 
 /** Mint a token; returns a NUL-terminated string owned by the caller (hb_free). */

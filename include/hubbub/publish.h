@@ -68,6 +68,14 @@ hb_err hb_publish(hb_io *io, const hb_publish_req *req, hb_publish_result *out);
  */
 hb_pos hb_publish_record(hb_io *from, const hb_pub *p);
 
+/**
+ * Deliver `msg` (no position, no history: a presence delta) to this node's
+ * subscribers of (msg->chan, msg->event_name) on every I/O thread, by
+ * posting it to each thread's inbox. From a thread that is not an I/O
+ * thread; nothing is posted after hb_publish_quiesce().
+ */
+void hb_publish_deliver_all(hb_msg *msg);
+
 /** Queue `msg` on one connection (a replay), sharing its frame. False when
  * the connection is not open or was cut off. On the connection's thread. */
 bool hb_publish_send(hb_conn *c, hb_msg *msg);

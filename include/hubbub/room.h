@@ -1,7 +1,8 @@
 /*
  * room.h - the v1 room protocol on an open WebSocket: who a connection is
  * (its room, scopes, token expiry), its subscriptions, and the messages
- * welcome, subscribe, unsubscribe, publish, ping (docs/protocol.md).
+ * welcome, subscribe, unsubscribe, publish, ping, and the presence
+ * requests (docs/protocol.md).
  *
  * A room is (organization, plugin, event, session) from the signed
  * connection token; each I/O thread keeps one shared copy of a room's key
@@ -28,12 +29,14 @@ typedef struct hb_room hb_room;
 typedef struct hb_peer {
   hb_ws ws;          /* first: the WebSocket glue's state (ws.h) */
   hb_room *room;
+  struct hb_presence_member *presence; /* its membership of its session and event (presence.h) */
   hb_list subs;      /* hb_sub.conn_link (index.h) */
   hb_bucket bucket;  /* publish rate limit (conn_publish_rate/burst) */
   int64_t expires_at; /* the connection token's exp (0 = none) */
   uint32_t nsubs;
   unsigned scopes : 4;        /* hb_scope_set the token allows */
   unsigned rate_strikes : 10; /* publishes refused in a row (< HB_RATE_STRIKES_BEFORE_CLOSE) */
+  unsigned observing : 2;     /* hb_scope_set: the presence it subscribed to (session, event) */
 } hb_peer;
 
 _Static_assert(HB_SCOPE__COUNT <= 4, "hb_peer.scopes");

@@ -36,6 +36,8 @@ void hb_api_connection_tokens(hb_conn *c, hb_http_req *req) {
   cl.scopes = ct.scopes;
   cl.iat = (int64_t)time(NULL);
   cl.exp = cl.iat + ct.ttl_s;
+  cl.info_len = ct.info_len;
+  memcpy(cl.info, ct.info, ct.info_len);
   char *tok = hb_jwt_mint(&cl, secret, strlen(secret));
   memset(secret, 0, sizeof secret);
   hb_strbuf sb = HB_STRBUF_INIT;

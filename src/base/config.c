@@ -48,6 +48,9 @@ void hb_config_defaults(hb_config *c) {
   c->max_recover_messages = HB_DEFAULT_MAX_RECOVER_MESSAGES;
   c->history_persist = 1;
   c->idempotency_ttl_s = HB_DEFAULT_IDEMPOTENCY_TTL_S;
+  c->presence_interval_ms = HB_DEFAULT_PRESENCE_INTERVAL_MS;
+  c->presence_list_max = HB_DEFAULT_PRESENCE_LIST_MAX;
+  c->presence_ttl_s = HB_DEFAULT_PRESENCE_TTL_S;
 }
 
 int hb_config_parse_listen(const char *s, char *host, size_t hostlen, int *port) {
@@ -133,6 +136,9 @@ static const field fields[] = {
     INT(max_recover_messages, 0, HB_CONFIG_MAX_RECOVER_MESSAGES),
     INT(history_persist, 0, 1),
     INT(idempotency_ttl_s, 1, HB_CONFIG_MAX_IDEMPOTENCY_TTL_S),
+    INT(presence_interval_ms, HB_CONFIG_MIN_PRESENCE_INTERVAL_MS, HB_CONFIG_MAX_PRESENCE_INTERVAL_MS),
+    INT(presence_list_max, 1, HB_MAX_PRESENCE_PAGE),
+    INT(presence_ttl_s, HB_CONFIG_MIN_PRESENCE_TTL_S, HB_CONFIG_MAX_PRESENCE_TTL_S),
 };
 
 static int fail(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -22,6 +22,8 @@
 
 #include "hubbub/alloc.h"
 #include "hubbub/config.h"
+#include "hubbub/field.h"
+#include "hubbub/json.h"
 #include "hubbub/jwt.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
@@ -52,6 +54,7 @@ static const char usage_text[] =
     "  hubbub token revoke ID\n"
     "  hubbub connection-token create --org ORG --plugin PLUGIN --event UUID --session UUID\n"
     "               [--user ID] [--scopes session,event,organization] [--ttl SECONDS]\n"
+    "               [--info '{\"name\":\"Ada\"}']  (public user info shown in presence)\n"
     "  hubbub admin-token create      (prints a token for the admin HTTP API and its config line)\n"
     "  hubbub version\n"
     "  hubbub help\n"
@@ -510,6 +513,16 @@ static int cmd_conn_token_create(hb_store *s, const args *a) {
     if (errno || end == ttl_s || *end || ttl < 1 || ttl > HB_CONN_TOKEN_MAX_TTL_S)
       return usage_error("--ttl must be 1 to %d seconds", HB_CONN_TOKEN_MAX_TTL_S);
   }
+  const char *info = get_opt(a, "info");
+  if (info) {
+    hb_error je;
+    json_t *j = hb_json_load(info, strlen(info), &je);
+    hb_info_status st = j ? hb_field_info(j, c.info, &c.info_len) : HB_INFO_NOT_OBJECT;
+    json_decref(j);
+    if (st == HB_INFO_NOT_OBJECT) return usage_error("--info must be a JSON object, e.g. '{\"name\":\"Ada\"}'");
+    if (st == HB_INFO_TOO_LARGE)
+      return usage_error("--info must be at most %d bytes as compact JSON", HB_MAX_PRESENCE_INFO_BYTES);
+  }
   if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
   if ((rc = find_plugin(s, &org, get_opt(a, "plugin"), &p)) != 0) return rc;
   c.org = org.id;
@@ -648,7 +661,7 @@ static const command commands[] = {
     {"token", "create", "org plugin name", "org plugin", 0, NULL, cmd_token_create},
     {"token", "list", "", "", 0, NULL, cmd_token_list},
     {"token", "revoke", "", "", 1, "ID", cmd_token_revoke},
-    {"connection-token", "create", "org plugin event session user scopes ttl", "org plugin event session", 0,
+    {"connection-token", "create", "org plugin event session user scopes ttl info", "org plugin event session", 0,
      NULL, cmd_conn_token_create},
 };
 

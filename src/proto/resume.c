@@ -21,8 +21,7 @@ static bool parse_epoch(const char *s, size_t n, uint64_t *out) {
   return v != 0;
 }
 
-/* Decimal, no sign, no leading zero (one spelling per number), fits 64 bits. */
-static bool parse_offset(const char *s, size_t n, uint64_t *out) {
+bool hb_resume_parse_offset(const char *s, size_t n, uint64_t *out) {
   if (n == 0 || n > OFFSET_MAX_DIGITS || (n > 1 && s[0] == '0')) return false;
   uint64_t v = 0;
   for (size_t i = 0; i < n; i++) {
@@ -45,7 +44,7 @@ bool hb_resume_parse(const char *s, size_t len, hb_pos out[HB_SCOPE__COUNT]) {
     const char *end = memchr(s + i, '.', len - i);
     size_t stop = end ? (size_t)(end - s) : len;
     if ((sc < HB_SCOPE__COUNT - 1) != (end != NULL)) return false; /* exactly six dots */
-    if (!parse_offset(s + i, stop - i, &out[sc].offset)) return false;
+    if (!hb_resume_parse_offset(s + i, stop - i, &out[sc].offset)) return false;
     i = stop + 1;
   }
   return true;

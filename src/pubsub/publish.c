@@ -138,6 +138,19 @@ static void deliver_locked(void *ud, hb_msg *m) {
   }
 }
 
+void hb_publish_deliver_all(hb_msg *m) {
+  /* From outside the I/O threads (the presence tick, the broker's thread):
+   * after hb_publish_quiesce() the inboxes may be gone. */
+  atomic_fetch_add(&remote_inflight, 1);
+  if (!atomic_load(&remote_closed)) {
+    for (int i = 0; i < ioset->nio; i++) {
+      hb_msg_ref(m); /* owned by the job */
+      hb_io_post(ioset->io[i], deliver_job, m);
+    }
+  }
+  atomic_fetch_sub(&remote_inflight, 1);
+}
+
 typedef struct {
   const hb_pub *p;
 } build_ctx;

@@ -718,6 +718,47 @@ static void test_ctreq_errors(void **state) {
   expect_ct_err("{" CT_IDS ",\"ttl\":0}", HB_E_INVALID_VALUE, "/ttl");
   expect_ct_err("{" CT_IDS ",\"ttl\":-1}", HB_E_INVALID_VALUE, "/ttl");
   expect_ct_err("{" CT_IDS ",\"ttl\":86401}", HB_E_INVALID_VALUE, "/ttl");
+  expect_ct_err("{" CT_IDS ",\"info\":\"Ada\"}", HB_E_INVALID_TYPE, "/info");
+  expect_ct_err("{" CT_IDS ",\"info\":[]}", HB_E_INVALID_TYPE, "/info");
+  expect_ct_err("{" CT_IDS ",\"info\":null}", HB_E_INVALID_TYPE, "/info");
+  char big[2048];
+  snprintf(big, sizeof big, "{" CT_IDS ",\"info\":{\"n\":\"%01020d\"}}", 0);
+  expect_ct_err(big, HB_E_INVALID_VALUE, "/info");
+}
+
+/* presence.subscribe / unsubscribe / get: scope, cursor, limit. */
+static void test_cmsg_presence(void **state) {
+  (void)state;
+  hb_cmsg m;
+  hb_error e;
+  assert_int_equal(cmsg("{\"type\":\"presence.subscribe\",\"id\":\"p1\"}", &m, &e), HB_OK);
+  assert_int_equal(m.type, HB_CMSG_PRESENCE_SUBSCRIBE);
+  assert_int_equal(m.scope, HB_SCOPE_SESSION);
+  assert_string_equal(m.id, "p1");
+  assert_int_equal(cmsg("{\"type\":\"presence.unsubscribe\",\"scope\":\"event\"}", &m, &e), HB_OK);
+  assert_int_equal(m.type, HB_CMSG_PRESENCE_UNSUBSCRIBE);
+  assert_int_equal(m.scope, HB_SCOPE_EVENT);
+  assert_int_equal(cmsg("{\"type\":\"presence.get\",\"scope\":\"event\",\"cursor\":\"18446744073709551615\","
+                        "\"limit\":1000}",
+                        &m, &e),
+                   HB_OK);
+  assert_int_equal(m.type, HB_CMSG_PRESENCE_GET);
+  assert_true(m.cursor == UINT64_MAX);
+  assert_int_equal(m.limit, 1000);
+  assert_int_equal(cmsg("{\"type\":\"presence.get\"}", &m, &e), HB_OK);
+  assert_true(m.cursor == 0 && m.limit == 0);
+  expect_cmsg_err("{\"type\":\"presence.subscribe\",\"scope\":\"organization\"}", HB_E_INVALID_SCOPE, "/scope");
+  expect_cmsg_err("{\"type\":\"presence.subscribe\",\"scope\":\"room\"}", HB_E_INVALID_SCOPE, "/scope");
+  expect_cmsg_err("{\"type\":\"presence.subscribe\",\"scope\":1}", HB_E_INVALID_TYPE, "/scope");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"cursor\":5}", HB_E_INVALID_TYPE, "/cursor");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"cursor\":\"\"}", HB_E_INVALID_VALUE, "/cursor");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"cursor\":\"01\"}", HB_E_INVALID_VALUE, "/cursor");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"cursor\":\"-1\"}", HB_E_INVALID_VALUE, "/cursor");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"cursor\":\"18446744073709551616\"}", HB_E_INVALID_VALUE, "/cursor");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"limit\":0}", HB_E_INVALID_VALUE, "/limit");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"limit\":1001}", HB_E_INVALID_VALUE, "/limit");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"limit\":\"5\"}", HB_E_INVALID_TYPE, "/limit");
+  expect_cmsg_err("{\"type\":\"presence\"}", HB_E_UNKNOWN_TYPE, "/type");
 }
 
 /* --- server messages ------------------------------------------------------ */
@@ -769,7 +810,7 @@ static void test_smsg_welcome(void **state) {
       .scopes = HB_SCOPE_BIT(HB_SCOPE_ORGANIZATION) | HB_SCOPE_BIT(HB_SCOPE_SESSION),
       .expires_at = 1790000000,
       .max_message_bytes = 65536, .max_data_bytes = 32768, .max_subscriptions = 256,
-      .ping_interval_ms = 25000,
+      .presence_list_max = 100, .ping_interval_ms = 25000,
   };
   hb_strbuf sb = HB_STRBUF_INIT;
   hb_smsg_welcome(&sb, &w);
@@ -781,7 +822,8 @@ static void test_smsg_welcome(void **state) {
             "\"session_id\":\"00000000-0000-4000-8000-0000000000ab\"},"
             "\"user_id\":\"al\\\"ice\",\"scopes\":[\"session\",\"organization\"],\"expires_at\":1790000000,"
             "\"ping_interval_ms\":25000,"
-            "\"limits\":{\"max_message_bytes\":65536,\"max_data_bytes\":32768,\"max_subscriptions\":256}}");
+            "\"limits\":{\"max_message_bytes\":65536,\"max_data_bytes\":32768,\"max_subscriptions\":256,"
+            "\"presence_list_max\":100}}");
   w.scopes = 0;
   hb_smsg_welcome(&sb, &w);
   assert_non_null(strstr(sb.buf, "\"scopes\":[],"));
@@ -795,13 +837,14 @@ static void test_smsg_welcome(void **state) {
     w.max_message_bytes = sizes[i % 5];
     w.max_data_bytes = sizes[(i + 1) % 5];
     w.max_subscriptions = sizes[(i + 2) % 5];
+    w.presence_list_max = sizes[(i + 3) % 5];
     w.ping_interval_ms = pings[i % 4];
     char want[512];
     snprintf(want, sizeof want,
              "\"expires_at\":%lld,\"ping_interval_ms\":%d,\"limits\":{\"max_message_bytes\":%zu,"
-             "\"max_data_bytes\":%zu,\"max_subscriptions\":%zu}}",
+             "\"max_data_bytes\":%zu,\"max_subscriptions\":%zu,\"presence_list_max\":%zu}}",
              (long long)w.expires_at, w.ping_interval_ms, w.max_message_bytes, w.max_data_bytes,
-             w.max_subscriptions);
+             w.max_subscriptions, w.presence_list_max);
     hb_smsg_welcome(&sb, &w);
     assert_true(sb.len > strlen(want));
     assert_string_equal(sb.buf + sb.len - strlen(want), want);
@@ -1069,6 +1112,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_event_name, setup, teardown),
       cmocka_unit_test_setup_teardown(test_name_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cmsg_ok, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cmsg_presence, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cmsg_invalid_json, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cmsg_invalid_json_keeps_no_id, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cmsg_id, setup, teardown),

@@ -1,0 +1,502 @@
+/* presence.c - members of session and event channels, coalesced deltas (presence.h). */
+#include "hubbub/presence.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "hubbub/alloc.h"
+#include "hubbub/clock.h"
+#include "hubbub/hash.h"
+#include "hubbub/limits.h"
+#include "hubbub/log.h"
+#include "hubbub/metrics.h"
+#include "hubbub/publish.h"
+#include "hubbub/smsg.h"
+
+/*
+ * A member of one channel. `conns` counts what holds it: for a session
+ * member, this node's connections of the user in the session; for an event
+ * member, this node's connections of the user in any session of the event.
+ * It is in the current state while held (conns > 0) and in the emitted
+ * state while `emitted`; it lives while either is true or it waits on the
+ * channel's pending list, and is freed by the tick that emits its leave.
+ */
+struct hb_presence_member {
+  UT_hash_handle hh;                 /* in pchan.members, by user id */
+  uint64_t seq;                      /* its position in the join order (while emitted) */
+  struct hb_presence_member *up;     /* session member: the event member (valid while held) */
+  struct hb_presence_member *pending_next;
+  uint32_t conns;
+  uint16_t info_len;
+  uint8_t user_len;
+  bool emitted : 1;                  /* in the emitted state */
+  bool on_pending : 1;               /* on its channel's pending list */
+  char bytes[];                      /* user id, then info */
+};
+
+typedef struct hb_presence_member member;
+
+_Static_assert(HB_MAX_USER_ID_BYTES < 256, "member.user_len");
+_Static_assert(HB_MAX_PRESENCE_INFO_BYTES < 65536, "member.info_len");
+
+/* The emitted state in join order, for pages: appended when a join is
+ * emitted, a tombstone (m NULL) when a leave is, compacted when half dead. */
+typedef struct {
+  uint64_t seq;
+  member *m;
+} slot;
+
+typedef struct pchan {
+  hb_chan_key key;
+  member *members;     /* uthash head: current and emitted members */
+  member *pending;     /* members whose state may differ from the emitted one, */
+  member *pending_tail; /* in the order they changed (joins are listed, and paged, in that order) */
+  uint64_t version;    /* deltas emitted */
+  int64_t last_emit_ms;
+  uint32_t held;       /* members in the current state */
+  uint32_t emitted;    /* members in the emitted state: the count observers know */
+  uint32_t observers;  /* this node's presence subscriptions */
+  bool on_dirty;
+  struct pchan *dirty_next;
+  slot *order;
+  uint32_t order_n, order_cap, order_dead;
+  UT_hash_handle hh;
+} pchan;
+
+typedef struct {
+  pthread_mutex_t mu;
+  pchan *chans;  /* uthash head */
+  pchan *dirty;  /* channels with pending members */
+} shard;
+
+static shard shards[HB_PRESENCE_SHARDS];
+static hb_presence_limits limits;
+static hb_presence_deliver_fn deliver;
+static atomic_uint_fast64_t next_seq;
+static atomic_long ndirty, nchans, nheld, nobservers;
+
+static unsigned shard_of(const hb_chan_key *k) { return hb_chan_key_hash(k) % HB_PRESENCE_SHARDS; }
+
+const char *hb_presence_topic(hb_scope scope, size_t *len) {
+  static const char session[] = "$presence.session", event[] = "$presence.event";
+  if (scope == HB_SCOPE_EVENT) {
+    *len = sizeof event - 1;
+    return event;
+  }
+  *len = sizeof session - 1;
+  return session;
+}
+
+/* --- channels and members (shard lock held) ------------------------------- */
+
+static pchan *chan_find(shard *s, const hb_chan_key *k) {
+  pchan *c;
+  HASH_FIND(hh, s->chans, k, sizeof *k, c);
+  return c;
+}
+
+static pchan *chan_get(shard *s, const hb_chan_key *k) {
+  pchan *c = chan_find(s, k);
+  if (c) return c;
+  c = hb_calloc(1, sizeof *c);
+  c->key = *k;
+  HASH_ADD(hh, s->chans, key, sizeof c->key, c);
+  atomic_fetch_add(&nchans, 1);
+  return c;
+}
+
+/* Forget a channel nobody is in, watches, or waits to hear about. */
+static void chan_maybe_free(shard *s, pchan *c) {
+  if (c->members || c->observers || c->on_dirty) return;
+  HASH_DELETE(hh, s->chans, c);
+  hb_free(c->order);
+  hb_free(c);
+  atomic_fetch_sub(&nchans, 1);
+}
+
+static member *member_find(pchan *c, const char *user, size_t len) {
+  member *m;
+  HASH_FIND(hh, c->members, user, len, m);
+  return m;
+}
+
+static member *member_get(pchan *c, const char *user, size_t len, const char *info, size_t info_len) {
+  member *m = member_find(c, user, len);
+  if (m) return m;
+  m = hb_calloc(1, sizeof *m + len + info_len);
+  m->user_len = (uint8_t)len;
+  m->info_len = (uint16_t)info_len;
+  memcpy(m->bytes, user, len);
+  if (info_len) memcpy(m->bytes + len, info, info_len);
+  HASH_ADD_KEYPTR(hh, c->members, m->bytes, len, m);
+  return m;
+}
+
+static void mark_pending(shard *s, pchan *c, member *m) {
+  if (!m->on_pending) {
+    m->on_pending = true;
+    m->pending_next = NULL;
+    if (c->pending_tail) c->pending_tail->pending_next = m;
+    else c->pending = m;
+    c->pending_tail = m;
+  }
+  if (!c->on_dirty) {
+    c->on_dirty = true;
+    c->dirty_next = s->dirty;
+    s->dirty = c;
+    atomic_fetch_add(&ndirty, 1);
+  }
+}
+
+/* One more connection holds `m`. */
+static void hold(shard *s, pchan *c, member *m) {
+  if (m->conns++ > 0) return;
+  c->held++;
+  atomic_fetch_add(&nheld, 1);
+  mark_pending(s, c, m);
+}
+
+/* One connection fewer holds `m`. */
+static void release(shard *s, pchan *c, member *m) {
+  if (--m->conns > 0) return;
+  c->held--;
+  atomic_fetch_sub(&nheld, 1);
+  mark_pending(s, c, m);
+}
+
+/* --- the join order ------------------------------------------------------- */
+
+/* The first slot whose seq is greater than `after`. */
+static uint32_t order_after(const pchan *c, uint64_t after) {
+  uint32_t lo = 0, hi = c->order_n;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (c->order[mid].seq <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+static void order_append(pchan *c, member *m) {
+  if (c->order_n == c->order_cap) {
+    c->order_cap = c->order_cap ? c->order_cap * 2 : 8;
+    c->order = hb_realloc(c->order, c->order_cap * sizeof *c->order);
+  }
+  c->order[c->order_n++] = (slot){m->seq, m};
+}
+
+static void order_compact(pchan *c) {
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < c->order_n; i++)
+    if (c->order[i].m) c->order[k++] = c->order[i];
+  c->order_n = k;
+  c->order_dead = 0;
+  if (c->order_cap > 8 && k < c->order_cap / 4) {
+    c->order_cap = k > 8 ? k * 2 : 8;
+    c->order = hb_realloc(c->order, c->order_cap * sizeof *c->order);
+  }
+}
+
+static void order_remove(pchan *c, member *m) {
+  uint32_t i = order_after(c, m->seq - 1);
+  if (i < c->order_n && c->order[i].m == m) {
+    c->order[i].m = NULL;
+    c->order_dead++;
+  }
+  /* Tombstones cost a page a skip each: never more than the living. */
+  if (c->order_dead > 32 && c->order_dead > c->order_n / 2) order_compact(c);
+}
+
+/* --- joining and leaving -------------------------------------------------- */
+
+static void event_key_of(const hb_chan_key *session, hb_chan_key *ev) {
+  hb_chan_key_make(ev, HB_SCOPE_EVENT, &session->org, &session->plugin, &session->event, &session->session);
+}
+
+/* Lock the shards of a session channel and its event channel, ascending. */
+static void lock_pair(unsigned a, unsigned b) {
+  if (a > b) {
+    unsigned t = a;
+    a = b;
+    b = t;
+  }
+  pthread_mutex_lock(&shards[a].mu);
+  if (b != a) pthread_mutex_lock(&shards[b].mu);
+}
+
+static void unlock_pair(unsigned a, unsigned b) {
+  pthread_mutex_unlock(&shards[a].mu);
+  if (b != a) pthread_mutex_unlock(&shards[b].mu);
+}
+
+hb_presence_member *hb_presence_join(const hb_chan_key *session, const char *user, size_t user_len,
+                                     const char *info, size_t info_len) {
+  if (user_len > HB_MAX_USER_ID_BYTES) user_len = HB_MAX_USER_ID_BYTES; /* checked with the token */
+  if (info_len > HB_MAX_PRESENCE_INFO_BYTES) info_len = 0;
+  hb_chan_key ev;
+  event_key_of(session, &ev);
+  unsigned ss = shard_of(session), es = shard_of(&ev);
+  lock_pair(ss, es);
+  pchan *sc = chan_get(&shards[ss], session);
+  member *m = member_get(sc, user, user_len, info, info_len);
+  pchan *ec = chan_get(&shards[es], &ev);
+  /* `up` is valid only while the session member is held: once released,
+   * the event member may be freed by a tick before this one is. */
+  if (!m->conns) m->up = member_get(ec, user, user_len, info, info_len);
+  hold(&shards[ss], sc, m);
+  hold(&shards[es], ec, m->up);
+  unlock_pair(ss, es);
+  return m;
+}
+
+void hb_presence_leave(const hb_chan_key *session, hb_presence_member *m) {
+  if (!m) return;
+  hb_chan_key ev;
+  event_key_of(session, &ev);
+  unsigned ss = shard_of(session), es = shard_of(&ev);
+  lock_pair(ss, es);
+  pchan *sc = chan_find(&shards[ss], session), *ec = chan_find(&shards[es], &ev);
+  /* Both exist: a held member keeps its channels. */
+  release(&shards[es], ec, m->up);
+  release(&shards[ss], sc, m);
+  if (!m->conns) m->up = NULL;
+  unlock_pair(ss, es);
+}
+
+/* --- pages ------------------------------------------------------------------ */
+
+void hb_presence_lock(const hb_chan_key *chan) { pthread_mutex_lock(&shards[shard_of(chan)].mu); }
+void hb_presence_unlock(const hb_chan_key *chan) { pthread_mutex_unlock(&shards[shard_of(chan)].mu); }
+
+void hb_presence_page_locked(const hb_chan_key *chan, uint64_t after, uint32_t limit, hb_strbuf *out,
+                             hb_presence_page *pg) {
+  memset(pg, 0, sizeof *pg);
+  pchan *c = chan_find(&shards[shard_of(chan)], chan);
+  hb_strbuf_addch(out, '[');
+  if (c) {
+    pg->version = c->version;
+    pg->count = c->emitted;
+    for (uint32_t i = order_after(c, after); i < c->order_n; i++) {
+      member *m = c->order[i].m;
+      if (!m) continue;
+      if (pg->listed == limit) {
+        pg->truncated = true;
+        break;
+      }
+      if (pg->listed++) hb_strbuf_addch(out, ',');
+      hb_smsg_presence_member(out, m->bytes, m->user_len, m->bytes + m->user_len, m->info_len);
+      pg->cursor = m->seq;
+    }
+  }
+  hb_strbuf_addch(out, ']');
+}
+
+void hb_presence_page_get(const hb_chan_key *chan, uint64_t after, uint32_t limit, hb_strbuf *members,
+                          hb_presence_page *pg) {
+  hb_presence_lock(chan);
+  hb_presence_page_locked(chan, after, limit, members, pg);
+  hb_presence_unlock(chan);
+}
+
+void hb_presence_observe_locked(const hb_chan_key *chan, int delta) {
+  shard *s = &shards[shard_of(chan)];
+  pchan *c = delta > 0 ? chan_get(s, chan) : chan_find(s, chan);
+  if (!c) return;
+  if (delta > 0) {
+    c->observers++;
+    atomic_fetch_add(&nobservers, 1);
+  } else if (c->observers > 0) {
+    c->observers--;
+    atomic_fetch_sub(&nobservers, 1);
+    chan_maybe_free(s, c);
+  }
+}
+
+/* --- deltas ----------------------------------------------------------------- */
+
+/* Scratch lists for one emission (the tick runs on one thread). */
+typedef struct {
+  member **v;
+  size_t n, cap;
+} mvec;
+
+static void mvec_push(mvec *mv, member *m) {
+  if (mv->n == mv->cap) {
+    mv->cap = mv->cap ? mv->cap * 2 : 64;
+    mv->v = hb_realloc(mv->v, mv->cap * sizeof *mv->v);
+  }
+  mv->v[mv->n++] = m;
+}
+
+typedef struct {
+  mvec joins, leaves, gone;
+  hb_strbuf a, b, frame;
+} scratch;
+
+static void member_free(pchan *c, member *m) {
+  HASH_DELETE(hh, c->members, m);
+  hb_free(m);
+}
+
+/* Deliver the delta of `c` to its observers on every I/O thread, as one
+ * shared frame (under the channel's lock: see presence.h). */
+static void send_delta(pchan *c, scratch *sc) {
+  uint32_t cap = limits.list_max;
+  /* List joins and leaves alike when both are many: up to half each, the
+   * rest to whichever has more. */
+  size_t ln = sc->leaves.n < cap / 2 ? sc->leaves.n : cap / 2;
+  size_t jn = sc->joins.n < cap - ln ? sc->joins.n : cap - ln;
+  if (ln < sc->leaves.n && jn + ln < cap) ln = sc->leaves.n < cap - jn ? sc->leaves.n : cap - jn;
+  hb_strbuf_reset(&sc->a);
+  hb_strbuf_reset(&sc->b);
+  hb_strbuf_reset(&sc->frame);
+  hb_strbuf_addch(&sc->a, '[');
+  for (size_t i = 0; i < jn; i++) {
+    member *m = sc->joins.v[i];
+    if (i) hb_strbuf_addch(&sc->a, ',');
+    hb_smsg_presence_member(&sc->a, m->bytes, m->user_len, m->bytes + m->user_len, m->info_len);
+  }
+  hb_strbuf_addch(&sc->a, ']');
+  hb_strbuf_addch(&sc->b, '[');
+  for (size_t i = 0; i < ln; i++) {
+    member *m = sc->leaves.v[i];
+    if (i) hb_strbuf_addch(&sc->b, ',');
+    hb_strbuf_add_json_str(&sc->b, m->bytes, m->user_len);
+  }
+  hb_strbuf_addch(&sc->b, ']');
+  hb_smsg_presence_delta(&sc->frame, (hb_scope)c->key.level, c->version, c->emitted, sc->a.buf, sc->a.len, sc->b.buf,
+                         sc->b.len, jn < sc->joins.n || ln < sc->leaves.n);
+  size_t tlen;
+  const char *topic = hb_presence_topic((hb_scope)c->key.level, &tlen);
+  hb_msg *msg = hb_msg_new(&c->key, topic, tlen, sc->frame.buf, sc->frame.len);
+  deliver(msg);
+  hb_msg_unref(msg);
+  hb_metric_inc(HB_M_PRESENCE_MESSAGES);
+}
+
+/* Make the emitted state of `c` its current one; tell its observers. */
+static bool emit(shard *s, pchan *c, int64_t now_ms, scratch *sc) {
+  sc->joins.n = sc->leaves.n = sc->gone.n = 0;
+  for (member *m = c->pending, *next; m; m = next) {
+    next = m->pending_next;
+    m->pending_next = NULL;
+    m->on_pending = false;
+    bool held = m->conns > 0;
+    if (held && !m->emitted) {
+      m->emitted = true;
+      m->seq = atomic_fetch_add(&next_seq, 1);
+      order_append(c, m);
+      c->emitted++;
+      mvec_push(&sc->joins, m);
+    } else if (!held && m->emitted) {
+      m->emitted = false;
+      order_remove(c, m);
+      c->emitted--;
+      mvec_push(&sc->leaves, m);
+      mvec_push(&sc->gone, m);
+    } else if (!held) {
+      mvec_push(&sc->gone, m); /* came and went within one interval: nobody heard */
+    }
+  }
+  c->pending = c->pending_tail = NULL;
+  bool changed = sc->joins.n || sc->leaves.n;
+  if (changed) {
+    c->version++;
+    c->last_emit_ms = now_ms;
+    if (c->observers) send_delta(c, sc);
+  }
+  for (size_t i = 0; i < sc->gone.n; i++) member_free(c, sc->gone.v[i]);
+  return changed && c->observers;
+}
+
+/* The tick runs on one thread (the main thread's timer). */
+static scratch sc;
+
+size_t hb_presence_tick(int64_t now_ms) {
+  if (atomic_load(&ndirty) == 0) return 0;
+  size_t sent = 0;
+  for (int i = 0; i < HB_PRESENCE_SHARDS; i++) {
+    shard *s = &shards[i];
+    pthread_mutex_lock(&s->mu);
+    pchan *keep = NULL;
+    for (pchan *c = s->dirty, *next; c; c = next) {
+      next = c->dirty_next;
+      /* At most one delta per interval; one after a quiet spell goes now. */
+      if (c->version && now_ms - c->last_emit_ms < limits.interval_ms) {
+        c->dirty_next = keep;
+        keep = c;
+        continue;
+      }
+      c->on_dirty = false;
+      c->dirty_next = NULL;
+      atomic_fetch_sub(&ndirty, 1);
+      if (emit(s, c, now_ms, &sc)) sent++;
+      chan_maybe_free(s, c);
+    }
+    s->dirty = keep;
+    pthread_mutex_unlock(&s->mu);
+  }
+  return sent;
+}
+
+/* --- setup and teardown ------------------------------------------------------ */
+
+static long long gauge(void *ud) { return atomic_load((atomic_long *)ud); }
+
+void hb_presence_stats_get(hb_presence_stats *st) {
+  st->channels = atomic_load(&nchans);
+  st->members = atomic_load(&nheld);
+  st->observers = atomic_load(&nobservers);
+}
+
+void hb_presence_init(const hb_presence_limits *lim, hb_presence_deliver_fn fn) {
+  limits = *lim;
+  deliver = fn ? fn : hb_publish_deliver_all;
+  if (limits.list_max == 0) limits.list_max = HB_DEFAULT_PRESENCE_LIST_MAX;
+  for (int i = 0; i < HB_PRESENCE_SHARDS; i++) {
+    memset(&shards[i], 0, sizeof shards[i]);
+    pthread_mutex_init(&shards[i].mu, NULL);
+  }
+  /* Positions grow across restarts (from the clock), so a page cursor kept
+   * over a restart never points into the new order's middle. */
+  atomic_store(&next_seq, (uint64_t)hb_wall_ms() * 1000);
+  atomic_store(&ndirty, 0);
+  atomic_store(&nchans, 0);
+  atomic_store(&nheld, 0);
+  atomic_store(&nobservers, 0);
+  hb_metrics_gauge("presence_channels", "Session and event channels with members or presence observers.", gauge,
+                   &nchans);
+  hb_metrics_gauge("presence_members", "Members present (a user counts once per channel), over all channels.",
+                   gauge, &nheld);
+  hb_metrics_gauge("presence_observers", "Presence subscriptions of this node's connections.", gauge, &nobservers);
+}
+
+void hb_presence_shutdown(void) {
+  long held = atomic_load(&nheld);
+  if (held) hb_warn("presence: %ld members still held at shutdown (a connection did not leave)", held);
+  for (int i = 0; i < HB_PRESENCE_SHARDS; i++) {
+    shard *s = &shards[i];
+    pchan *c, *ct;
+    HASH_ITER(hh, s->chans, c, ct) {
+      member *m, *mt;
+      HASH_ITER(hh, c->members, m, mt) member_free(c, m);
+      HASH_DELETE(hh, s->chans, c);
+      hb_free(c->order);
+      hb_free(c);
+    }
+    s->dirty = NULL;
+    pthread_mutex_destroy(&s->mu);
+  }
+  hb_free(sc.joins.v);
+  hb_free(sc.leaves.v);
+  hb_free(sc.gone.v);
+  hb_strbuf_free(&sc.a);
+  hb_strbuf_free(&sc.b);
+  hb_strbuf_free(&sc.frame);
+  memset(&sc, 0, sizeof sc);
+  atomic_store(&ndirty, 0);
+  atomic_store(&nchans, 0);
+  atomic_store(&nheld, 0);
+  atomic_store(&nobservers, 0);
+}
