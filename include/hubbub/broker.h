@@ -47,6 +47,18 @@ typedef struct {
   /** Some thread gained its first (on) or lost its last (off) subscriber on
    * `chan`: interest routing. Any I/O thread. May be NULL. */
   void (*interest)(hb_broker *b, const hb_chan_key *chan, bool on);
+  /**
+   * Presence between nodes (presence.h): carry `batch`, this node's changed
+   * holdings, to every other node, which applies it with
+   * hb_presence_apply(this node's id, ...). Main thread, once per presence
+   * tick with changes. NULL on one node (`local`): then presence.c records
+   * nothing for it. An implementation also sends a heartbeat at least every
+   * presence_interval_ms (receivers call hb_presence_heartbeat), a goodbye at
+   * a graceful stop (hb_presence_drop_node), and when it (re)connects, asks
+   * the others for their holdings and sends its own (hb_presence_dump):
+   * docs/scaling.md, "Presence".
+   */
+  void (*presence)(hb_broker *b, const void *batch, size_t len);
   /** "up", "down", "connecting"...: for /healthz. */
   const char *(*state)(hb_broker *b);
   bool (*healthy)(hb_broker *b);

@@ -49,15 +49,23 @@ typedef struct hb_presence_member hb_presence_member;
 typedef struct {
   int64_t interval_ms; /* presence_interval_ms */
   uint32_t list_max;   /* presence_list_max: joins + leaves listed per delta */
+  int64_t ttl_ms;      /* presence_ttl_s: another node silent this long is gone (0: never) */
 } hb_presence_limits;
 
-/** How a delta frame reaches the observers: hb_publish_deliver_all (the
- * server), or a test's capture. Takes its own reference if it keeps `msg`. */
-typedef void (*hb_presence_deliver_fn)(hb_msg *msg);
+typedef struct {
+  /** How a delta frame reaches the observers: NULL is hb_publish_deliver_all
+   * (the server); a test captures. Takes its own reference if it keeps `msg`. */
+  void (*deliver)(hb_msg *msg);
+  /** Several nodes: carry this node's changed holdings (a batch for
+   * hb_presence_apply) to every other node; called by the tick. NULL on one
+   * node: then nothing is recorded for it. */
+  void (*replicate)(void *ud, const void *batch, size_t len);
+  void *ud;
+} hb_presence_hooks;
 
-/** Start with these limits (main thread, before the I/O threads); deltas
- * go out through `deliver` (NULL: hb_publish_deliver_all). */
-void hb_presence_init(const hb_presence_limits *lim, hb_presence_deliver_fn deliver);
+/** Start with these limits and hooks (may be NULL: one node, deltas through
+ * the publish core), on the main thread before the I/O threads. */
+void hb_presence_init(const hb_presence_limits *lim, const hb_presence_hooks *hooks);
 /** Free everything (main thread, after the I/O threads stopped: every
  * connection has left). Logs a warning if a member is still held. */
 void hb_presence_shutdown(void);
@@ -115,17 +123,52 @@ void hb_presence_page_get(const hb_chan_key *chan, uint64_t after, uint32_t limi
 void hb_presence_observe_locked(const hb_chan_key *chan, int delta);
 
 /**
- * Send the deltas that are due (main thread's timer, every
- * HB_PRESENCE_TICK_MS; `now_ms` is a monotonic clock). Returns the number
- * of delta messages built.
+ * The tick (main thread's timer, every HB_PRESENCE_TICK_MS; `now_ms` a
+ * monotonic clock): hand this node's changed holdings to `replicate`,
+ * forget other nodes silent for ttl (their members leave), and send the
+ * deltas that are due. Returns the number of delta messages built.
  */
 size_t hb_presence_tick(int64_t now_ms);
+
+/*
+ * Several nodes. Each node counts every node's members itself: a member of
+ * a channel is held by this node's connections and by the other nodes that
+ * said they hold it. A node tells the others when its own holding of a
+ * member changes (its first connection of the user in the channel, its
+ * last) in batches (the `replicate` hook, once per tick), and is heard from
+ * at least every interval (a batch or a heartbeat); one silent for ttl is
+ * dropped with all it held. The broker carries batches and heartbeats
+ * (broker.h, docs/scaling.md).
+ *
+ * A batch is a sequence of records: 'J' (holds) or 'L' (no longer holds),
+ * the channel key (sizeof(hb_chan_key) bytes, as this build lays it out),
+ * the user id's length (1 byte, 1..HB_MAX_USER_ID_BYTES) and bytes, the
+ * info's length (2 bytes, little endian, at most HB_MAX_PRESENCE_INFO_BYTES)
+ * and bytes (compact JSON of an object, or nothing).
+ */
+
+/**
+ * Apply a batch from node `node` (heard at `now_ms`): its joins and leaves
+ * count in every channel they name. Idempotent per node: a node holds a
+ * member once however often it says so. 0, or -1 when the batch cannot be
+ * read to its end (what came before applies). Any thread.
+ */
+int hb_presence_apply(uint64_t node, const void *batch, size_t len, int64_t now_ms);
+/** Node `node` is alive (its heartbeat) at `now_ms`. Any thread. */
+void hb_presence_heartbeat(uint64_t node, int64_t now_ms);
+/** Node `node` is gone (it said goodbye, or must be resynchronised): every
+ * member it held leaves now. Any thread. */
+void hb_presence_drop_node(uint64_t node);
+/** Append a batch of every member this node holds (joins only): what
+ * another node that has just (re)connected needs. Any thread. */
+void hb_presence_dump(hb_strbuf *out);
 
 /* What the table holds, for /metrics and tests. */
 typedef struct {
   long channels;  /* channel entries */
   long members;   /* members in the current state, over all channels */
   long observers; /* presence subscriptions on this node */
+  long nodes;     /* other nodes heard from */
 } hb_presence_stats;
 void hb_presence_stats_get(hb_presence_stats *st);
 

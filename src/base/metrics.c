@@ -30,6 +30,7 @@ static const struct {
     [HB_M_RECOVERED_MESSAGES] = {"recovered_messages_total", "counter", "Messages replayed to reconnecting clients."},
     [HB_M_IDEMPOTENT_REPLAYS] = {"idempotent_replays_total", "counter", "Publishes answered from an earlier one with the same Idempotency-Key (not delivered again)."},
     [HB_M_PRESENCE_MESSAGES] = {"presence_messages_total", "counter", "Presence deltas built (one shared frame per channel per interval at most)."},
+    [HB_M_PRESENCE_NODES_EXPIRED] = {"presence_nodes_expired_total", "counter", "Other nodes silent for presence_ttl_s whose members were dropped."},
     [HB_M_CONNECTIONS_OPEN] = {"connections_open", "gauge", "TCP connections open."},
     [HB_M_WEBSOCKETS_OPEN] = {"websockets_open", "gauge", "WebSocket connections open."},
 };

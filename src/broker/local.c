@@ -20,6 +20,7 @@ static const hb_broker_ops local_ops = {
     .start = local_start,
     .publish = local_publish,
     .interest = NULL, /* every thread is in this process: nothing to route */
+    .presence = NULL, /* one node: presence.c counts everyone itself */
     .state = local_state,
     .healthy = local_healthy,
     .stop = local_stop,

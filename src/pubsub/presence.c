@@ -15,19 +15,21 @@
 #include "hubbub/smsg.h"
 
 /*
- * A member of one channel. `conns` counts what holds it: for a session
- * member, this node's connections of the user in the session; for an event
- * member, this node's connections of the user in any session of the event.
- * It is in the current state while held (conns > 0) and in the emitted
- * state while `emitted`; it lives while either is true or it waits on the
- * channel's pending list, and is freed by the tick that emits its leave.
+ * A member of one channel. What holds it: `conns`, this node's connections
+ * (of the user in the session, for a session member; in any session of the
+ * event, for an event member), and `remote`, the other nodes that hold it
+ * (hb_presence_apply). It is in the current state while held (either is
+ * non-zero) and in the emitted state while `emitted`; it lives while either
+ * is true or it waits on the channel's pending list, and is freed by the
+ * tick that emits its leave.
  */
 struct hb_presence_member {
   UT_hash_handle hh;                 /* in pchan.members, by user id */
   uint64_t seq;                      /* its position in the join order (while emitted) */
-  struct hb_presence_member *up;     /* session member: the event member (valid while held) */
+  struct hb_presence_member *up;     /* session member: the event member (valid while conns > 0) */
   struct hb_presence_member *pending_next;
   uint32_t conns;
+  uint16_t remote;
   uint16_t info_len;
   uint8_t user_len;
   bool emitted : 1;                  /* in the emitted state */
@@ -68,11 +70,32 @@ typedef struct {
   pthread_mutex_t mu;
   pchan *chans;  /* uthash head */
   pchan *dirty;  /* channels with pending members */
+  hb_strbuf log; /* this node's holdings that changed, for the other nodes (hb_presence_apply's format) */
 } shard;
+
+/* Another node, as far as presence goes: the members it holds, and when it
+ * was last heard from (its members leave when it stays silent for ttl). */
+typedef struct rhold {
+  member *m; /* the key: a member it holds (held, so never freed meanwhile) */
+  hb_chan_key chan;
+  UT_hash_handle hh;
+} rhold;
+
+typedef struct rnode {
+  uint64_t id;
+  int64_t seen_ms;
+  rhold *held; /* uthash head, by member */
+  size_t nheld;
+  UT_hash_handle hh;
+} rnode;
 
 static shard shards[HB_PRESENCE_SHARDS];
 static hb_presence_limits limits;
-static hb_presence_deliver_fn deliver;
+static hb_presence_hooks hooks;
+/* Other nodes; taken before any shard lock, never after one. */
+static pthread_mutex_t remote_mu = PTHREAD_MUTEX_INITIALIZER;
+static rnode *rnodes;
+static atomic_long nremote;
 static atomic_uint_fast64_t next_seq;
 static atomic_long ndirty, nchans, nheld, nobservers;
 
@@ -149,20 +172,50 @@ static void mark_pending(shard *s, pchan *c, member *m) {
   }
 }
 
-/* One more connection holds `m`. */
-static void hold(shard *s, pchan *c, member *m) {
-  if (m->conns++ > 0) return;
-  c->held++;
-  atomic_fetch_add(&nheld, 1);
+static bool held(const member *m) { return m->conns || m->remote; }
+
+/* One record of a batch (hb_presence_apply): J or L, the channel key, the
+ * user id with its length (1 byte), the info with its length (2 bytes, little
+ * endian; none for a leave). */
+static void put_record(hb_strbuf *out, const hb_chan_key *chan, const member *m, bool join) {
+  uint16_t info_len = join ? m->info_len : 0;
+  hb_strbuf_addch(out, join ? 'J' : 'L');
+  hb_strbuf_add(out, chan, sizeof *chan);
+  hb_strbuf_addch(out, (char)m->user_len);
+  hb_strbuf_add(out, m->bytes, m->user_len);
+  hb_strbuf_addch(out, (char)(info_len & 0xff));
+  hb_strbuf_addch(out, (char)(info_len >> 8));
+  hb_strbuf_add(out, m->bytes + m->user_len, info_len);
+}
+
+/* This node's holding of `m` changed: the other nodes must hear of it. */
+static void log_change(shard *s, const pchan *c, const member *m, bool join) {
+  if (hooks.replicate) put_record(&s->log, &c->key, m, join); /* one node: nobody to tell */
+}
+
+/* `m` was not held and is now, or the other way round. */
+static void held_changed(shard *s, pchan *c, member *m) {
+  if (held(m)) {
+    c->held++;
+    atomic_fetch_add(&nheld, 1);
+  } else {
+    c->held--;
+    atomic_fetch_sub(&nheld, 1);
+  }
   mark_pending(s, c, m);
 }
 
-/* One connection fewer holds `m`. */
+/* One more connection of this node holds `m`. */
+static void hold(shard *s, pchan *c, member *m) {
+  bool was = held(m);
+  if (m->conns++ == 0) log_change(s, c, m, true);
+  if (!was) held_changed(s, c, m);
+}
+
+/* One connection fewer. */
 static void release(shard *s, pchan *c, member *m) {
-  if (--m->conns > 0) return;
-  c->held--;
-  atomic_fetch_sub(&nheld, 1);
-  mark_pending(s, c, m);
+  if (--m->conns == 0) log_change(s, c, m, false);
+  if (!held(m)) held_changed(s, c, m);
 }
 
 /* --- the join order ------------------------------------------------------- */
@@ -370,7 +423,7 @@ static void send_delta(pchan *c, scratch *sc) {
   size_t tlen;
   const char *topic = hb_presence_topic((hb_scope)c->key.level, &tlen);
   hb_msg *msg = hb_msg_new(&c->key, topic, tlen, sc->frame.buf, sc->frame.len);
-  deliver(msg);
+  hooks.deliver(msg);
   hb_msg_unref(msg);
   hb_metric_inc(HB_M_PRESENCE_MESSAGES);
 }
@@ -382,20 +435,20 @@ static bool emit(shard *s, pchan *c, int64_t now_ms, scratch *sc) {
     next = m->pending_next;
     m->pending_next = NULL;
     m->on_pending = false;
-    bool held = m->conns > 0;
-    if (held && !m->emitted) {
+    bool is_held = held(m);
+    if (is_held && !m->emitted) {
       m->emitted = true;
       m->seq = atomic_fetch_add(&next_seq, 1);
       order_append(c, m);
       c->emitted++;
       mvec_push(&sc->joins, m);
-    } else if (!held && m->emitted) {
+    } else if (!is_held && m->emitted) {
       m->emitted = false;
       order_remove(c, m);
       c->emitted--;
       mvec_push(&sc->leaves, m);
       mvec_push(&sc->gone, m);
-    } else if (!held) {
+    } else if (!is_held) {
       mvec_push(&sc->gone, m); /* came and went within one interval: nobody heard */
     }
   }
@@ -410,10 +463,170 @@ static bool emit(shard *s, pchan *c, int64_t now_ms, scratch *sc) {
   return changed && c->observers;
 }
 
+/* --- other nodes --------------------------------------------------------------- */
+
+static rnode *rnode_get(uint64_t id, int64_t now_ms) {
+  rnode *n;
+  HASH_FIND(hh, rnodes, &id, sizeof id, n);
+  if (!n) {
+    n = hb_calloc(1, sizeof *n);
+    n->id = id;
+    HASH_ADD(hh, rnodes, id, sizeof n->id, n);
+    atomic_fetch_add(&nremote, 1);
+  }
+  n->seen_ms = now_ms;
+  return n;
+}
+
+/* Everything node `n` held leaves; the node is forgotten (remote_mu held). */
+static void rnode_drop(rnode *n) {
+  rhold *h, *tmp;
+  HASH_ITER(hh, n->held, h, tmp) {
+    shard *s = &shards[shard_of(&h->chan)];
+    pthread_mutex_lock(&s->mu);
+    pchan *c = chan_find(s, &h->chan);
+    h->m->remote--;
+    if (!held(h->m)) held_changed(s, c, h->m);
+    pthread_mutex_unlock(&s->mu);
+    HASH_DELETE(hh, n->held, h);
+    hb_free(h);
+  }
+  HASH_DELETE(hh, rnodes, n);
+  hb_free(n);
+  atomic_fetch_sub(&nremote, 1);
+}
+
+/* One record of a batch: J|L, channel key, user, info. */
+typedef struct {
+  bool join;
+  hb_chan_key chan;
+  const char *user, *info;
+  size_t user_len, info_len;
+} record;
+
+static bool record_next(const char *p, size_t len, size_t *pos, record *r) {
+  size_t i = *pos;
+  if (len - i < 1 + sizeof r->chan + 1) return false;
+  if (p[i] != 'J' && p[i] != 'L') return false;
+  r->join = p[i++] == 'J';
+  memcpy(&r->chan, p + i, sizeof r->chan);
+  i += sizeof r->chan;
+  r->user_len = (uint8_t)p[i++];
+  if (!hb_presence_scope_ok((hb_scope)r->chan.level) || r->user_len == 0 || r->user_len > HB_MAX_USER_ID_BYTES ||
+      len - i < r->user_len + 2)
+    return false;
+  r->user = p + i;
+  i += r->user_len;
+  r->info_len = (size_t)(uint8_t)p[i] | (size_t)(uint8_t)p[i + 1] << 8;
+  i += 2;
+  if (r->info_len > HB_MAX_PRESENCE_INFO_BYTES || len - i < r->info_len) return false;
+  r->info = p + i;
+  /* compact JSON of an object, as the other node's token had it */
+  if (r->info_len && (r->info_len < 2 || r->info[0] != '{' || r->info[r->info_len - 1] != '}')) return false;
+  *pos = i + r->info_len;
+  return true;
+}
+
+int hb_presence_apply(uint64_t node, const void *batch, size_t len, int64_t now_ms) {
+  const char *p = batch;
+  size_t pos = 0;
+  record r;
+  int rc = 0;
+  pthread_mutex_lock(&remote_mu);
+  rnode *n = rnode_get(node, now_ms);
+  while (pos < len) {
+    if (!record_next(p, len, &pos, &r)) {
+      rc = -1; /* what came before applies; the rest cannot be read */
+      break;
+    }
+    shard *s = &shards[shard_of(&r.chan)];
+    pthread_mutex_lock(&s->mu);
+    pchan *c = chan_get(s, &r.chan);
+    member *m = r.join ? member_get(c, r.user, r.user_len, r.info, r.info_len) : member_find(c, r.user, r.user_len);
+    rhold *h = NULL;
+    if (m) HASH_FIND(hh, n->held, &m, sizeof m, h);
+    if (r.join && !h) {
+      h = hb_calloc(1, sizeof *h);
+      h->m = m;
+      h->chan = r.chan;
+      HASH_ADD(hh, n->held, m, sizeof h->m, h);
+      n->nheld++;
+      bool was = held(m);
+      m->remote++;
+      if (!was) held_changed(s, c, m);
+    } else if (!r.join && h) {
+      HASH_DELETE(hh, n->held, h);
+      hb_free(h);
+      n->nheld--;
+      m->remote--;
+      if (!held(m)) held_changed(s, c, m);
+    }
+    chan_maybe_free(s, c);
+    pthread_mutex_unlock(&s->mu);
+  }
+  pthread_mutex_unlock(&remote_mu);
+  return rc;
+}
+
+void hb_presence_heartbeat(uint64_t node, int64_t now_ms) {
+  pthread_mutex_lock(&remote_mu);
+  rnode_get(node, now_ms);
+  pthread_mutex_unlock(&remote_mu);
+}
+
+void hb_presence_drop_node(uint64_t node) {
+  pthread_mutex_lock(&remote_mu);
+  rnode *n;
+  HASH_FIND(hh, rnodes, &node, sizeof node, n);
+  if (n) rnode_drop(n);
+  pthread_mutex_unlock(&remote_mu);
+}
+
+/* Nodes silent for longer than the TTL: dead, or cut off from the others. */
+static void expire_nodes(int64_t now_ms) {
+  if (!limits.ttl_ms || atomic_load(&nremote) == 0) return;
+  pthread_mutex_lock(&remote_mu);
+  rnode *n, *tmp;
+  HASH_ITER(hh, rnodes, n, tmp) {
+    if (now_ms - n->seen_ms <= limits.ttl_ms) continue;
+    hb_warn("presence: node %016llx silent for over %lld s: its %zu memberships leave",
+            (unsigned long long)n->id, (long long)(limits.ttl_ms / 1000), n->nheld);
+    hb_metric_inc(HB_M_PRESENCE_NODES_EXPIRED);
+    rnode_drop(n);
+  }
+  pthread_mutex_unlock(&remote_mu);
+}
+
+void hb_presence_dump(hb_strbuf *out) {
+  for (int i = 0; i < HB_PRESENCE_SHARDS; i++) {
+    shard *s = &shards[i];
+    pthread_mutex_lock(&s->mu);
+    pchan *c, *ct;
+    HASH_ITER(hh, s->chans, c, ct) {
+      member *m, *mt;
+      HASH_ITER(hh, c->members, m, mt) if (m->conns) put_record(out, &c->key, m, true);
+    }
+    pthread_mutex_unlock(&s->mu);
+  }
+}
+
 /* The tick runs on one thread (the main thread's timer). */
 static scratch sc;
 
 size_t hb_presence_tick(int64_t now_ms) {
+  expire_nodes(now_ms);
+  if (hooks.replicate) {
+    /* This node's changes, to the other nodes, before its own deltas. */
+    hb_strbuf_reset(&sc.frame);
+    for (int i = 0; i < HB_PRESENCE_SHARDS; i++) {
+      shard *s = &shards[i];
+      pthread_mutex_lock(&s->mu);
+      if (s->log.len) hb_strbuf_add(&sc.frame, s->log.buf, s->log.len);
+      hb_strbuf_reset(&s->log);
+      pthread_mutex_unlock(&s->mu);
+    }
+    if (sc.frame.len) hooks.replicate(hooks.ud, sc.frame.buf, sc.frame.len);
+  }
   if (atomic_load(&ndirty) == 0) return 0;
   size_t sent = 0;
   for (int i = 0; i < HB_PRESENCE_SHARDS; i++) {
@@ -448,11 +661,14 @@ void hb_presence_stats_get(hb_presence_stats *st) {
   st->channels = atomic_load(&nchans);
   st->members = atomic_load(&nheld);
   st->observers = atomic_load(&nobservers);
+  st->nodes = atomic_load(&nremote);
 }
 
-void hb_presence_init(const hb_presence_limits *lim, hb_presence_deliver_fn fn) {
+void hb_presence_init(const hb_presence_limits *lim, const hb_presence_hooks *h) {
   limits = *lim;
-  deliver = fn ? fn : hb_publish_deliver_all;
+  memset(&hooks, 0, sizeof hooks);
+  if (h) hooks = *h;
+  if (!hooks.deliver) hooks.deliver = hb_publish_deliver_all;
   if (limits.list_max == 0) limits.list_max = HB_DEFAULT_PRESENCE_LIST_MAX;
   for (int i = 0; i < HB_PRESENCE_SHARDS; i++) {
     memset(&shards[i], 0, sizeof shards[i]);
@@ -465,16 +681,21 @@ void hb_presence_init(const hb_presence_limits *lim, hb_presence_deliver_fn fn) 
   atomic_store(&nchans, 0);
   atomic_store(&nheld, 0);
   atomic_store(&nobservers, 0);
+  atomic_store(&nremote, 0);
   hb_metrics_gauge("presence_channels", "Session and event channels with members or presence observers.", gauge,
                    &nchans);
   hb_metrics_gauge("presence_members", "Members present (a user counts once per channel), over all channels.",
                    gauge, &nheld);
   hb_metrics_gauge("presence_observers", "Presence subscriptions of this node's connections.", gauge, &nobservers);
+  hb_metrics_gauge("presence_nodes", "Other nodes whose members this node counts (several nodes).", gauge, &nremote);
 }
 
 void hb_presence_shutdown(void) {
-  long held = atomic_load(&nheld);
-  if (held) hb_warn("presence: %ld members still held at shutdown (a connection did not leave)", held);
+  pthread_mutex_lock(&remote_mu);
+  while (rnodes) rnode_drop(rnodes); /* their members leave with them */
+  pthread_mutex_unlock(&remote_mu);
+  long still = atomic_load(&nheld);
+  if (still) hb_warn("presence: %ld members still held at shutdown (a connection did not leave)", still);
   for (int i = 0; i < HB_PRESENCE_SHARDS; i++) {
     shard *s = &shards[i];
     pchan *c, *ct;
@@ -486,6 +707,7 @@ void hb_presence_shutdown(void) {
       hb_free(c);
     }
     s->dirty = NULL;
+    hb_strbuf_free(&s->log);
     pthread_mutex_destroy(&s->mu);
   }
   hb_free(sc.joins.v);

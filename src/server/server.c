@@ -82,6 +82,11 @@ static void on_hup(uv_signal_t *s, int signum) {
   hb_info("SIGHUP: credentials reloaded");
 }
 
+static void replicate_presence(void *ud, const void *batch, size_t len) {
+  hb_broker *b = ud;
+  b->ops->presence(b, batch, len);
+}
+
 /* Each layer's per-thread state, on the I/O thread. */
 static void thread_start(hb_io *io) { hb_publish_thread_start(io); }
 
@@ -166,8 +171,18 @@ int hb_server_run(const hb_config *cfg) {
   }
   history_up = true;
   hb_idem_init((int64_t)cfg->idempotency_ttl_s * 1000, HB_DEFAULT_IDEMPOTENCY_MAX_KEYS);
-  hb_presence_limits pl = {.interval_ms = cfg->presence_interval_ms, .list_max = (uint32_t)cfg->presence_list_max};
-  hb_presence_init(&pl, hb_publish_deliver_all);
+  hb_presence_limits pl = {
+      .interval_ms = cfg->presence_interval_ms,
+      .list_max = (uint32_t)cfg->presence_list_max,
+      .ttl_ms = (int64_t)cfg->presence_ttl_s * 1000,
+  };
+  /* Several nodes: the broker carries each node's presence to the others. */
+  hb_presence_hooks ph = {
+      .deliver = hb_publish_deliver_all,
+      .replicate = broker->ops->presence ? replicate_presence : NULL,
+      .ud = broker,
+  };
+  hb_presence_init(&pl, &ph);
   presence_up = true;
   hb_publish_init(&set, broker);
   hb_room_init();

@@ -15,9 +15,11 @@
 #include <cmocka.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/strbuf.h"
 #include "hubbub/presence.h"
 
 #define INTERVAL_MS 1000
+#define TTL_MS 30000
 
 /* Every delta frame built, as its JSON text. */
 static char *frames[256];
@@ -38,11 +40,20 @@ static void frames_clear(void) {
   nframes = 0;
 }
 
-static int64_t live_at_start;
-static void start(uint32_t list_max) {
-  hb_presence_limits lim = {.interval_ms = INTERVAL_MS, .list_max = list_max};
-  hb_presence_init(&lim, capture);
+/* What this node told the other nodes (hb_presence_hooks.replicate). */
+static hb_strbuf replicated;
+static void replicate(void *ud, const void *batch, size_t len) {
+  (void)ud;
+  hb_strbuf_add(&replicated, batch, len);
 }
+
+static int64_t live_at_start;
+static void start_with(uint32_t list_max, bool several_nodes) {
+  hb_presence_limits lim = {.interval_ms = INTERVAL_MS, .list_max = list_max, .ttl_ms = TTL_MS};
+  hb_presence_hooks h = {.deliver = capture, .replicate = several_nodes ? replicate : NULL};
+  hb_presence_init(&lim, &h);
+}
+static void start(uint32_t list_max) { start_with(list_max, false); }
 static int setup(void **state) {
   (void)state;
   live_at_start = hb_alloc_live_bytes();
@@ -53,6 +64,7 @@ static int teardown(void **state) {
   (void)state;
   hb_presence_shutdown();
   frames_clear();
+  hb_strbuf_free(&replicated);
   assert_int_equal(hb_alloc_live_bytes(), live_at_start);
   return 0;
 }
@@ -343,6 +355,157 @@ static void test_snapshot_then_deltas_exact(void **state) {
   observe(&s, -1);
 }
 
+/* --- several nodes ---------------------------------------------------------- */
+
+/* A record of a batch as another node writes it (presence.h). */
+static void rec(hb_strbuf *b, char kind, const hb_chan_key *chan, const char *user, const char *info) {
+  hb_strbuf_addch(b, kind);
+  hb_strbuf_add(b, chan, sizeof *chan);
+  hb_strbuf_addch(b, (char)strlen(user));
+  hb_strbuf_addstr(b, user);
+  size_t il = info ? strlen(info) : 0;
+  hb_strbuf_addch(b, (char)(il & 0xff));
+  hb_strbuf_addch(b, (char)(il >> 8));
+  if (il) hb_strbuf_add(b, info, il);
+}
+
+static int apply(uint64_t node, hb_strbuf *b, int64_t now) {
+  int rc = hb_presence_apply(node, b->buf, b->len, now);
+  hb_strbuf_reset(b);
+  return rc;
+}
+
+#define NODE_B 0xb0b0b0b0b0b0b0b0ull
+#define NODE_C 0xc0c0c0c0c0c0c0c0ull
+
+static void test_nodes_count_users_once(void **state) {
+  (void)state;
+  hb_presence_shutdown();
+  start_with(100, true);
+  hb_chan_key s = session_of(8, 1, 1, 1), ev = event_of(&s);
+  observe(&s, +1);
+  hb_strbuf b = HB_STRBUF_INIT;
+  /* node B holds alice (with her info) and bob in the session and the event */
+  rec(&b, 'J', &s, "alice", "{\"name\":\"Alice\"}");
+  rec(&b, 'J', &ev, "alice", "{\"name\":\"Alice\"}");
+  rec(&b, 'J', &s, "bob", NULL);
+  rec(&b, 'J', &s, "bob", NULL); /* said twice: held once */
+  assert_int_equal(apply(NODE_B, &b, 0), 0);
+  /* and this node has a tab of alice */
+  hb_presence_member *a = join(&s, "alice");
+  hb_presence_tick(0);
+  assert_int_equal(nframes, 1);
+  assert_non_null(strstr(frames[0], "\"count\":2,"));
+  assert_non_null(strstr(frames[0], "{\"user_id\":\"alice\",\"info\":{\"name\":\"Alice\"}}"));
+  assert_int_equal(page(&ev, 0, 10).count, 1);
+  /* what this node told the others: alice joined the session and the event */
+  /* (with the info the member already had: B's) */
+  assert_true(replicated.len == 2 * (1 + sizeof(hb_chan_key) + 1 + 5 + 2 + 16));
+  assert_int_equal(replicated.buf[0], 'J');
+  hb_strbuf_reset(&replicated);
+  /* B lets alice go: she is still here through this node */
+  rec(&b, 'L', &s, "alice", NULL);
+  rec(&b, 'L', &s, "nobody", NULL); /* not held by B: ignored */
+  assert_int_equal(apply(NODE_B, &b, 100), 0);
+  hb_presence_tick(INTERVAL_MS);
+  assert_int_equal(nframes, 1);
+  /* this node's alice leaves: now she is gone, and the others are told */
+  hb_presence_leave(&s, a);
+  hb_presence_tick(2 * INTERVAL_MS);
+  assert_int_equal(nframes, 2);
+  assert_non_null(strstr(frames[1], "\"count\":1,\"joins\":[],\"leaves\":[\"alice\"]"));
+  assert_int_equal(replicated.buf[0], 'L');
+  /* B says goodbye: bob leaves with it */
+  hb_presence_drop_node(NODE_B);
+  hb_presence_tick(3 * INTERVAL_MS);
+  assert_non_null(strstr(frames[2], "\"count\":0,\"joins\":[],\"leaves\":[\"bob\"]"));
+  hb_strbuf_free(&b);
+  observe(&s, -1);
+}
+
+static void test_silent_node_expires(void **state) {
+  (void)state;
+  hb_presence_shutdown();
+  start_with(100, true);
+  hb_chan_key s = session_of(8, 2, 1, 1);
+  hb_strbuf b = HB_STRBUF_INIT;
+  for (int i = 0; i < 20; i++) {
+    char u[8];
+    snprintf(u, sizeof u, "c%d", i);
+    rec(&b, 'J', &s, u, NULL);
+  }
+  assert_int_equal(apply(NODE_C, &b, 1000), 0);
+  rec(&b, 'J', &s, "b0", NULL);
+  assert_int_equal(apply(NODE_B, &b, 1000), 0);
+  hb_presence_tick(1000);
+  assert_int_equal(page(&s, 0, 100).count, 21);
+  hb_presence_stats st;
+  hb_presence_stats_get(&st);
+  assert_int_equal(st.nodes, 2);
+  /* B keeps beating, C falls silent: after the TTL, C's members leave */
+  for (int64_t t = 1000; t <= 1000 + TTL_MS + 2000; t += 1000) {
+    hb_presence_heartbeat(NODE_B, t);
+    hb_presence_tick(t);
+  }
+  assert_int_equal(page(&s, 0, 100).count, 1);
+  hb_presence_stats_get(&st);
+  assert_int_equal(st.nodes, 1);
+  /* a node that comes back is counted again */
+  rec(&b, 'J', &s, "c0", NULL);
+  assert_int_equal(apply(NODE_C, &b, 40000), 0);
+  hb_presence_tick(40000);
+  assert_int_equal(page(&s, 0, 100).count, 2);
+  hb_strbuf_free(&b);
+}
+
+static void test_bad_batches(void **state) {
+  (void)state;
+  hb_chan_key s = session_of(8, 3, 1, 1), org;
+  hb_chan_key_make(&org, HB_SCOPE_ORGANIZATION, &s.org, &s.plugin, &s.event, &s.session);
+  hb_strbuf b = HB_STRBUF_INIT;
+  rec(&b, 'J', &s, "ok", NULL);
+  rec(&b, 'X', &s, "bad", NULL);
+  rec(&b, 'J', &s, "never", NULL);
+  assert_int_equal(apply(NODE_B, &b, 0), -1); /* what came before applies */
+  rec(&b, 'J', &org, "org", NULL);
+  assert_int_equal(apply(NODE_B, &b, 0), -1); /* no presence per organization */
+  rec(&b, 'J', &s, "", NULL);
+  assert_int_equal(apply(NODE_B, &b, 0), -1);
+  rec(&b, 'J', &s, "x", "[1]");
+  assert_int_equal(apply(NODE_B, &b, 0), -1);
+  rec(&b, 'J', &s, "truncated", "{\"a\":1}");
+  b.len -= 3;
+  assert_int_equal(apply(NODE_B, &b, 0), -1);
+  hb_strbuf_addch(&b, 'J');
+  assert_int_equal(apply(NODE_B, &b, 0), -1);
+  hb_presence_tick(0);
+  hb_presence_page pg = page(&s, 0, 10);
+  assert_int_equal(pg.count, 1);
+  assert_string_equal(page_text, "[{\"user_id\":\"ok\"}]");
+  hb_strbuf_free(&b);
+}
+
+static void test_dump_and_round_trip(void **state) {
+  (void)state;
+  hb_presence_shutdown();
+  start_with(100, true);
+  hb_chan_key s = session_of(8, 4, 1, 1), ev = event_of(&s);
+  hb_presence_member *m1 = hb_presence_join(&s, "dora", 4, "{\"r\":\"host\"}", 12), *m2 = join(&s, "eve");
+  hb_strbuf dump = HB_STRBUF_INIT;
+  hb_presence_dump(&dump);
+  /* a node that applies this node's dump counts what it holds */
+  hb_presence_leave(&s, m1);
+  hb_presence_leave(&s, m2);
+  hb_presence_tick(0);
+  assert_int_equal(hb_presence_apply(NODE_B, dump.buf, dump.len, 0), 0);
+  hb_presence_tick(INTERVAL_MS);
+  hb_presence_page pg = page(&s, 0, 10);
+  assert_int_equal(pg.count, 2);
+  assert_non_null(strstr(page_text, "{\"user_id\":\"dora\",\"info\":{\"r\":\"host\"}}"));
+  assert_int_equal(page(&ev, 0, 10).count, 2);
+  hb_strbuf_free(&dump);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_tabs_count_once, setup, teardown),
@@ -353,6 +516,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_event_channel, setup, teardown),
       cmocka_unit_test_setup_teardown(test_isolation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_then_deltas_exact, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_nodes_count_users_once, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_silent_node_expires, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bad_batches, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dump_and_round_trip, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
