@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-all build asan tsan run test bench fuzz clean
+.PHONY: all deps deps-all build asan tsan run test soak bench fuzz clean
 
 all: build
 
@@ -36,6 +36,11 @@ run: build
 # ASan+UBSan builds, browser (Chromium), fuzz and bench smoke runs.
 test: deps-all build asan
 	@scripts/test.sh
+
+# The large runs that do not fit `make test`'s time: presence with 5,000
+# connections (make test runs the same suite with 500).
+soak: deps-all build
+	@scripts/soak.sh
 
 bench: deps-all build
 	@bench/run.sh

@@ -31,7 +31,9 @@ static void capture(hb_msg *m) {
   const char *json = hb_msg_json(m, &n);
   assert_true(nframes < 256);
   frame_chan[nframes] = m->chan;
-  frames[nframes] = strndup(json, n);
+  frames[nframes] = malloc(n + 1); /* not strndup: the frame has no NUL to stop at */
+  memcpy(frames[nframes], json, n);
+  frames[nframes][n] = '\0';
   nframes++;
 }
 
