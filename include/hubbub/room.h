@@ -25,22 +25,25 @@
 typedef struct hb_room hb_room;
 
 /* A connection in a room: its state in the connection's extension area.
- * Field order keeps it free of padding holes (W4, docs/performance.md). */
+ * Field order and widths keep it at 88 bytes without padding holes (W4,
+ * docs/performance.md): the presence pointer was paid for by a 32-bit
+ * expiry and the counters packed into one 32-bit unit. */
 typedef struct hb_peer {
   hb_ws ws;          /* first: the WebSocket glue's state (ws.h) */
   hb_room *room;
   struct hb_presence_member *presence; /* its membership of its session and event (presence.h) */
   hb_list subs;      /* hb_sub.conn_link (index.h) */
   hb_bucket bucket;  /* publish rate limit (conn_publish_rate/burst) */
-  int64_t expires_at; /* the connection token's exp (0 = none) */
-  uint32_t nsubs;
-  unsigned scopes : 4;        /* hb_scope_set the token allows */
-  unsigned rate_strikes : 10; /* publishes refused in a row (< HB_RATE_STRIKES_BEFORE_CLOSE) */
+  uint32_t expires_at; /* the connection token's exp, Unix seconds (0 = none; later than 2106: UINT32_MAX) */
+  unsigned nsubs : 17;        /* event names subscribed (<= HB_CONFIG_MAX_SUBSCRIPTIONS) */
+  unsigned scopes : 3;        /* hb_scope_set the token allows */
+  unsigned rate_strikes : 9;  /* publishes refused in a row (< HB_RATE_STRIKES_BEFORE_CLOSE) */
   unsigned observing : 2;     /* hb_scope_set: the presence it subscribed to (session, event) */
 } hb_peer;
 
-_Static_assert(HB_SCOPE__COUNT <= 4, "hb_peer.scopes");
-_Static_assert(HB_RATE_STRIKES_BEFORE_CLOSE < (1 << 10), "hb_peer.rate_strikes");
+_Static_assert(HB_CONFIG_MAX_SUBSCRIPTIONS < (1 << 17), "hb_peer.nsubs");
+_Static_assert(HB_SCOPE__COUNT <= 3, "hb_peer.scopes");
+_Static_assert(HB_RATE_STRIKES_BEFORE_CLOSE < (1 << 9), "hb_peer.rate_strikes");
 
 /** Register the room protocol as the WebSocket glue's upper layer (once). */
 void hb_room_init(void);

@@ -89,7 +89,7 @@ hb_peer *hb_room_join(hb_ws *ws, const hb_conn_claims *cl) {
   p->room = room_acquire(c->io, &room);
   hb_list_init(&p->subs);
   p->scopes = cl->scopes & ((1u << HB_SCOPE__COUNT) - 1);
-  p->expires_at = cl->exp;
+  p->expires_at = cl->exp <= 0 ? 0 : cl->exp >= UINT32_MAX ? UINT32_MAX : (uint32_t)cl->exp;
   hb_bucket_init(&p->bucket, cfg->conn_publish_burst, hb_io_now_ms(c->io));
   p->presence = hb_presence_join(&room, cl->user_id, strlen(cl->user_id), cl->info, cl->info_len);
   return p;
@@ -397,7 +397,7 @@ out:
 /* The token's expiry, checked on every sweep against the wall clock. */
 static void room_on_sweep(hb_ws *ws, uint64_t now_ms) {
   hb_peer *p = peer_of(ws);
-  if (p->expires_at && (int64_t)time(NULL) > p->expires_at + HB_JWT_LEEWAY_S)
+  if (p->expires_at && p->expires_at != UINT32_MAX && (int64_t)time(NULL) > (int64_t)p->expires_at + HB_JWT_LEEWAY_S)
     hb_ws_close(ws, HB_CLOSE_UNAUTHORIZED, "token expired", false);
 }
 
