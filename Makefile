@@ -4,9 +4,14 @@ ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
+# Recursive makes (cmake --build runs one) would print "Entering directory" lines.
+MAKEFLAGS  += --no-print-directory
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-all build asan tsan run test soak bench fuzz clean
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+
+.PHONY: all deps deps-all build bin asan tsan run test soak bench fuzz install deb clean
 
 all: build
 
@@ -20,6 +25,12 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# The server binary alone (for run, install, deb): quiet, the compiler's
+# output shown only if the build fails.
+bin: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target hubbub >$(BUILD)/build-hubbub.log 2>&1 || { cat $(BUILD)/build-hubbub.log; exit 1; }
+
 asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DHB_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
@@ -29,8 +40,10 @@ tsan: deps
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 
 # Build, start on 127.0.0.1:8080 with ./data, print a token, a curl line and the demo URL.
-run: build
-	@scripts/run.sh
+run:
+	@echo "make run: building $(BUILD)/hubbub"
+	@$(MAKE) bin
+	@HUBBUB_BIN=$(BUILD)/hubbub scripts/run.sh
 
 # Every test: unit (cmocka), end-to-end (node:test) on the release and the
 # ASan+UBSan builds, browser (Chromium), fuzz and bench smoke runs.
@@ -41,6 +54,15 @@ test: deps-all build asan
 # connections (make test runs the same suite with 500).
 soak: deps-all build
 	@scripts/soak.sh
+
+# The binary, the systemd unit, a default config (kept if present) and the
+# docs under PREFIX (default /usr/local), staged under DESTDIR if given.
+install: bin
+	@DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+# $(BUILD)/hubbub_<version>_<arch>.deb (scripts/make-deb.sh); prints its path.
+deb: bin
+	@scripts/make-deb.sh $(BUILD)
 
 bench: deps-all build
 	@bench/run.sh

@@ -5,17 +5,34 @@
  * masked client frames, unmasked server frames). It opens N real WebSocket
  * connections to hubbub, nginx+nchan or the uWebSockets peer, subscribes them,
  * publishes with a send timestamp inside every payload, and prints ONE JSON
- * line: deliveries/s, loss, end-to-end latency p50/p90/p99/max, the server's
- * CPU time per delivery (utime+stime of --pid from /proc before and after),
- * and its RSS.
+ * line: deliveries/s, loss, end-to-end latency p50/p90/p99/max (from the
+ * generator writing the publish, WebSocket or HTTP, to each subscriber reading
+ * it; 1 us resolution below 65 ms), the same for the first and for the last
+ * subscriber of each message (how long a fan-out waited before it started,
+ * and how long it took), the server's CPU time per delivery and per publish
+ * (its threads' time on a CPU from /proc/PID/task/TID/schedstat, before and
+ * after), its write and read
+ * system calls (syscw/syscr of /proc/PID/io), its RSS, the generator's own
+ * CPU time (a generator near 100 % measures itself) and the share of the run
+ * in which some task on the machine waited for a CPU (/proc/pressure/cpu: the
+ * machine is shared; above a few % the run measured the neighbours too).
  *
  * Workloads (--workload):
  *   fanout  R rooms x S connections; either one publisher per room (--pub one)
  *           or every connection publishing into its own room (--pub all);
  *           paced (--rate msg/s in total, or --per-conn-rate) or closed loop
  *           (--inflight K: at most K messages not yet seen by every subscriber).
- *   http    one room of S subscribers; H keep-alive HTTP connections publish
- *           with one request outstanding each.
+ *           Paced publishing is --pace even by default: message k leaves at
+ *           start + k/rate (a nanosecond timeout, not a 1 ms tick) and
+ *           consecutive messages go to consecutive rooms (message k from room
+ *           k mod R, member (k / R) mod S), so every room sees its share spread
+ *           evenly in time. --pace burst is the older generator: 1 ms ticks and
+ *           the publishers taken in connection order, i.e. a room's 100
+ *           members one after the other, so a room gets bursts.
+ *   http    R rooms of S subscribers; H keep-alive HTTP connections publish
+ *           (room = connection mod R) with at most one request outstanding
+ *           each: as fast as they are answered, or paced with --rate (even,
+ *           as above; a message waits for a free connection if none is).
  *   idle    N subscribed idle connections: server RSS per connection; holds
  *           them --hold seconds (the wrk run of W3 uses this for subscribers).
  *   connect N connections opened as fast as the server accepts them
@@ -37,6 +54,7 @@
 #define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -47,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -59,8 +78,12 @@
 #define LG_MAX_CONNS 20000          /* the machine caps a process at 20,000 fds */
 #define LG_MAX_ROOMS 1024
 #define LG_RING (1u << 21)          /* message records; > messages per run */
-#define LG_HIST_BUCKET_US 10        /* latency histogram resolution */
-#define LG_HIST_BUCKETS (1u << 20)  /* 10 us x 1M = 10.5 s of latency range */
+#define LG_HIST_FINE_US 65536       /* 1 us buckets below this latency */
+#define LG_HIST_COARSE_US 100       /* then 100 us buckets */
+#define LG_HIST_RANGE_US 10500000   /* 10.5 s of latency range */
+#define LG_HIST_BUCKETS (LG_HIST_FINE_US + (LG_HIST_RANGE_US - LG_HIST_FINE_US) / LG_HIST_COARSE_US)
+#define LG_POLL_TICK_NS 1000000LL   /* longest sleep while publishing */
+#define LG_LATE_SEND_NS 1000000LL   /* a paced publish this late counts in late_sends */
 #define LG_READ_BUF (256 * 1024)    /* one shared read buffer */
 #define LG_MSG_TIMEOUT_NS 2000000000LL /* a message unseen this long is lost */
 #define LG_DRAIN_NS 2000000000LL    /* wait for stragglers after publishing */
@@ -92,6 +115,7 @@ struct conn {
 struct rec {
   uint64_t seq;
   int64_t t;
+  int64_t t_first; /* first delivery seen, 0 before */
   uint32_t expected;
   uint32_t got;
   uint8_t done;
@@ -107,6 +131,7 @@ static int g_pub_all;          /* --pub all */
 static int g_inflight;         /* closed loop when > 0 */
 static int g_sub_at_upgrade;   /* hubbub: --subscribe upgrade (?subscribe=) instead of a message */
 static double g_rate;          /* total msg/s when > 0 */
+static int g_pace_burst;       /* --pace burst: the older 1 ms tick, room-ordered publishers */
 static double g_per_conn_rate; /* msg/s per connection (--pub all) */
 static double g_duration = 5;
 static double g_hold;
@@ -121,6 +146,7 @@ static int g_observers = 10;
 static int g_distinct = 1;
 static double g_churn_pct = 1.0;
 static int g_ready_on_welcome; /* a connection is ready at its welcome (no subscribe) */
+static const char *g_ready_file; /* written when publishing starts (bench/profile.sh) */
 
 /* --- state ------------------------------------------------------------------- */
 static int g_ep;
@@ -129,11 +155,18 @@ static int g_nconns;
 static char *g_tok[LG_MAX_ROOMS], *g_ev[LG_MAX_ROOMS], *g_se[LG_MAX_ROOMS];
 static int g_room_ready[LG_MAX_ROOMS];
 static struct rec *g_ring;
-static uint32_t *g_hist;
+/* latency histograms: every delivery; the first and the last of each message */
+struct hist {
+  uint32_t *b;
+  int64_t max_ns;
+  uint64_t n;
+  double sum_ns;
+};
+static struct hist g_lat, g_first, g_last;
 static uint64_t g_seq, g_oldest = 1;
 static uint64_t g_published, g_expected, g_delivered, g_late, g_dup, g_errors;
 static uint64_t g_http_ok, g_http_bad, g_refused, g_hs_fail, g_closed_by_server;
-static int64_t g_lat_max_ns;
+static uint64_t g_late_sends; /* paced publishes written > LG_LATE_SEND_NS after their time */
 static int g_inflight_now;
 static int g_ready, g_opened, g_connecting;
 static char g_readbuf[LG_READ_BUF];
@@ -169,9 +202,9 @@ static uint32_t rnd32(void) {
 }
 
 /* --- /proc of the server ---------------------------------------------------- */
-static int64_t proc_cpu_ns(int pid) {
+/* utime+stime of /proc/PID/stat: clock ticks (10 ms), every thread, dead ones too. */
+static int64_t proc_stat_cpu_ns(int pid) {
   char path[64], buf[2048];
-  if (pid <= 0) return 0;
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
   FILE *f = fopen(path, "r");
   if (!f) return 0;
@@ -196,6 +229,38 @@ static int64_t proc_cpu_ns(int pid) {
   return (int64_t)((ut + st) * (1000000000ULL / (unsigned long long)hz));
 }
 
+/*
+ * The server's CPU time in ns: the first field of /proc/PID/task/TID/schedstat
+ * (time on a CPU, ns) summed over its threads, which resolves the few ms a
+ * lone publish costs where /proc/PID/stat counts 10 ms ticks. A thread that
+ * ends during the run would be lost: none of the servers ends one. Falls back
+ * to /proc/PID/stat.
+ */
+static int64_t proc_cpu_ns(int pid) {
+  char path[96];
+  if (pid <= 0) return 0;
+  snprintf(path, sizeof path, "/proc/%d/task", pid);
+  DIR *d = opendir(path);
+  if (!d) return proc_stat_cpu_ns(pid);
+  int64_t sum = 0;
+  int ok = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    snprintf(path, sizeof path, "/proc/%d/task/%.16s/schedstat", pid, e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    unsigned long long ns;
+    if (fscanf(f, "%llu", &ns) == 1) {
+      sum += (int64_t)ns;
+      ok = 1;
+    }
+    fclose(f);
+  }
+  closedir(d);
+  return ok ? sum : proc_stat_cpu_ns(pid);
+}
+
 static long proc_rss_kb(int pid) {
   char path[64], line[256];
   long kb = 0;
@@ -207,6 +272,48 @@ static long proc_rss_kb(int pid) {
     if (strncmp(line, "VmRSS:", 6) == 0) kb = strtol(line + 6, NULL, 10);
   fclose(f);
   return kb;
+}
+
+/* syscr and syscw of /proc/PID/io: the server's read and write system calls
+ * (write, writev, send*; read, readv, recv*). 0 when unreadable. */
+static void proc_syscalls(int pid, long long *r, long long *w) {
+  char path[64], line[256];
+  *r = *w = 0;
+  if (pid <= 0) return;
+  snprintf(path, sizeof path, "/proc/%d/io", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "syscr:", 6) == 0) *r = strtoll(line + 6, NULL, 10);
+    if (strncmp(line, "syscw:", 6) == 0) *w = strtoll(line + 6, NULL, 10);
+  }
+  fclose(f);
+}
+
+/* The "some" total of /proc/pressure/cpu: microseconds in which at least one
+ * runnable task waited for a CPU, machine-wide (-1 without PSI). Over a run
+ * it says whether something else competed for the cores (the machine is
+ * shared): the server and the generator, each pinned to its own core, do not
+ * wait for each other. */
+static long long psi_cpu_some_us(void) {
+  char line[256];
+  long long v = -1;
+  FILE *f = fopen("/proc/pressure/cpu", "r");
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f)) {
+    const char *t = strstr(line, "total=");
+    if (strncmp(line, "some", 4) == 0 && t) v = strtoll(t + 6, NULL, 10);
+  }
+  fclose(f);
+  return v;
+}
+
+/* This process's CPU time (user + system), ns. */
+static int64_t self_cpu_ns(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+         ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
 }
 
 /* --- output ------------------------------------------------------------------ */
@@ -315,6 +422,7 @@ static uint64_t new_message(int room) {
   r->t = t;
   r->expected = (uint32_t)g_room_ready[room];
   r->got = 0;
+  r->t_first = 0;
   r->done = r->expected == 0;
   g_expected += r->expected;
   g_published++;
@@ -375,8 +483,30 @@ static uint64_t num_after(const char *p, size_t n, const char *key, int *found) 
   return v;
 }
 
-static void message_done(struct rec *r) {
+static void hist_add(struct hist *h, int64_t ns) {
+  if (ns < 0) ns = 0;
+  if (ns > h->max_ns) h->max_ns = ns;
+  uint64_t us = (uint64_t)ns / 1000;
+  uint64_t b = us < LG_HIST_FINE_US ? us : LG_HIST_FINE_US + (us - LG_HIST_FINE_US) / LG_HIST_COARSE_US;
+  if (b >= LG_HIST_BUCKETS) b = LG_HIST_BUCKETS - 1;
+  h->b[b]++;
+  h->n++;
+  h->sum_ns += (double)ns;
+}
+
+/* The upper edge of bucket i, in ms. */
+static double hist_edge_ms(uint32_t i) {
+  if (i < LG_HIST_FINE_US) return (double)(i + 1) / 1000.0;
+  return (double)(LG_HIST_FINE_US + (uint64_t)(i - LG_HIST_FINE_US + 1) * LG_HIST_COARSE_US) / 1000.0;
+}
+
+/* The message is complete (or written off): its last delivery is now. */
+static void message_done(struct rec *r, int64_t now) {
   r->done = 1;
+  if (r->got > 0) {
+    hist_add(&g_first, r->t_first - r->t);
+    if (r->got >= r->expected) hist_add(&g_last, now - r->t);
+  }
   if (g_inflight > 0) g_inflight_now--;
 }
 
@@ -415,14 +545,10 @@ static void on_text(struct conn *c, const char *p, size_t n) {
     else g_late++; /* written off as lost, arrived after all */
     return;
   }
-  int64_t lat = now - t;
-  if (lat < 0) lat = 0;
-  if (lat > g_lat_max_ns) g_lat_max_ns = lat;
-  uint64_t b = (uint64_t)lat / (LG_HIST_BUCKET_US * 1000);
-  if (b >= LG_HIST_BUCKETS) b = LG_HIST_BUCKETS - 1;
-  g_hist[b]++;
+  hist_add(&g_lat, now - t);
   g_delivered++;
-  if (++r->got >= r->expected) message_done(r);
+  if (r->got++ == 0) r->t_first = now;
+  if (r->got >= r->expected) message_done(r, now);
 }
 
 /* Parse server frames from p[0..n); return bytes consumed. */
@@ -635,6 +761,16 @@ static void loop_once(int timeout_ms) {
   for (int i = 0; i < n; i++) on_event(evs[i].data.ptr, evs[i].events);
 }
 
+/* One poll that sleeps at most timeout_ns (epoll_pwait2: a paced publish is
+ * not rounded to the next millisecond). */
+static void loop_once_ns(int64_t timeout_ns) {
+  struct epoll_event evs[LG_MAX_EVENTS];
+  if (timeout_ns < 0) timeout_ns = 0;
+  struct timespec ts = {.tv_sec = timeout_ns / 1000000000LL, .tv_nsec = timeout_ns % 1000000000LL};
+  int n = epoll_pwait2(g_ep, evs, LG_MAX_EVENTS, &ts, NULL);
+  for (int i = 0; i < n; i++) on_event(evs[i].data.ptr, evs[i].events);
+}
+
 /* Open conns [from, to) keeping at most g_window handshakes in progress;
  * return when each is ready (subscribed), failed, or the deadline passed. */
 static void open_range(int from, int to, int64_t deadline) {
@@ -659,36 +795,39 @@ static void expire_old(int64_t now, int force) {
     struct rec *r = &g_ring[g_oldest & (LG_RING - 1)];
     if (!r->done) {
       if (!force && now - r->t < LG_MSG_TIMEOUT_NS) return;
-      message_done(r);
+      message_done(r, now);
     }
     g_oldest++;
   }
 }
 
-static void hist_percentiles(double *p50, double *p90, double *p99) {
-  uint64_t total = 0, acc = 0;
-  for (uint32_t i = 0; i < LG_HIST_BUCKETS; i++) total += g_hist[i];
-  double want[3] = {0.50, 0.90, 0.99};
-  double *out[3] = {p50, p90, p99};
+/* p50, p90, p99 of h in ms (bucket upper edges); 0 when empty. */
+static void hist_percentiles(const struct hist *h, double out[3]) {
+  static const double want[3] = {0.50, 0.90, 0.99};
+  uint64_t acc = 0;
   int k = 0;
-  *p50 = *p90 = *p99 = 0;
-  if (!total) return;
+  out[0] = out[1] = out[2] = 0;
+  if (!h->n) return;
   for (uint32_t i = 0; i < LG_HIST_BUCKETS && k < 3; i++) {
-    acc += g_hist[i];
-    while (k < 3 && (double)acc >= want[k] * (double)total) {
-      /* the bucket's upper edge, in ms */
-      *out[k] = (double)(i + 1) * LG_HIST_BUCKET_US / 1000.0;
-      k++;
-    }
+    acc += h->b[i];
+    while (k < 3 && (double)acc >= want[k] * (double)h->n) out[k++] = hist_edge_ms(i);
   }
+}
+
+/* "name":{"p50":..,"p90":..,"p99":..,"max":..,"mean":..} in ms, 3 decimals (1 us). */
+static void hist_json(char *out, size_t cap, const char *name, const struct hist *h) {
+  double q[3];
+  hist_percentiles(h, q);
+  snprintf(out, cap, "\"%s\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f}", name,
+           q[0], q[1], q[2], (double)h->max_ns / 1e6, h->n ? h->sum_ns / (double)h->n / 1e6 : 0.0);
 }
 
 static void usage(void) {
   fprintf(stderr,
           "usage: hb_loadgen --target hubbub|nchan|uws --port P --workload fanout|http|idle|connect|limit|presence\n"
           "  [--rooms R] [--subs S] [--pub one|all] [--inflight K] [--rate MSG_S]\n"
-          "  [--per-conn-rate MSG_S] [--duration S] [--hold S] [--http-conns H] [--window W]\n"
-          "  [--pid SERVER_PID] [--tokens FILE] [--api-token T] [--label TEXT]\n"
+          "  [--per-conn-rate MSG_S] [--pace even|burst] [--duration S] [--hold S] [--http-conns H] [--window W]\n"
+          "  [--pid SERVER_PID] [--tokens FILE] [--api-token T] [--label TEXT] [--ready-file PATH]\n"
           "  [--subscribe message|upgrade]  (hubbub: a subscribe message, or ?subscribe= at the upgrade)\n"
           "  presence: --secret SIGNING_SECRET --org ORG_ID --plugin PLUGIN_ID [--observers K]\n"
           "            [--distinct 1|0] [--churn PCT_PER_S]\n");
@@ -712,6 +851,10 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--pub")) g_pub_all = !strcmp(v, "all");
     else if (!strcmp(a, "--inflight")) g_inflight = atoi(v);
     else if (!strcmp(a, "--rate")) g_rate = atof(v);
+    else if (!strcmp(a, "--pace")) {
+      if (!strcmp(v, "burst")) g_pace_burst = 1;
+      else if (strcmp(v, "even")) usage();
+    }
     else if (!strcmp(a, "--per-conn-rate")) g_per_conn_rate = atof(v);
     else if (!strcmp(a, "--duration")) g_duration = atof(v);
     else if (!strcmp(a, "--hold")) g_hold = atof(v);
@@ -731,6 +874,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--observers")) g_observers = atoi(v);
     else if (!strcmp(a, "--distinct")) g_distinct = atoi(v);
     else if (!strcmp(a, "--churn")) g_churn_pct = atof(v);
+    else if (!strcmp(a, "--ready-file")) g_ready_file = v;
     else usage();
   }
   if (g_rooms < 1 || g_rooms > LG_MAX_ROOMS) die("--rooms out of range");
@@ -776,6 +920,31 @@ static void print_common(const char *extra_fmt, ...) {
   fflush(stdout);
 }
 
+/* The connection that sends paced message number k, or NULL if it cannot
+ * now (not ready; for HTTP, no free connection). */
+static struct conn *paced_publisher(uint64_t k, int nsubs, int http) {
+  if (http) {
+    /* connection k mod H (whose room is its index mod R), else the next free one */
+    for (int i = 0; i < g_http_conns; i++) {
+      struct conn *c = &g_conns[nsubs + (int)((k + (uint64_t)i) % (uint64_t)g_http_conns)];
+      if (c->state == S_HTTP && !c->http_busy) return c;
+    }
+    return NULL;
+  }
+  uint64_t room, member;
+  if (g_pace_burst) {
+    /* the older order: connections in index order, a room's members in a row */
+    uint64_t i = k % (uint64_t)(g_pub_all ? nsubs : g_rooms);
+    room = g_pub_all ? i / (uint64_t)g_subs : i;
+    member = g_pub_all ? i % (uint64_t)g_subs : 0;
+  } else {
+    room = k % (uint64_t)g_rooms;
+    member = g_pub_all ? (k / (uint64_t)g_rooms) % (uint64_t)g_subs : 0;
+  }
+  struct conn *c = &g_conns[room * (uint64_t)g_subs + member];
+  return c->state == S_READY ? c : NULL;
+}
+
 static int run_delivery(int http) {
   int nsubs = g_rooms * g_subs;
   int64_t t0 = now_ns();
@@ -794,15 +963,50 @@ static int run_delivery(int http) {
   int64_t settle = now_ns() + 200000000LL;
   while (now_ns() < settle) loop_once(5);
   long rss_setup = proc_rss_kb(g_pid);
-  int64_t cpu0 = proc_cpu_ns(g_pid);
+  long long sr0, sw0, sr1, sw1;
+  proc_syscalls(g_pid, &sr0, &sw0);
+  if (g_ready_file) {
+    /* a profiler waits for this to attach to the publishing phase only */
+    FILE *rf = fopen(g_ready_file, "w");
+    if (rf) {
+      /* the start, CLOCK_MONOTONIC, as perf --clockid monotonic stamps samples */
+      int64_t t = now_ns();
+      fprintf(rf, "%lld.%09lld\n", (long long)(t / 1000000000LL), (long long)(t % 1000000000LL));
+      fclose(rf);
+    }
+  }
+  int64_t cpu0 = proc_cpu_ns(g_pid), gen0 = self_cpu_ns();
+  long long psi0 = psi_cpu_some_us();
   int64_t start = now_ns();
   int64_t end = start + (int64_t)(g_duration * 1e9);
-  /* publishers: conn 0 of each room (--pub one) or every ready conn (--pub all) */
+  /* paced: a total rate (--rate), or per publisher (--per-conn-rate: every
+   * ready connection with --pub all, else one per room) */
   double total_rate = g_rate > 0 ? g_rate : g_per_conn_rate * (g_pub_all ? ready : g_rooms);
-  uint64_t rr = 0;
+  uint64_t rr = 0, skipped = 0;
   int64_t now;
   while ((now = now_ns()) < end) {
-    if (http) {
+    int64_t next_due = now + LG_POLL_TICK_NS;
+    if (total_rate > 0) {
+      /* message rr is due at start + rr / rate */
+      for (;;) {
+        int64_t due = start + (int64_t)((double)rr * 1e9 / total_rate);
+        if (due > now) {
+          next_due = due;
+          break;
+        }
+        struct conn *c = paced_publisher(rr, nsubs, http);
+        if (!c) {
+          if (http) break; /* wait for a response to free a connection */
+          rr++;            /* a publisher that is not ready: its turn is lost */
+          if (++skipped > (uint64_t)nsubs && g_ready == 0) break;
+          continue;
+        }
+        if (now - due > LG_LATE_SEND_NS) g_late_sends++;
+        rr++;
+        if (http) publish_http(c);
+        else publish_ws(c);
+      }
+    } else if (http) {
       for (int i = nsubs; i < nsubs + g_http_conns; i++) {
         struct conn *c = &g_conns[i];
         if (c->state == S_HTTP && !c->http_busy) publish_http(c);
@@ -814,19 +1018,10 @@ static int run_delivery(int http) {
         if (c->state != S_READY) break;
         publish_ws(c);
       }
-    } else if (total_rate > 0) {
-      uint64_t due = (uint64_t)((double)(now - start) / 1e9 * total_rate);
-      while (g_published < due) {
-        struct conn *c;
-        if (g_pub_all) c = &g_conns[rr++ % (uint64_t)nsubs];
-        else c = &g_conns[(rr++ % (uint64_t)g_rooms) * (uint64_t)g_subs];
-        if (c->state == S_READY) publish_ws(c);
-        else if (g_pub_all && g_ready == 0) break;
-        else if (!g_pub_all) break;
-      }
     }
     expire_old(now, 0);
-    loop_once(1);
+    if (g_pace_burst || total_rate <= 0) loop_once(1);
+    else loop_once_ns(next_due - now_ns());
   }
   int64_t pub_end = now_ns();
   /* drain: stragglers until every message is seen or written off */
@@ -837,29 +1032,42 @@ static int run_delivery(int http) {
     loop_once(5);
   }
   expire_old(now_ns(), 1);
-  int64_t cpu1 = proc_cpu_ns(g_pid);
+  int64_t cpu1 = proc_cpu_ns(g_pid), gen1 = self_cpu_ns();
+  long long psi1 = psi_cpu_some_us();
+  int64_t drained = now_ns();
+  proc_syscalls(g_pid, &sr1, &sw1);
   long rss1 = proc_rss_kb(g_pid);
   double secs = (double)(pub_end - start) / 1e9;
-  double p50, p90, p99;
-  hist_percentiles(&p50, &p90, &p99);
   double loss = g_expected ? 100.0 * (double)(g_expected - g_delivered) / (double)g_expected : 0;
   double cpu_per = g_delivered && g_pid ? (double)(cpu1 - cpu0) / (double)g_delivered : 0;
-  print_common("\"inflight\":%d,\"rate\":%.1f,\"per_conn_rate\":%.2f,\"http_conns\":%d,"
+  double cpu_per_pub = g_published && g_pid ? (double)(cpu1 - cpu0) / (double)g_published : 0;
+  char lat[256], first[256], last[256];
+  hist_json(lat, sizeof lat, "lat_ms", &g_lat);
+  hist_json(first, sizeof first, "first_ms", &g_first);
+  hist_json(last, sizeof last, "last_ms", &g_last);
+  print_common("\"inflight\":%d,\"rate\":%.1f,\"per_conn_rate\":%.2f,\"pace\":\"%s\",\"http_conns\":%d,"
                "\"subscribed\":%d,\"of\":%d,\"duration_s\":%.3f,\"published\":%llu,"
-               "\"publish_per_s\":%.1f,\"http_ok\":%llu,\"http_bad\":%llu,\"expected\":%llu,"
-               "\"delivered\":%llu,\"deliveries_per_s\":%.1f,\"loss_pct\":%.4f,\"late\":%llu,"
-               "\"errors\":%llu,\"closed_by_server\":%llu,"
-               "\"lat_ms\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"max\":%.2f},"
-               "\"server_cpu_s\":%.3f,\"cpu_ns_per_delivery\":%.1f,"
+               "\"publish_per_s\":%.1f,\"late_sends\":%llu,\"http_ok\":%llu,\"http_bad\":%llu,"
+               "\"expected\":%llu,\"delivered\":%llu,\"deliveries_per_s\":%.1f,\"loss_pct\":%.4f,"
+               "\"late\":%llu,\"errors\":%llu,\"closed_by_server\":%llu,%s,%s,%s,"
+               "\"server_cpu_s\":%.3f,\"server_cpu_pct\":%.1f,\"cpu_ns_per_delivery\":%.1f,"
+               "\"cpu_ns_per_publish\":%.1f,"
+               "\"server_writes\":%lld,\"server_reads\":%lld,\"deliveries_per_write\":%.2f,"
+               "\"gen_cpu_pct\":%.1f,\"cpu_wait_pct\":%.1f,"
                "\"server_rss_kb_start\":%ld,\"server_rss_kb_setup\":%ld,\"server_rss_kb\":%ld",
-               g_inflight, g_rate, g_per_conn_rate, http ? g_http_conns : 0, ready, nsubs, secs,
-               (unsigned long long)g_published, (double)g_published / secs,
-               (unsigned long long)g_http_ok, (unsigned long long)g_http_bad,
-               (unsigned long long)g_expected, (unsigned long long)g_delivered,
-               (double)g_delivered / secs, loss, (unsigned long long)g_late,
-               (unsigned long long)g_errors, (unsigned long long)g_closed_by_server, p50, p90, p99,
-               (double)g_lat_max_ns / 1e6, (double)(cpu1 - cpu0) / 1e9, cpu_per, rss0, rss_setup,
-               rss1);
+               g_inflight, total_rate > 0 ? total_rate : 0.0, g_per_conn_rate,
+               total_rate <= 0 ? "closed" : g_pace_burst ? "burst" : "even", http ? g_http_conns : 0,
+               ready, nsubs, secs, (unsigned long long)g_published, (double)g_published / secs,
+               (unsigned long long)g_late_sends, (unsigned long long)g_http_ok,
+               (unsigned long long)g_http_bad, (unsigned long long)g_expected,
+               (unsigned long long)g_delivered, (double)g_delivered / secs, loss,
+               (unsigned long long)g_late, (unsigned long long)g_errors,
+               (unsigned long long)g_closed_by_server, lat, first, last, (double)(cpu1 - cpu0) / 1e9,
+               100.0 * (double)(cpu1 - cpu0) / (double)(drained - start), cpu_per, cpu_per_pub, sw1 - sw0, sr1 - sr0,
+               sw1 > sw0 ? (double)g_delivered / (double)(sw1 - sw0) : 0.0,
+               100.0 * (double)(gen1 - gen0) / (double)(drained - start),
+               psi0 < 0 ? -1.0 : 100.0 * (double)(psi1 - psi0) * 1000.0 / (double)(drained - start), rss0,
+               rss_setup, rss1);
   return ready == nsubs && g_delivered > 0 ? 0 : 1;
 }
 
@@ -1091,8 +1299,11 @@ int main(int argc, char **argv) {
   }
   g_nconns = total;
   g_ring = lg_alloc(sizeof *g_ring * LG_RING);
-  g_hist = lg_alloc(sizeof *g_hist * LG_HIST_BUCKETS);
+  g_lat.b = lg_alloc(sizeof *g_lat.b * LG_HIST_BUCKETS);
+  g_first.b = lg_alloc(sizeof *g_first.b * LG_HIST_BUCKETS);
+  g_last.b = lg_alloc(sizeof *g_last.b * LG_HIST_BUCKETS);
   g_rng ^= (uint64_t)now_ns();
+  prctl(PR_SET_TIMERSLACK, 1UL); /* paced publishes leave on time, not 50 us late */
   int rc;
   if (!strcmp(g_workload, "fanout")) rc = run_delivery(0);
   else if (!strcmp(g_workload, "http")) rc = run_delivery(1);

@@ -7,7 +7,8 @@
  *     claims. A random input that verifies would mean a forgery, so verify
  *     is also run with a second key and must then fail; hb_jwt_verify_keyed
  *     (the connection path: payload parsed once, key from its plugin_id)
- *     must agree with hb_jwt_verify, and alternating keys exercise the
+ *     must agree with hb_jwt_verify, and so must hb_jwt_verify_keys (the
+ *     kid-selecting path) with that one key; alternating keys exercise the
  *     per-thread HMAC context;
  *   - as claims: mint from bytes of the input, then verify must succeed and
  *     give the same claims back (round trip).
@@ -30,6 +31,23 @@ static bool fixed_key(const hb_uuid *plugin, char *key, size_t cap, size_t *key_
   if (strlen(k) >= cap) return false;
   memcpy(key, k, strlen(k) + 1);
   *key_len = strlen(k);
+  return true;
+}
+
+/* hb_jwt_keys_fn: KEY alone, with kid "k1"; ud != NULL adds KEY2 as the
+ * previous secret (kid "k0"). */
+static bool fixed_keys(const hb_uuid *plugin, hb_jwt_keys *out, void *ud) {
+  (void)plugin;
+  memcpy(out->key[0].secret, KEY, sizeof KEY);
+  out->key[0].len = strlen(KEY);
+  memcpy(out->key[0].kid, "k1", 3);
+  out->n = 1;
+  if (ud) {
+    memcpy(out->key[1].secret, KEY2, sizeof KEY2);
+    out->key[1].len = strlen(KEY2);
+    memcpy(out->key[1].kid, "k0", 3);
+    out->n = 2;
+  }
   return true;
 }
 
@@ -66,6 +84,17 @@ static void as_token(const char *in, size_t len) {
                        c.iat != c2.iat || c.exp != c2.exp || c.nbf != c2.nbf))
       abort();
   }
+  /* The kid-selecting path with one key says what the keyed path says. */
+  hb_conn_claims c3;
+  hb_error e3;
+  memset(&e3, 0, sizeof e3);
+  hb_err r3 = hb_jwt_verify_keys(in, len, fixed_keys, NULL, NOW, &c3, &e3);
+  if (r3 != r2 || strcmp(e3.message, e2.message) != 0) abort();
+  if (r3 == HB_OK && (strcmp(c3.kid, "k1") != 0 || strcmp(c3.user_id, c2.user_id) != 0 || c3.exp != c2.exp))
+    abort();
+  /* With a second key the result is a success only if one of them signed. */
+  hb_err r4 = hb_jwt_verify_keys(in, len, fixed_keys, (void *)1, NOW, NULL, NULL);
+  if (r4 == HB_OK && r2 != HB_OK && hb_jwt_verify(in, len, KEY2, strlen(KEY2), NOW, NULL, NULL) != HB_OK) abort();
 }
 
 static void as_claims(const uint8_t *d, size_t n) {
@@ -86,8 +115,20 @@ static void as_claims(const uint8_t *d, size_t n) {
     if (d[i] >= 0x20 && d[i] != 0x7f) in.user_id[ul++] = (char)d[i];
   if (ul == 0) in.user_id[ul++] = 'u';
   in.user_id[ul] = '\0';
+  /* A kid from the input (when the first byte says so), of base64url
+   * characters as hubbub's are. */
+  if (d[65] & 1) {
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t kl = 1 + d[66] % HB_SIGNING_KID_MAX_BYTES;
+    for (size_t i = 0; i < kl; i++) in.kid[i] = alphabet[d[(67 + i) % n] & 63];
+  }
   char *tok = hb_jwt_mint(&in, KEY, strlen(KEY));
   if (!tok) abort();
+  if (in.kid[0]) {
+    hb_conn_claims k;
+    hb_err rk = hb_jwt_verify_keys(tok, strlen(tok), fixed_keys, (void *)1, NOW, &k, NULL);
+    if (rk == HB_OK && strcmp(k.kid, "k1") != 0) abort();
+  }
   hb_error e;
   hb_err r = hb_jwt_verify(tok, strlen(tok), KEY, strlen(KEY), NOW, &out, &e);
   /* Invalid UTF-8 in the user id cannot survive jansson: then the token is

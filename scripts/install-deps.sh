@@ -6,14 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What to install: "build" (server only) or "all" (tests, browser, bench peers).
+# python3: test/unit/cli_smoke.sh reads JSON with it, and the conformance
+# suite posts bodies with Python's http.client (a client that writes first).
 what="${1:-build}"
 
 pkgs=(build-essential cmake pkg-config libuv1-dev libhttp-parser-dev libwslay-dev
-      libjansson-dev libssl-dev libsqlite3-dev libhiredis-dev uthash-dev libcmocka-dev
-      nodejs npm sqlite3)
+      libjansson-dev libssl-dev libsqlite3-dev libhiredis-dev libpq-dev uthash-dev libcmocka-dev
+      nodejs npm sqlite3 python3)
 if [ "$what" = all ]; then
-  pkgs+=(redis-server chromium clang libclang-rt-14-dev wrk nginx-light libnginx-mod-nchan
-         fonts-noto-color-emoji)
+  # postgresql: the tests start a private server of their own (test/pg-harness.sh).
+  pkgs+=(postgresql redis-server chromium clang libclang-rt-14-dev wrk nginx-light libnginx-mod-nchan liburing-dev
+         fonts-noto-color-emoji
+         # test/packaging/deb.sh: dpkg-shlibdeps, systemd-analyze verify (systemd is
+         # only installed, never started: harmless in a container), curl.
+         dpkg-dev systemd curl)
 fi
 
 missing=()

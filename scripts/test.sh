@@ -33,8 +33,9 @@ step() {
 node_suite() { local bin=$1; shift; echo env HUBBUB_BIN="$PWD/$bin" node --test --test-concurrency=2 --test-timeout=120000 "$@"; }
 
 step "layer order (includes point down)" 60 node scripts/check-layers.mjs
-step "unit tests (release)" 300 ctest --test-dir build --output-on-failure
-step "unit tests (ASan+UBSan)" 300 ctest --test-dir build-asan --output-on-failure
+step "unit tests (release)" 600 ctest --test-dir build --output-on-failure
+step "unit tests (ASan+UBSan)" 900 ctest --test-dir build-asan --output-on-failure
+step "docs (OpenAPI valid; error codes, routes and config keys match the server)" 120 $(node_suite build/hubbub test/docs/)
 step "end-to-end (release)" 900 $(node_suite build/hubbub test/e2e/)
 step "end-to-end (ASan+UBSan)" 1200 $(node_suite build-asan/hubbub test/e2e/)
 if [ -d sdk/js/test ]; then
@@ -43,6 +44,7 @@ fi
 if [ -d test/browser ] && [ -x /usr/bin/chromium ]; then
   step "browser (Chromium)" 600 $(node_suite build/hubbub test/browser/)
 fi
+step "packaging (make install, make deb, dpkg -i and the unit's ExecStart, purge)" 240 test/packaging/deb.sh build
 if [ -x fuzz/run.sh ] && command -v clang >/dev/null; then
   step "fuzz smoke" 900 bash -c 'make -s fuzz FUZZ_SECONDS=${FUZZ_SMOKE_SECONDS:-10}'
 fi

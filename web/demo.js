@@ -33,11 +33,11 @@
   }
 
   /* How the SDK sends the token: `#...&transport=protocol|query` overrides the
-   * default. The server does not speak the hubbub.v1 subprotocol yet
-   * (docs/protocol.md section 2), so the default is still ?token=. */
+   * default, the subprotocol (never in a URL, and refusals come in band with
+   * their code: docs/protocol.md section 2). */
   function readTransport() {
     var m = /(?:^|[#&])transport=(protocol|query)(?:&|$)/.exec(location.hash);
-    return m ? m[1] : 'query'; // TODO(server): protocol transport
+    return m ? m[1] : 'protocol';
   }
 
   /* What each connection error means for someone looking at the demo. */

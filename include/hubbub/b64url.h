@@ -5,6 +5,7 @@
 #ifndef HUBBUB_B64URL_H
 #define HUBBUB_B64URL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "hubbub/strbuf.h"
@@ -23,5 +24,7 @@ void hb_b64url_encode(hb_strbuf *sb, const unsigned char *p, size_t n);
  * changing what it decodes to). Returns the decoded length or -1.
  */
 long hb_b64url_decode(const char *s, size_t n, unsigned char *out);
+/** True for a character of the base64url alphabet (A-Z a-z 0-9 - _). */
+bool hb_b64url_is_char(unsigned char c);
 
 #endif

@@ -59,8 +59,10 @@ typedef struct {
    * docs/scaling.md, "Presence".
    */
   void (*presence)(hb_broker *b, const void *batch, size_t len);
-  /** "up", "down", "connecting"...: for /healthz. */
+  /** "up", "down", "connecting"...: for /healthz and hubbub_broker_state. */
   const char *(*state)(hb_broker *b);
+  /** Every value state() may return, NULL-terminated (the one-hot gauge). */
+  const char *const *states;
   bool (*healthy)(hb_broker *b);
   /** Called on the main thread after the I/O threads stopped; frees `b`. */
   void (*stop)(hb_broker *b);

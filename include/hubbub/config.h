@@ -1,12 +1,19 @@
 /*
  * config.h - the server's configuration: defaults from limits.h, then the
- * JSON config file (--config), then command-line flags.
+ * JSON config file (--config or HUBBUB_CONFIG), then HUBBUB_* environment
+ * variables, then command-line flags: the most specific source wins.
  */
 #ifndef HUBBUB_CONFIG_H
 #define HUBBUB_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The config file's path, when --config is not given. */
+#define HB_CONFIG_ENV_FILE "HUBBUB_CONFIG"
+/* Another name of HUBBUB_DATA_DIR, after the --data flag. */
+#define HB_CONFIG_ENV_DATA_ALIAS "HUBBUB_DATA"
 
 typedef struct {
   char host[256];
@@ -18,6 +25,7 @@ typedef struct {
   size_t max_body_bytes;
   size_t max_batch_body_bytes; /* POST /api/v1/pub_subs/batch */
   size_t max_message_bytes;
+  int max_message_fragments; /* frames of one fragmented WebSocket message */
   size_t max_data_bytes;
   size_t max_output_bytes;
   size_t max_subscriptions;
@@ -44,11 +52,41 @@ typedef struct {
   int presence_interval_ms;  /* at most one presence message per channel per this */
   int presence_list_max;     /* members per snapshot by default; joins + leaves per message at most */
   int presence_ttl_s;        /* several nodes: a silent node's members expire after this */
+  char log_format[8]; /* "text" or "json" (log.h) */
+  bool access_log;    /* one line per HTTP request, whatever log_level says */
+  /* Origins whose pages may call the HTTP API from a browser (CORS), space
+   * separated, compared as origin.h says; empty = no CORS headers. */
+  char cors_allowed_origins[2048];
 } hb_config;
 
 void hb_config_defaults(hb_config *c);
 /** Merge a JSON config file. -1 and a reason in errbuf on failure. */
 int hb_config_load_file(hb_config *c, const char *path, char *errbuf, size_t errlen);
+
+/**
+ * Merge the environment: HUBBUB_<KEY> for every config file key (the key in
+ * upper case: HUBBUB_MAX_BODY_BYTES, HUBBUB_LISTEN, ...), and HUBBUB_DATA as
+ * another name of HUBBUB_DATA_DIR. HUBBUB_HOST and HUBBUB_PORT win over
+ * HUBBUB_LISTEN. A set variable is used even when empty. Values pass the
+ * file's checks; on failure returns -1, leaves `c` untouched and puts in
+ * errbuf a message that starts with the variable's name.
+ */
+int hb_config_load_env(hb_config *c, char *errbuf, size_t errlen);
+
+/** Whether `name` is a variable hb_config_load_env reads, or HUBBUB_CONFIG. */
+bool hb_config_env_known(const char *name);
+
+/* How far (edits) a HUBBUB_* name may be from a known one to be taken for a typo. */
+#define HB_CONFIG_ENV_SUGGEST_DISTANCE 2
+
+/**
+ * For a HUBBUB_* name that hubbub does not read but that looks like one it
+ * does (a typo, or the start of one: HUBBUB_REDIS), write the known name to
+ * `out` and return true, so that the caller can warn. Names far from every
+ * known one (HUBBUB_TOKEN in a user's shell) return false: other tools share
+ * the prefix.
+ */
+bool hb_config_env_suggest(const char *name, char *out, size_t outlen);
 
 /**
  * Parse "HOST:PORT", "[IPv6]:PORT" or ":PORT" (host left empty: the caller

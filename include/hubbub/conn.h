@@ -118,6 +118,7 @@ struct hb_conn {
   bool shut : 1;               /* uv_shutdown issued */
   bool ip_counted : 1;         /* counted against max_connections_per_ip */
   unsigned upper : 16;         /* free bits for the upper layer (hb_conn_upper_bits) */
+  uint32_t linger_left;        /* lingering close: bytes it may still read and discard */
   /* the extension area follows, aligned for any field (hb_conn_ext) */
 };
 
@@ -142,6 +143,13 @@ hb_conn *hb_conn_new(struct hb_io *io);
 void hb_conn_start(hb_conn *c);
 /** Install another handler (a protocol upgrade). */
 void hb_conn_set_handler(hb_conn *c, const hb_conn_handler *h);
+/**
+ * Have bytes arrived that were not read yet? A loop turn runs its timers
+ * (the sweep) before it reads, so after the thread was held up (a loaded
+ * machine, a long flush), a deadline can pass while the peer's bytes wait
+ * in the kernel: a connection is not idle then.
+ */
+bool hb_conn_input_waiting(hb_conn *c);
 
 /** Queue a shared frame (counts a reference); it may wait for the thread's
  * flush window. False when the connection is not open or was cut off. */
@@ -159,12 +167,21 @@ void hb_conn_drop_pending(hb_conn *c);
  * HB_CLOSE_FLUSH_TIMEOUT_MS). */
 void hb_conn_close(hb_conn *c, bool flush);
 /**
- * Close gracefully: write what is queued, half-close, and read (discarding)
- * until the peer closes or `timeout_ms` passes. Closing at once would make
- * the kernel reset a connection with unread input, and the peer would lose
- * the last bytes we sent (RFC 6455 7.1.1, RFC 9112 9.6).
+ * Close gracefully (a lingering close): write what is queued, half-close,
+ * and read (discarding) until the peer closes, `timeout_ms` passes or more
+ * than `max_bytes` arrived, then close. Closing at once would make the
+ * kernel reset a connection with unread input, and the peer would lose the
+ * last bytes we sent (RFC 6455 7.1.1, RFC 9112 9.6). Counted in
+ * hubbub_lingering_closes_total; one that reaches a bound before the peer's
+ * EOF also in hubbub_lingering_closes_cut_total.
  */
-void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms);
+void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms, uint32_t max_bytes);
+
+/* "[ffff:...:1]:65535" and its NUL. */
+#define HB_PEER_NAME_BYTES 56
+/** The peer's address as "1.2.3.4:5678" or "[::1]:5678" (for log lines:
+ * one system call, so only when a line is written); "?" when unknown. */
+void hb_conn_peer_name(hb_conn *c, char out[HB_PEER_NAME_BYTES]);
 
 /** True when the backlog has been over the limit longer than the grace period. */
 bool hb_conn_overdue(const hb_conn *c, uint64_t now_ms);

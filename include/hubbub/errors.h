@@ -8,6 +8,7 @@
 #ifndef HUBBUB_ERRORS_H
 #define HUBBUB_ERRORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum {
@@ -42,6 +43,7 @@ typedef enum {
   HB_E_URI_TOO_LONG,          /* 414 */
   HB_E_REQUEST_TIMEOUT,       /* 408 */
   HB_E_ALREADY_EXISTS,        /* 409 admin: a name already taken */
+  HB_E_TOKEN_REVOKED,         /* 401 connection token of a user whose tokens were revoked */
   HB_E__COUNT
 } hb_err;
 
@@ -58,6 +60,7 @@ typedef enum {
   HB_CLOSE_PROTOCOL_ERROR = 1002,
   HB_CLOSE_UNSUPPORTED_DATA = 1003, /* a binary message */
   HB_CLOSE_INVALID_PAYLOAD = 1007,  /* text or close reason not UTF-8 */
+  HB_CLOSE_POLICY_VIOLATION = 1008, /* a message in more than max_message_fragments frames */
   HB_CLOSE_MESSAGE_TOO_BIG = 1009,
   HB_CLOSE_INTERNAL_ERROR = 1011,
   HB_CLOSE_TRY_AGAIN_LATER = 1013,
@@ -70,6 +73,14 @@ typedef enum {
   HB_CLOSE_TOKEN_REVOKED = 4410,
   HB_CLOSE_UNPROCESSABLE = 4422,
 } hb_close_code;
+
+/**
+ * Is `e` a refusal (docs/operations.md, "Logs"): a client turned away for
+ * its credentials, its origin, a limit or because the server cannot serve
+ * (401, 403, 413, 415, 429, 503), not for a mistake in what it sent.
+ * Refusals are logged at warn and counted in hubbub_refusals_total.
+ */
+bool hb_err_is_refusal(hb_err e);
 
 /** The close code of a refusal with `e` (4000 + its 4xx status; 1013 for a 503). */
 hb_close_code hb_err_close_code(hb_err e);

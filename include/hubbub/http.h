@@ -16,7 +16,9 @@
 
 #include "hubbub/conn.h"
 #include "hubbub/errors.h"
+#include "hubbub/limits.h"
 #include "hubbub/strbuf.h"
+#include "hubbub/uuid.h"
 
 #define HB_HTTP_FIELD_BYTES 64 /* longest header name we care to keep */
 #define HB_HTTP_ROUTE_DATA_BYTES 64 /* the router's per-request scratch (route_data) */
@@ -36,6 +38,10 @@ typedef enum {
   HB_H_WS_VERSION,
   HB_H_IF_NONE_MATCH,
   HB_H_IDEMPOTENCY_KEY,
+  /* May be repeated: the lines are joined with ", " (RFC 9110 5.3), and its
+   * value may be HB_MAX_WS_PROTOCOL_VALUE_BYTES long (a connection token). */
+  HB_H_WS_PROTOCOL,
+  HB_H_ACR_METHOD, /* Access-Control-Request-Method: a CORS preflight */
   HB__H_COUNT
 } hb_hdr;
 
@@ -48,8 +54,10 @@ typedef struct hb_http_req {
   size_t header_bytes;
   unsigned nheaders;
   size_t field_len;
+  size_t name_bytes; /* the current header name's length, to HB_MAX_HEADER_NAME_BYTES */
   bool field_long; /* longer than HB_HTTP_FIELD_BYTES: not one we read */
   bool in_value;
+  size_t value_cap; /* the longest value the header being read may have */
   hb_strbuf value;
   char *hdr[HB__H_COUNT]; /* NULL when absent */
   size_t hdr_len[HB__H_COUNT];
@@ -59,6 +67,18 @@ typedef struct hb_http_req {
   bool upgrade;
   bool keep_alive;
   bool failed;      /* an error response was sent; the connection closes */
+  uint8_t transport; /* hb_transport: HTTP, or WS for the WebSocket route (the router says) */
+  uint64_t started_ns; /* uv_hrtime() at the request's first byte */
+  /* Header lines (each ending in CRLF) the router adds to every response to
+   * this request (CORS), or NULL. Owned by the request. */
+  char *resp_headers;
+  /* The credential the request carried, for log lines (never the secret),
+   * set by the router: hb_log_redact()'s form, or "admin:<hash prefix>", or
+   * (log_cred_id_set) the API token's id, formatted only when a line is
+   * written. Empty when none. */
+  char log_cred[HB_LOG_REDACT_BYTES];
+  bool log_cred_id_set;
+  hb_uuid log_cred_id;
   const void *route; /* the router's: the route matched at on_headers */
   /* The router's: what its checks found (the API token's principal), kept
    * here so that no request allocates for it. */
@@ -73,7 +93,8 @@ typedef struct hb_http_req {
 typedef struct {
   /** Headers are in: route and check (method, credentials, Content-Type,
    * declared size). Return false after queuing an error response: the
-   * connection then closes without reading the body. */
+   * connection then closes without parsing the body (a lingering close
+   * reads and discards it, bounded: HB_HTTP_LINGER_MS and _MAX_BYTES). */
   bool (*on_headers)(hb_conn *c, hb_http_req *req);
   /** The whole request is in: answer it, or upgrade the connection (then
    * the bytes that follow go to the new handler). */
@@ -96,14 +117,38 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len);
 /**
  * Queue a complete response. `extra` holds additional header lines, each
  * ending in CRLF (or NULL). `close` adds Connection: close and closes the
- * connection after the flush.
+ * connection after the flush: with a lingering close (conn.h) once a
+ * request was read from it, so that a client still sending its body reads
+ * the answer instead of a reset.
  */
 void hb_http_respond(hb_conn *c, int status, const char *ctype, const char *extra,
                      const char *body, size_t len, bool close);
-/** A JSON error body ({"error":{...}}) with the error's status. */
+/** A JSON error body ({"error":{...}}) with the error's status. Counted and
+ * logged (hb_http_note_error). */
 void hb_http_respond_error(hb_conn *c, const hb_error *e, const char *extra, bool close);
+/**
+ * Count and log an error answered to the connection's current request:
+ * hubbub_errors_total, hubbub_refusals_total (refusals, and anything the
+ * WebSocket route refuses), and one log line (warn for refusals, error for
+ * 5xx but 503, debug otherwise; at most one a second per code and
+ * transport). `close_code` is the WebSocket close code of a refusal
+ * answered in band, 0 otherwise.
+ */
+void hb_http_note_error(hb_conn *c, const hb_error *e, unsigned close_code);
+/**
+ * A response of `bytes` bytes with `status` was queued for the current
+ * request other than through hb_http_respond (the 101 of an upgrade): the
+ * duration histogram and the access log.
+ */
+void hb_http_note_response(hb_conn *c, int status, size_t bytes);
 /** Reason phrase of a status code. */
 const char *hb_http_reason(int status);
+/**
+ * The next element of a comma-separated header value (RFC 9110 5.6.1:
+ * whitespace around elements trimmed, empty ones skipped), from *pos on.
+ * False at the end.
+ */
+bool hb_http_list_next(const char *v, size_t len, size_t *pos, const char **elem, size_t *elen);
 /** Case-insensitive: does the comma-separated header value hold `token`? */
 bool hb_http_has_token(const char *value, size_t len, const char *token);
 /**

@@ -42,18 +42,44 @@
 #define HB_MAX_HEADER_BYTES 16384 /* request line + all headers */
 #define HB_MAX_HEADERS 64
 #define HB_MAX_HEADER_VALUE_BYTES 4096
+/* Sec-WebSocket-Protocol may carry a connection token of up to
+ * HB_MAX_CONN_TOKEN_BYTES ("hubbub.token.<jwt>", docs/protocol.md §2) next to
+ * the other subprotocols offered: its value may be this long. */
+#define HB_MAX_WS_PROTOCOL_VALUE_BYTES (HB_MAX_CONN_TOKEN_BYTES + 512)
+/* A header name: the longest registered ones are under 40 bytes; a longer
+ * one is an attack or a bug, answered 431 like the other header limits. */
+#define HB_MAX_HEADER_NAME_BYTES 256
 #define HB_DEFAULT_MAX_BODY_BYTES 65536
 #define HB_DEFAULT_MAX_BATCH_BODY_BYTES (1024 * 1024) /* POST /api/v1/pub_subs/batch */
 #define HB_HTTP_IDLE_TIMEOUT_MS 30000   /* keep-alive connection without a request */
 #define HB_HTTP_REQUEST_TIMEOUT_MS 10000 /* a started request must complete within */
+/* An answer that closes the connection (an early 401, 413, 415..., a 408)
+ * is followed by a lingering close (conn.c): half-close, then read and
+ * discard what the client still sends, so that a client that writes its
+ * whole body before it reads gets the answer instead of a reset (RFC 9112
+ * 9.6; nginx's lingering_close). Bounded in time and bytes: at most this
+ * long, at most this many bytes, then the connection is closed. The
+ * connection keeps counting against max_connections meanwhile, and holds no
+ * buffer (reads go to the thread's buffer), so lingering cannot hold more
+ * than the connection limit already allows, and never longer than a
+ * client that trickles a request could anyway. */
+#define HB_HTTP_LINGER_MS 5000
+#define HB_HTTP_LINGER_MAX_BYTES (64 * 1024 * 1024)
 #define HB_HTTP_SPARE_KEEP_BYTES 8192 /* body/value buffers a thread's spare request keeps */
 
 /* --- WebSocket ----------------------------------------------------------- */
 #define HB_DEFAULT_MAX_MESSAGE_BYTES 65536 /* one client message, after reassembly */
+/* Frames of one fragmented message (the first and its continuations): past
+ * it the connection is closed with 1008. Empty continuation frames cost the
+ * sender 6 bytes each and would otherwise keep a message open forever. */
+#define HB_DEFAULT_MAX_MESSAGE_FRAGMENTS 16384
 #define HB_HANDSHAKE_TIMEOUT_MS 10000
 #define HB_WS_PING_INTERVAL_MS 25000
 #define HB_WS_IDLE_TIMEOUT_MS 60000 /* nothing received (not even a pong) */
 #define HB_WS_CLOSE_TIMEOUT_MS 2000 /* wait this long for the peer's close */
+/* After our close frame, what the peer may still send (the rest of a
+ * message in flight, its close) before it is cut off: as HTTP's lingering. */
+#define HB_WS_CLOSE_MAX_BYTES HB_HTTP_LINGER_MAX_BYTES
 #define HB_MAX_CLOSE_REASON_BYTES 123 /* RFC 6455 5.5: control payload <= 125 */
 /* A client message up to this long that arrives as one read holding exactly
  * its one frame is unmasked on the stack and handled without wslay (ws.c). */
@@ -80,6 +106,9 @@
 #define HB_HISTORY_SHARDS 64                /* locks over the channel table (history.c) */
 #define HB_HISTORY_FLUSH_MS 50              /* single node: history saved this often (main thread) */
 #define HB_HISTORY_SWEEP_MS 1000            /* expired messages dropped this often */
+/* A channel with no kept message and no publish or join for the TTL and
+ * this much longer is forgotten (its epoch with it). */
+#define HB_HISTORY_FORGET_GRACE_MS 60000
 #define HB_DEFAULT_IDEMPOTENCY_TTL_S 300    /* a retried publish with the same key answers the first result */
 #define HB_CONFIG_MAX_IDEMPOTENCY_TTL_S 86400
 #define HB_MAX_IDEMPOTENCY_KEY_BYTES 128
@@ -153,9 +182,19 @@
 /* A plugin signing secret (the HMAC key of its connection tokens). */
 #define HB_SECRET_MAX_BYTES 128
 #define HB_SIGNING_SECRET_RANDOM_BYTES 32
+/* A signing secret's key id (the JOSE header's kid): random bytes, written as
+ * base64url (8 characters); ids up to the maximum are accepted on import. */
+#define HB_SIGNING_KID_RANDOM_BYTES 6
+#define HB_SIGNING_KID_MAX_BYTES 32
 #define HB_CONN_TOKEN_DEFAULT_TTL_S 3600
 #define HB_CONN_TOKEN_MAX_TTL_S 86400
 #define HB_JWT_LEEWAY_S 30
+/* A connection-token revocation is kept this long: past it every token it
+ * could refuse (server-minted ones live at most HB_CONN_TOKEN_MAX_TTL_S) has
+ * expired, and it is pruned at the next revocation. */
+#define HB_CONN_REVOCATION_KEEP_S (HB_CONN_TOKEN_MAX_TTL_S + 2 * HB_JWT_LEEWAY_S)
+/* `hubbub token create --ttl`: at most ten years. */
+#define HB_API_TOKEN_MAX_TTL_S (10LL * 366 * 86400)
 /* Signing keys up to this long are kept, with an HMAC context keyed with
  * them, per thread (jwt.c); longer ones are verified with one-shot HMAC.
  * Covers every plugin secret (HB_SECRET_MAX_BYTES). */
@@ -182,14 +221,46 @@
 
 /* --- store, config (added by the store/CLI module) ------------------------ */
 #define HB_STORE_BUSY_TIMEOUT_MS 5000 /* wait this long for another writer (the CLI, a migration) */
+#define HB_STORE_MAX_LOCATION_BYTES 1023 /* a directory, sqlite:PATH or a PostgreSQL URI */
+/* PostgreSQL: connect_timeout when the URI gives none (libpq's minimum is 2). */
+#define HB_STORE_PG_CONNECT_TIMEOUT_S 2
+/* PostgreSQL: no reply to a statement within this drops the connection and
+ * the call fails as unavailable; the server's statement_timeout is set
+ * HB_STORE_PG_TIMEOUT_MARGIN_MS below it, so a slow statement is usually
+ * cancelled by the server first and the connection kept. */
+#define HB_STORE_PG_REPLY_TIMEOUT_MS 5000
+#define HB_STORE_PG_TIMEOUT_MARGIN_MS 500
+/* PostgreSQL: a transaction left open this long (a hung admin client) is
+ * ended by the server, releasing its locks. */
+#define HB_STORE_PG_IDLE_TX_TIMEOUT_MS 30000
+/* hb_store_wait_change on SQLite reads data_version this often. */
+#define HB_STORE_LOCAL_POLL_MS 100
+/* `hubbub import`: the largest document read, and its deepest nesting. */
+#define HB_DUMP_MAX_BYTES (64 * 1024 * 1024)
+#define HB_DUMP_MAX_DEPTH 8
+#define HB_DUMP_MAX_ENTRIES 100000 /* per list (organizations, plugins...) */
 #define HB_CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define HB_CONFIG_MAX_SIZE_BYTES (1024 * 1024 * 1024) /* upper bound of every *_bytes setting */
 #define HB_CONFIG_MAX_CONNECTIONS 1000000
 #define HB_CONFIG_MAX_SUBSCRIPTIONS 65536
+#define HB_CONFIG_MAX_MESSAGE_FRAGMENTS 1000000
 #define HB_CONFIG_MAX_TIMEOUT_MS 3600000 /* upper bound of every *_ms setting */
 #define HB_CONFIG_MAX_RATE 1000000.0     /* publishes per second, and burst */
 #define HB_DEFAULT_WEB_DIR "." /* holds web/ (the demo) and sdk/js/dist/ */
 #define HB_DEFAULT_LOG_LEVEL "info"
+#define HB_DEFAULT_LOG_FORMAT "text" /* or "json": one object per line */
+
+/* --- logs and metrics (log.c, metrics.c) ---------------------------------- */
+#define HB_LOG_LINE_BYTES 2048 /* one log line; a field that does not fit is left out */
+/* A credential in a log line: its first characters and an ellipsis. */
+#define HB_LOG_REDACT_CHARS 8
+#define HB_LOG_REDACT_BYTES 16 /* HB_LOG_REDACT_CHARS + the 3-byte ellipsis + NUL */
+/* One line per kind of event (a refusal reason, a close code) per interval;
+ * the next line says how many were left out. */
+#define HB_LOG_LIMIT_INTERVAL_MS 1000
+#define HB_LOG_PATH_BYTES 256 /* of a request path in a log line */
+/* CORS preflight answers may be cached by the browser this long. */
+#define HB_CORS_MAX_AGE_S 600
 
 /* --- Redis broker (added by the redis module, src/broker/redis.c) --------- */
 #define HB_REDIS_DEFAULT_PORT 6379

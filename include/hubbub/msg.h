@@ -40,12 +40,16 @@ typedef struct hb_msg {
   uint8_t json_off; /* where the JSON starts in frame: the header's size */
   char event_name[HB_MAX_EVENT_NAME_BYTES + 1];
   uint32_t frame_len;
+  /* uv_hrtime() when this node accepted the publish (or received it from
+   * another node): the delivery latency histogram starts here. */
+  uint64_t accepted_ns;
   char frame[]; /* WebSocket frame header + JSON payload */
 } hb_msg;
 
 /**
  * Copy `json` into a new message as one unmasked FIN text frame (RFC 6455
- * 5.2). Starts with one reference, owned by the caller.
+ * 5.2). Starts with one reference, owned by the caller. Its accepted_ns is
+ * now.
  */
 hb_msg *hb_msg_new(const hb_chan_key *chan, const char *event_name, size_t event_name_len,
                    const char *json, size_t json_len);

@@ -4,8 +4,11 @@
  *
  * wslay parses and reassembles client frames (masking, reserved bits,
  * opcodes, control frames, UTF-8 of text and close reasons, the maximum
- * message length) and answers pings and closes. The server builds its own
- * frames: a publish frame is built once and shared (pubsub/msg.c).
+ * message length) and answers pings and closes; the frame tracker in front
+ * of it refuses what wslay would take too long to notice (a frame announcing
+ * more than a message may hold, too many fragments in one message). The
+ * server builds its own frames: a publish frame is built once and shared
+ * (pubsub/msg.c).
  *
  * The layer above (the room protocol, or a test's echo) registers one
  * hb_ws_handler with hb_ws_init() and keeps its per-connection state in the
@@ -46,11 +49,15 @@ typedef struct hb_ws {
   bool ft_frag : 1;     /* inside a fragmented data message */
   bool pinged : 1;      /* a ping was sent since the peer last sent anything */
   bool closing : 1;     /* our close frame is queued */
+  uint32_t ft_frames;   /* frames of the fragmented message so far (<= max_message_fragments) */
 } hb_ws;
 
 typedef struct {
   /** One complete, UTF-8 valid text message. */
   void (*on_text)(hb_ws *ws, const char *msg, size_t len);
+  /** One complete binary message. NULL: binary messages are refused with
+   * 1003 (the room protocol is text only; the echo target takes them). */
+  void (*on_binary)(hb_ws *ws, const uint8_t *msg, size_t len);
   /** Every sweep while open (HB_SWEEP_INTERVAL_MS): the upper layer's
    * deadlines (a token's expiry). */
   void (*on_sweep)(hb_ws *ws, uint64_t now_ms);
@@ -104,6 +111,8 @@ void hb_ws_frame_end(hb_strbuf *sb, size_t mark, uint8_t opcode);
 
 /** Queue a text frame holding `json`. */
 void hb_ws_send_text(hb_ws *ws, const char *json, size_t len);
+/** Queue a binary frame. */
+void hb_ws_send_binary(hb_ws *ws, const void *p, size_t len);
 /**
  * Close: queue a close frame with `code` and `reason` (cut to 123 bytes),
  * stop reading, write what is queued and wait for the peer's close (at most
@@ -111,6 +120,16 @@ void hb_ws_send_text(hb_ws *ws, const char *json, size_t len);
  * started are dropped first (a slow consumer's backlog).
  */
 void hb_ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool drop_pending);
+/* Every close the server initiates is counted (hubbub_ws_closes_total{code})
+ * and logged: warn for 4000 and 4008, error for 1011, info for 4001, 4401
+ * and protocol violations, debug for the rest; one line a second per code. */
+
+/**
+ * Refuse a connection just upgraded for it (docs/protocol.md §2, in band):
+ * hb_ws_close without a log line of its own (the refusal was logged with
+ * its reason); the close is counted all the same.
+ */
+void hb_ws_refuse(hb_ws *ws, hb_close_code code, const char *reason);
 
 /**
  * If `p[0..len)` is exactly one complete, final, masked text frame without

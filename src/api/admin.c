@@ -15,6 +15,7 @@
 #include "hubbub/field.h"
 #include "hubbub/io.h"
 #include "hubbub/json.h"
+#include "hubbub/log.h"
 #include "hubbub/router.h"
 #include "hubbub/store.h"
 
@@ -32,6 +33,22 @@ static void respond_err(hb_conn *c, hb_err err, const char *pointer, const char 
 }
 
 static hb_store *store_of(hb_conn *c) { return hb_store_thread(c->io->set->cfg->data_dir); }
+
+/* An admin action that changed something, at info: who (the admin token,
+ * by the first hex digits of its hash), from where, what, and its id.
+ * Never a secret: a token or signing secret is shown once, to the caller. */
+static void log_action(hb_conn *c, hb_http_req *req, const char *what, const hb_uuid *id, const char *name) {
+  hb_log_line l;
+  if (!hb_log_begin(&l, HB_LOG_INFO, what)) return;
+  char peer[HB_PEER_NAME_BYTES], ids[HB_UUID_STR_BYTES];
+  hb_conn_peer_name(c, peer);
+  hb_uuid_format(id, ids);
+  hb_log_str(&l, "admin", req->log_cred);
+  hb_log_str(&l, "peer", peer);
+  hb_log_str(&l, "id", ids);
+  hb_log_str(&l, "name", name);
+  hb_log_end(&l);
+}
 
 /* Parse the body as a JSON object through the front door (json.h): the same
  * limits and error wording as every other body. Answers the error itself. */
@@ -103,7 +120,10 @@ void hb_api_admin_orgs(hb_conn *c, hb_http_req *req) {
     int r = hb_store_org_create(s, name, &row);
     if (r == 1) respond_err(c, HB_E_ALREADY_EXISTS, "/name", "an organization with that name exists");
     else if (r != 0) respond_err(c, HB_E_INTERNAL, NULL, NULL);
-    else respond_json(c, 201, json_pack("{s:o,s:s}", "id", uuid_json(&row.id), "name", row.name));
+    else {
+      log_action(c, req, "admin: organization created", &row.id, row.name);
+      respond_json(c, 201, json_pack("{s:o,s:s}", "id", uuid_json(&row.id), "name", row.name));
+    }
   }
   json_decref(o);
 }
@@ -147,10 +167,12 @@ void hb_api_admin_plugins(hb_conn *c, hb_http_req *req) {
     if (r == 1) respond_err(c, HB_E_ALREADY_EXISTS, "/name", "a plugin with that name exists in the organization");
     else if (r == -2) respond_err(c, HB_E_INVALID_VALUE, "/allowed_origins", "too long");
     else if (r != 0) respond_err(c, HB_E_INTERNAL, NULL, NULL);
-    else
+    else {
+      log_action(c, req, "admin: plugin created", &p.id, p.name);
       respond_json(c, 201, json_pack("{s:o,s:s,s:o,s:s}", "id", uuid_json(&p.id), "name", p.name,
                                      "organization_id", uuid_json(&p.org_id), "signing_secret",
                                      p.signing_secret));
+    }
   }
   json_decref(o);
 }
@@ -189,10 +211,12 @@ void hb_api_admin_tokens(hb_conn *c, hb_http_req *req) {
       int r = hb_store_token_create(s, &org.id, &p.id, name, tok, &t);
       if (r == 1) respond_err(c, HB_E_ALREADY_EXISTS, "/name", "a token with that name exists");
       else if (r != 0) respond_err(c, HB_E_INTERNAL, NULL, NULL);
-      else
+      else {
+        log_action(c, req, "admin: token created", &t.id, t.name);
         respond_json(c, 201, json_pack("{s:o,s:s,s:o,s:o,s:s}", "id", uuid_json(&t.id), "token", tok,
                                        "organization_id", uuid_json(&t.org_id), "plugin_id",
                                        uuid_json(&t.plugin_id), "name", t.name));
+      }
       memset(tok, 0, sizeof tok);
     }
   }
@@ -210,5 +234,6 @@ void hb_api_admin_token_revoke(hb_conn *c, hb_http_req *req) {
   int r = hb_store_token_revoke(s, &u);
   if (r == 1) return respond_err(c, HB_E_NOT_FOUND, NULL, "no such token");
   if (r != 0) return respond_err(c, HB_E_INTERNAL, NULL, NULL);
+  log_action(c, req, "admin: token revoked", &u, NULL);
   respond_json(c, 200, json_pack("{s:s#,s:b}", "id", id, (int)n, "revoked", 1));
 }

@@ -20,7 +20,10 @@ void hb_api_connection_tokens(hb_conn *c, hb_http_req *req) {
     return;
   }
   char secret[HB_SECRET_MAX_BYTES + 1];
-  if (hb_auth_plugin_secret(&hb_router_principal(req)->plugin, secret, sizeof secret) != 0) {
+  char kid[HB_SIGNING_KID_MAX_BYTES + 1];
+  /* The current secret and its key id: tokens carry the kid, so that a
+   * rotation (hubbub plugin rotate-secret) keeps them verifiable. */
+  if (hb_auth_plugin_key(&hb_router_principal(req)->plugin, secret, sizeof secret, kid, sizeof kid) != 0) {
     /* The token's plugin vanished between the check and now. */
     hb_error_set(&e, HB_E_INVALID_TOKEN, NULL, NULL);
     hb_http_respond_error(c, &e, NULL, false);
@@ -34,6 +37,7 @@ void hb_api_connection_tokens(hb_conn *c, hb_http_req *req) {
   cl.session = ct.session_id;
   snprintf(cl.user_id, sizeof cl.user_id, "%s", ct.user_id);
   cl.scopes = ct.scopes;
+  snprintf(cl.kid, sizeof cl.kid, "%s", kid);
   cl.iat = (int64_t)time(NULL);
   cl.exp = cl.iat + ct.ttl_s;
   cl.info_len = ct.info_len;

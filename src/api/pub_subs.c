@@ -27,9 +27,11 @@ static hb_err publish_body(hb_conn *c, const hb_principal *who, const char *body
   const hb_config *cfg = c->io->set->cfg;
   memset(r, 0, sizeof *r);
   if (!hb_ratelimit_take(&who->token_id, cfg->token_publish_rate, cfg->token_publish_burst, hb_io_now_ms(c->io),
-                         retry))
+                         retry)) {
+    hb_metric_inc(HB_M_RATE_LIMITED_API_TOKEN);
     return r->err = hb_error_set(e, HB_E_RATE_LIMITED, NULL, "over %.0f publishes per second for this API token",
                                  cfg->token_publish_rate);
+  }
   hb_pubreq pr;
   hb_err err = hb_pubreq_decode(body, len, cfg->max_data_bytes, &pr, e);
   if (err == HB_OK && hb_ioset_stopping(c->io->set)) err = hb_error_set(e, HB_E_SHUTTING_DOWN, NULL, NULL);
@@ -79,7 +81,7 @@ void hb_api_publish(hb_conn *c, hb_http_req *req) {
   }
   hb_publish_result r;
   int retry = 1;
-  hb_err err = publish_body(c, who, req->body.buf, req->body.len, idem, idem_len, &r, &e, &retry);
+  hb_err err = publish_body(c, who, req->body.buf ? req->body.buf : "", req->body.len, idem, idem_len, &r, &e, &retry);
   if (err != HB_OK) {
     char extra[48] = "";
     if (err == HB_E_RATE_LIMITED) snprintf(extra, sizeof extra, "Retry-After: %d\r\n", retry);

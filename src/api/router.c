@@ -5,9 +5,16 @@
 
 #include "hubbub/router.h"
 
+#include "hubbub/alloc.h"
 #include "hubbub/io.h"
+#include "hubbub/log.h"
+#include "hubbub/metrics.h"
+#include "hubbub/origin.h"
 
 enum { M_GET = 1 << 0, M_HEAD = 1 << 1, M_POST = 1 << 2, M_DELETE = 1 << 3 };
+/* R_CORS: browsers on the origins of cors_allowed_origins may call it (the
+ * HTTP API, /healthz, /metrics). Not the WebSocket (no CORS there: its
+ * Origin allowlists apply) nor the static files (open to any origin). */
 enum {
   R_AUTH = 1 << 0,   /* an API token */
   R_JSON = 1 << 1,   /* a JSON body (POST) */
@@ -16,6 +23,7 @@ enum {
   R_STATIC = 1 << 4, /* an embedded file */
   R_ADMIN = 1 << 5,  /* the admin token */
   R_BATCH = 1 << 6,  /* a body of many publishes: max_batch_body_bytes */
+  R_CORS = 1 << 7,   /* cross-origin calls from cors_allowed_origins */
 };
 
 typedef struct {
@@ -27,19 +35,19 @@ typedef struct {
 } route;
 
 static const route routes[] = {
-    {"/api/v1/pub_subs", M_POST, R_AUTH | R_JSON, hb_api_publish, "POST"},
-    {"/api/v1/publish", M_POST, R_AUTH | R_JSON, hb_api_publish, "POST"},
-    {"/api/v1/pub_subs/batch", M_POST, R_AUTH | R_JSON | R_BATCH, hb_api_publish_batch, "POST"},
-    {"/api/v1/history", M_GET | M_HEAD, R_AUTH, hb_api_history, "GET, HEAD"},
-    {"/api/v1/presence", M_GET, R_AUTH, hb_api_presence, "GET"},
-    {"/api/v1/connection_tokens", M_POST, R_AUTH | R_JSON, hb_api_connection_tokens, "POST"},
+    {"/api/v1/pub_subs", M_POST, R_AUTH | R_JSON | R_CORS, hb_api_publish, "POST"},
+    {"/api/v1/publish", M_POST, R_AUTH | R_JSON | R_CORS, hb_api_publish, "POST"},
+    {"/api/v1/pub_subs/batch", M_POST, R_AUTH | R_JSON | R_BATCH | R_CORS, hb_api_publish_batch, "POST"},
+    {"/api/v1/history", M_GET, R_AUTH | R_CORS, hb_api_history, "GET"},
+    {"/api/v1/presence", M_GET, R_AUTH | R_CORS, hb_api_presence, "GET"},
+    {"/api/v1/connection_tokens", M_POST, R_AUTH | R_JSON | R_CORS, hb_api_connection_tokens, "POST"},
     {"/api/v1/ws", M_GET, R_WS, hb_api_room_socket, "GET"},
-    {"/healthz", M_GET | M_HEAD, 0, hb_api_healthz, "GET, HEAD"},
-    {"/metrics", M_GET | M_HEAD, 0, hb_api_metrics, "GET, HEAD"},
-    {"/api/v1/admin/organizations", M_GET | M_POST, R_ADMIN | R_JSON, hb_api_admin_orgs, "GET, POST"},
-    {"/api/v1/admin/plugins", M_GET | M_POST, R_ADMIN | R_JSON, hb_api_admin_plugins, "GET, POST"},
-    {"/api/v1/admin/tokens", M_GET | M_POST, R_ADMIN | R_JSON, hb_api_admin_tokens, "GET, POST"},
-    {"/api/v1/admin/tokens/", M_DELETE, R_ADMIN | R_PREFIX, hb_api_admin_token_revoke, "DELETE"},
+    {"/healthz", M_GET | M_HEAD, R_CORS, hb_api_healthz, "GET, HEAD"},
+    {"/metrics", M_GET | M_HEAD, R_CORS, hb_api_metrics, "GET, HEAD"},
+    {"/api/v1/admin/organizations", M_GET | M_POST, R_ADMIN | R_JSON | R_CORS, hb_api_admin_orgs, "GET, POST"},
+    {"/api/v1/admin/plugins", M_GET | M_POST, R_ADMIN | R_JSON | R_CORS, hb_api_admin_plugins, "GET, POST"},
+    {"/api/v1/admin/tokens", M_GET | M_POST, R_ADMIN | R_JSON | R_CORS, hb_api_admin_tokens, "GET, POST"},
+    {"/api/v1/admin/tokens/", M_DELETE, R_ADMIN | R_PREFIX | R_CORS, hb_api_admin_token_revoke, "DELETE"},
     {"/sdk/", M_GET | M_HEAD, R_PREFIX | R_STATIC, hb_api_static, "GET, HEAD"},
     {"/demo", M_GET | M_HEAD, R_PREFIX | R_STATIC, hb_api_static, "GET, HEAD"},
     {"/", M_GET | M_HEAD, 0, hb_api_root, "GET, HEAD"},
@@ -98,11 +106,90 @@ static bool is_json(const char *ct, size_t len) {
   return n == sizeof want - 1 && strncasecmp(ct, want, n) == 0;
 }
 
+/* --- CORS (https://fetch.spec.whatwg.org/#http-cors-protocol) -------------- */
+
+/* The request headers a page may send to the API, and the response header
+ * it may read besides the CORS-safelisted ones. */
+#define CORS_ALLOW_HEADERS "Authorization, Content-Type, Idempotency-Key"
+#define CORS_EXPOSE_HEADERS "Retry-After, Idempotent-Replayed"
+
+static hb_log_limit cors_refused_limit;
+
+/* What every response to a CORS route carries when cors_allowed_origins is
+ * set: the Origin back when it is listed (a browser then lets the page read
+ * the response), and Vary: Origin in any case (a cache must not hand one
+ * origin's answer to another). True when the Origin is allowed. */
+static bool cors_headers(hb_conn *c, hb_http_req *req, const char *list) {
+  const char *origin = req->hdr[HB_H_ORIGIN];
+  size_t olen = origin ? req->hdr_len[HB_H_ORIGIN] : 0;
+  bool ok = origin && hb_origin_in_list(list, origin, olen);
+  hb_strbuf sb = HB_STRBUF_INIT;
+  if (ok) {
+    hb_strbuf_addstr(&sb, "Access-Control-Allow-Origin: ");
+    hb_strbuf_add(&sb, origin, olen);
+    hb_strbuf_addstr(&sb, "\r\nAccess-Control-Expose-Headers: " CORS_EXPOSE_HEADERS "\r\n");
+  }
+  hb_strbuf_addstr(&sb, req->method == HTTP_OPTIONS
+                            ? "Vary: Origin, Access-Control-Request-Method, Access-Control-Request-Headers\r\n"
+                            : "Vary: Origin\r\n");
+  req->resp_headers = hb_strbuf_release(&sb, NULL);
+  unsigned long dropped = 0;
+  if (origin && !ok && hb_log_enabled(HB_LOG_DEBUG) && hb_log_limit_take(&cors_refused_limit, &dropped)) {
+    /* No CORS headers: the browser keeps the answer from the page. */
+    hb_log_line l;
+    hb_log_begin(&l, HB_LOG_DEBUG, "cors: origin not allowed");
+    hb_log_strn(&l, "origin", origin, olen);
+    hb_log_strn(&l, "path", req->url, strcspn(req->url, "?#"));
+    if (dropped) hb_log_int(&l, "suppressed", (long long)dropped);
+    hb_log_end(&l);
+  }
+  return ok;
+}
+
+/* OPTIONS on a CORS route: a preflight from an allowed Origin gets what the
+ * route accepts; anything else gets 204 and no CORS permission. */
+static void cors_preflight(hb_conn *c, hb_http_req *req, const route *r, bool allowed) {
+  char extra[256];
+  extra[0] = '\0';
+  if (allowed && req->hdr[HB_H_ACR_METHOD])
+    snprintf(extra, sizeof extra,
+             "Access-Control-Allow-Methods: %s\r\nAccess-Control-Allow-Headers: " CORS_ALLOW_HEADERS
+             "\r\nAccess-Control-Max-Age: %d\r\n",
+             r->allow, HB_CORS_MAX_AGE_S);
+  else
+    snprintf(extra, sizeof extra, "Allow: OPTIONS, %s\r\n", r->allow);
+  hb_http_respond(c, 204, NULL, extra, NULL, 0, false);
+}
+
+/* --- the checks every route shares ------------------------------------------ */
+
+/* The credential of an Authorization header as log lines show it. */
+static void note_cred(hb_http_req *req, const char *h, size_t hl, const hb_uuid *id) {
+  if (id) { /* on every authenticated request: formatted only if a line is written */
+    req->log_cred_id = *id;
+    req->log_cred_id_set = true;
+  } else if (hl) {
+    hb_log_redact(h, hl, req->log_cred);
+  }
+}
+
 static bool on_headers(hb_conn *c, hb_http_req *req) {
   const hb_config *cfg = c->io->set->cfg;
   const route *r = find_route(req->url);
   if (!r) return reject(c, HB_E_NOT_FOUND, NULL, NULL);
   req->route = r;
+  if (r->flags & R_WS) req->transport = HB_TRANSPORT_WS;
+  /* Off unless configured: then the admin paths do not exist at all. */
+  if ((r->flags & R_ADMIN) && !cfg->admin_token_sha256[0]) return reject(c, HB_E_NOT_FOUND, NULL, NULL);
+  if ((r->flags & R_CORS) && !hb_origin_list_empty(cfg->cors_allowed_origins)) {
+    bool allowed = cors_headers(c, req, cfg->cors_allowed_origins);
+    if (req->method == HTTP_OPTIONS) {
+      if (req->parser.content_length != ULLONG_MAX && req->parser.content_length > 0)
+        return reject(c, HB_E_PAYLOAD_TOO_LARGE, NULL, "a preflight takes no body");
+      req->route_data[0] = allowed; /* on_request answers once the request is in */
+      return true;
+    }
+  }
   if (!(method_bit(req->method) & r->methods)) {
     char allow[64];
     snprintf(allow, sizeof allow, "Allow: %s\r\n", r->allow);
@@ -115,14 +202,18 @@ static bool on_headers(hb_conn *c, hb_http_req *req) {
     hb_err err = hb_auth_api_token(h ? h : "", hl, who);
     if (err == HB_E_INVALID_TOKEN && hb_auth_refresh_on_miss(cfg->data_dir, hb_io_now_ms(c->io)))
       err = hb_auth_api_token(h ? h : "", hl, who);
+    note_cred(req, h, hl, err == HB_OK ? &who->token_id : NULL);
     if (err != HB_OK) return reject(c, err, "WWW-Authenticate: Bearer\r\n", NULL);
   }
   if (r->flags & R_ADMIN) {
-    /* Off unless configured: then the paths do not exist at all. */
-    if (!cfg->admin_token_sha256[0]) return reject(c, HB_E_NOT_FOUND, NULL, NULL);
     const char *h = req->hdr[HB_H_AUTHORIZATION];
-    hb_err err = hb_auth_admin_token(h ? h : "", h ? req->hdr_len[HB_H_AUTHORIZATION] : 0,
-                                     cfg->admin_token_sha256);
+    size_t hl = h ? req->hdr_len[HB_H_AUTHORIZATION] : 0;
+    hb_err err = hb_auth_admin_token(h ? h : "", hl, cfg->admin_token_sha256);
+    _Static_assert(sizeof "admin:" + 8 <= HB_LOG_REDACT_BYTES, "admin:<8 hex digits> fits log_cred");
+    if (err == HB_OK) /* the admin token is known by its hash: its first hex digits name it */
+      snprintf(req->log_cred, sizeof req->log_cred, "admin:%.8s", cfg->admin_token_sha256);
+    else
+      note_cred(req, h, hl, NULL);
     if (err != HB_OK) return reject(c, err, "WWW-Authenticate: Bearer\r\n", NULL);
   }
   if (r->flags & R_BATCH) req->max_body = cfg->max_batch_body_bytes;
@@ -142,6 +233,10 @@ static bool on_headers(hb_conn *c, hb_http_req *req) {
 static void on_request(hb_conn *c, hb_http_req *req) {
   const route *r = req->route;
   if (!r || req->failed) return;
+  if (req->method == HTTP_OPTIONS) { /* on_headers let it through: CORS is on for the route */
+    cors_preflight(c, req, r, req->route_data[0]);
+    return;
+  }
   if (!(r->flags & R_WS) && req->upgrade) {
     /* http-parser treats what follows an Upgrade request as the other
      * protocol's bytes: answer this request, then close. */

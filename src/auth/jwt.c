@@ -23,6 +23,7 @@
 #include "hubbub/b64url.h"
 #include "hubbub/field.h"
 #include "hubbub/json.h"
+#include "hubbub/user_id.h"
 #include "hubbub/strbuf.h"
 
 #define SIG_BYTES 32 /* HMAC-SHA256 output */
@@ -133,6 +134,10 @@ static void add_uuid_claim(hb_strbuf *sb, const char *name, const hb_uuid *u) {
  * base64url. Verification recognises it by its bytes and skips parsing it:
  * the same bytes always validate the same way (test_jwt checks both). */
 #define MINTED_HEADER_B64 "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+/* The header of a token minted with a kid, up to the kid's first character:
+ * {"alg":"HS256","typ":"JWT","kid":"<kid>"}. Verification recognises it
+ * without jansson too (read_header). */
+#define KID_HEADER_PREFIX "{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\""
 
 char *hb_jwt_mint(const hb_conn_claims *c, const char *key, size_t key_len) {
   hb_strbuf payload = HB_STRBUF_INIT, tok = HB_STRBUF_INIT;
@@ -158,7 +163,17 @@ char *hb_jwt_mint(const hb_conn_claims *c, const char *key, size_t key_len) {
   }
   hb_strbuf_addch(&payload, '}');
 
-  hb_strbuf_addstr(&tok, MINTED_HEADER_B64);
+  if (c->kid[0]) {
+    hb_strbuf h = HB_STRBUF_INIT;
+    /* The prefix without its opening quote: add_json_str writes both quotes. */
+    hb_strbuf_add(&h, KID_HEADER_PREFIX, sizeof KID_HEADER_PREFIX - 2);
+    hb_strbuf_add_json_str(&h, c->kid, strnlen(c->kid, sizeof c->kid));
+    hb_strbuf_addch(&h, '}');
+    hb_b64url_encode(&tok, (const unsigned char *)h.buf, h.len);
+    hb_strbuf_free(&h);
+  } else {
+    hb_strbuf_addstr(&tok, MINTED_HEADER_B64);
+  }
   hb_strbuf_addch(&tok, '.');
   hb_b64url_encode(&tok, (const unsigned char *)payload.buf, payload.len);
   unsigned char sig[SIG_BYTES];
@@ -299,13 +314,9 @@ static hb_err claims_from(json_t *p, hb_conn_claims *out, hb_error *err) {
     return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token's sub is not a string");
   size_t sl = json_string_length(sub);
   const char *ss = json_string_value(sub);
-  if (sl == 0 || sl > HB_MAX_USER_ID_BYTES)
-    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token's sub must be 1-%d bytes",
-                        HB_MAX_USER_ID_BYTES);
-  for (size_t i = 0; i < sl; i++)
-    if ((unsigned char)ss[i] < 0x20 || ss[i] == 0x7f)
-      return hb_error_set(err, HB_E_INVALID_TOKEN, NULL,
-                          "the token's sub contains control characters");
+  if (!hb_user_id_valid(ss, sl)) /* the one rule for user ids (user_id.h) */
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL,
+                        "the token's sub must be 1-%d bytes without control characters", HB_MAX_USER_ID_BYTES);
   memcpy(out->user_id, ss, sl);
   out->user_id[sl] = '\0';
 
@@ -383,64 +394,111 @@ static hb_err check_header(json_t *h, hb_error *err) {
   return HB_OK;
 }
 
+/* Is the header that of a minted token? Then it needs no parsing. */
+static bool minted_header(const parts *p) {
+  return p->seg_len[0] == sizeof MINTED_HEADER_B64 - 1 &&
+         memcmp(p->seg[0], MINTED_HEADER_B64, sizeof MINTED_HEADER_B64 - 1) == 0;
+}
+
+/* The signature against `key`: HB_OK, HB_E_INVALID_TOKEN with *mismatch
+ * set when another key might match, or an error that no key changes. */
+static hb_err check_sig(const char *tok, const parts *p, const char *key, size_t key_len, bool *mismatch,
+                        hb_error *err) {
+  unsigned char sig[SIG_BYTES + 3], want[SIG_BYTES];
+  hb_err e = HB_OK;
+  *mismatch = false;
+  /* A 32-byte MAC is 43 base64url characters; anything else cannot match. */
+  if (p->seg_len[2] != 43 || hb_b64url_decode(p->seg[2], p->seg_len[2], sig) != SIG_BYTES)
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token signature is malformed");
+  size_t signed_len = p->seg_len[0] + 1 + p->seg_len[1];
+  if (!hs256(key, key_len, tok, signed_len, want)) {
+    e = hb_error_set(err, HB_E_INTERNAL, NULL, "HMAC failed");
+  } else if (CRYPTO_memcmp(sig, want, SIG_BYTES) != 0) {
+    *mismatch = true;
+    e = hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token signature does not match");
+  }
+  OPENSSL_cleanse(want, sizeof want);
+  return e;
+}
+
+/* The claims, once the signature matched. `*payload` is the already parsed
+ * payload, or NULL to parse it here (it stays owned by the caller). */
+static hb_err check_claims(const parts *p, json_t **payload, int64_t now_s, hb_conn_claims *out,
+                           hb_error *err) {
+  hb_conn_claims c;
+  hb_err e;
+  memset(&c, 0, sizeof c);
+  /* Only now is the payload trusted enough to talk about its contents. */
+  if (!*payload && (e = decode_json_seg(p->seg[1], p->seg_len[1], "payload", payload, err))) return e;
+  if ((e = claims_from(*payload, &c, err))) return e;
+  /* RFC 7519 4.1.4: reject at or after exp; the leeway absorbs clock skew.
+   * Written as now - leeway so that a huge exp cannot overflow. */
+  if (now_s - HB_JWT_LEEWAY_S >= c.exp) return hb_error_set(err, HB_E_TOKEN_EXPIRED, NULL, "the token expired");
+  if (c.nbf && now_s + HB_JWT_LEEWAY_S < c.nbf)
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token is not valid yet (nbf)");
+  if (out) *out = c;
+  return HB_OK;
+}
+
 /* Everything after the split. `payload` is the already parsed (untrusted)
  * payload, or NULL to parse it once the signature is known good; it is
  * consumed either way. */
 static hb_err verify_parts(const char *tok, const parts *pp, json_t *payload, const char *key,
                            size_t key_len, int64_t now_s, hb_conn_claims *out, hb_error *err) {
-  const parts p = *pp;
   json_t *header = NULL;
-  unsigned char sig[SIG_BYTES + 3], want[SIG_BYTES];
-  hb_conn_claims c;
-  hb_err e;
-  memset(&c, 0, sizeof c);
-
-  if (p.seg_len[0] != sizeof MINTED_HEADER_B64 - 1 ||
-      memcmp(p.seg[0], MINTED_HEADER_B64, sizeof MINTED_HEADER_B64 - 1) != 0) {
-    e = decode_json_seg(p.seg[0], p.seg_len[0], "header", &header, err);
-    if (e) goto out;
-    e = check_header(header, err);
-    if (e) goto out;
+  bool mismatch;
+  hb_err e = HB_OK;
+  if (!minted_header(pp)) {
+    e = decode_json_seg(pp->seg[0], pp->seg_len[0], "header", &header, err);
+    if (!e) e = check_header(header, err);
   }
-
-  /* A 32-byte MAC is 43 base64url characters; anything else cannot match. */
-  if (p.seg_len[2] != 43 || hb_b64url_decode(p.seg[2], p.seg_len[2], sig) != SIG_BYTES) {
-    e = hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token signature is malformed");
-    goto out;
-  }
-  size_t signed_len = p.seg_len[0] + 1 + p.seg_len[1];
-  if (!hs256(key, key_len, tok, signed_len, want)) {
-    e = hb_error_set(err, HB_E_INTERNAL, NULL, "HMAC failed");
-    goto out;
-  }
-  if (CRYPTO_memcmp(sig, want, SIG_BYTES) != 0) {
-    e = hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token signature does not match");
-    goto out;
-  }
-
-  /* Only now is the payload trusted enough to talk about its contents. */
-  if (!payload) {
-    e = decode_json_seg(p.seg[1], p.seg_len[1], "payload", &payload, err);
-    if (e) goto out;
-  }
-  e = claims_from(payload, &c, err);
-  if (e) goto out;
-  /* RFC 7519 4.1.4: reject at or after exp; the leeway absorbs clock skew.
-   * Written as now - leeway so that a huge exp cannot overflow. */
-  if (now_s - HB_JWT_LEEWAY_S >= c.exp) {
-    e = hb_error_set(err, HB_E_TOKEN_EXPIRED, NULL, "the token expired");
-    goto out;
-  }
-  if (c.nbf && now_s + HB_JWT_LEEWAY_S < c.nbf) {
-    e = hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token is not valid yet (nbf)");
-    goto out;
-  }
-  if (out) *out = c;
-  e = HB_OK;
-out:
-  OPENSSL_cleanse(want, sizeof want);
+  if (!e) e = check_sig(tok, pp, key, key_len, &mismatch, err);
+  if (!e) e = check_claims(pp, &payload, now_s, out, err);
   json_decref(header);
   json_decref(payload);
+  return e;
+}
+
+static bool kid_char(unsigned char ch) { return hb_b64url_is_char(ch); }
+
+/*
+ * Check the header and read its kid into kid (kid_len 0 when there is none,
+ * or when it cannot be one of ours: too long, or holding a NUL). Minted
+ * headers, with or without a base64url kid, are recognised by their bytes;
+ * anything else goes through jansson and check_header.
+ */
+static hb_err read_header(const parts *p, char kid[HB_SIGNING_KID_MAX_BYTES + 1], size_t *kid_len,
+                          hb_error *err) {
+  unsigned char buf[HB_MAX_CONN_TOKEN_BYTES];
+  const size_t plen = sizeof KID_HEADER_PREFIX - 1;
+  json_t *h = NULL;
+  *kid_len = 0;
+  if (minted_header(p)) return HB_OK;
+  long m = hb_b64url_decode(p->seg[0], p->seg_len[0], buf);
+  if (m > (long)plen + 2 && memcmp(buf, KID_HEADER_PREFIX, plen) == 0) {
+    size_t i = plen;
+    while (i < (size_t)m && kid_char(buf[i])) i++;
+    size_t n = i - plen;
+    if (n >= 1 && n <= HB_SIGNING_KID_MAX_BYTES && (size_t)m == i + 2 && buf[i] == '"' && buf[i + 1] == '}') {
+      memcpy(kid, buf + plen, n);
+      kid[n] = '\0';
+      *kid_len = n;
+      return HB_OK;
+    }
+  }
+  hb_err e = decode_json_seg(p->seg[0], p->seg_len[0], "header", &h, err);
+  if (!e) e = check_header(h, err);
+  json_t *k = e ? NULL : json_object_get(h, "kid");
+  if (k) {
+    size_t n = json_string_length(k);
+    const char *v = json_string_value(k);
+    if (n >= 1 && n <= HB_SIGNING_KID_MAX_BYTES && !memchr(v, '\0', n)) {
+      memcpy(kid, v, n);
+      kid[n] = '\0';
+      *kid_len = n;
+    }
+  }
+  json_decref(h);
   return e;
 }
 
@@ -469,5 +527,51 @@ hb_err hb_jwt_verify_keyed(const char *tok, size_t len, hb_jwt_key_fn key_fn, vo
   }
   hb_err e = verify_parts(tok, &p, payload, key, key_len, now_s, out, err);
   OPENSSL_cleanse(key, sizeof key);
+  return e;
+}
+
+hb_err hb_jwt_verify_keys(const char *tok, size_t len, hb_jwt_keys_fn keys_fn, void *ud, int64_t now_s,
+                          hb_conn_claims *out, hb_error *err) {
+  parts p;
+  json_t *payload = NULL;
+  hb_uuid plugin;
+  hb_jwt_keys keys;
+  char kid[HB_SIGNING_KID_MAX_BYTES + 1];
+  size_t kid_len = 0;
+  hb_conn_claims c;
+  hb_err e;
+  /* As hb_jwt_verify_keyed: the payload parsed once, untrusted, for the
+   * plugin that names the keys; its claims believed only after a match. */
+  if (peek(tok, len, &p, &payload, &plugin) != HB_OK)
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "connection token is malformed");
+  memset(&keys, 0, sizeof keys);
+  if (!keys_fn(&plugin, &keys, ud) || keys.n < 1) {
+    e = hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "connection token names an unknown plugin");
+    goto out;
+  }
+  if (keys.n > 2) keys.n = 2;
+  if ((e = read_header(&p, kid, &kid_len, err))) goto out;
+  /* A kid that names one of the keys selects it; otherwise each is tried,
+   * the current one first. */
+  int first = 0, last = keys.n - 1;
+  for (int i = 0; kid_len && i < keys.n; i++)
+    if (strlen(keys.key[i].kid) == kid_len && memcmp(keys.key[i].kid, kid, kid_len) == 0) first = last = i;
+  int matched = -1;
+  for (int i = first; i <= last; i++) {
+    bool mismatch = false;
+    e = check_sig(tok, &p, keys.key[i].secret, keys.key[i].len, &mismatch, err);
+    if (e == HB_OK) {
+      matched = i;
+      break;
+    }
+    if (!mismatch) break;
+  }
+  if (matched < 0) goto out;
+  if ((e = check_claims(&p, &payload, now_s, &c, err))) goto out;
+  snprintf(c.kid, sizeof c.kid, "%s", keys.key[matched].kid);
+  if (out) *out = c;
+out:
+  OPENSSL_cleanse(&keys, sizeof keys);
+  json_decref(payload);
   return e;
 }

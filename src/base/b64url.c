@@ -69,3 +69,5 @@ long hb_b64url_decode(const char *s, size_t n, unsigned char *out) {
   }
   return (long)o;
 }
+
+bool hb_b64url_is_char(unsigned char c) { return b64url_table[c] != 0; }

@@ -44,6 +44,7 @@ static const struct {
     [HB_E_URI_TOO_LONG] = {"uri_too_long", 414, "the request target is too long"},
     [HB_E_REQUEST_TIMEOUT] = {"request_timeout", 408, "the request took too long"},
     [HB_E_ALREADY_EXISTS] = {"already_exists", 409, "that name is already taken"},
+    [HB_E_TOKEN_REVOKED] = {"token_revoked", 401, "the connection tokens of this user were revoked"},
 };
 
 const char *hb_err_code(hb_err e) {
@@ -56,7 +57,17 @@ const char *hb_err_message(hb_err e) {
   return (unsigned)e < HB_E__COUNT ? table[e].message : "internal error";
 }
 
+bool hb_err_is_refusal(hb_err e) {
+  switch (hb_err_http_status(e)) {
+  case 401: case 403: case 413: case 415: case 429: case 503: return true;
+  default: return false;
+  }
+}
+
 hb_close_code hb_err_close_code(hb_err e) {
+  /* A revoked user's token: 4410, so a client asks for a new token (and the
+   * operator's "revoked" is told apart from a plain expiry). */
+  if (e == HB_E_TOKEN_REVOKED) return HB_CLOSE_TOKEN_REVOKED;
   int status = hb_err_http_status(e);
   if (status >= 400 && status < 500) return (hb_close_code)(4000 + status);
   return status == 503 ? HB_CLOSE_TRY_AGAIN_LATER : HB_CLOSE_INTERNAL_ERROR;

@@ -12,6 +12,7 @@ static hb_err local_publish(hb_broker *b, hb_io *from, const hb_pub *p, hb_pos *
 }
 
 static const char *local_state(hb_broker *b) { return "up"; }
+static const char *const local_states[] = {"up", NULL};
 static bool local_healthy(hb_broker *b) { return true; }
 static void local_stop(hb_broker *b) { hb_free(b); }
 
@@ -22,6 +23,7 @@ static const hb_broker_ops local_ops = {
     .interest = NULL, /* every thread is in this process: nothing to route */
     .presence = NULL, /* one node: presence.c counts everyone itself */
     .state = local_state,
+    .states = local_states,
     .healthy = local_healthy,
     .stop = local_stop,
 };

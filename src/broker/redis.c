@@ -87,6 +87,7 @@ static const char *const state_names[] = {
     [HB_REDIS_CONNECTING] = "connecting",
     [HB_REDIS_UP] = "up",
     [HB_REDIS_BACKOFF] = "backoff",
+    NULL, /* the end, for hubbub_broker_state */
 };
 
 typedef struct rbroker rbroker;
@@ -786,6 +787,7 @@ static const hb_broker_ops redis_ops = {
     .publish = redis_publish,
     .interest = redis_interest,
     .state = redis_state,
+    .states = state_names,
     .healthy = redis_healthy,
     .stop = redis_stop,
 };

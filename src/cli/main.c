@@ -4,9 +4,16 @@
  *
  * Admin commands talk to the SQLite file directly, so they work whether or
  * not a server is running; a running server picks changes up by itself
- * (hb_auth_reload). Every admin command prints one JSON object on stdout
- * with --json, friendly text otherwise. Errors go to stderr: exit 1 for a
- * failure, 2 for a usage error.
+ * (hb_auth_reload). Only `serve` and `init` create a store.
+ *
+ * Output contract (test/unit/cli_smoke.sh checks it):
+ *   - human text on stdout, errors on stderr; exit 0 on success, 1 for a
+ *     failure, 2 for a usage error;
+ *   - with --json, stdout carries exactly one JSON document whatever happens:
+ *     the result, or {"error":{"code","message"}} with the same exit codes
+ *     (the human error line still goes to stderr);
+ *   - `--help`/`-h` after any command, and `hubbub help COMMAND`, print that
+ *     command's usage on stdout and exit 0.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -30,6 +37,7 @@
 #include "hubbub/scope.h"
 #include "hubbub/server.h"
 #include "hubbub/store.h"
+#include "hubbub/utf8.h"
 #include "hubbub/uuid.h"
 
 #ifndef HB_VERSION
@@ -39,127 +47,215 @@
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
 #define MAX_ARGS 32
+#define MAX_MESSAGE_BYTES 1024
 
-static const char usage_text[] =
-    "usage:\n"
-    "  hubbub serve [--listen HOST:PORT] [--data DIR] [--threads N] [--config FILE]\n"
-    "               [--redis URL] [--redis-password PASSWORD] [--log-level LEVEL]\n"
-    "  hubbub org create NAME\n"
-    "  hubbub org list\n"
-    "  hubbub plugin create --org ORG NAME [--origins \"https://a https://b\"]\n"
-    "  hubbub plugin list [--org ORG]\n"
-    "  hubbub plugin update --org ORG PLUGIN --origins \"https://a https://b\"  (\"\" = any)\n"
-    "  hubbub token create --org ORG --plugin PLUGIN [--name LABEL]\n"
-    "  hubbub token list\n"
-    "  hubbub token revoke ID\n"
-    "  hubbub connection-token create --org ORG --plugin PLUGIN --event UUID --session UUID\n"
-    "               [--user ID] [--scopes session,event,organization] [--ttl SECONDS]\n"
-    "               [--info '{\"name\":\"Ada\"}']  (public user info shown in presence)\n"
-    "  hubbub admin-token create      (prints a token for the admin HTTP API and its config line)\n"
-    "  hubbub version\n"
-    "  hubbub help\n"
-    "\n"
-    "Admin commands take --data DIR (default \"" HB_DEFAULT_DATA_DIR "\") and --json.\n"
-    "ORG and PLUGIN are a name or a UUID.\n";
+/* Stable codes of {"error":{"code"}} with --json. */
+#define E_USAGE "usage"                 /* exit 2: the command line is wrong */
+#define E_NOT_FOUND "not_found"         /* an organization, plugin or token */
+#define E_ALREADY_EXISTS "already_exists"
+#define E_CONFIG "invalid_config"       /* the config file or a HUBBUB_* variable */
+#define E_STORE "store_error"           /* the data directory cannot be opened, read or written */
+#define E_INTERNAL "internal"
 
-/* ---- argument parsing --------------------------------------------------- */
+extern char **environ;
+
+/* ---- the commands ------------------------------------------------------- */
+
+typedef struct args args;
+typedef struct command command;
+
+/* Each command: its words, what it takes, and its help. */
+struct command {
+  const char *group, *verb; /* verb NULL: a one-word command */
+  const char *options;      /* options taking a value, space separated; --json and --help always */
+  const char *required;     /* required options, space separated */
+  int npos;                 /* exact number of positional arguments */
+  const char *posname;      /* what the positional argument is */
+  bool store;               /* opens the store (and so takes --data and --config) */
+  int (*run)(const command *, const args *, hb_store *);
+  const char *synopsis;     /* after "hubbub " */
+  const char *help;         /* what it does, and its options */
+};
 
 typedef struct {
   char name[32];
   const char *value;
 } opt;
 
-typedef struct {
+struct args {
   const char *pos[MAX_ARGS];
   int npos;
   opt opts[MAX_ARGS];
   int nopts;
-  bool json;
-  const char *data; /* --data, default "data" */
-  bool data_given;  /* serve: only an explicit --data overrides the config file */
-} args;
+  bool json, help;
+};
+
+/* --json anywhere on the command line: every outcome is one JSON document. */
+static bool g_json;
+/* The command being run, for "run `hubbub help ...`" in usage errors. */
+static const char *g_cmd = NULL;
+
+/* ---- errors ------------------------------------------------------------- */
+
+/*
+ * A JSON string of `s`, which may not be UTF-8 (an echo of the command line,
+ * a name stored before names had to be): each byte that does not start a
+ * well-formed sequence becomes '?', so a document is always printed.
+ */
+static json_t *jtext(const char *s) {
+  size_t n = strlen(s);
+  if (hb_utf8_valid((const unsigned char *)s, n)) return json_stringn(s, n);
+  char *copy = strdup(s);
+  if (!copy) return json_string("?");
+  for (size_t i = 0; i < n;) {
+    size_t k = (unsigned char)copy[i] < 0x80 ? 1 : hb_utf8_seq_len((unsigned char *)copy + i, n - i);
+    if (k == 0) copy[i++] = '?';
+    else i += k;
+  }
+  json_t *j = json_stringn(copy, n);
+  free(copy);
+  return j;
+}
+
+/* Print the message on stderr and, with --json, the error document on
+ * stdout. Returns `exit_code`. */
+static int report(int exit_code, const char *code, const char *fmt, va_list ap) {
+  char msg[MAX_MESSAGE_BYTES];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  fprintf(stderr, "hubbub: %s\n", msg);
+  if (exit_code == EXIT_USAGE) fprintf(stderr, "(run `hubbub help%s%s` for usage)\n", g_cmd ? " " : "", g_cmd ? g_cmd : "");
+  if (g_json) {
+    json_t *o = json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", jtext(msg));
+    if (o) json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII);
+    fputc('\n', stdout);
+    fflush(stdout);
+    json_decref(o);
+  }
+  return exit_code;
+}
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
   va_list ap;
-  fputs("hubbub: ", stderr);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  int rc = report(EXIT_USAGE, E_USAGE, fmt, ap);
   va_end(ap);
-  fputs("\n(run `hubbub help` for usage)\n", stderr);
-  return EXIT_USAGE;
+  return rc;
 }
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...) {
+static int fail_code(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_code(const char *code, const char *fmt, ...) {
   va_list ap;
-  fputs("hubbub: ", stderr);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  int rc = report(EXIT_FAIL, code, fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
-  return EXIT_FAIL;
+  return rc;
+}
+
+/* ---- argument parsing --------------------------------------------------- */
+
+/* Whole-word match of `name` (n bytes) in a space-separated list. */
+static bool in_list(const char *list, const char *name, size_t n) {
+  for (const char *p = list; p && *p;) {
+    const char *q = strchr(p, ' ');
+    size_t len = q ? (size_t)(q - p) : strlen(p);
+    if (len == n && strncmp(p, name, n) == 0) return true;
+    p = q ? q + 1 : p + len;
+  }
+  return false;
+}
+
+static bool is_help(const char *s) { return !strcmp(s, "--help") || !strcmp(s, "-h"); }
+
+/* The flags that never take a value, and are never taken as one. */
+static bool is_flag(const char *s) { return is_help(s) || !strcmp(s, "--json"); }
+
+/*
+ * Find --json and --help the way parse_args will read the line (the word
+ * after an option that takes a value is that value, unless it is one of
+ * these flags), so that errors found before the command is known are
+ * already in the right form.
+ */
+static void scan_flags(int argc, char **argv, bool *json, bool *help) {
+  *json = *help = false;
+  for (int i = 0; i < argc; i++) {
+    const char *s = argv[i];
+    if (!strcmp(s, "--")) break;
+    if (!strcmp(s, "--json")) *json = true;
+    else if (is_help(s)) *help = true;
+    else if (!strncmp(s, "--", 2) && s[2] && !strchr(s, '=') && i + 1 < argc && !is_flag(argv[i + 1]))
+      i++; /* its value */
+  }
 }
 
 /*
- * Split argv into positional words and --name VALUE / --name=VALUE options.
- * `allowed` is a space-separated list of option names this command takes
- * (besides --json and --data, which every admin command takes). Returns 0,
- * or EXIT_USAGE after printing why.
+ * Split argv into positional words and --name VALUE / --name=VALUE options
+ * of `cmd`. Returns 0, or EXIT_USAGE after printing why. --help wins over
+ * any mistake, so that a user who got the line wrong can still ask.
  */
-static int parse_args(int argc, char **argv, const char *allowed, args *a) {
+static int parse_args(const command *cmd, int argc, char **argv, args *a) {
+  char first_error[MAX_MESSAGE_BYTES] = "";
+#define BAD(...)                                                                                     \
+  do {                                                                                               \
+    if (!first_error[0]) snprintf(first_error, sizeof first_error, __VA_ARGS__);                     \
+  } while (0)
   memset(a, 0, sizeof *a);
-  a->data = HB_DEFAULT_DATA_DIR;
   for (int i = 0; i < argc; i++) {
     const char *s = argv[i];
     if (strcmp(s, "--") == 0) { /* everything after is positional */
       for (i++; i < argc; i++) {
-        if (a->npos == MAX_ARGS) return usage_error("too many arguments");
-        a->pos[a->npos++] = argv[i];
+        if (a->npos == MAX_ARGS) BAD("too many arguments");
+        else a->pos[a->npos++] = argv[i];
       }
       break;
     }
-    if (strncmp(s, "--", 2) != 0 || s[2] == '\0') {
-      if (a->npos == MAX_ARGS) return usage_error("too many arguments");
-      a->pos[a->npos++] = s;
+    if (is_help(s)) {
+      a->help = true;
       continue;
     }
-    char name[64];
-    const char *eq = strchr(s + 2, '='), *value = NULL;
+    if (strncmp(s, "--", 2) != 0 || s[2] == '\0') {
+      if (a->npos == MAX_ARGS) BAD("too many arguments");
+      else a->pos[a->npos++] = s;
+      continue;
+    }
+    const char *eq = strchr(s + 2, '=');
     size_t nlen = eq ? (size_t)(eq - s - 2) : strlen(s + 2);
-    if (nlen >= sizeof name) return usage_error("unknown option '%s'", s);
-    memcpy(name, s + 2, nlen);
-    name[nlen] = '\0';
-    if (strcmp(name, "json") == 0 && !eq) {
+    if (!strcmp(s, "--json")) {
       a->json = true;
       continue;
     }
-    /* Whole-word match against the allowed list. */
-    bool ok = strcmp(name, "data") == 0;
-    for (const char *p = allowed; !ok && p && *p;) {
-      const char *q = strchr(p, ' ');
-      size_t n = q ? (size_t)(q - p) : strlen(p);
-      if (n == nlen && strncmp(p, name, n) == 0) ok = true;
-      p = q ? q + 1 : p + n;
-    }
-    if (!ok) return usage_error("unknown option '--%s'", name);
+    bool ok = nlen < sizeof a->opts[0].name &&
+              (in_list(cmd->options, s + 2, nlen) ||
+               (cmd->store && (in_list("data config", s + 2, nlen))));
+    const char *value = NULL;
     if (eq) value = eq + 1;
-    else if (i + 1 < argc) value = argv[++i];
-    else return usage_error("option '--%s' needs a value", name);
-    if (strcmp(name, "data") == 0) {
-      if (!*value) return usage_error("--data needs a directory");
-      a->data = value;
-      a->data_given = true;
+    else if (i + 1 < argc && !is_flag(argv[i + 1])) value = argv[++i];
+    if (!ok) {
+      BAD("unknown option '--%.*s'", (int)nlen, s + 2);
       continue;
     }
+    if (!value) {
+      BAD("option '--%.*s' needs a value", (int)nlen, s + 2);
+      continue;
+    }
+    bool dup = false;
     for (int k = 0; k < a->nopts; k++)
-      if (strcmp(a->opts[k].name, name) == 0) return usage_error("option '--%s' given twice", name);
-    if (a->nopts == MAX_ARGS) return usage_error("too many options");
-    if (nlen >= sizeof a->opts[0].name) return usage_error("unknown option '--%s'", name);
-    memcpy(a->opts[a->nopts].name, name, nlen + 1);
+      if (strlen(a->opts[k].name) == nlen && !strncmp(a->opts[k].name, s + 2, nlen)) dup = true;
+    if (dup) {
+      BAD("option '--%.*s' given twice", (int)nlen, s + 2);
+      continue;
+    }
+    if (a->nopts == MAX_ARGS) {
+      BAD("too many options");
+      continue;
+    }
+    memcpy(a->opts[a->nopts].name, s + 2, nlen);
+    a->opts[a->nopts].name[nlen] = '\0';
     a->opts[a->nopts++].value = value;
   }
-  return 0;
+#undef BAD
+  if (a->help || !first_error[0]) return 0;
+  return usage_error("%s", first_error);
 }
 
 static const char *get_opt(const args *a, const char *name) {
@@ -170,14 +266,16 @@ static const char *get_opt(const args *a, const char *name) {
 
 /* ---- output ------------------------------------------------------------- */
 
-/* Print one JSON object on stdout and release it. */
+/* Print one JSON document on stdout and release it. */
 static int emit(json_t *o) {
   int rc = 0;
   if (!o || json_dumpf(o, stdout, JSON_COMPACT | JSON_ENSURE_ASCII) != 0) rc = -1;
   fputc('\n', stdout);
   json_decref(o);
   if (fflush(stdout) != 0) rc = -1;
-  return rc == 0 ? 0 : fail("cannot write the output");
+  if (rc == 0) return 0;
+  fprintf(stderr, "hubbub: cannot write the output\n"); /* stdout is what failed */
+  return EXIT_FAIL;
 }
 
 static json_t *juuid(const hb_uuid *u) {
@@ -199,14 +297,91 @@ static const char *time_str(int64_t t, char *buf, size_t len) {
   return buf;
 }
 
-/* ---- shared lookups ----------------------------------------------------- */
+static const char *jstr(json_t *o, const char *key) {
+  const char *s = json_string_value(json_object_get(o, key));
+  return s ? s : "";
+}
 
-static int open_store(const args *a, hb_store **s) {
+/*
+ * Print `rows` (an array of objects) as a table: one column per key in
+ * `keys`, headed by the matching word of `heads`, as wide as its widest
+ * cell. The last column is not padded. Integer cells are Unix times.
+ */
+static void print_table(json_t *rows, const char *const *keys, const char *const *heads, int ncols) {
+  size_t width[8] = {0};
+  char cell[64];
+  for (int c = 0; c < ncols; c++) width[c] = strlen(heads[c]);
+  size_t i;
+  json_t *r;
+  json_array_foreach(rows, i, r) {
+    for (int c = 0; c < ncols; c++) {
+      json_t *v = json_object_get(r, keys[c]);
+      size_t n = json_is_string(v) ? json_string_length(v) : json_is_integer(v) ? 20 : 1;
+      if (n > width[c]) width[c] = n;
+    }
+  }
+  for (int c = 0; c < ncols; c++) printf("%-*s%s", c + 1 < ncols ? (int)width[c] : 0, heads[c], c + 1 < ncols ? "  " : "\n");
+  json_array_foreach(rows, i, r) {
+    for (int c = 0; c < ncols; c++) {
+      json_t *v = json_object_get(r, keys[c]);
+      const char *text = json_is_string(v)    ? json_string_value(v)
+                         : json_is_integer(v) ? time_str(json_integer_value(v), cell, sizeof cell)
+                                              : "-";
+      if (json_is_string(v) && !*text) text = "-";
+      printf("%-*s%s", c + 1 < ncols ? (int)width[c] : 0, text, c + 1 < ncols ? "  " : "\n");
+    }
+  }
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+/* Warn about HUBBUB_* variables that look like a misspelt setting. */
+static void warn_unknown_env(void) {
+  for (char **e = environ; *e; e++) {
+    if (strncmp(*e, "HUBBUB_", 7) != 0) continue;
+    char name[128], hint[64];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(*e, "="), *e);
+    if (hb_config_env_suggest(name, hint, sizeof hint))
+      fprintf(stderr, "hubbub: warning: %s is not a hubbub setting (did you mean %s?); ignored\n", name, hint);
+  }
+}
+
+/*
+ * Defaults, then the config file (--config, else HUBBUB_CONFIG), then the
+ * HUBBUB_* environment; the caller applies its flags last. 0, or an exit
+ * code after printing why.
+ */
+static int load_config(const args *a, hb_config *cfg) {
   char err[512];
-  if (hb_store_open(s, a->data, err, sizeof err) != 0)
-    return fail("cannot open the store in '%s': %s", a->data, err);
+  const char *file = get_opt(a, "config");
+  const char *from = "--config";
+  if (!file && (file = getenv(HB_CONFIG_ENV_FILE)) != NULL) from = HB_CONFIG_ENV_FILE;
+  hb_config_defaults(cfg);
+  warn_unknown_env();
+  if (file && !*file) return usage_error("%s is empty: give the config file's path", from);
+  if (file && hb_config_load_file(cfg, file, err, sizeof err) != 0)
+    return fail_code(E_CONFIG, "bad config file (%s): %s", from, err);
+  if (hb_config_load_env(cfg, err, sizeof err) != 0) return fail_code(E_CONFIG, "bad environment: %s", err);
   return 0;
 }
+
+/* The admin commands' data directory: --data, else the configuration's. */
+static int open_store(const args *a, hb_store **s) {
+  hb_config cfg;
+  char err[512];
+  const char *data = get_opt(a, "data");
+  int rc;
+  if (data && !*data) return usage_error("--data needs a directory");
+  if ((rc = load_config(a, &cfg)) != 0) return rc;
+  if (!data) data = cfg.data_dir;
+  /* Never created here (`hubbub init` and `serve` do): a mistyped --data
+   * says so instead of making an empty store. */
+  if (hb_store_open_existing(s, data, err, sizeof err) != 0)
+    return fail_code(E_STORE, "cannot open the store in '%s': %s", data, err);
+  return 0;
+}
+
+/* ---- shared lookups ----------------------------------------------------- */
 
 /* The store's one rule for names (hb_store_name_problem), as a usage error. */
 static int check_name(const char *what, const char *name) {
@@ -216,52 +391,69 @@ static int check_name(const char *what, const char *name) {
 
 static int find_org(hb_store *s, const char *key, hb_org_row *org) {
   int rc = hb_store_org_find(s, key, org);
-  if (rc == 1) return fail("org '%s' not found", key);
-  if (rc != 0) return fail("cannot read organizations");
+  if (rc == 1) return fail_code(E_NOT_FOUND, "org '%s' not found", key);
+  if (rc != 0) return fail_code(E_STORE, "cannot read organizations");
   return 0;
 }
 
 static int find_plugin(hb_store *s, const hb_org_row *org, const char *key, hb_plugin_row *p) {
   int rc = hb_store_plugin_find(s, &org->id, key, p);
-  if (rc == 1) return fail("plugin '%s' not found in org '%s'", key, org->name);
-  if (rc != 0) return fail("cannot read plugins");
+  OPENSSL_cleanse(p->signing_secret, sizeof p->signing_secret);
+  if (rc == 1) return fail_code(E_NOT_FOUND, "plugin '%s' not found in org '%s'", key, org->name);
+  if (rc != 0) return fail_code(E_STORE, "cannot read plugins");
   return 0;
+}
+
+/* id -> name maps of every organization and plugin, for listings. */
+static void org_name_cb(const hb_org_row *r, void *ud) {
+  char id[HB_UUID_STR_BYTES];
+  json_object_set_new(ud, uuid_str(&r->id, id), jtext(r->name));
+}
+
+static void plugin_name_cb(const hb_plugin_row *r, void *ud) {
+  char id[HB_UUID_STR_BYTES];
+  json_object_set_new(ud, uuid_str(&r->id, id), jtext(r->name));
+}
+
+/* The name (a JSON string, borrowed) of an id; "?" for a row deleted between the two reads. */
+static json_t *name_of(json_t *names, const char *id) {
+  static json_t *unknown;
+  json_t *n = json_object_get(names, id);
+  if (n) return n;
+  if (!unknown) unknown = json_string("?");
+  return unknown;
 }
 
 /* ---- org ---------------------------------------------------------------- */
 
-static int cmd_org_create(hb_store *s, const args *a) {
+static int cmd_org_create(const command *cmd, const args *a, hb_store *s) {
   hb_org_row org;
   char id[HB_UUID_STR_BYTES];
   int rc = hb_store_org_create(s, a->pos[0], &org);
-  if (rc == 1) return fail("organization name '%s' already exists", a->pos[0]);
-  if (rc != 0) return fail("cannot create organization '%s'", a->pos[0]);
-  if (a->json) return emit(json_pack("{s:o,s:s}", "id", juuid(&org.id), "name", org.name));
+  if (rc == 1) return fail_code(E_ALREADY_EXISTS, "organization name '%s' already exists", a->pos[0]);
+  if (rc != 0) return fail_code(E_STORE, "cannot create organization '%s'", a->pos[0]);
+  if (a->json) return emit(json_pack("{s:o,s:o}", "id", juuid(&org.id), "name", jtext(org.name)));
   printf("Created organization '%s'\n  id: %s\n", org.name, uuid_str(&org.id, id));
   return 0;
 }
 
 static void org_row_json(const hb_org_row *r, void *ud) {
-  json_array_append_new(ud, json_pack("{s:o,s:s,s:I}", "id", juuid(&r->id), "name", r->name,
+  json_array_append_new(ud, json_pack("{s:o,s:o,s:I}", "id", juuid(&r->id), "name", jtext(r->name),
                                       "created_at", (json_int_t)r->created_at));
 }
 
-static int cmd_org_list(hb_store *s, const args *a) {
+static int cmd_org_list(const command *cmd, const args *a, hb_store *s) {
   json_t *arr = json_array();
   if (hb_store_org_list(s, org_row_json, arr) != 0) {
     json_decref(arr);
-    return fail("cannot list organizations");
+    return fail_code(E_STORE, "cannot list organizations");
   }
   if (a->json) return emit(json_pack("{s:o}", "organizations", arr));
-  if (json_array_size(arr) == 0) printf("No organizations yet: hubbub org create NAME\n");
-  else printf("%-36s  %-20s  %s\n", "ID", "CREATED", "NAME");
-  size_t i;
-  json_t *o;
-  json_array_foreach(arr, i, o) {
-    char t[32];
-    printf("%-36s  %-20s  %s\n", json_string_value(json_object_get(o, "id")),
-           time_str(json_integer_value(json_object_get(o, "created_at")), t, sizeof t),
-           json_string_value(json_object_get(o, "name")));
+  if (json_array_size(arr) == 0) {
+    printf("No organizations yet: hubbub org create NAME\n");
+  } else {
+    static const char *const keys[] = {"id", "created_at", "name"}, *const heads[] = {"ID", "CREATED", "NAME"};
+    print_table(arr, keys, heads, 3);
   }
   json_decref(arr);
   return 0;
@@ -282,14 +474,16 @@ static int check_origins(const char *list) {
     if (!scheme || memchr(host, '/', (size_t)(q - host)))
       return usage_error("origin '%.*s' must look like https://app.example.com (no path, no trailing slash)",
                          (int)n, p);
+    /* RFC 6454 6.2: an origin's serialization is ASCII (punycode hosts). */
     for (const char *c = p; c < q; c++)
-      if ((unsigned char)*c < 0x21 || *c == 0x7f) return usage_error("origin '%.*s' has a control character", (int)n, p);
+      if ((unsigned char)*c < 0x21 || (unsigned char)*c >= 0x7f)
+        return usage_error("origin '%.*s' must be printable ASCII (an international domain in its xn-- form)", (int)n, p);
     p = q;
   }
   return 0;
 }
 
-static int cmd_plugin_create(hb_store *s, const args *a) {
+static int cmd_plugin_create(const command *cmd, const args *a, hb_store *s) {
   hb_org_row org;
   hb_plugin_row p;
   char id[HB_UUID_STR_BYTES], oid[HB_UUID_STR_BYTES];
@@ -300,18 +494,19 @@ static int cmd_plugin_create(hb_store *s, const args *a) {
   if (origins && check_origins(origins) != 0) return EXIT_USAGE;
   if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
   rc = hb_store_plugin_create(s, &org.id, a->pos[0], &p);
-  if (rc == 1) return fail("plugin name '%s' already exists in org '%s'", a->pos[0], org.name);
-  if (rc != 0) return fail("cannot create plugin '%s'", a->pos[0]);
+  if (rc == 1) return fail_code(E_ALREADY_EXISTS, "plugin name '%s' already exists in org '%s'", a->pos[0], org.name);
+  if (rc != 0) return fail_code(E_STORE, "cannot create plugin '%s'", a->pos[0]);
   /* Two statements, not one transaction: a failure here leaves a plugin
    * that accepts any Origin, so say so loudly. */
   if (origins && *origins && hb_store_plugin_set_origins(s, &p.id, origins) != 0) {
     OPENSSL_cleanse(p.signing_secret, sizeof p.signing_secret);
-    return fail("plugin '%s' created (id %s) but its origins could not be saved", p.name,
-                uuid_str(&p.id, id));
+    return fail_code(E_STORE, "plugin '%s' created (id %s) but its origins could not be saved", p.name,
+                     uuid_str(&p.id, id));
   }
   if (a->json) {
-    rc = emit(json_pack("{s:o,s:s,s:o,s:s}", "id", juuid(&p.id), "name", p.name, "organization_id",
-                        juuid(&p.org_id), "signing_secret", p.signing_secret));
+    rc = emit(json_pack("{s:o,s:o,s:o,s:o,s:s,s:s}", "id", juuid(&p.id), "name", jtext(p.name), "organization_id",
+                        juuid(&p.org_id), "organization_name", jtext(org.name), "allowed_origins",
+                        origins ? origins : "", "signing_secret", p.signing_secret));
   } else {
     printf("Created plugin '%s' in organization '%s'\n"
            "  id:              %s\n"
@@ -330,23 +525,21 @@ static int cmd_plugin_create(hb_store *s, const args *a) {
 }
 
 /* Replace a plugin's Origin allowlist ("" = any Origin). */
-static int cmd_plugin_update(hb_store *s, const args *a) {
+static int cmd_plugin_update(const command *cmd, const args *a, hb_store *s) {
   hb_org_row org;
   hb_plugin_row p;
   char id[HB_UUID_STR_BYTES];
   const char *origins = get_opt(a, "origins");
   int rc;
-  if (!origins) return usage_error("plugin update: --origins is required (\"\" allows any origin)");
   if (strlen(origins) >= sizeof p.allowed_origins)
     return usage_error("--origins is too long (at most %zu bytes)", sizeof p.allowed_origins - 1);
   if (check_origins(origins) != 0) return EXIT_USAGE;
   if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
   if ((rc = find_plugin(s, &org, a->pos[0], &p)) != 0) return rc;
-  OPENSSL_cleanse(p.signing_secret, sizeof p.signing_secret);
-  if (hb_store_plugin_set_origins(s, &p.id, origins) != 0) return fail("cannot update plugin '%s'", p.name);
+  if (hb_store_plugin_set_origins(s, &p.id, origins) != 0) return fail_code(E_STORE, "cannot update plugin '%s'", p.name);
   if (a->json)
-    return emit(json_pack("{s:o,s:s,s:o,s:s}", "id", juuid(&p.id), "name", p.name, "organization_id",
-                          juuid(&p.org_id), "allowed_origins", origins));
+    return emit(json_pack("{s:o,s:o,s:o,s:o,s:s}", "id", juuid(&p.id), "name", jtext(p.name), "organization_id",
+                          juuid(&p.org_id), "organization_name", jtext(org.name), "allowed_origins", origins));
   printf("Plugin '%s' (%s) now accepts WebSocket connections from %s\n", p.name, uuid_str(&p.id, id),
          *origins ? origins : "any origin");
   return 0;
@@ -354,32 +547,36 @@ static int cmd_plugin_update(hb_store *s, const args *a) {
 
 static void plugin_row_json(const hb_plugin_row *r, void *ud) {
   /* Never the signing secret: it was shown once, at creation. */
-  json_array_append_new(ud, json_pack("{s:o,s:s,s:o,s:s,s:I}", "id", juuid(&r->id), "name", r->name,
+  json_array_append_new(ud, json_pack("{s:o,s:o,s:o,s:o,s:I}", "id", juuid(&r->id), "name", jtext(r->name),
                                       "organization_id", juuid(&r->org_id), "allowed_origins",
-                                      r->allowed_origins, "created_at", (json_int_t)r->created_at));
+                                      jtext(r->allowed_origins), "created_at", (json_int_t)r->created_at));
 }
 
-static int cmd_plugin_list(hb_store *s, const args *a) {
+static int cmd_plugin_list(const command *cmd, const args *a, hb_store *s) {
   hb_org_row org;
   const char *key = get_opt(a, "org");
   int rc;
   if (key && (rc = find_org(s, key, &org)) != 0) return rc;
-  json_t *arr = json_array();
-  if (hb_store_plugin_list(s, key ? &org.id : NULL, plugin_row_json, arr) != 0) {
+  json_t *arr = json_array(), *orgs = json_object();
+  if (hb_store_plugin_list(s, key ? &org.id : NULL, plugin_row_json, arr) != 0 ||
+      hb_store_org_list(s, org_name_cb, orgs) != 0) {
     json_decref(arr);
-    return fail("cannot list plugins");
+    json_decref(orgs);
+    return fail_code(E_STORE, "cannot list plugins");
   }
-  if (a->json) return emit(json_pack("{s:o}", "plugins", arr));
-  if (json_array_size(arr) == 0) printf("No plugins yet: hubbub plugin create --org ORG NAME\n");
-  else printf("%-36s  %-36s  %-20s  %s\n", "ID", "ORGANIZATION", "CREATED", "NAME");
   size_t i;
   json_t *o;
   json_array_foreach(arr, i, o) {
-    char t[32];
-    printf("%-36s  %-36s  %-20s  %s\n", json_string_value(json_object_get(o, "id")),
-           json_string_value(json_object_get(o, "organization_id")),
-           time_str(json_integer_value(json_object_get(o, "created_at")), t, sizeof t),
-           json_string_value(json_object_get(o, "name")));
+    json_object_set_new(o, "organization_name", json_incref(name_of(orgs, jstr(o, "organization_id"))));
+  }
+  json_decref(orgs);
+  if (a->json) return emit(json_pack("{s:o}", "plugins", arr));
+  if (json_array_size(arr) == 0) {
+    printf("No plugins yet: hubbub plugin create --org ORG NAME\n");
+  } else {
+    static const char *const keys[] = {"id", "organization_name", "allowed_origins", "created_at", "name"};
+    static const char *const heads[] = {"ID", "ORGANIZATION", "ORIGINS", "CREATED", "NAME"};
+    print_table(arr, keys, heads, 5);
   }
   json_decref(arr);
   return 0;
@@ -387,7 +584,7 @@ static int cmd_plugin_list(hb_store *s, const args *a) {
 
 /* ---- token -------------------------------------------------------------- */
 
-static int cmd_token_create(hb_store *s, const args *a) {
+static int cmd_token_create(const command *cmd, const args *a, hb_store *s) {
   hb_org_row org;
   hb_plugin_row p;
   hb_token_row t;
@@ -397,13 +594,14 @@ static int cmd_token_create(hb_store *s, const args *a) {
   if (name && (rc = check_name("token", name)) != 0) return rc;
   if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
   if ((rc = find_plugin(s, &org, get_opt(a, "plugin"), &p)) != 0) return rc;
-  OPENSSL_cleanse(p.signing_secret, sizeof p.signing_secret);
   rc = hb_store_token_create(s, &org.id, &p.id, name, tok, &t);
-  if (rc == 1) return fail("token name '%s' already exists for plugin '%s'", name ? name : "", p.name);
-  if (rc != 0) return fail("cannot create the token");
+  if (rc == 1)
+    return fail_code(E_ALREADY_EXISTS, "token name '%s' already exists for plugin '%s'", name ? name : "", p.name);
+  if (rc != 0) return fail_code(E_STORE, "cannot create the token");
   if (a->json) {
-    rc = emit(json_pack("{s:o,s:s,s:o,s:o,s:s}", "id", juuid(&t.id), "token", tok, "organization_id",
-                        juuid(&t.org_id), "plugin_id", juuid(&t.plugin_id), "name", t.name));
+    rc = emit(json_pack("{s:o,s:s,s:o,s:o,s:o,s:o,s:o}", "id", juuid(&t.id), "token", tok, "organization_id",
+                        juuid(&t.org_id), "organization_name", jtext(org.name), "plugin_id", juuid(&t.plugin_id),
+                        "plugin_name", jtext(p.name), "name", jtext(t.name)));
   } else {
     printf("Created API token '%s' for plugin '%s' of organization '%s'\n"
            "  id:    %s\n"
@@ -422,43 +620,67 @@ static int cmd_token_create(hb_store *s, const args *a) {
 static void token_row_json(const hb_token_row *r, void *ud) {
   /* Never the hash: it is useless to a human and only helps an attacker. */
   json_array_append_new(
-      ud, json_pack("{s:o,s:s,s:o,s:o,s:I,s:o}", "id", juuid(&r->id), "name", r->name, "organization_id",
+      ud, json_pack("{s:o,s:o,s:o,s:o,s:I,s:o}", "id", juuid(&r->id), "name", jtext(r->name), "organization_id",
                     juuid(&r->org_id), "plugin_id", juuid(&r->plugin_id), "created_at",
                     (json_int_t)r->created_at,
                     "revoked_at", r->revoked_at ? json_integer(r->revoked_at) : json_null()));
 }
 
-static int cmd_token_list(hb_store *s, const args *a) {
-  json_t *arr = json_array();
-  if (hb_store_token_list(s, token_row_json, arr) != 0) {
-    json_decref(arr);
-    return fail("cannot list tokens");
+static int cmd_token_list(const command *cmd, const args *a, hb_store *s) {
+  hb_org_row org;
+  hb_plugin_row p;
+  char want_org[HB_UUID_STR_BYTES] = "", want_plugin[HB_UUID_STR_BYTES] = "";
+  const char *org_key = get_opt(a, "org"), *plugin_key = get_opt(a, "plugin");
+  int rc;
+  if (plugin_key && !org_key) return usage_error("token list: --plugin needs --org");
+  if (org_key) {
+    if ((rc = find_org(s, org_key, &org)) != 0) return rc;
+    uuid_str(&org.id, want_org);
   }
-  if (a->json) return emit(json_pack("{s:o}", "tokens", arr));
-  if (json_array_size(arr) == 0) printf("No API tokens yet: hubbub token create --org ORG --plugin PLUGIN\n");
-  else printf("%-36s  %-36s  %-20s  %-20s  %s\n", "ID", "PLUGIN", "CREATED", "REVOKED", "NAME");
+  if (plugin_key) {
+    if ((rc = find_plugin(s, &org, plugin_key, &p)) != 0) return rc;
+    uuid_str(&p.id, want_plugin);
+  }
+  json_t *all = json_array(), *orgs = json_object(), *plugins = json_object();
+  if (hb_store_token_list(s, token_row_json, all) != 0 || hb_store_org_list(s, org_name_cb, orgs) != 0 ||
+      hb_store_plugin_list(s, NULL, plugin_name_cb, plugins) != 0) {
+    json_decref(all);
+    json_decref(orgs);
+    json_decref(plugins);
+    return fail_code(E_STORE, "cannot list tokens");
+  }
+  json_t *arr = json_array();
   size_t i;
   json_t *o;
-  json_array_foreach(arr, i, o) {
-    char t1[32], t2[32];
-    json_t *rv = json_object_get(o, "revoked_at");
-    printf("%-36s  %-36s  %-20s  %-20s  %s\n", json_string_value(json_object_get(o, "id")),
-           json_string_value(json_object_get(o, "plugin_id")),
-           time_str(json_integer_value(json_object_get(o, "created_at")), t1, sizeof t1),
-           json_is_integer(rv) ? time_str(json_integer_value(rv), t2, sizeof t2) : "-",
-           json_string_value(json_object_get(o, "name")));
+  json_array_foreach(all, i, o) {
+    if (want_org[0] && strcmp(jstr(o, "organization_id"), want_org) != 0) continue;
+    if (want_plugin[0] && strcmp(jstr(o, "plugin_id"), want_plugin) != 0) continue;
+    json_object_set_new(o, "organization_name", json_incref(name_of(orgs, jstr(o, "organization_id"))));
+    json_object_set_new(o, "plugin_name", json_incref(name_of(plugins, jstr(o, "plugin_id"))));
+    json_array_append(arr, o);
+  }
+  json_decref(all);
+  json_decref(orgs);
+  json_decref(plugins);
+  if (a->json) return emit(json_pack("{s:o}", "tokens", arr));
+  if (json_array_size(arr) == 0) {
+    printf("No API tokens yet: hubbub token create --org ORG --plugin PLUGIN\n");
+  } else {
+    static const char *const keys[] = {"id", "organization_name", "plugin_name", "created_at", "revoked_at", "name"};
+    static const char *const heads[] = {"ID", "ORGANIZATION", "PLUGIN", "CREATED", "REVOKED", "NAME"};
+    print_table(arr, keys, heads, 6);
   }
   json_decref(arr);
   return 0;
 }
 
-static int cmd_token_revoke(hb_store *s, const args *a) {
+static int cmd_token_revoke(const command *cmd, const args *a, hb_store *s) {
   hb_uuid id;
   const char *key = a->pos[0];
   if (!hb_uuid_parse(key, strlen(key), &id)) return usage_error("token ID '%s' is not a UUID", key);
   int rc = hb_store_token_revoke(s, &id);
-  if (rc == 1) return fail("token '%s' not found", key);
-  if (rc != 0) return fail("cannot revoke token '%s'", key);
+  if (rc == 1) return fail_code(E_NOT_FOUND, "token '%s' not found", key);
+  if (rc != 0) return fail_code(E_STORE, "cannot revoke token '%s'", key);
   if (a->json) return emit(json_pack("{s:o,s:b}", "id", juuid(&id), "revoked", 1));
   printf("Revoked token %s (a running server stops accepting it within a second)\n", key);
   return 0;
@@ -468,7 +690,6 @@ static int cmd_token_revoke(hb_store *s, const args *a) {
 
 static int parse_uuid_opt(const args *a, const char *name, hb_uuid *out) {
   const char *v = get_opt(a, name);
-  if (!v) return usage_error("--%s UUID is required", name);
   if (!hb_uuid_parse(v, strlen(v), out)) return usage_error("--%s '%s' is not a UUID", name, v);
   return 0;
 }
@@ -488,7 +709,9 @@ static int parse_scopes(const char *list, hb_scope_set *out) {
   return 0;
 }
 
-static int cmd_conn_token_create(hb_store *s, const args *a) {
+/* stdout gets the token alone, so that `T=$(hubbub connection-token create
+ * ...)` works; what a human wants to know besides goes to stderr. */
+static int cmd_conn_token_create(const command *cmd, const args *a, hb_store *s) {
   hb_org_row org;
   hb_plugin_row p;
   hb_conn_claims c;
@@ -501,8 +724,13 @@ static int cmd_conn_token_create(hb_store *s, const args *a) {
   if ((rc = parse_uuid_opt(a, "event", &c.event)) != 0) return rc;
   if ((rc = parse_uuid_opt(a, "session", &c.session)) != 0) return rc;
   if (!user) user = "cli";
-  if (!*user || strlen(user) > HB_MAX_USER_ID_BYTES)
-    return usage_error("--user must be 1 to %d bytes", HB_MAX_USER_ID_BYTES);
+  /* The rule of POST /api/v1/connection_tokens' user_id. */
+  bool printable = true;
+  for (const char *u = user; *u; u++)
+    if ((unsigned char)*u < 0x20 || *u == 0x7f) printable = false;
+  if (!*user || strlen(user) > HB_MAX_USER_ID_BYTES || !printable ||
+      !hb_utf8_valid((const unsigned char *)user, strlen(user)))
+    return usage_error("--user must be 1 to %d bytes of UTF-8 without control characters", HB_MAX_USER_ID_BYTES);
   snprintf(c.user_id, sizeof c.user_id, "%s", user);
   c.scopes = HB_SCOPE_SET_DEFAULT;
   if (scopes && (rc = parse_scopes(scopes, &c.scopes)) != 0) return rc;
@@ -524,212 +752,360 @@ static int cmd_conn_token_create(hb_store *s, const args *a) {
       return usage_error("--info must be at most %d bytes as compact JSON", HB_MAX_PRESENCE_INFO_BYTES);
   }
   if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
-  if ((rc = find_plugin(s, &org, get_opt(a, "plugin"), &p)) != 0) return rc;
+  /* find_plugin wipes the secret; this command needs it to sign. */
+  rc = hb_store_plugin_find(s, &org.id, get_opt(a, "plugin"), &p);
+  if (rc == 1) return fail_code(E_NOT_FOUND, "plugin '%s' not found in org '%s'", get_opt(a, "plugin"), org.name);
+  if (rc != 0) return fail_code(E_STORE, "cannot read plugins");
   c.org = org.id;
   c.plugin = p.id;
   c.iat = (int64_t)time(NULL);
   c.exp = c.iat + ttl;
   tok = hb_jwt_mint(&c, p.signing_secret, strlen(p.signing_secret));
   OPENSSL_cleanse(p.signing_secret, sizeof p.signing_secret);
-  if (!tok) return fail("cannot mint the connection token");
+  if (!tok) return fail_code(E_INTERNAL, "cannot mint the connection token");
   if (a->json) {
     rc = emit(json_pack("{s:s,s:I}", "token", tok, "expires_at", (json_int_t)c.exp));
   } else {
     char t[32];
-    printf("%s\n(expires %s; connect with GET /api/v1/ws?token=...)\n", tok, time_str(c.exp, t, sizeof t));
-    rc = 0;
+    printf("%s\n", tok);
+    rc = fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+    fprintf(stderr, "Connection token for user '%s' in plugin '%s' of organization '%s', expires %s.\n"
+                    "Connect with GET /api/v1/ws?token=<token> (the SDK: PubSub.connect({ url, token })).\n",
+            c.user_id, p.name, org.name, time_str(c.exp, t, sizeof t));
   }
   hb_free(tok);
   return rc;
 }
 
+/* ---- init --------------------------------------------------------------- */
+
+/* `hubbub init`: create the store (directory 0700, file 0600), or migrate
+ * the one there; either way it is ready afterwards. With `serve`, the only
+ * command that creates a store: an admin command run in the wrong directory
+ * must not leave an empty store behind for a server to start on. */
+static int cmd_init(const command *cmd, const args *a, hb_store *unused) {
+  hb_config cfg;
+  char err[512];
+  hb_store *s = NULL;
+  const char *data = get_opt(a, "data");
+  int rc;
+  if (data && !*data) return usage_error("--data needs a directory");
+  if ((rc = load_config(a, &cfg)) != 0) return rc;
+  if (!data) data = cfg.data_dir;
+  hb_log_set_level(HB_LOG_WARN);
+  bool created = false;
+  rc = hb_store_open_existing(&s, data, err, sizeof err);
+  if (rc == HB_STORE_NONE) {
+    created = true;
+    rc = hb_store_open(&s, data, err, sizeof err);
+  }
+  if (rc != 0) return fail_code(E_STORE, "cannot %s the store in '%s': %s", created ? "create" : "open", data, err);
+  hb_store_close(s);
+  if (a->json) return emit(json_pack("{s:s,s:b}", "store", data, "created", created));
+  printf("%s %s\n", created ? "created the store in" : "the store is ready in", data);
+  return 0;
+}
+
 /* ---- serve -------------------------------------------------------------- */
 
-static int cmd_serve(int argc, char **argv) {
+static int cmd_serve(const command *cmd, const args *a, hb_store *unused) {
   hb_config cfg;
-  args a;
-  char err[512];
   const char *v;
-  int rc = parse_args(argc, argv, "listen threads config redis redis-password web log-level", &a);
-  if (rc != 0) return rc;
-  if (a.npos > 0) {
-    rc = usage_error("serve takes no argument '%s'", a.pos[0]);
-    goto out;
+  int rc;
+  if (a->json) return usage_error("serve does not take --json (it logs to stderr)");
+  /* Defaults, the file, the environment, then flags: the most specific wins. */
+  if ((rc = load_config(a, &cfg)) != 0) return rc;
+  if ((v = get_opt(a, "listen")) && hb_config_parse_listen(v, cfg.host, sizeof cfg.host, &cfg.port) != 0)
+    return usage_error("--listen '%s' must be HOST:PORT, [IPv6]:PORT or :PORT", v);
+  if ((v = get_opt(a, "data"))) {
+    if (!*v || strlen(v) >= sizeof cfg.data_dir) return usage_error("--data needs a directory (shorter than %zu bytes)", sizeof cfg.data_dir);
+    snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", v);
   }
-  if (a.json) {
-    rc = usage_error("serve does not take --json");
-    goto out;
-  }
-  /* Defaults, then the file, then flags: the most specific wins. */
-  hb_config_defaults(&cfg);
-  if ((v = get_opt(&a, "config")) && hb_config_load_file(&cfg, v, err, sizeof err) != 0) {
-    rc = fail("bad config file: %s", err);
-    goto out;
-  }
-  if ((v = get_opt(&a, "listen")) && hb_config_parse_listen(v, cfg.host, sizeof cfg.host, &cfg.port) != 0) {
-    rc = usage_error("--listen '%s' must be HOST:PORT, [IPv6]:PORT or :PORT", v);
-    goto out;
-  }
-  if (a.data_given) {
-    if (strlen(a.data) >= sizeof cfg.data_dir) {
-      rc = usage_error("--data is too long");
-      goto out;
-    }
-    snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", a.data);
-  }
-  if ((v = get_opt(&a, "threads"))) {
+  if ((v = get_opt(a, "threads"))) {
     char *end;
     errno = 0;
     long n = strtol(v, &end, 10);
-    if (errno || end == v || *end || n < 0 || n > HB_MAX_THREADS) {
-      rc = usage_error("--threads must be 0 (one per core) to %d", HB_MAX_THREADS);
-      goto out;
-    }
+    if (errno || end == v || *end || n < 0 || n > HB_MAX_THREADS)
+      return usage_error("--threads must be 0 (one per core) to %d", HB_MAX_THREADS);
     cfg.threads = (int)n;
   }
-#define COPY_FLAG(flag, field)                                                     \
-  if ((v = get_opt(&a, flag))) {                                                   \
-    if (strlen(v) >= sizeof cfg.field) {                                           \
-      rc = usage_error("--%s is too long", flag);                                  \
-      goto out;                                                                    \
-    }                                                                              \
-    snprintf(cfg.field, sizeof cfg.field, "%s", v);                                \
+#define COPY_FLAG(flag, field)                                                                      \
+  if ((v = get_opt(a, flag))) {                                                                     \
+    if (strlen(v) >= sizeof cfg.field) return usage_error("--%s is too long", flag);                \
+    snprintf(cfg.field, sizeof cfg.field, "%s", v);                                                 \
   }
   COPY_FLAG("redis", redis_url)
   COPY_FLAG("redis-password", redis_password)
   COPY_FLAG("log-level", log_level)
 #undef COPY_FLAG
   if (strcmp(cfg.log_level, "debug") && strcmp(cfg.log_level, "info") && strcmp(cfg.log_level, "warn") &&
-      strcmp(cfg.log_level, "error")) {
-    rc = usage_error("--log-level must be debug, info, warn or error");
-    goto out;
-  }
+      strcmp(cfg.log_level, "error"))
+    return usage_error("--log-level must be debug, info, warn or error");
   return hb_server_run(&cfg);
-out:
-  return rc;
 }
+
+/* ---- admin-token, version ----------------------------------------------- */
 
 /* The admin HTTP API's credential: a random token, of which the server only
  * keeps the SHA-256 (config key admin_token_sha256). Printed once. */
-static int cmd_admin_token_create(bool json) {
-  unsigned char raw[HB_API_TOKEN_RANDOM_BYTES];
-  if (RAND_bytes(raw, sizeof raw) != 1) {
-    fprintf(stderr, "hubbub: no randomness available\n");
-    return EXIT_FAIL;
-  }
-  char tok[8 + 2 * HB_API_TOKEN_RANDOM_BYTES + 1] = "hba_";
+static int cmd_admin_token_create(const command *cmd, const args *a, hb_store *unused) {
   static const char hex[] = "0123456789abcdef";
+  unsigned char raw[HB_API_TOKEN_RANDOM_BYTES];
+  char tok[8 + 2 * HB_API_TOKEN_RANDOM_BYTES + 1] = "hba_";
+  uint8_t h[HB_TOKEN_HASH_BYTES];
+  char hh[2 * HB_TOKEN_HASH_BYTES + 1];
+  int rc;
+  if (RAND_bytes(raw, sizeof raw) != 1) return fail_code(E_INTERNAL, "no randomness available");
   for (size_t i = 0; i < sizeof raw; i++) {
     tok[4 + 2 * i] = hex[raw[i] >> 4];
     tok[5 + 2 * i] = hex[raw[i] & 15];
   }
   tok[4 + 2 * sizeof raw] = '\0';
-  uint8_t h[HB_TOKEN_HASH_BYTES];
+  OPENSSL_cleanse(raw, sizeof raw);
   hb_store_hash_token(tok, strlen(tok), h);
-  char hh[2 * HB_TOKEN_HASH_BYTES + 1];
   for (size_t i = 0; i < sizeof h; i++) {
     hh[2 * i] = hex[h[i] >> 4];
     hh[2 * i + 1] = hex[h[i] & 15];
   }
   hh[sizeof hh - 1] = '\0';
-  if (json) {
-    printf("{\"token\":\"%s\",\"admin_token_sha256\":\"%s\"}\n", tok, hh);
+  if (a->json) {
+    rc = emit(json_pack("{s:s,s:s}", "token", tok, "admin_token_sha256", hh));
   } else {
     printf("admin token (shown once): %s\n", tok);
     printf("add to the config file:   \"admin_token_sha256\": \"%s\"\n", hh);
+    printf("or to the environment:    HUBBUB_ADMIN_TOKEN_SHA256=%s\n", hh);
+    rc = 0;
   }
+  OPENSSL_cleanse(tok, sizeof tok);
+  return rc;
+}
+
+static int cmd_version(const command *cmd, const args *a, hb_store *unused) {
+  if (a->json) return emit(json_pack("{s:s,s:s}", "name", "hubbub", "version", HB_VERSION));
+  printf("hubbub %s\n", HB_VERSION);
   return 0;
+}
+
+static int cmd_help(const command *cmd, const args *a, hb_store *unused);
+
+/* ---- the table ---------------------------------------------------------- */
+
+#define ADMIN_OPTIONS                                                                               \
+  "\nEvery admin command also takes:\n"                                                             \
+  "  --data DIR      the data directory (default: the configuration's data_dir, \"" HB_DEFAULT_DATA_DIR "\")\n" \
+  "  --config FILE   read data_dir from this config file (default: $HUBBUB_CONFIG)\n"               \
+  "  --json          print one JSON document on stdout, errors included\n"
+
+static const command commands[] = {
+    {"serve", NULL, "listen data threads config redis redis-password log-level", "", 0, NULL, false, cmd_serve,
+     "serve [--listen HOST:PORT] [--data DIR] [--threads N] [--config FILE]\n"
+     "               [--redis URL] [--redis-password PASSWORD] [--log-level LEVEL]",
+     "Run the server until SIGTERM or SIGINT (SIGHUP reloads credentials).\n"
+     "\n"
+     "  --listen HOST:PORT    address to listen on, also [IPv6]:PORT or :PORT (default " HB_DEFAULT_HOST ":8080)\n"
+     "  --data DIR            the data directory: the SQLite store (default \"" HB_DEFAULT_DATA_DIR "\")\n"
+     "  --threads N           I/O threads, 0 = one per core (default 0)\n"
+     "  --config FILE         a JSON config file (default: $HUBBUB_CONFIG, if set)\n"
+     "  --redis URL           redis://[[user]:password@]host[:port][/db]: run as one node of several\n"
+     "  --redis-password PW   Redis AUTH password\n"
+     "  --log-level LEVEL     debug, info, warn or error (default info)\n"
+     "\n"
+     "Every config file key can also be set as HUBBUB_<KEY> (HUBBUB_LISTEN,\n"
+     "HUBBUB_DATA_DIR, HUBBUB_MAX_CONNECTIONS, ...). Flags win over the\n"
+     "environment, which wins over the file. See docs/operations.md.\n"},
+    {"org", "create", "", "", 1, "NAME", true, cmd_org_create, "org create NAME",
+     "Create an organization (a tenant). NAME: 1-128 bytes, not a UUID.\n" ADMIN_OPTIONS},
+    {"org", "list", "", "", 0, NULL, true, cmd_org_list, "org list", "List the organizations.\n" ADMIN_OPTIONS},
+    {"plugin", "create", "org origins", "org", 1, "NAME", true, cmd_plugin_create,
+     "plugin create --org ORG NAME [--origins \"https://a https://b\"]",
+     "Create a plugin in an organization and print its signing secret (once).\n"
+     "\n"
+     "  --org ORG         the organization, by name or UUID\n"
+     "  --origins LIST    the Origins allowed to open a WebSocket, space separated (default: any)\n" ADMIN_OPTIONS},
+    {"plugin", "list", "org", "", 0, NULL, true, cmd_plugin_list, "plugin list [--org ORG]",
+     "List the plugins (never their secrets), of one organization with --org.\n" ADMIN_OPTIONS},
+    {"plugin", "update", "org origins", "org origins", 1, "PLUGIN", true, cmd_plugin_update,
+     "plugin update --org ORG PLUGIN --origins \"https://a https://b\"",
+     "Replace a plugin's Origin allowlist (\"\" allows any Origin). Takes effect in a\n"
+     "running server within a second.\n" ADMIN_OPTIONS},
+    {"token", "create", "org plugin name", "org plugin", 0, NULL, true, cmd_token_create,
+     "token create --org ORG --plugin PLUGIN [--name LABEL]",
+     "Create an API token for one plugin and print it (once; only its hash is kept).\n"
+     "\n"
+     "  --org ORG         the organization, by name or UUID\n"
+     "  --plugin PLUGIN   the plugin, by name or UUID\n"
+     "  --name LABEL      a label, unique per plugin (default: generated)\n" ADMIN_OPTIONS},
+    {"token", "list", "org plugin", "", 0, NULL, true, cmd_token_list, "token list [--org ORG [--plugin PLUGIN]]",
+     "List API tokens (never the tokens themselves), with their organization and plugin.\n" ADMIN_OPTIONS},
+    {"token", "revoke", "", "", 1, "ID", true, cmd_token_revoke, "token revoke ID",
+     "Revoke an API token by its id (from `token list`). A running server refuses\n"
+     "it within a second.\n" ADMIN_OPTIONS},
+    {"connection-token", "create", "org plugin event session user scopes ttl info", "org plugin event session", 0, NULL,
+     true, cmd_conn_token_create,
+     "connection-token create --org ORG --plugin PLUGIN --event UUID --session UUID\n"
+     "               [--user ID] [--scopes session,event,organization] [--ttl SECONDS]\n"
+     "               [--info '{\"name\":\"Ada\"}']",
+     "Mint a connection token (an HS256 JWT) for one room client and print it alone\n"
+     "on stdout (the expiry goes to stderr; with --json: {\"token\",\"expires_at\"}).\n"
+     "\n"
+     "  --event UUID, --session UUID   the room\n"
+     "  --user ID         the user (the `sub` claim; default \"cli\")\n"
+     "  --scopes LIST     the scopes it may publish to (default: session)\n"
+     "  --ttl SECONDS     1-86400 (default 3600)\n"
+     "  --info JSON       public user info shown in presence (the `info` claim): a JSON\n"
+     "                    object, bounded in size (docs/protocol.md, \"Presence\")\n" ADMIN_OPTIONS},
+    {"admin-token", "create", "", "", 0, NULL, false, cmd_admin_token_create, "admin-token create",
+     "Make a token for the admin HTTP API: prints the token (once) and the SHA-256\n"
+     "to put in the configuration (admin_token_sha256 / HUBBUB_ADMIN_TOKEN_SHA256).\n"
+     "Takes --json.\n"},
+    {"init", NULL, "data config", "", 0, NULL, false, cmd_init, "init [--data DIR] [--config FILE]",
+     "Create the store (the data directory 0700, hubbub.db 0600) or migrate the one\n"
+     "there. `serve` creates it too; the admin commands never do: they refuse a\n"
+     "directory without a store.\n"
+     "\n"
+     "  --data DIR      the data directory (default: the configuration's data_dir, \"" HB_DEFAULT_DATA_DIR "\")\n"
+     "  --config FILE   read data_dir from this config file (default: $HUBBUB_CONFIG)\n"
+     "  --json          print {\"store\":DIR,\"created\":true|false}\n"},
+    {"version", NULL, "", "", 0, NULL, false, cmd_version, "version", "Print the version. Takes --json.\n"},
+    {"help", NULL, "", "", -1, NULL, false, cmd_help, "help [COMMAND]",
+     "Print the usage of every command, or of one (`hubbub help token create`).\n"},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static void print_overview(FILE *f) {
+  fputs("usage:\n", f);
+  for (size_t i = 0; i < NCOMMANDS; i++) fprintf(f, "  hubbub %s\n", commands[i].synopsis);
+  fputs("\n"
+        "Admin commands take --data DIR (default \"" HB_DEFAULT_DATA_DIR "\") and --json; every command takes\n"
+        "--help. ORG and PLUGIN are a name or a UUID. `hubbub help COMMAND` tells more.\n",
+        f);
+}
+
+static void print_group(FILE *f, const char *group) {
+  fputs("usage:\n", f);
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(commands[i].group, group)) fprintf(f, "  hubbub %s\n", commands[i].synopsis);
+  fprintf(f, "\n`hubbub help %s VERB` tells more.\n", group);
+}
+
+static void print_help(FILE *f, const command *cmd, const char *group) {
+  if (cmd) fprintf(f, "usage: hubbub %s\n\n%s", cmd->synopsis, cmd->help);
+  else if (group) print_group(f, group);
+  else print_overview(f);
+}
+
+static bool is_group(const char *w) {
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (commands[i].verb && !strcmp(commands[i].group, w)) return true;
+  return false;
+}
+
+/* "create, list or revoke": the verbs of a group, for usage errors. */
+static const char *verbs_of(const char *group, char *buf, size_t len) {
+  size_t n = 0, total = 0, k = 0;
+  for (size_t i = 0; i < NCOMMANDS; i++) total += commands[i].verb && !strcmp(commands[i].group, group);
+  buf[0] = '\0';
+  for (size_t i = 0; i < NCOMMANDS && n < len; i++) {
+    if (!commands[i].verb || strcmp(commands[i].group, group) != 0) continue;
+    k++;
+    n += snprintf(buf + n, len - n, "%s%s", k == 1 ? "" : k == total ? " or " : ", ", commands[i].verb);
+  }
+  return buf;
+}
+
+/* The command named by words[0] (and words[1]), or NULL. */
+static const command *lookup(int n, char **words) {
+  for (size_t i = 0; n > 0 && i < NCOMMANDS; i++) {
+    if (strcmp(commands[i].group, words[0]) != 0) continue;
+    if (!commands[i].verb) return &commands[i];
+    if (n > 1 && !strcmp(commands[i].verb, words[1])) return &commands[i];
+  }
+  return NULL;
+}
+
+/* Help on stdout, exit 0; with --json, one {"usage": text} document. */
+static int show_help(const command *cmd, const char *group) {
+  if (!g_json) {
+    print_help(stdout, cmd, group);
+    return fflush(stdout) == 0 ? 0 : EXIT_FAIL;
+  }
+  char *text = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&text, &len);
+  if (!m) return fail_code(E_INTERNAL, "out of memory");
+  print_help(m, cmd, group);
+  fclose(m);
+  int rc = emit(json_pack("{s:s}", "usage", text));
+  free(text);
+  return rc;
+}
+
+static int cmd_help(const command *self, const args *a, hb_store *unused) {
+  char *words[2] = {(char *)(a->npos > 0 ? a->pos[0] : ""), (char *)(a->npos > 1 ? a->pos[1] : "")};
+  if (a->npos == 0) return show_help(NULL, NULL);
+  const command *cmd = lookup(a->npos, words);
+  if (cmd && a->npos <= (cmd->verb ? 2 : 1)) return show_help(cmd, NULL);
+  if (a->npos == 1 && is_group(words[0])) return show_help(NULL, words[0]);
+  return usage_error("help: no command '%s%s%s'", words[0], a->npos > 1 ? " " : "", words[1]);
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-typedef struct {
-  const char *group, *verb;
-  const char *options;  /* allowed besides --data and --json */
-  const char *required; /* required options, space separated */
-  int npos;             /* exact number of positional arguments */
-  const char *posname;  /* what the positional argument is, for usage errors */
-  int (*run)(hb_store *, const args *);
-} command;
-
-static const command commands[] = {
-    {"org", "create", "", "", 1, "NAME", cmd_org_create},
-    {"org", "list", "", "", 0, NULL, cmd_org_list},
-    {"plugin", "create", "org origins", "org", 1, "NAME", cmd_plugin_create},
-    {"plugin", "list", "org", "", 0, NULL, cmd_plugin_list},
-    {"plugin", "update", "org origins", "org", 1, "PLUGIN", cmd_plugin_update},
-    {"token", "create", "org plugin name", "org plugin", 0, NULL, cmd_token_create},
-    {"token", "list", "", "", 0, NULL, cmd_token_list},
-    {"token", "revoke", "", "", 1, "ID", cmd_token_revoke},
-    {"connection-token", "create", "org plugin event session user scopes ttl info", "org plugin event session", 0,
-     NULL, cmd_conn_token_create},
-};
-
-static int run_admin(const command *cmd, int argc, char **argv) {
+static int run_command(const command *cmd, int argc, char **argv) {
+  static char name[64];
   args a;
   hb_store *s = NULL;
-  int rc = parse_args(argc, argv, cmd->options, &a);
-  if (rc != 0) return rc;
-  if (a.npos != cmd->npos) {
-    if (a.npos > cmd->npos) rc = usage_error("%s %s: unexpected argument '%s'", cmd->group, cmd->verb, a.pos[cmd->npos]);
-    else rc = usage_error("%s %s: missing %s", cmd->group, cmd->verb, cmd->posname);
-    goto out;
+  int rc;
+  snprintf(name, sizeof name, "%s%s%s", cmd->group, cmd->verb ? " " : "", cmd->verb ? cmd->verb : "");
+  g_cmd = name;
+  if ((rc = parse_args(cmd, argc, argv, &a)) != 0) return rc;
+  if (a.help) return show_help(cmd, NULL);
+  if (cmd->npos >= 0 && a.npos != cmd->npos) {
+    if (a.npos > cmd->npos) return usage_error("%s: unexpected argument '%s'", name, a.pos[cmd->npos]);
+    return usage_error("%s: missing %s", name, cmd->posname);
   }
   for (const char *p = cmd->required; *p;) {
     const char *q = strchr(p, ' ');
     size_t n = q ? (size_t)(q - p) : strlen(p);
-    char name[32];
-    snprintf(name, sizeof name, "%.*s", (int)n, p);
-    const char *v = get_opt(&a, name);
-    if (!v || !*v) {
-      rc = usage_error("%s %s: --%s is required", cmd->group, cmd->verb, name);
-      goto out;
-    }
+    char opt_name[32];
+    snprintf(opt_name, sizeof opt_name, "%.*s", (int)n, p);
+    const char *v = get_opt(&a, opt_name);
+    /* --origins "" is a value (any origin); the other required options are names or ids. */
+    if (!v || (!*v && strcmp(opt_name, "origins") != 0)) return usage_error("%s: --%s is required", name, opt_name);
     p = q ? q + 1 : p + n;
   }
-  if (cmd->npos == 1 && strcmp(cmd->verb, "create") == 0 &&
-      (rc = check_name(strcmp(cmd->group, "org") == 0 ? "organization" : cmd->group, a.pos[0])) != 0)
-    goto out;
-  /* The admin commands' output is their result; routine log lines (a
-   * migration) would only get in the way of scripts reading stderr. */
-  hb_log_set_level(HB_LOG_WARN);
-  if ((rc = open_store(&a, &s)) != 0) goto out;
-  rc = cmd->run(s, &a);
-out:
+  if (cmd->npos == 1 && cmd->verb && !strcmp(cmd->verb, "create") &&
+      (rc = check_name(!strcmp(cmd->group, "org") ? "organization" : cmd->group, a.pos[0])) != 0)
+    return rc;
+  if (cmd->store) {
+    /* The admin commands' output is their result; routine log lines (a
+     * migration) would only get in the way of scripts reading stderr. */
+    hb_log_set_level(HB_LOG_WARN);
+    if ((rc = open_store(&a, &s)) != 0) return rc;
+  }
+  rc = cmd->run(cmd, &a, s);
   hb_store_close(s);
   return rc;
 }
 
 int main(int argc, char **argv) {
+  bool help;
+  char verbs[128];
+  scan_flags(argc - 1, argv + 1, &g_json, &help);
   if (argc < 2) {
-    fputs(usage_text, stderr);
+    print_overview(stderr);
     return EXIT_USAGE;
   }
-  const char *group = argv[1];
-  if (!strcmp(group, "help") || !strcmp(group, "--help") || !strcmp(group, "-h")) {
-    fputs(usage_text, stdout);
-    return 0;
+  const char *first = argv[1];
+  if (is_help(first)) return show_help(NULL, NULL);
+  if (!strcmp(first, "--version")) first = argv[1] = "version";
+  const command *cmd = lookup(argc - 1, argv + 1);
+  if (cmd) return run_command(cmd, argc - (cmd->verb ? 3 : 2), argv + (cmd->verb ? 3 : 2));
+  if (is_group(first)) {
+    g_cmd = first;
+    if (help) return show_help(NULL, first); /* `hubbub token --help` */
+    if (argc == 2) return usage_error("'%s' needs a subcommand: %s", first, verbs_of(first, verbs, sizeof verbs));
+    return usage_error("'%s' has no subcommand '%s' (it has %s)", first, argv[2], verbs_of(first, verbs, sizeof verbs));
   }
-  if (!strcmp(group, "version") || !strcmp(group, "--version")) {
-    printf("hubbub %s\n", HB_VERSION);
-    return 0;
-  }
-  if (!strcmp(group, "serve")) return cmd_serve(argc - 2, argv + 2);
-  if (!strcmp(group, "admin-token")) {
-    if (argc < 3 || strcmp(argv[2], "create") != 0) return usage_error("'admin-token' needs a subcommand: create");
-    return cmd_admin_token_create(argc > 3 && !strcmp(argv[3], "--json"));
-  }
-  bool known_group = false;
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-    if (strcmp(commands[i].group, group) != 0) continue;
-    known_group = true;
-    if (argc >= 3 && !strcmp(commands[i].verb, argv[2])) return run_admin(&commands[i], argc - 3, argv + 3);
-  }
-  if (known_group)
-    return usage_error("'%s' needs a subcommand: %s", group,
-                       !strcmp(group, "org") ? "create or list"
-                       : !strcmp(group, "plugin") ? "create, list or update"
-                       : !strcmp(group, "token") ? "create, list or revoke"
-                                                 : "create");
-  return usage_error("unknown command '%s'", group);
+  return usage_error("unknown command '%s'", first);
 }

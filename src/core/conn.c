@@ -1,7 +1,10 @@
 /* conn.c - connection lifecycle, the corked output queue, deadlines (conn.h). */
 #include "hubbub/conn.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "hubbub/alloc.h"
 #include "hubbub/io.h"
@@ -252,6 +255,18 @@ void hb_conn_drop_pending(hb_conn *c) {
   out_release(c);
 }
 
+void hb_conn_peer_name(hb_conn *c, char out[HB_PEER_NAME_BYTES]) {
+  struct sockaddr_storage ss;
+  int len = sizeof ss;
+  char ip[INET6_ADDRSTRLEN];
+  snprintf(out, HB_PEER_NAME_BYTES, "?");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  if (ss.ss_family == AF_INET && uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip) == 0)
+    snprintf(out, HB_PEER_NAME_BYTES, "%s:%u", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+  else if (ss.ss_family == AF_INET6 && uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip) == 0)
+    snprintf(out, HB_PEER_NAME_BYTES, "[%s]:%u", ip, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+}
+
 bool hb_conn_overdue(const hb_conn *c, uint64_t now_ms) {
   return c->over_since_ms && now_ms - c->over_since_ms > HB_SLOW_CONSUMER_GRACE_MS;
 }
@@ -296,9 +311,11 @@ void hb_conn_close(hb_conn *c, bool flush) {
   uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
-void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms) {
+void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms, uint32_t max_bytes) {
   if (c->state == HB_CONN_CLOSED) return;
+  if (!c->linger) hb_metric_inc(HB_M_LINGERING_CLOSES);
   c->linger = true;
+  c->linger_left = max_bytes;
   c->close_after_flush = true;
   c->state = HB_CONN_CLOSING;
   c->deadline_ms = hb_io_now_ms(c->io) + timeout_ms;
@@ -408,11 +425,27 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     hb_conn_close(c, false);
     return;
   }
-  /* Closing: what the peer still sends is discarded. */
-  if (c->state == HB_CONN_OPEN) c->h->on_read(c, buf->base, (size_t)nread);
+  if (c->state == HB_CONN_OPEN) {
+    c->h->on_read(c, buf->base, (size_t)nread);
+  } else if (c->linger) {
+    /* Closing: what the peer still sends is discarded, up to the budget of
+     * the lingering close; past it the peer gets a reset. */
+    if ((size_t)nread > c->linger_left) {
+      hb_metric_inc(HB_M_LINGERING_CLOSES_CUT);
+      hb_conn_close(c, false);
+      return;
+    }
+    c->linger_left -= (uint32_t)nread;
+  }
 }
 
 void hb_conn_set_handler(hb_conn *c, const hb_conn_handler *h) { c->h = h; }
+
+bool hb_conn_input_waiting(hb_conn *c) {
+  uv_os_fd_t fd;
+  char b;
+  return uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
 
 hb_conn *hb_conn_new(hb_io *io) {
   hb_conn *c = hb_calloc(1, HB_CONN_EXT_OFFSET + io->set->hooks.conn_ext_bytes);
@@ -474,7 +507,10 @@ void hb_conn_sweep(hb_io *io, uint64_t now) {
   hb_list_foreach_safe(it, tmp, &io->conns) {
     hb_conn *c = hb_container_of(it, hb_conn, link);
     if (c->state == HB_CONN_OPEN) c->h->on_sweep(c, now);
-    else if (c->state == HB_CONN_CLOSING && c->deadline_ms && now >= c->deadline_ms) hb_conn_close(c, false);
+    else if (c->state == HB_CONN_CLOSING && c->deadline_ms && now >= c->deadline_ms) {
+      if (c->linger) hb_metric_inc(HB_M_LINGERING_CLOSES_CUT); /* the peer neither closed nor stopped */
+      hb_conn_close(c, false);
+    }
   }
 }
 

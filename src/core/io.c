@@ -185,7 +185,7 @@ static int make_listener(const char *host, int port, int *bound_port) {
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   /* Accepted sockets inherit TCP_NODELAY from the listener on Linux
-   * (test/unit/test_io.c checks it), which saves a setsockopt per
+   * (test/unit/core/test_io.c checks it), which saves a setsockopt per
    * connection: every write is a whole frame or response, never worth
    * delaying for Nagle. */
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);

@@ -6,6 +6,7 @@
 
 #include "hubbub/field.h"
 #include "hubbub/json.h"
+#include "hubbub/user_id.h"
 
 static hb_err ctreq_scopes(json_t *root, hb_scope_set *out, hb_error *err) {
   json_t *v = json_object_get(root, "scopes");
@@ -51,7 +52,7 @@ hb_err hb_ctreq_decode(const char *buf, size_t len, hb_ctreq *out, hb_error *err
     goto out;
   } else {
     size_t n = json_string_length(u);
-    if (n == 0 || n > HB_MAX_USER_ID_BYTES || hb_json_has_control(json_string_value(u), n)) {
+    if (!hb_user_id_valid(json_string_value(u), n)) {
       e = hb_error_set(err, HB_E_INVALID_VALUE, "/user_id",
                        "user_id must be 1-%d bytes without control characters",
                        HB_MAX_USER_ID_BYTES);

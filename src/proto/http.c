@@ -12,6 +12,7 @@
 #include "hubbub/alloc.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
+#include "hubbub/log.h"
 #include "hubbub/metrics.h"
 #include "hubbub/pct.h"
 
@@ -31,6 +32,8 @@ static const char *const hdr_names[HB__H_COUNT] = {
     [HB_H_WS_VERSION] = "sec-websocket-version",
     [HB_H_IF_NONE_MATCH] = "if-none-match",
     [HB_H_IDEMPOTENCY_KEY] = "idempotency-key",
+    [HB_H_WS_PROTOCOL] = "sec-websocket-protocol",
+    [HB_H_ACR_METHOD] = "access-control-request-method",
 };
 
 static const hb_http_handlers *router;
@@ -42,6 +45,7 @@ static hb_http_conn *hconn(hb_conn *c) { return hb_conn_ext(c); }
 void hb_http_req_free(hb_http_req *r) {
   if (!r) return;
   for (int i = 0; i < HB__H_COUNT; i++) hb_free(r->hdr[i]);
+  hb_free(r->resp_headers);
   hb_strbuf_free(&r->value);
   hb_strbuf_free(&r->body);
   hb_free(r);
@@ -95,6 +99,8 @@ static void req_put(hb_http_req *r) {
     hb_free(r->hdr[i]);
     r->hdr[i] = NULL;
   }
+  hb_free(r->resp_headers);
+  r->resp_headers = NULL;
   if (r->value.cap > HB_HTTP_SPARE_KEEP_BYTES) hb_strbuf_free(&r->value);
   if (r->body.cap > HB_HTTP_SPARE_KEEP_BYTES) hb_strbuf_free(&r->body);
   if (pthread_getspecific(spare_key)) {
@@ -152,14 +158,15 @@ static void add_uint(hb_strbuf *sb, size_t v) {
 
 /* The head of every response, in one buffer sized for it and the body
  * (`body_room`), so that appending the body does not reallocate. */
-static void respond_head(hb_strbuf *sb, int status, const char *ctype, const char *extra,
+static void respond_head(hb_strbuf *sb, int status, const char *ctype, const char *extra, const char *more,
                          size_t len, bool close, size_t body_room) {
   const char *reason = hb_http_reason(status);
   size_t rlen = strlen(reason);
   size_t clen = ctype ? strlen(ctype) : 0;
   size_t xlen = extra ? strlen(extra) : 0;
+  size_t mlen = more ? strlen(more) : 0;
   /* the fixed text of the lines below is under 128 bytes */
-  hb_strbuf_grow(sb, 128 + rlen + clen + xlen + body_room);
+  hb_strbuf_grow(sb, 128 + rlen + clen + xlen + mlen + body_room);
   ADD_LIT(sb, "HTTP/1.1 ");
   add_uint(sb, (size_t)(status < 0 ? 0 : status));
   hb_strbuf_addch(sb, ' ');
@@ -174,6 +181,7 @@ static void respond_head(hb_strbuf *sb, int status, const char *ctype, const cha
   add_uint(sb, len);
   ADD_LIT(sb, "\r\n");
   if (extra) hb_strbuf_add(sb, extra, xlen);
+  if (more) hb_strbuf_add(sb, more, mlen);
   if (close) ADD_LIT(sb, "Connection: close\r\n");
   ADD_LIT(sb, "\r\n");
 }
@@ -183,22 +191,106 @@ static bool must_close(hb_conn *c, bool close) {
   return close || (r && !r->keep_alive) || c->io->stopping;
 }
 
+/* --- what a response tells the operator ------------------------------------ */
+
+/* The request's path without its query (which may hold a token) for a log
+ * line, at most HB_LOG_PATH_BYTES of it. */
+static void log_path(hb_log_line *l, const hb_http_req *r) {
+  size_t n = strcspn(r->url, "?#");
+  hb_log_strn(l, "path", r->url, n < HB_LOG_PATH_BYTES ? n : HB_LOG_PATH_BYTES);
+}
+
+void hb_http_note_response(hb_conn *c, int status, size_t bytes) {
+  hb_http_req *r = hconn(c)->req;
+  if (!r || !r->started_ns) return; /* refused at accept: no request */
+  uint64_t ns = uv_hrtime() - r->started_ns;
+  hb_metric_observe_ns(HB_H_HTTP_REQUEST_DURATION, ns);
+  if (!c->io->set->cfg->access_log) return;
+  /* Asked for on its own, whatever log_level says. */
+  hb_log_line l;
+  char peer[HB_PEER_NAME_BYTES];
+  hb_conn_peer_name(c, peer);
+  hb_log_begin_always(&l, HB_LOG_INFO, "access");
+  hb_log_str(&l, "method", http_method_str(r->method));
+  log_path(&l, r);
+  hb_log_int(&l, "status", status);
+  hb_log_int(&l, "bytes", (long long)bytes);
+  hb_log_int(&l, "duration_us", (long long)(ns / 1000));
+  hb_log_str(&l, "peer", peer);
+  hb_log_end(&l);
+}
+
+/* One limiter per code and transport: a flood of one kind of bad request
+ * costs a line a second, another kind still gets its own. */
+static hb_log_limit error_limits[HB_TRANSPORT__COUNT][HB_E__COUNT];
+
+void hb_http_note_error(hb_conn *c, const hb_error *e, unsigned close_code) {
+  hb_http_req *r = hconn(c)->req;
+  hb_transport t = r && r->transport == HB_TRANSPORT_WS ? HB_TRANSPORT_WS : HB_TRANSPORT_HTTP;
+  int status = hb_err_http_status(e->err);
+  hb_metric_error(e->err);
+  /* Every refusal of a WebSocket handshake turns a connection away, whatever its code. */
+  bool refusal = hb_err_is_refusal(e->err) || (t == HB_TRANSPORT_WS && r && !r->failed);
+  if (refusal) hb_metric_refusal(e->err, t);
+  hb_log_level lvl = refusal ? HB_LOG_WARN : status >= 500 ? HB_LOG_ERROR : HB_LOG_DEBUG;
+  unsigned long dropped = 0;
+  if (!hb_log_enabled(lvl) || (unsigned)e->err >= HB_E__COUNT || !hb_log_limit_take(&error_limits[t][e->err], &dropped))
+    return;
+  hb_log_line l;
+  char peer[HB_PEER_NAME_BYTES];
+  hb_conn_peer_name(c, peer);
+  hb_log_begin(&l, lvl, refusal ? "refused" : "request failed");
+  hb_log_str(&l, "transport", t == HB_TRANSPORT_WS ? "ws" : "http");
+  if (r && r->headers_done) {
+    hb_log_str(&l, "method", http_method_str(r->method));
+    log_path(&l, r);
+  }
+  hb_log_int(&l, "status", close_code ? 101 : status);
+  if (close_code) hb_log_int(&l, "close", close_code);
+  hb_log_str(&l, "code", hb_err_code(e->err));
+  hb_log_strn(&l, "message", e->message, strnlen(e->message, sizeof e->message));
+  hb_log_str(&l, "peer", peer);
+  if (r && r->log_cred_id_set) {
+    char id[3 + HB_UUID_STR_BYTES] = "id:";
+    hb_uuid_format(&r->log_cred_id, id + 3);
+    hb_log_str(&l, "token", id);
+  } else if (r && r->log_cred[0]) {
+    hb_log_str(&l, "token", r->log_cred);
+  }
+  if (dropped) hb_log_int(&l, "suppressed", (long long)dropped);
+  hb_log_end(&l);
+}
+
 void hb_http_respond(hb_conn *c, int status, const char *ctype, const char *extra, const char *body,
                      size_t len, bool close) {
   close = must_close(c, close);
   hb_strbuf sb = HB_STRBUF_INIT;
   hb_http_req *r = hconn(c)->req;
   bool head = r && r->method == HTTP_HEAD;
-  respond_head(&sb, status, ctype, extra, len, close, body && !head ? len : 0);
+  respond_head(&sb, status, ctype, extra, r ? r->resp_headers : NULL, len, close, body && !head ? len : 0);
+  size_t head_len = sb.len;
   if (body && !head) hb_strbuf_add(&sb, body, len);
   size_t n;
   char *p = hb_strbuf_release(&sb, &n);
   hb_conn_send_owned(c, p, n);
   if (status >= 400) hb_metric_inc(HB_M_HTTP_ERRORS);
-  if (close) hb_conn_close(c, true);
+  /* The body of a static file is queued by the caller, after this. */
+  hb_http_note_response(c, status, head_len + (head ? 0 : len));
+  if (!close) return;
+  if (hconn(c)->req) {
+    /* Bytes of the request (its body, more requests) may still be coming:
+     * an early answer must not turn into a reset before the client, which
+     * may write its whole body before reading, has read it (limits.h). */
+    hb_conn_close_linger(c, HB_HTTP_LINGER_MS, HB_HTTP_LINGER_MAX_BYTES);
+  } else {
+    /* No request read (a refusal at the connection limit, an idle
+     * connection at shutdown): close once written, never linger. */
+    hb_conn_close(c, true);
+  }
 }
 
 void hb_http_respond_error(hb_conn *c, const hb_error *e, const char *extra, bool close) {
+  hb_http_note_error(c, e, 0);
   hb_strbuf body = HB_STRBUF_INIT;
   hb_http_error_body(&body, e);
   hb_http_respond(c, hb_err_http_status(e->err), "application/json", extra, body.buf, body.len, close);
@@ -232,6 +324,23 @@ static int finish_header(hb_conn *c) {
   if (!r->field_long) {
     for (int i = 0; i < HB__H_COUNT; i++) {
       if (strlen(hdr_names[i]) != r->field_len || strncasecmp(hdr_names[i], r->field, r->field_len)) continue;
+      if (r->hdr[i] && i == HB_H_WS_PROTOCOL) {
+        /* A list header given twice is the same list (RFC 9110 5.3). */
+        size_t old = r->hdr_len[i], n = r->value.len;
+        if (old + 2 + n > HB_MAX_WS_PROTOCOL_VALUE_BYTES) {
+          fail(c, HB_E_HEADERS_TOO_LARGE, "a header value is over the size limit");
+          return -1;
+        }
+        char *joined = hb_malloc(old + 2 + n + 1);
+        memcpy(joined, r->hdr[i], old);
+        memcpy(joined + old, ", ", 2);
+        memcpy(joined + old + 2, r->value.buf ? r->value.buf : "", n);
+        joined[old + 2 + n] = '\0';
+        hb_free(r->hdr[i]);
+        r->hdr[i] = joined;
+        r->hdr_len[i] = old + 2 + n;
+        break;
+      }
       if (r->hdr[i]) {
         char msg[96];
         snprintf(msg, sizeof msg, "duplicate %s header", hdr_names[i]);
@@ -249,6 +358,7 @@ static int finish_header(hb_conn *c) {
     }
   }
   r->field_len = 0;
+  r->name_bytes = 0;
   r->field_long = false;
   r->in_value = false;
   hb_strbuf_reset(&r->value);
@@ -283,6 +393,11 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
   hb_http_req *r = hconn(c)->req;
   if (r->in_value && finish_header(c) != 0) return -1;
   if (count_bytes(c, n) != 0) return -1;
+  r->name_bytes += n; /* a name may come in pieces (split reads) */
+  if (r->name_bytes > HB_MAX_HEADER_NAME_BYTES) {
+    fail(c, HB_E_HEADERS_TOO_LARGE, "a header name is over the size limit");
+    return -1;
+  }
   for (size_t i = 0; i < n; i++) {
     if (!is_tchar((unsigned char)at[i])) {
       fail(c, HB_E_BAD_REQUEST, "invalid character in a header name");
@@ -298,12 +413,21 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
   return 0;
 }
 
+/* Sec-WebSocket-Protocol may carry a connection token (limits.h): its
+ * value has a cap of its own. Decided once per header, by length first. */
+static size_t value_cap(const hb_http_req *r) {
+  static const char name[] = "sec-websocket-protocol";
+  bool is = !r->field_long && r->field_len == sizeof name - 1 && !strncasecmp(r->field, name, sizeof name - 1);
+  return is ? HB_MAX_WS_PROTOCOL_VALUE_BYTES : HB_MAX_HEADER_VALUE_BYTES;
+}
+
 static int on_header_value(http_parser *p, const char *at, size_t n) {
   hb_conn *c = p->data;
   hb_http_req *r = hconn(c)->req;
+  if (!r->in_value) r->value_cap = value_cap(r);
   r->in_value = true;
   if (count_bytes(c, n) != 0) return -1;
-  if (r->value.len + n > HB_MAX_HEADER_VALUE_BYTES) {
+  if (r->value.len + n > r->value_cap) {
     fail(c, HB_E_HEADERS_TOO_LARGE, "a header value is over the size limit");
     return -1;
   }
@@ -428,6 +552,7 @@ static void start_request(hb_conn *c) {
   http_parser_init(&r->parser, HTTP_REQUEST);
   r->parser.data = c;
   r->in_headers = true;
+  r->started_ns = uv_hrtime();
   r->hscan_state = HS_FIRST;
   /* A started request must complete in bounded time (slowloris). */
   uint64_t dl = hb_io_now_ms(c->io) + HB_HTTP_REQUEST_TIMEOUT_MS;
@@ -488,17 +613,28 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
   }
 }
 
-bool hb_http_has_token(const char *v, size_t len, const char *token) {
-  size_t tl = strlen(token);
-  size_t i = 0;
-  while (i < len) {
-    while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-    size_t s = i;
-    while (i < len && v[i] != ',') i++;
-    size_t e = i;
-    while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
-    if (e - s == tl && strncasecmp(v + s, token, tl) == 0) return true;
+bool hb_http_list_next(const char *v, size_t len, size_t *pos, const char **elem, size_t *elen) {
+  size_t i = *pos;
+  while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+  if (i >= len) {
+    *pos = len;
+    return false;
   }
+  size_t s = i;
+  while (i < len && v[i] != ',') i++;
+  size_t e = i;
+  while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t')) e--;
+  *elem = v + s;
+  *elen = e - s;
+  *pos = i;
+  return true;
+}
+
+bool hb_http_has_token(const char *v, size_t len, const char *token) {
+  size_t tl = strlen(token), pos = 0, n;
+  const char *e;
+  while (hb_http_list_next(v, len, &pos, &e, &n))
+    if (n == tl && strncasecmp(e, token, tl) == 0) return true;
   return false;
 }
 
@@ -542,9 +678,22 @@ static void http_open(hb_conn *c, const hb_error *refusal) {
   if (refusal) hb_http_respond_error(c, refusal, "Retry-After: 5\r\n", true);
 }
 
-/* Handshake, request (slowloris) or keep-alive idle deadline. */
+/* Handshake, request (slowloris) or keep-alive idle deadline. A request
+ * that started (some of its bytes arrived) and did not complete gets a 408
+ * (RFC 9110 15.5.9) and a lingering close; a connection that never started
+ * one (new, or idle between keep-alive requests) is closed without a word,
+ * as every server does: there is no request to answer. */
 static void http_sweep(hb_conn *c, uint64_t now) {
-  if (c->deadline_ms && now >= c->deadline_ms) hb_conn_close(c, false);
+  if (!c->deadline_ms || now < c->deadline_ms) return;
+  hb_http_req *r = hconn(c)->req;
+  if (r && !r->failed) {
+    fail(c, HB_E_REQUEST_TIMEOUT, "the request did not complete in time");
+  } else if (!hb_conn_input_waiting(c)) {
+    hb_conn_close(c, false);
+  }
+  /* else: a request arrived while the thread was held up and is read in
+   * this loop turn; it starts against the deadline that passed, so if it
+   * is not complete the next sweep answers 408. */
 }
 
 /* HTTP responses are owned chunks: they never trip the fan-out limit. */

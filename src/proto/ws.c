@@ -27,6 +27,7 @@
 #include "hubbub/alloc.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
+#include "hubbub/log.h"
 #include "hubbub/metrics.h"
 #include "hubbub/utf8.h"
 
@@ -90,20 +91,72 @@ void hb_ws_frame_end(hb_strbuf *sb, size_t mark, uint8_t opcode) {
   memcpy(sb->buf + mark, hdr, hlen);
 }
 
-void hb_ws_send_text(hb_ws *ws, const char *json, size_t len) {
+static void send_frame(hb_ws *ws, uint8_t opcode, const void *payload, size_t len) {
   hb_strbuf sb = HB_STRBUF_INIT;
-  hb_ws_frame(&sb, HB_WS_OP_TEXT, json, len);
+  hb_ws_frame(&sb, opcode, payload, len);
   size_t n;
   char *p = hb_strbuf_release(&sb, &n);
   hb_conn_send_owned(hb_ws_conn(ws), p, n);
 }
 
-void hb_ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool drop_pending) {
+void hb_ws_send_text(hb_ws *ws, const char *json, size_t len) { send_frame(ws, HB_WS_OP_TEXT, json, len); }
+
+void hb_ws_send_binary(hb_ws *ws, const void *p, size_t len) { send_frame(ws, HB_WS_OP_BINARY, p, len); }
+
+/* --- closes the server initiates: counted, and logged at a level that says
+ * whether an operator should look (docs/operations.md, "Logs") ------------ */
+
+static hb_log_level close_level(unsigned code) {
+  switch (code) {
+  case HB_CLOSE_SLOW_CONSUMER:
+  case HB_CLOSE_RATE_LIMITED: return HB_LOG_WARN;
+  case HB_CLOSE_INTERNAL_ERROR: return HB_LOG_ERROR;
+  case HB_CLOSE_IDLE_TIMEOUT:
+  case HB_CLOSE_UNAUTHORIZED:
+  case HB_CLOSE_PROTOCOL_ERROR:
+  case HB_CLOSE_UNSUPPORTED_DATA:
+  case HB_CLOSE_INVALID_PAYLOAD:
+  case HB_CLOSE_MESSAGE_TOO_BIG: return HB_LOG_INFO;
+  default: return HB_LOG_DEBUG; /* 1000, 1001 at shutdown, the codes of in-band refusals */
+  }
+}
+
+/* One limiter per close code: 1000-1015, 4000-4015, 4400-4431, the rest. */
+#define CLOSE_LIMITS 65
+static hb_log_limit close_limits[CLOSE_LIMITS];
+
+static hb_log_limit *close_limit(unsigned code) {
+  if (code >= 1000 && code < 1016) return &close_limits[code - 1000];
+  if (code >= 4000 && code < 4016) return &close_limits[16 + code - 4000];
+  if (code >= 4400 && code < 4432) return &close_limits[32 + code - 4400];
+  return &close_limits[CLOSE_LIMITS - 1];
+}
+
+static void note_close(hb_conn *c, unsigned code, const char *reason, size_t rlen) {
+  hb_metric_ws_close(code);
+  hb_log_level lvl = close_level(code);
+  unsigned long dropped = 0;
+  if (!hb_log_enabled(lvl) || !hb_log_limit_take(close_limit(code), &dropped)) return;
+  hb_log_line l;
+  char peer[HB_PEER_NAME_BYTES];
+  hb_conn_peer_name(c, peer);
+  hb_log_begin(&l, lvl, "websocket closed");
+  hb_log_int(&l, "code", code);
+  hb_log_strn(&l, "reason", reason, rlen);
+  hb_log_str(&l, "peer", peer);
+  if (code == HB_CLOSE_SLOW_CONSUMER) hb_log_int(&l, "queued_bytes", (long long)c->out_bytes);
+  if (dropped) hb_log_int(&l, "suppressed", (long long)dropped);
+  hb_log_end(&l);
+}
+
+static void ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool drop_pending, bool log) {
   hb_conn *c = hb_ws_conn(ws);
   if (c->state != HB_CONN_OPEN || ws->closing) return;
-  if (drop_pending) hb_conn_drop_pending(c);
   size_t rlen = reason ? strlen(reason) : 0;
   if (rlen > HB_MAX_CLOSE_REASON_BYTES) rlen = HB_MAX_CLOSE_REASON_BYTES;
+  if (log) note_close(c, code, reason ? reason : "", rlen);
+  else hb_metric_ws_close(code);
+  if (drop_pending) hb_conn_drop_pending(c);
   uint8_t body[2 + HB_MAX_CLOSE_REASON_BYTES];
   body[0] = (uint8_t)(code >> 8);
   body[1] = (uint8_t)code;
@@ -115,8 +168,14 @@ void hb_ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool drop_pe
   hb_conn_send_owned(c, p, n);
   ws->closing = true;
   if (ws->ctx) wslay_event_shutdown_write(ws->ctx); /* it must not send a second close */
-  hb_conn_close_linger(c, HB_WS_CLOSE_TIMEOUT_MS);
+  hb_conn_close_linger(c, HB_WS_CLOSE_TIMEOUT_MS, HB_WS_CLOSE_MAX_BYTES);
 }
+
+void hb_ws_close(hb_ws *ws, hb_close_code code, const char *reason, bool drop_pending) {
+  ws_close(ws, code, reason, drop_pending, true);
+}
+
+void hb_ws_refuse(hb_ws *ws, hb_close_code code, const char *reason) { ws_close(ws, code, reason, false, false); }
 
 /* --- wslay callbacks ----------------------------------------------------- */
 
@@ -153,10 +212,20 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
   switch (arg->opcode) {
   case WSLAY_TEXT_FRAME: upper->on_text(ws, (const char *)arg->msg, arg->msg_length); break;
   case WSLAY_BINARY_FRAME:
+    if (upper->on_binary) {
+      upper->on_binary(ws, arg->msg, arg->msg_length);
+      break;
+    }
     wslay_event_shutdown_read(ctx);
     hb_ws_close(ws, HB_CLOSE_UNSUPPORTED_DATA, "binary messages are not supported", false);
     break;
-  default: break; /* close: wslay queued the reply; ping: the pong; pong: nothing */
+  case WSLAY_PING:
+    /* wslay queued the pong; write it out now, so that it goes before the
+     * answers to messages that complete later in this same read (a ping
+     * between the fragments of a message is answered first, RFC 6455 5.4). */
+    wslay_event_send(ctx);
+    break;
+  default: break; /* close: wslay queued the reply; pong: nothing */
   }
 }
 
@@ -167,9 +236,12 @@ static const struct wslay_event_callbacks ws_callbacks = {
 };
 
 /* Follow frame boundaries (RFC 6455 5.2) without interpreting anything
- * else: wslay does the checking. This only tells when no frame and no
- * fragmented message is partly received. */
-static uint16_t track_frames(hb_ws *ws, uint64_t max, const uint8_t *p, size_t len, const char **why) {
+ * else: wslay does the checking. This tells when no frame and no
+ * fragmented message is partly received, and refuses from a frame's header
+ * what wslay would only notice late or never: a data frame longer than a
+ * message may be (1009), a message of more than max_frames frames (1008). */
+static uint16_t track_frames(hb_ws *ws, uint64_t max, uint32_t max_frames, const uint8_t *p, size_t len,
+                             const char **why) {
   uint16_t bad = 0; /* a close code when a frame header alone is a violation */
   while (len > 0) {
     if (ws->ft_left > 0) {
@@ -193,7 +265,14 @@ static uint16_t track_frames(hb_ws *ws, uint64_t max, const uint8_t *p, size_t l
     }
     bool fin = ws->ft_hdr[0] & 0x80;
     uint8_t op = ws->ft_hdr[0] & 0x0f;
-    if ((op == 0x1 || op == 0x2) && !fin) ws->ft_frag = true;
+    if ((op == 0x1 || op == 0x2) && !fin) {
+      ws->ft_frag = true;
+      ws->ft_frames = 1;
+    }
+    /* Empty continuation frames cost the sender 6 bytes each and would keep
+     * a message open for ever: they are counted (a continuation without a
+     * start is wslay's 1002). */
+    bool too_many = op == 0x0 && ws->ft_frag && ++ws->ft_frames > max_frames;
     if (op == 0x0 && fin) ws->ft_frag = false;
     /* RFC 6455 5.5.1: a close body is empty or at least a 2-byte code;
      * wslay would read one byte as "no code" and echo 1005. */
@@ -203,6 +282,7 @@ static uint16_t track_frames(hb_ws *ws, uint64_t max, const uint8_t *p, size_t l
     if (len7 == 127 && (plen >> 63)) bad = 1002, *why = "frame length with the high bit set"; /* RFC 6455 5.2 */
     else if (op <= 0x2 && plen > max) bad = 1009, *why = "message too big";
     else if (plen > max) bad = 1002, *why = "control or reserved frame too long"; /* RFC 6455 5.2, 5.5 */
+    else if (too_many) bad = 1008, *why = "too many fragments in one message";
     ws->ft_hlen = 0;
     /* The connection closes: what follows is not looked at. So a tracked
      * frame is never longer than max_message_bytes and fits in 32 bits. */
@@ -275,7 +355,8 @@ static void ws_read(hb_conn *c, const char *buf, size_t len) {
     return;
   }
   const char *why = NULL;
-  uint16_t bad = track_frames(ws, max, (const uint8_t *)buf, len, &why);
+  uint32_t max_frames = (uint32_t)c->io->set->cfg->max_message_fragments;
+  uint16_t bad = track_frames(ws, max, max_frames, (const uint8_t *)buf, len, &why);
   if (bad) {
     hb_ws_close(ws, (hb_close_code)bad, why, false);
     return;
@@ -301,8 +382,12 @@ static void ws_read(hb_conn *c, const char *buf, size_t len) {
   if (wslay_event_get_close_sent(ws->ctx)) {
     /* wslay answered a close, or closed for a violation it found (1002 for
      * reserved bits, opcodes, masking; 1007 UTF-8; 1009 size). */
+    if (!wslay_event_get_close_received(ws->ctx)) {
+      static const char violation[] = "protocol violation";
+      note_close(c, wslay_event_get_status_code_sent(ws->ctx), violation, sizeof violation - 1);
+    }
     ws->closing = true;
-    hb_conn_close_linger(c, HB_WS_CLOSE_TIMEOUT_MS);
+    hb_conn_close_linger(c, HB_WS_CLOSE_TIMEOUT_MS, HB_WS_CLOSE_MAX_BYTES);
     return;
   }
   if (ws->ft_left == 0 && ws->ft_hlen == 0 && !ws->ft_frag && !wslay_event_want_write(ws->ctx)) {

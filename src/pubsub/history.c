@@ -268,10 +268,10 @@ void hb_history_sweep(int64_t now_ms) {
     HASH_ITER(hh, s->entries, e, tmp) {
       drop_expired(e, min_ms);
       /* A channel with nothing kept and nobody joining or publishing for
-       * the whole TTL is forgotten: a client away that long gets
-       * recovered:false (its epoch is no longer known), which it would
+       * the TTL and a grace beyond it is forgotten: a client away that long
+       * gets recovered:false (its epoch is no longer known), which it would
        * mostly get anyway, and memory follows activity. */
-      if (e->count == 0 && e->used_ms < min_ms) {
+      if (e->count == 0 && e->used_ms < min_ms - HB_HISTORY_FORGET_GRACE_MS) {
         HASH_DEL(s->entries, e);
         if (e->on_dirty) unlink_dirty(s, e);
         remember_dropped(s, &e->key);

@@ -2,6 +2,7 @@
 #include "hubbub/msg.h"
 
 #include <string.h>
+#include <uv.h>
 
 #include "hubbub/alloc.h"
 #include "hubbub/ws.h"
@@ -43,6 +44,7 @@ hb_msg *hb_msg_new_parts(const hb_chan_key *chan, const char *event_name, size_t
   memcpy(m->frame + hlen, a, alen);
   if (blen) memcpy(m->frame + hlen + alen, b, blen);
   m->frame_len = (uint32_t)(hlen + json_len);
+  m->accepted_ns = uv_hrtime();
   return m;
 }
 

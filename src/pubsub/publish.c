@@ -16,6 +16,7 @@
  */
 typedef struct lmsg {
   hb_shared sh; /* first: the output queue holds &sh */
+  bool queued;  /* some connection queued the frame: its release is a delivery to time */
   hb_msg *msg;
   struct lmsg *next_free;
 } lmsg;
@@ -72,6 +73,9 @@ void hb_publish_thread_stop(hb_io *io) {
 static void lmsg_release(hb_shared *s, hb_io *io) {
   lmsg *lm = (lmsg *)s;
   thread_state *t = &threads[io->id];
+  /* Once per message and thread, never per subscriber: the last local
+   * subscriber has been written to (or its connection dropped the frame). */
+  if (lm->queued) hb_metric_observe_ns(HB_H_DELIVERY_LATENCY, uv_hrtime() - lm->msg->accepted_ns);
   hb_msg_unref(lm->msg);
   lm->next_free = t->lmsg_free;
   t->lmsg_free = lm;
@@ -91,6 +95,7 @@ static lmsg *view_new(hb_io *io, hb_msg *msg) {
   lm->sh.len = msg->frame_len;
   lm->sh.release = lmsg_release;
   lm->sh.refs = 1;
+  lm->queued = false;
   return lm;
 }
 
@@ -103,6 +108,9 @@ size_t hb_publish_deliver_local(hb_io *io, hb_msg *msg) {
   lmsg *lm = view_new(io, msg); /* held by this function until the fan-out is done */
   size_t n = hb_index_foreach(&t->index, &msg->chan, msg->event_name, msg->event_name_len, deliver_one,
                               &lm->sh);
+  /* A connection cut off (slow consumer) takes no reference. A replay
+   * (hb_publish_send) is never timed: its message was accepted long ago. */
+  lm->queued = lm->sh.refs > 1;
   view_done(io, lm);
   if (n) hb_metric_add(HB_M_DELIVERIES, (long long)n);
   return n;

@@ -12,6 +12,7 @@
 #include "hubbub/index.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
+#include "hubbub/log.h"
 #include "hubbub/metrics.h"
 #include "hubbub/presence.h"
 #include "hubbub/publish.h"
@@ -67,7 +68,38 @@ static void send_json(hb_peer *p, hb_strbuf *sb) {
   hb_strbuf_free(sb);
 }
 
+/* One limiter per code: a client hammering scope_forbidden costs a line a second. */
+static hb_log_limit refusal_limits[HB_E__COUNT];
+
+/* Every error answered on a room connection is counted; a refusal
+ * (scope_forbidden, rate_limited, shutting_down, broker_unavailable) is
+ * counted as one and logged at warn, a client's mistake at debug. */
+static void note_error(hb_peer *p, const hb_error *e) {
+  hb_metric_error(e->err);
+  bool refusal = hb_err_is_refusal(e->err);
+  if (refusal) hb_metric_refusal(e->err, HB_TRANSPORT_WS);
+  hb_log_level lvl = refusal ? HB_LOG_WARN : HB_LOG_DEBUG;
+  unsigned long dropped = 0;
+  if (!hb_log_enabled(lvl) || (unsigned)e->err >= HB_E__COUNT || !hb_log_limit_take(&refusal_limits[e->err], &dropped))
+    return;
+  hb_log_line l;
+  char peer[HB_PEER_NAME_BYTES], plugin[HB_UUID_STR_BYTES], session[HB_UUID_STR_BYTES];
+  hb_conn_peer_name(conn_of(p), peer);
+  hb_uuid_format(&p->room->key.plugin, plugin);
+  hb_uuid_format(&p->room->key.session, session);
+  hb_log_begin(&l, lvl, refusal ? "refused" : "message failed");
+  hb_log_str(&l, "transport", "ws");
+  hb_log_str(&l, "code", hb_err_code(e->err));
+  hb_log_strn(&l, "message", e->message, strnlen(e->message, sizeof e->message));
+  hb_log_str(&l, "peer", peer);
+  hb_log_str(&l, "plugin", plugin);
+  hb_log_str(&l, "session", session);
+  if (dropped) hb_log_int(&l, "suppressed", (long long)dropped);
+  hb_log_end(&l);
+}
+
 static void send_error(hb_peer *p, const hb_cmsg *m, const hb_error *e) {
+  note_error(p, e);
   hb_strbuf sb = HB_STRBUF_INIT;
   hb_smsg_error(&sb, m && m->has_id ? m->id : NULL, m && m->has_id ? m->id_len : 0, e);
   send_json(p, &sb);
@@ -249,6 +281,7 @@ static void do_publish(hb_peer *p, const hb_cmsg *m) {
     return;
   }
   if (!hb_bucket_take(&p->bucket, cfg->conn_publish_rate, cfg->conn_publish_burst, hb_io_now_ms(c->io), NULL)) {
+    hb_metric_inc(HB_M_RATE_LIMITED_CONNECTION);
     hb_error_set(&e, HB_E_RATE_LIMITED, NULL, "over %.0f publishes per second", cfg->conn_publish_rate);
     send_error(p, m, &e);
     if (++p->rate_strikes >= HB_RATE_STRIKES_BEFORE_CLOSE)

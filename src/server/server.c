@@ -38,6 +38,7 @@
 typedef struct {
   hb_ioset *set;
   hb_store *store;
+  bool store_missing; /* the store's file is not at its path (metric HB_M_STORE_MISSING) */
   uv_loop_t loop;
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t reload;
@@ -47,8 +48,20 @@ typedef struct {
 
 static void close_noop(uv_handle_t *h) { (void)h; }
 
+/* SQLite keeps using a store file that was deleted or replaced under it,
+ * so nothing would fail: look (one stat), say so once (store.c logs it),
+ * and tell /healthz and /metrics. The server keeps serving from the
+ * credential snapshot; it never creates a new store while it runs. */
+static void watch_store(main_ctx *m) {
+  bool missing = hb_store_check_file(m->store) != HB_STORE_FILE_OK;
+  if (missing == m->store_missing) return;
+  m->store_missing = missing;
+  hb_metric_add(HB_M_STORE_MISSING, missing ? 1 : -1);
+}
+
 static void on_reload_timer(uv_timer_t *t) {
   main_ctx *m = t->data;
+  watch_store(m);
   /* The CLI may have created or revoked tokens: cheap when nothing changed. */
   hb_auth_reload(m->store);
 }
@@ -87,6 +100,17 @@ static void replicate_presence(void *ud, const void *batch, size_t len) {
   b->ops->presence(b, batch, len);
 }
 
+/* The broker as /metrics shows it: up or not, and its state one-hot. */
+static long long gauge_broker_up(void *ud) {
+  hb_broker *b = ud;
+  return !b->ops->healthy || b->ops->healthy(b);
+}
+
+static const char *broker_state(void *ud) {
+  hb_broker *b = ud;
+  return b->ops->state ? b->ops->state(b) : "up";
+}
+
 /* Each layer's per-thread state, on the I/O thread. */
 static void thread_start(hb_io *io) { hb_publish_thread_start(io); }
 
@@ -104,13 +128,6 @@ typedef union {
 
 size_t hb_server_conn_ext_bytes(void) { return sizeof(conn_ext); }
 
-static hb_log_level log_level_of(const char *s) {
-  if (!strcmp(s, "debug")) return HB_LOG_DEBUG;
-  if (!strcmp(s, "warn")) return HB_LOG_WARN;
-  if (!strcmp(s, "error")) return HB_LOG_ERROR;
-  return HB_LOG_INFO;
-}
-
 int hb_server_run(const hb_config *cfg) {
   int rc = 1;
   main_ctx m;
@@ -124,7 +141,10 @@ int hb_server_run(const hb_config *cfg) {
   int nio = cfg->threads > 0 ? cfg->threads : (int)uv_available_parallelism();
   if (nio < 1) nio = 1;
   if (nio > HB_MAX_THREADS) nio = HB_MAX_THREADS;
-  hb_log_set_level(log_level_of(cfg->log_level));
+  /* Checked by the config file's reader and the CLI: unknown names keep the defaults. */
+  int lvl = hb_log_level_parse(cfg->log_level), fmt = hb_log_format_parse(cfg->log_format);
+  hb_log_set_level(lvl >= 0 ? (hb_log_level)lvl : HB_LOG_INFO);
+  hb_log_set_format(fmt >= 0 ? (hb_log_format)fmt : HB_LOG_TEXT);
   signal(SIGPIPE, SIG_IGN); /* a peer that vanished is an EPIPE, not a crash */
   hb_json_init(); /* jansson's allocator: before any other thread starts */
   hb_metrics_reset();
@@ -135,12 +155,15 @@ int hb_server_run(const hb_config *cfg) {
     hb_error_log("admin_token_sha256 must be 64 hex digits (see `hubbub admin-token create`)");
     goto out;
   }
+  /* The location as it may be logged: a PostgreSQL URI without its password. */
+  char where[512];
+  hb_store_location_describe(cfg->data_dir, where, sizeof where);
   if (hb_store_open(&m.store, cfg->data_dir, err, sizeof err) != 0) {
-    hb_error_log("cannot open the store in %s: %s", cfg->data_dir, err);
+    hb_error_log("cannot open the store at %s: %s", where, err);
     goto out;
   }
   if (hb_auth_init(m.store) != 0) {
-    hb_error_log("cannot load credentials from %s", cfg->data_dir);
+    hb_error_log("cannot load credentials from %s", where);
     goto out;
   }
   if (cfg->redis_url[0]) {
@@ -154,8 +177,17 @@ int hb_server_run(const hb_config *cfg) {
   }
   /* History: kept in process; on one node (no Redis) saved to history.db
    * too, so that it survives a restart. */
-  if (cfg->history_persist && !cfg->redis_url[0] &&
-      hb_historydb_open(&hdb, cfg->data_dir, err, sizeof err) != 0) {
+  /* history.db lives beside the SQLite store (the data directory, or the
+   * directory of a sqlite:FILE location); a PostgreSQL location has none. */
+  char hdir[1024];
+  snprintf(hdir, sizeof hdir, "%s", strncmp(cfg->data_dir, "sqlite:", 7) == 0 ? cfg->data_dir + 7 : cfg->data_dir);
+  if (strncmp(cfg->data_dir, "sqlite:", 7) == 0) {
+    char *slash = strrchr(hdir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(hdir, sizeof hdir, ".");
+  }
+  if (cfg->history_persist && !cfg->redis_url[0] && hb_store_is_local(m.store) &&
+      hb_historydb_open(&hdb, hdir, err, sizeof err) != 0) {
     hb_error_log("cannot open the history store in %s: %s (history_persist: 0 runs without it)", cfg->data_dir,
                  err);
     goto out;
@@ -187,6 +219,11 @@ int hb_server_run(const hb_config *cfg) {
   hb_publish_init(&set, broker);
   hb_room_init();
   hb_router_init();
+  hb_metrics_gauge("broker_up", "1 when the broker can carry publishes (local: always; redis: the link is up).",
+                   gauge_broker_up, broker);
+  if (broker->ops->states)
+    hb_metrics_state_gauge("broker_state", "The broker's state, one-hot (redis: down, connecting, up, backoff).",
+                           "state", broker->ops->states, broker_state, broker);
   if (broker->ops->start(broker) != 0) {
     hb_error_log("broker %s failed to start", broker->ops->name);
     goto out;
@@ -220,7 +257,7 @@ int hb_server_run(const hb_config *cfg) {
 
   hb_info("hubbub listening on http://%s%s%s:%d (%d threads, broker %s, data %s)",
           strchr(cfg->host, ':') ? "[" : "", cfg->host, strchr(cfg->host, ':') ? "]" : "", set.port, nio,
-          broker->ops->name, cfg->data_dir);
+          broker->ops->name, where);
   uv_run(&m.loop, UV_RUN_DEFAULT);
   uv_loop_close(&m.loop);
 

@@ -29,11 +29,11 @@ export function watchErrors(page) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Connect options of the pages that use the real server (build/hubbub): it
- * does not speak the hubbub.v1 subprotocol yet, and Chromium fails a 101 that
- * names none of the subprotocols offered (docs/protocol.md section 2).
+ * Connect options of the pages that use the real server (build/hubbub): the
+ * SDK's defaults, the token as the hubbub.token.<jwt> subprotocol next to
+ * hubbub.v1 (docs/protocol.md section 2).
  */
-export const REAL_SERVER = { tokenTransport: 'query' }; // TODO(server): protocol transport
+export const REAL_SERVER = {};
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const STATIC = {

@@ -59,11 +59,11 @@ test('with a refused token the status line says why instead of spinning', { time
   try {
     const page = await ctx.newPage();
     await page.goto(`${srv.url}/demo#token=not.a.valid-token`, { timeout: 10000 });
-    // TODO(server): protocol transport: then the refusal is in band, as in the next test:
-    // badge closed, #conn-status[data-code="invalid_token"][data-final].
-    await page.waitForSelector('#state[data-state="reconnecting"]', { timeout: 8000 });
-    await page.waitForSelector('#conn-status[data-code="connection_refused"]:not([hidden])', { timeout: 8000 });
-    assert.match(await page.textContent('#conn-status'), /connection_refused.*Cannot join the room/s);
+    // The real server refuses in band (the demo offers hubbub.v1): the code
+    // itself, final, and no retry.
+    await page.waitForSelector('#state[data-state="closed"]', { timeout: 8000 });
+    await page.waitForSelector('#conn-status[data-code="invalid_token"][data-final]:not([hidden])', { timeout: 8000 });
+    assert.match(await page.textContent('#conn-status'), /invalid_token/);
   } finally {
     await ctx.close();
   }

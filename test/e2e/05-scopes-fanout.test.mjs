@@ -3,7 +3,7 @@
 // spread over both I/O threads all receive.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, room, uuid, sleep, publishBody } from './harness.mjs';
+import { startServer, room, uuid, observeFor, publishBody } from './harness.mjs';
 
 let srv, t;
 
@@ -38,7 +38,7 @@ async function world(name) {
 async function expectDelivery(yes, no, marker) {
   const match = (m) => m.type === 'event' && m.data && m.data.marker === marker;
   for (const c of yes) await c.waitFor(match, 3000, `event ${marker}`);
-  await sleep(300); // give duplicates and strays time to show up
+  await observeFor(300, 'duplicates and strays');
   for (const c of yes) assert.equal(c.messages.filter(match).length, 1, `exactly once (${marker})`);
   for (const c of no) assert.equal(c.messages.filter(match).length, 0, `must not receive ${marker}`);
 }
@@ -144,7 +144,7 @@ test('a subscriber of several names gets each publish once', async () => {
       assert.equal(res.status, 202);
     }
     await c.waitFor(() => c.events().length >= 20, 3000, '20 events');
-    await sleep(200);
+    await observeFor(200, 'duplicates');
     // The contract promises delivery once, not an order between publishes
     // made on separate HTTP connections (they may land on different threads).
     assert.deepEqual(c.events().map((m) => m.data.i).sort((a, b) => a - b), [...Array(20).keys()]);
@@ -199,7 +199,7 @@ test('a burst of 200 HTTP publishes reaches every subscriber once', async () => 
       for (const res of await Promise.all(batch)) assert.equal(res.status, 202, res.text);
     }
     for (const c of [a, b]) await c.waitFor(() => c.events('burst').length >= N, 5000, `${N} events`);
-    await sleep(200);
+    await observeFor(200, 'duplicates');
     for (const c of [a, b]) {
       const got = c.events('burst').map((m) => m.data.j);
       assert.equal(got.length, N);
@@ -238,7 +238,7 @@ test('50 subscribers × 50 publishes: 2500 deliveries, none lost or doubled', as
       for (const res of await Promise.all(batch)) assert.equal(res.status, 202, res.text);
     }
     for (const c of clients) await c.waitFor(() => c.events('many').length >= 50, 5000, '50 events');
-    await sleep(200);
+    await observeFor(200, 'duplicates');
     for (const c of clients) {
       const got = c.events('many').map((m) => m.data.j).sort((x, y) => x - y);
       assert.deepEqual(got, [...Array(50).keys()]);

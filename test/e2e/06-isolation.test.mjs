@@ -2,7 +2,7 @@
 // server sends a connection only the event names it subscribed to; unsubscribe.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, room, uuid, sleep, publishBody, mintJwt } from './harness.mjs';
+import { startServer, room, uuid, publishBody, mintJwt } from './harness.mjs';
 
 let srv, t, tSibling, tOther;
 const ALL = ['session', 'event', 'organization'];
@@ -164,8 +164,9 @@ test('closing one subscriber does not disturb the others in its room', async () 
   const a = await srv.join(t, r, { subscribe: ['c'] });
   const b = await srv.join(t, r, { subscribe: ['c'] });
   try {
+    const open = await srv.metric('websockets_open');
     await a.close();
-    await sleep(50);
+    await srv.waitMetric('websockets_open', (v) => v <= open - 1, 'the closed subscriber gone on the server');
     assert.equal((await srv.publish(t.apiToken, publishBody({ type: 'session', ...r }, 'c', { after: true }))).status, 202);
     await b.waitFor((m) => m.data?.after === true);
   } finally {

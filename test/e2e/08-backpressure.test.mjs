@@ -3,7 +3,7 @@
 // keeps receiving every message, in order.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, room, mintJwt, publishBody, withTimeout, sleep } from './harness.mjs';
+import { startServer, room, mintJwt, publishBody, withTimeout } from './harness.mjs';
 
 let srv, t;
 const MAX_OUTPUT = 65536;
@@ -75,12 +75,14 @@ test('a reader that is merely slow (reads in bursts) under the limit is not disc
     c.sendJson({ type: 'subscribe', eventName: 'trickle', id: 's' });
     await c.waitJson((m) => m.type === 'ack');
     c.pause();
+    const delivered = await srv.metric('deliveries_total');
     // ~20 KB in total: far under the 64 KiB output cap plus kernel buffers.
     for (let i = 0; i < 10; i++) {
       const res = await srv.publish(t.apiToken, publishBody({ type: 'session', ...r }, 'trickle', { i, pad: 'y'.repeat(2000) }));
       assert.equal(res.status, 202);
     }
-    await sleep(300);
+    // all ten queued to the paused reader before it reads again
+    await srv.waitMetric('deliveries_total', (v) => v >= delivered + 10, 'ten deliveries to the paused reader');
     c.resume();
     await c.waitJson(() => c.messages.filter((m) => m.type === 'event').length >= 10, 3000, '10 events');
     assert.equal(c.isEnded, false);

@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startServer, room, mintJwt, withTimeout, sleep, OP, parseHttpResponse } from './harness.mjs';
+import { startServer, room, mintJwt, withTimeout, passTime, OP, parseHttpResponse } from './harness.mjs';
 
 const servers = [];
 after(async () => {
@@ -61,7 +61,9 @@ test('a client that answers pings (ws library) or sends app pings stays connecte
     await raw.waitJson((m) => m.type === 'welcome');
     for (let i = 0; i < 10; i++) {
       raw.sendJson({ type: 'ping', id: `k${i}` });
-      await sleep(200);
+      // a steady cadence, not paced by the answers: the point is activity
+      // more often than the 1000 ms idle timeout, for twice its length
+      await passTime(200, 'an app ping every 200 ms, for twice the 1000 ms idle timeout');
     }
     assert.equal(auto.closeInfo, null, 'the ws client answered pings and is still open');
     assert.equal(raw.isEnded, false, 'the raw client sent app pings and is still open');
@@ -82,9 +84,7 @@ test('handshake_timeout_ms: a connection that never finishes its request is drop
   });
   sock.on('data', () => {});
   sock.write('GET /api/v1/ws?token=x HTTP/1.1\r\nHost: x\r\n'); // never finished
-  const t0 = Date.now();
   await withTimeout(ended, 5000, 'the server to drop a stalled handshake');
-  assert.ok(Date.now() - t0 < 5000);
   sock.destroy();
   await srv.stop();
 });
@@ -108,19 +108,22 @@ test('SIGTERM: every WebSocket is closed with 1001, the process exits 0', async 
 
 test('SIGTERM with an idle server exits 0 promptly', async () => {
   const srv = await start();
-  const t0 = Date.now();
-  await srv.stop();
-  assert.ok(Date.now() - t0 < 6000, 'within the shutdown grace');
+  await srv.stop(); // bounded by the harness (STOP_TIMEOUT_MS); asserts exit code 0
 });
 
 test('an HTTP request cut mid-body does not hurt the server', async () => {
   const srv = await start();
   const t = await srv.tenant();
+  const probe = srv.metricsProbe();
+  const total = await probe.read('connections_total');
+  const open = await probe.read('connections_open');
   const sock = net.connect(srv.port, '127.0.0.1');
   await new Promise((r) => sock.on('connect', r));
   sock.write(`POST /api/v1/pub_subs HTTP/1.1\r\nHost: x\r\nAuthorization: ${t.apiToken}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"scope":`);
   sock.destroy();
-  await sleep(100);
+  await probe.wait('connections_total', (v) => v >= total + 1, 'the cut connection accepted');
+  await probe.wait('connections_open', (v) => v <= open, 'the cut connection closed on the server');
+  probe.close();
   const res = await srv.http('GET', '/healthz');
   assert.equal(res.status, 200);
   await srv.stop();

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { BIN, startServer, assertError, publishBody, room, poll, UUID_RE } from './harness.mjs';
+import { BIN, startServer, assertError, publishBody, room, poll, UUID_RE, STORE_CHANGE_WAIT_MS } from './harness.mjs';
 
 let srv;
 let admin;
@@ -46,7 +46,7 @@ test('admin: create an organization, a plugin and a token that publishes, then r
   assert.match(tok.token, /^hbk_/);
 
   const body = publishBody({ type: 'session', ...room() }, 'x', { a: 1 });
-  await poll(async () => (await srv.publish(tok.token, body)).status === 202, 3000, 'new token accepted');
+  await poll(async () => (await srv.publish(tok.token, body)).status === 202, STORE_CHANGE_WAIT_MS, 'new token accepted');
 
   r = await srv.http('GET', '/api/v1/admin/tokens', { headers: auth() });
   assert.equal(r.status, 200);
@@ -56,7 +56,7 @@ test('admin: create an organization, a plugin and a token that publishes, then r
   r = await srv.http('DELETE', `/api/v1/admin/tokens/${tok.id}`, { headers: auth() });
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.json, { id: tok.id, revoked: true });
-  await poll(async () => (await srv.publish(tok.token, body)).status === 401, 1500, 'revoked within 1 s');
+  await poll(async () => (await srv.publish(tok.token, body)).status === 401, STORE_CHANGE_WAIT_MS, 'revoked once the store is reloaded');
 
   r = await srv.http('DELETE', `/api/v1/admin/tokens/${tok.id.replace(/.$/, '0')}0`, { headers: auth() });
   assertError(r, 422, 'invalid_uuid');

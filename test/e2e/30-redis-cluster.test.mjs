@@ -6,7 +6,7 @@
 // one publish is one Redis PUBLISH.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { room, uuid, sleep, publishBody, poll } from './harness.mjs';
+import { room, uuid, observeFor, publishBody, poll } from './harness.mjs';
 import { redisServer, redisCmd, startCluster, joinAll, scopeOf, settle, publishCalls, ALL_SCOPES } from './redis-harness.mjs';
 
 let redis, cluster, A, B, C, t, tSibling, tOther;
@@ -99,7 +99,7 @@ test('every scope, over HTTP and WebSocket through every node, reaches every nod
         assert.equal(ev.scope, s.scope);
       }
     }
-    await sleep(400); // duplicates would arrive by now
+    await observeFor(400, 'duplicates from the other nodes');
     for (const s of sent) {
       for (const x of subs) {
         const n = x.c.messages.filter((m) => m.data?.marker === s.marker).length;
@@ -130,7 +130,7 @@ test('isolation across nodes: rooms, plugins and organizations', async () => {
       await mine.waitFor((m) => m.data?.s === type, 3000, `${type} on the subscriber`);
     }
     await otherRoom.waitFor((m) => m.data?.s === 'organization', 3000, 'organization on the other session');
-    await sleep(300);
+    await observeFor(300, 'a session-scope event straying into the other session');
     assert.deepEqual(otherRoom.events('iso').filter((m) => m.data?.s).map((m) => m.data.s).sort(), ['event', 'organization']);
     await sibling.expectNone((m) => m.type === 'event', 0, 'event from another plugin');
     await foreign.expectNone((m) => m.type === 'event', 0, 'event from another organization');
@@ -153,8 +153,10 @@ test('interest routing: a node subscribes in Redis only while it has local subsc
   // C has no subscriber of this plugin: it must not be subscribed.
   const mine = (await redisCmd(redis.port, ['PUBSUB', 'CHANNELS', `hubbub:v1:*:${tt.orgId}:*`])).sort();
   assert.deepEqual(mine, [...names].sort(), 'exactly the three channels of the room');
+  const open = await A.metric('websockets_open');
   await a1.close();
-  await sleep(200);
+  await A.waitMetric('websockets_open', (v) => v <= open - 1, 'a1 gone on node A');
+  await observeFor(200, 'an UNSUBSCRIBE node A must not send while a2 is there');
   assert.deepEqual(Object.values(await numsub(names)), [2, 2, 2], 'A keeps its subscription while a2 is there');
   await a2.close();
   await waitNumsub(names, 1, 'A unsubscribed after its last local subscriber left');
@@ -182,7 +184,7 @@ test('subscribe/unsubscribe churn across threads ends in the right Redis subscri
     const res = await B.publish(tt.apiToken, publishBody({ type: 'organization' }, 'churn', { final: 1 }));
     assert.equal(res.status, 202);
     await cs[0].waitFor((m) => m.data?.final === 1, 3000, 'delivery after churn');
-    await sleep(200);
+    await observeFor(200, 'duplicates and deliveries to the unsubscribed');
     assert.equal(cs[0].messages.filter((m) => m.data?.final === 1).length, 1);
     for (const c of cs.slice(1)) assert.equal(c.messages.filter((m) => m.type === 'event').length, 0);
   } finally {
@@ -222,7 +224,7 @@ test('one publish is one Redis PUBLISH, whatever the number of nodes and subscri
     }
     for (const c of clients) await poll(() => c.events('n').length === N, 3000, 'all events on every client');
     assert.equal((await publishCalls(redis.port)) - before, N, 'PUBLISH commands');
-    await sleep(300);
+    await observeFor(300, 'duplicates');
     for (const c of clients) assert.equal(c.events('n').length, N, 'no duplicate');
   } finally {
     for (const c of clients) await c.close();

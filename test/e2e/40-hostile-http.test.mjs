@@ -1,4 +1,4 @@
-// Hostile catalogue, HTTP parsing: H01-H22. Every case asserts the exact
+// Hostile catalogue, HTTP parsing: H01-H22 (H132-H137: 40-hostile-linger, -conformance). Every case asserts the exact
 // answer, then that the server still serves and the observer lost nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -85,13 +85,14 @@ test('H11 Content-Length over max_body_bytes (body sent): 413 payload_too_large'
 });
 
 test('H12 Content-Length over the limit, body never sent: 413 at once, not after a timeout', async () => {
-  const ex = await expectError(
+  // The timeout would close the connection without a 413: the answer
+  // itself shows it came from the declared size, not from a timeout.
+  await expectError(
     req(['POST /api/v1/pub_subs HTTP/1.1', 'Host: a', `Authorization: Bearer ${ctx.t.apiToken}`, 'Content-Type: application/json', 'Content-Length: 1000000000']),
     413,
     'payload_too_large',
     { timeoutMs: 3000 },
   );
-  assert.ok(ex.ms < 900, `answered after ${ex.ms} ms (the handshake timeout is 1000 ms)`);
 });
 
 test('H13 chunked body over max_body_bytes: 413 payload_too_large', async () => {
@@ -145,14 +146,16 @@ test('H19 three pipelined requests in one write: three answers, in order', async
   await ctx.alive();
 });
 
-test('H20 slowloris headers: closed by the request/handshake timeout, no answer', async () => {
+test('H20 slowloris headers: 408 request_timeout at the request/handshake timeout, then closed', async () => {
   const parts = ['GET /healthz HTTP/1.1\r\n'];
   for (let i = 0; i < 40; i++) parts.push(`X-${i}: v\r\n`);
   const ex = await rawExchange(ctx.srv.port, parts, { timeoutMs: 6000, gapMs: 100 });
+  // still trickling when it was closed: the client sends for 4 s and watches for 6 s
   assert.ok(ex.closed, 'the server closed the slow connection');
-  assert.ok(ex.ms < 3000, `closed after ${ex.ms} ms; handshake_timeout_ms is 1000`);
-  // A 408 is allowed (RFC 9110 15.5.9); a 200 is not.
-  for (const r of ex.responses) assert.equal(r.status, 408, ex.raw.slice(0, 300));
+  // A request that started gets its answer (RFC 9110 15.5.9), never a 200.
+  assertOneError(ex, 408, 'request_timeout');
+  assert.equal(ex.responses.length, 1, ex.raw.slice(0, 300));
+  assert.match(ex.responses[0].headers.connection || '', /close/i);
   await ctx.alive();
 });
 
@@ -165,16 +168,17 @@ test('H21 slowloris body: closed by the timeout, nothing published', async () =>
   for (let i = 0; i < body.length - 1; i += 4) parts.push(body.slice(i, Math.min(i + 4, body.length - 1)));
   const ex = await rawExchange(ctx.srv.port, parts, { timeoutMs: 6000, gapMs: 100 });
   assert.ok(ex.closed, 'the server closed the slow connection');
-  assert.ok(ex.ms < 3000, `closed after ${ex.ms} ms`);
-  for (const x of ex.responses) assert.equal(x.status, 408, ex.raw.slice(0, 300));
+  assertOneError(ex, 408, 'request_timeout');
+  assert.equal(ex.responses.length, 1, ex.raw.slice(0, 300));
   await sub.expectNone((m) => m.type === 'event', 200, 'event from a cut-off body');
   await sub.close();
   await ctx.alive();
 });
 
-test('H22 a connection that sends nothing: closed after handshake_timeout_ms', async () => {
+test('H22 a connection that sends nothing: closed after handshake_timeout_ms, without a byte', async () => {
   const ex = await rawExchange(ctx.srv.port, [], { timeoutMs: 5000 });
   assert.ok(ex.closed, 'closed');
-  assert.ok(ex.ms >= 900 && ex.ms < 3000, `closed after ${ex.ms} ms`);
+  assert.ok(ex.ms >= 900, `closed after ${ex.ms} ms (handshake_timeout_ms is 1000)`);
+  assert.equal(ex.raw, '', 'no request started: nothing to answer');
   await ctx.alive();
 });

@@ -4,8 +4,8 @@
 // a single extra message (its sequence check would fail).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeFrame, mintJwt } from './harness.mjs';
-import { hostileSuite, rawJoin, publishBody, room, uuid, sleep } from './hostile-lib.mjs';
+import { encodeFrame, mintJwt, observeFor } from './harness.mjs';
+import { hostileSuite, rawJoin, publishBody, room, uuid } from './hostile-lib.mjs';
 
 const ctx = hostileSuite();
 
@@ -80,7 +80,7 @@ test('H83 room fields smuggled into a WebSocket publish are ignored: it stays in
   assert.equal(m.type, 'ack');
   // It reached its own room (the publisher subscribed) and nowhere else.
   await ws.waitJson((e) => e.type === 'event' && e.data?.smuggled === true);
-  await sleep(200);
+  await observeFor(200, 'the smuggled event reaching the observer room');
   ws.destroy();
   await ctx.alive(); // the observer's sequence check fails on any extra event
 });
@@ -113,7 +113,7 @@ test("H85 another organization's API token naming this room's ids over HTTP: not
     const res = await ctx.srv.publish(other.apiToken, publishBody(scope, 'obs', { intruder: true }));
     assert.equal(res.status, 202, res.text); // accepted into the other tenant's own rooms
   }
-  await sleep(200);
+  await observeFor(200, "another organization's publishes reaching the observer room");
   await ctx.alive();
 });
 
@@ -127,7 +127,7 @@ test('H86 a sibling plugin of the same organization: organization scope does not
     assert.equal(m.type, 'ack');
   }
   await c.close();
-  await sleep(200);
+  await observeFor(200, "a sibling plugin's publishes reaching the observer room");
   await ctx.alive();
 });
 
@@ -141,7 +141,7 @@ test('H87 HTTP publish body fields that try to name another organization or plug
   };
   const res = await ctx.srv.publish(other.apiToken, body);
   assert.ok([202, 422].includes(res.status), `${res.status} ${res.text}`);
-  await sleep(200);
+  await observeFor(200, 'a publish naming another organization reaching the observer room');
   await ctx.alive();
 });
 
@@ -174,7 +174,7 @@ test('H90 subscribe and unsubscribe with room fields: only the token room is tou
   const m = await reply(ws, { type: 'subscribe', eventName: 'obs', ...ctx.obsRoom, scope: 'organization' });
   assert.equal(m.type, 'ack');
   await ctx.alive(); // an observer-room publish must not reach ws
-  await sleep(150);
+  await observeFor(150, 'the observer-room event crossing into ws');
   assert.equal(ws.messages.filter((x) => x.type === 'event').length, 0, 'an event crossed rooms');
   ws.destroy();
 });

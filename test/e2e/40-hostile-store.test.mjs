@@ -1,12 +1,14 @@
-// Hostile catalogue, the store under faults: H105-H107. A corrupt, foreign or
-// unusable data directory must stop the server at start with a clear error
-// (exit non-zero, a message naming the problem), never a crash later.
+// Hostile catalogue, the store under faults: H105-H107, H139. A corrupt,
+// foreign or unusable data directory must stop the server at start with a
+// clear error (exit non-zero, a message naming the problem), never a crash
+// later; a store deleted under a running server is noticed and reported,
+// and nothing creates an empty one in its place.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer } from './harness.mjs';
+import { startServer, poll, room, publishBody } from './harness.mjs';
 
 async function refusesToStart(dir, pattern) {
   await assert.rejects(startServer({ threads: 1, dataDir: dir }), (e) => {
@@ -51,5 +53,64 @@ test('H107 the data directory path is a regular file: clear error at start', asy
     await refusesToStart(file, /not a directory|data directory|cannot/i);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('H139 hubbub.db deleted under a running server: logged, /healthz degraded, serving goes on, nothing recreates it', async () => {
+  const srv = await startServer({ threads: 2 });
+  try {
+    const t = await srv.tenant();
+    const r = room();
+    const sub = await srv.join(t, r, { subscribe: ['still'] });
+    const db = path.join(srv.dataDir, 'hubbub.db');
+    rmSync(db);
+    for (const f of ['hubbub.db-wal', 'hubbub.db-shm']) rmSync(path.join(srv.dataDir, f), { force: true });
+
+    await poll(() => /error store: .*hubbub\.db is gone/.test(srv.stderr), 5000, 'the error log line about the missing store');
+    const h = await srv.http('GET', '/healthz');
+    assert.equal(h.status, 200, 'still serving: a probe must not take the node out (or restart it into an empty store)');
+    assert.equal(h.json.status, 'degraded');
+    assert.equal(h.json.store, 'missing');
+    const m = await srv.http('GET', '/metrics');
+    assert.match(m.text, /^hubbub_store_missing 1$/m);
+
+    // The credential snapshot keeps serving: the API token publishes, the room receives.
+    const p = await srv.publish(t.apiToken, publishBody({ type: 'session', ...r }, 'still', { n: 1 }));
+    assert.equal(p.status, 202, p.text);
+    await sub.waitFor((x) => x.type === 'event' && x.data?.n === 1);
+    // An unknown token makes an I/O thread look at the store: it must not create one.
+    for (let i = 0; i < 4; i++) {
+      const bad = await srv.publish('hbk_' + 'x'.repeat(43), publishBody({ type: 'session', ...r }, 'still', {}));
+      assert.equal(bad.status, 401);
+    }
+    // The admin CLI refuses instead of creating an empty store.
+    const cli = await srv.cliRaw(['org', 'list']);
+    assert.equal(cli.code, 1, `org list must fail: ${cli.stdout}${cli.stderr}`);
+    assert.match(cli.stderr, /no store.*hubbub init/);
+    assert.equal(existsSync(db), false, 'nothing created a new hubbub.db');
+    await sub.close();
+  } finally {
+    await srv.stop();
+  }
+});
+
+test('H139 hubbub.db replaced under a running server (hubbub init after a delete): logged as another file, restart to use it', async () => {
+  const srv = await startServer({ threads: 1 });
+  try {
+    rmSync(path.join(srv.dataDir, 'hubbub.db'));
+    await poll(() => /hubbub\.db is gone/.test(srv.stderr), 5000, 'the missing store noticed');
+    // Its WAL is still there (the server holds it): init says so instead of "disk I/O error".
+    const refused = await srv.cliRaw(['init']);
+    assert.equal(refused.code, 1, refused.stdout);
+    assert.match(refused.stderr, /hubbub\.db' is missing but its -wal or -shm file is still there/);
+    for (const f of ['hubbub.db-wal', 'hubbub.db-shm']) rmSync(path.join(srv.dataDir, f), { force: true });
+    const init = await srv.cliRaw(['init']);
+    assert.equal(init.code, 0, init.stderr);
+    assert.equal(init.json.created, true);
+    await poll(() => /hubbub\.db is now another file/.test(srv.stderr), 5000, 'the replaced store noticed');
+    const h = await srv.http('GET', '/healthz');
+    assert.equal(h.json.store, 'missing', 'the server still uses the file it opened');
+  } finally {
+    await srv.stop();
   }
 });

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OP, encodeFrame, closePayload, startServer } from './harness.mjs';
-import { hostileSuite, rawJoin, closeCode, sleep, HOSTILE_CONFIG } from './hostile-lib.mjs';
+import { hostileSuite, rawJoin, closeCode, HOSTILE_CONFIG } from './hostile-lib.mjs';
 
 const ctx = hostileSuite();
 const MAX_MSG = ctx.config.max_message_bytes;
@@ -133,6 +133,9 @@ test('H49 a 1000-byte message in 10 fragments, a ping in between: reassembled fi
 });
 
 test('H50 client vanishes mid-frame and mid-handshake (20 times): server unaffected', async () => {
+  const probe = ctx.srv.metricsProbe();
+  const total = await probe.read('connections_total');
+  const open = await probe.read('connections_open');
   for (let i = 0; i < 10; i++) {
     const ws = await rawJoin(ctx);
     ws.write(encodeFrame({ payload: 'x'.repeat(1000) }).subarray(0, 300));
@@ -145,7 +148,10 @@ test('H50 client vanishes mid-frame and mid-handshake (20 times): server unaffec
     s.write('GET /api/v1/ws?token=abc HTTP/1.1\r\nHost: a\r\nUpgr');
     s.destroy();
   }
-  await sleep(100);
+  // every one of them accepted, then closed by the server
+  await probe.wait('connections_total', (v) => v >= total + 20, 'the 20 connections accepted');
+  await probe.wait('connections_open', (v) => v <= open, 'the 20 connections closed on the server');
+  probe.close();
   await ctx.alive();
 });
 

@@ -5,7 +5,7 @@
 // Every wait here is bounded: a hung server fails a test, it never hangs the suite.
 // Other suites (the SDK tests, the browser tests) import this file: keep its API.
 import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
@@ -30,6 +30,12 @@ const HTTP_TIMEOUT_MS = 10000;
 const CONNECT_TIMEOUT_MS = 5000;
 const MAX_STDERR_BYTES = 4 * 1024 * 1024;
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/**
+ * How long a test waits for the server to act on a change made in the store
+ * by the CLI or another node (it looks every HB_AUTH_RELOAD_INTERVAL_MS): a
+ * bound against a hang, not a latency claim (no test asserts how fast).
+ */
+export const STORE_CHANGE_WAIT_MS = 5000;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const uuid = () => crypto.randomUUID();
@@ -46,6 +52,28 @@ export function withTimeout(promise, ms, what) {
   return Promise.race([promise, t]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Let time pass because the test needs the clock to move, not to wait for
+ * something: to go past a server timeout, to let a token bucket refill, to
+ * keep a connection quiet. `why` says which. Anything a test waits FOR is a
+ * marker (a message, a log line, a metric), never a pause.
+ */
+export async function passTime(ms, why) {
+  if (typeof why !== 'string' || !why) throw new Error('passTime: say why the time must pass');
+  await sleep(ms);
+}
+
+/**
+ * A bounded observation window: watch `ms` for something that must NOT
+ * happen (a duplicate, a stray delivery, an UNSUBSCRIBE); the caller then
+ * asserts it did not. `what` names it. Not synchronisation: a longer window
+ * only makes the check stricter.
+ */
+export async function observeFor(ms, what) {
+  if (typeof what !== 'string' || !what) throw new Error('observeFor: name what is watched for');
+  await sleep(ms);
+}
+
 /** Poll `pred` (may be async) until it returns truthy, for at most `ms`. */
 export async function poll(pred, ms = 3000, what = 'condition', every = 25) {
   const end = Date.now() + ms;
@@ -55,6 +83,17 @@ export async function poll(pred, ms = 3000, what = 'condition', every = 25) {
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(every);
   }
+}
+
+/**
+ * The value of a numeric constant of include/hubbub/limits.h, so that a test
+ * that crosses a fixed limit follows the constant instead of copying it.
+ */
+export function limit(name) {
+  const text = readFileSync(path.join(REPO, 'include/hubbub/limits.h'), 'utf8');
+  const m = new RegExp(`^#define ${name} ([0-9()* +]+?)\\s*(?:/\\*.*)?$`, 'm').exec(text);
+  if (!m) throw new Error(`limits.h has no numeric ${name}`);
+  return Function(`return (${m[1]})`)();
 }
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
@@ -433,13 +472,16 @@ export function rawWs(port, token, { path: p = null, headers = {}, timeoutMs = C
 
 /**
  * Start a fresh server. `config` (an object) is written as JSON and passed
- * with --config; `args` are appended to the serve command line.
+ * with --config; `args` are appended to the serve command line. `store` (a
+ * store location, e.g. a PostgreSQL URI from pg-harness.mjs) replaces the
+ * data directory as the store of the server and of srv.cli().
  */
-export async function startServer({ threads = 2, config = null, args = [], env = {}, dataDir: sharedDir = null } = {}) {
+export async function startServer({ threads = 2, config = null, args = [], env = {}, dataDir: sharedDir = null, store = null } = {}) {
   // A shared data dir (several nodes of one cluster) belongs to the caller.
   const ownsData = !sharedDir;
   const dataDir = sharedDir || mkdtempSync(path.join(os.tmpdir(), 'hubbub-e2e-'));
-  const argv = ['serve', '--listen', '127.0.0.1:0', '--data', dataDir, '--threads', String(threads)];
+  const where = store ? ['--store', store] : ['--data', dataDir];
+  const argv = ['serve', '--listen', '127.0.0.1:0', ...where, '--threads', String(threads)];
   if (config) {
     const file = path.join(dataDir, `config-${uuid().slice(0, 8)}.json`);
     writeFileSync(file, JSON.stringify(config));
@@ -449,6 +491,7 @@ export async function startServer({ threads = 2, config = null, args = [], env =
 
   const child = spawn(BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let stderr = '';
+  const logWaiters = new Set(); // re-checked on every chunk of stderr
   let stdout = '';
   // 'close' rather than 'exit': it fires once stderr is drained too.
   const exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
@@ -465,6 +508,7 @@ export async function startServer({ threads = 2, config = null, args = [], env =
     }, START_TIMEOUT_MS);
     child.stderr.on('data', (d) => {
       if (stderr.length < MAX_STDERR_BYTES) stderr += d;
+      for (const w of logWaiters) w();
       const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr);
       if (m) {
         clearTimeout(timer);
@@ -502,9 +546,83 @@ export async function startServer({ threads = 2, config = null, args = [], env =
     },
     exited,
 
-    /** Run an admin command against this data dir: { code, stdout, stderr, json }. */
+    /**
+     * Wait for a line of the server's stderr matching `re`, written after
+     * offset `after` of srv.stderr (take srv.stderr.length before the action
+     * that should log it). Resolves with the match.
+     */
+    waitLog(re, { after = 0, ms = 5000, what = String(re) } = {}) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = re.exec(stderr.slice(after));
+          if (!m) return;
+          logWaiters.delete(check);
+          clearTimeout(timer);
+          resolve(m);
+        };
+        const timer = setTimeout(() => {
+          logWaiters.delete(check);
+          reject(new Error(`timed out after ${ms} ms waiting for the log line ${what}; stderr tail:\n${stderr.slice(-1500)}`));
+        }, ms);
+        logWaiters.add(check);
+        check();
+      });
+    },
+
+    /** The value of hubbub_<name> in /metrics (a number; NaN when absent). */
+    async metric(name) {
+      const res = await srv.http('GET', '/metrics');
+      const m = new RegExp(`^hubbub_${name} (-?\\d+)$`, 'm').exec(res.text);
+      return m ? Number(m[1]) : NaN;
+    },
+
+    /**
+     * Metrics read over one keep-alive connection, opened by the first read:
+     * reading them opens (and counts) no further connection, so the
+     * connection gauges and counters move only for the test's own.
+     * { read(name), wait(name, pred, what, ms), close() }.
+     */
+    metricsProbe() {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+      const read = (name) =>
+        withTimeout(
+          new Promise((resolve, reject) => {
+            http
+              .get({ host: '127.0.0.1', port, path: '/metrics', agent }, (res) => {
+                let text = '';
+                res.on('data', (d) => (text += d));
+                res.on('end', () => {
+                  const m = new RegExp(`^hubbub_${name} (-?\\d+)$`, 'm').exec(text);
+                  resolve(m ? Number(m[1]) : NaN);
+                });
+                res.on('error', reject);
+              })
+              .on('error', reject);
+          }),
+          HTTP_TIMEOUT_MS,
+          `GET /metrics (${name})`,
+        );
+      return {
+        read,
+        async wait(name, pred, what, ms = 5000) {
+          let v;
+          await poll(async () => pred((v = await read(name))), ms, `${what} (hubbub_${name} is ${v})`);
+          return v;
+        },
+        close: () => agent.destroy(),
+      };
+    },
+
+    /** Wait until pred(hubbub_<name>) holds (a marker read from /metrics); resolves with the value. */
+    async waitMetric(name, pred, what, ms = 5000) {
+      let v;
+      await poll(async () => pred((v = await srv.metric(name))), ms, `${what} (hubbub_${name} is ${v})`);
+      return v;
+    },
+
+    /** Run an admin command against this server's store: { code, stdout, stderr, json }. */
     cliRaw(cliArgs, { json = true } = {}) {
-      const full = [...cliArgs, '--data', dataDir, ...(json ? ['--json'] : [])];
+      const full = [...cliArgs, ...where, ...(json ? ['--json'] : [])];
       return new Promise((resolve) => {
         execFile(BIN, full, { timeout: CLI_TIMEOUT_MS, maxBuffer: 8 * 1024 * 1024 }, (err, out, errOut) => {
           let parsed = null;
@@ -518,7 +636,7 @@ export async function startServer({ threads = 2, config = null, args = [], env =
       });
     },
 
-    /** Parsed JSON of `hubbub ...args --data dir --json`; throws on failure. */
+    /** Parsed JSON of `hubbub ...args --data dir|--store loc --json`; throws on failure. */
     async cli(cliArgs) {
       const r = await srv.cliRaw(cliArgs);
       if (r.code !== 0 || r.json === null) {
@@ -728,9 +846,9 @@ export async function startServer({ threads = 2, config = null, args = [], env =
           return r;
         },
         waitFor,
-        /** Wait `ms`, then assert that no message matching `pred` arrived. */
+        /** Watch `ms` (observeFor), then assert that no message matching `pred` arrived. */
         async expectNone(pred, ms = 300, what = 'message') {
-          await sleep(ms);
+          await observeFor(ms, `no ${what}`);
           const bad = messages.filter(pred);
           assert.equal(bad.length, 0, `expected no ${what}, got ${JSON.stringify(bad).slice(0, 500)}`);
         },

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before } from 'node:test';
-import { startServer, room, publishBody, sleep, parseHttpResponse, withTimeout, uuid } from './harness.mjs';
+import { startServer, room, publishBody, sleep, passTime, parseHttpResponse, withTimeout, uuid } from './harness.mjs';
 
 /** Short timeouts and small limits so the crossing tests stay fast. */
 export const HOSTILE_CONFIG = {
@@ -83,7 +83,7 @@ export function rawExchange(port, parts, { timeoutMs = 3000, gapMs = 0 } = {}) {
       for (const p of list) {
         if (done || sock.destroyed) return;
         sock.write(p);
-        if (gapMs) await sleep(gapMs);
+        if (gapMs) await passTime(gapMs, 'a slow client: the gap between its writes');
       }
     });
     sock.on('data', (d) => chunks.push(d));

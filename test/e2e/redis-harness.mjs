@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, poll, withTimeout, startServer, mintJwt, publishBody, uuid, sleep } from './harness.mjs';
+import { freePort, poll, withTimeout, startServer, mintJwt, publishBody, uuid } from './harness.mjs';
 
 const REDIS_BIN = process.env.REDIS_SERVER_BIN || 'redis-server';
 const REDIS_START_TIMEOUT_MS = 5000;
@@ -215,20 +215,29 @@ export function scopeOf(scope, r) {
   return { type: 'organization' };
 }
 
+/** How long one settle attempt watches for its marker before publishing another. */
+const SETTLE_ATTEMPT_MS = 250;
+
 /**
  * Wait until a publish through `via` reaches client `c` (a node's Redis
  * SUBSCRIBE is asynchronous: it settles a moment after the WebSocket ack).
+ * Each attempt publishes a marker and waits for it; a marker published
+ * before the subscription was in place is lost for good, so after
+ * SETTLE_ATTEMPT_MS the next attempt publishes a new one.
  */
 export async function settle(via, tenant, r, c, name, ms = 5000) {
   await poll(
     async () => {
       const marker = uuid();
       await via.publish(tenant.apiToken, publishBody({ type: 'session', ...r }, name, { settle: marker }));
-      await sleep(100);
-      return c.messages.some((m) => m.data?.settle === marker);
+      return c.waitFor((m) => m.data?.settle === marker, SETTLE_ATTEMPT_MS, `settle marker ${marker}`).then(
+        () => true,
+        () => false,
+      );
     },
     ms,
     'cross-node delivery to start',
+    0,
   );
 }
 

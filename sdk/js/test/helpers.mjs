@@ -37,13 +37,12 @@ if (!WebSocket) throw new Error('HUBBUB_TEST_WEBSOCKET=global, but this Node has
 export { createClient, PubSub, HubbubError, Client, _internal } from '../dist/hubbub.mjs';
 
 /**
- * Connect options of every test against the real server (build/hubbub). The
- * server does not speak the hubbub.v1 subprotocol yet (docs/protocol.md
- * section 2), and browsers, `ws` and undici all fail a 101 that does not name
- * one of the subprotocols offered: until it does, these tests send the token
- * as ?token= and offer no subprotocol.
+ * Connect options of every test against the real server (build/hubbub): the
+ * SDK's defaults, the token as the hubbub.token.<jwt> subprotocol next to
+ * hubbub.v1 (docs/protocol.md section 2). Tests of `tokenTransport: 'query'`
+ * say so themselves.
  */
-export const REAL_SERVER = { tokenTransport: 'query' }; // TODO(server): protocol transport
+export const REAL_SERVER = {};
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -96,7 +95,7 @@ export async function connectClient(srv, tenant, r, extra = {}) {
  * (every 'error' event) and `connected` (the first welcome, bounded).
  */
 function createClientLocal(opts) {
-  const c = _createClient({ ...REAL_SERVER, ...opts }); // TODO(server): protocol transport
+  const c = _createClient({ ...REAL_SERVER, ...opts });
   c.errors = [];
   c.on('error', (e) => c.errors.push(e));
   c.connected = new Promise((resolve, reject) => {
@@ -161,6 +160,8 @@ export function cli(dataDir, args) {
  */
 export async function restartableServer() {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hubbub-sdk-'));
+  /* tenant() may run before start(): the admin commands need a store. */
+  execFileSync(BIN, ['init', '--data', dataDir], { timeout: 10000 });
   const port = await freePort();
   let proc = null;
   const self = {

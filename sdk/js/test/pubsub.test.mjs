@@ -203,12 +203,24 @@ test('calls made before connect() are queued and happen once connected', { timeo
   assert.deepEqual(got, [{ n: 1 }, { n: 2 }], 'in order');
 });
 
-test('a refused handshake (bad token) ends in closed with connection_refused', { timeout: 10000 }, async () => {
+test('a refused handshake (bad token): one invalid_token error in band, closed at once, no retry', { timeout: 10000 }, async () => {
   const c = track(new Client());
   const errors = [];
   c.on('error', (e) => errors.push(e));
-  // TODO(server): protocol transport: then the refusal is in band: one invalid_token error, closed at once.
   const p = c.connect({ url: srv.wsUrl, token: 'not.a.jwt', WebSocket, ...REAL_SERVER, backoffBaseMs: 10, maxReconnectAttempts: 3 });
+  await assert.rejects(p, (e) => e instanceof HubbubError && e.code === 'invalid_token');
+  await waitState(c, 'closed', 5000);
+  await sleep(100); /* a retry would have started within backoffBaseMs */
+  assert.deepEqual(errors.map((e) => e.code), ['invalid_token']);
+});
+
+test('tokenTransport query: a refused handshake (bad token) ends in closed with connection_refused', { timeout: 10000 }, async () => {
+  const c = track(new Client());
+  const errors = [];
+  c.on('error', (e) => errors.push(e));
+  /* ?token= offers no subprotocol: the refusal is an HTTP 401, which only
+   * some WebSocket implementations show. */
+  const p = c.connect({ url: srv.wsUrl, token: 'not.a.jwt', WebSocket, tokenTransport: 'query', backoffBaseMs: 10, maxReconnectAttempts: 3 });
   await assert.rejects(p, (e) => e instanceof HubbubError);
   await waitState(c, 'closed', 5000);
   assert.ok(errors.length >= 1);
