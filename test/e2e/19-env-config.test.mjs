@@ -92,7 +92,9 @@ test('a server configured only by HUBBUB_* variables listens where told and appl
     HUBBUB_MAX_BODY_BYTES: '300',
     HUBBUB_LOG_LEVEL: 'info',
   };
-  // The admin commands find the same data directory through the environment.
+  // The admin commands find the same data directory through the environment;
+  // `init` creates the store there (the others refuse to).
+  await cli(vars, ['init']);
   await cli(vars, ['org', 'create', 'envorg']);
   await cli(vars, ['plugin', 'create', '--org', 'envorg', 'envplugin']);
   const { token } = await cli(vars, ['token', 'create', '--org', 'envorg', '--plugin', 'envplugin']);

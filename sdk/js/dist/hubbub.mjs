@@ -76,7 +76,7 @@ const CLOSE_TRY_AGAIN_LATER = 1013; /* shutting_down: reconnect with backoff */
 const CLOSE_RATE_LIMITED = 4008;
 const CLOSE_TOKEN_INVALID = 4401; /* expired, invalid or missing token */
 const CLOSE_TOKEN_REVOKED = 4410;
-const FATAL_CLOSE_CODES = [1002, 1003, 1007, 1009];
+const FATAL_CLOSE_CODES = [1002, 1003, 1007, 1008, 1009];
 /* The code a close without a code-like reason stands for, when it has one meaning. */
 const CLOSE_CODE_NAMES = { [CLOSE_TOKEN_INVALID]: 'token_expired', [CLOSE_TOKEN_REVOKED]: 'token_revoked' };
 /* A refusal (error message before the welcome) whose close never came: the

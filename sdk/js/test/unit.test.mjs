@@ -39,7 +39,7 @@ test('close codes: what the SDK does after each (docs/protocol.md section 4)', (
     assert.equal(closePolicy(code, false), 'retry', String(code));
     assert.equal(closePolicy(code, true), 'retry', String(code));
   }
-  for (const code of [1000, 1002, 1003, 1007, 1009, 4400, 4401, 4403, 4410, 4422, 4499]) assert.equal(closePolicy(code, false), 'stop', String(code));
+  for (const code of [1000, 1002, 1003, 1007, 1008, 1009, 4400, 4401, 4403, 4410, 4422, 4499]) assert.equal(closePolicy(code, false), 'stop', String(code));
   assert.equal(closePolicy(4401, true), 'refresh', '4401 reconnects with a fresh token when getToken is given');
   assert.equal(closePolicy(4410, true), 'refresh', '4410 (token revoked) too');
   for (const code of [4400, 4403, 4422, 4499, 1000, 1002]) assert.equal(closePolicy(code, true), 'stop', String(code));
