@@ -46,6 +46,8 @@
  *           the server CPU for the joins and its RSS per member; then --churn
  *           percent of the members are replaced every second for --duration
  *           seconds: presence messages and bytes per observer per second.
+ * With --pub-port P2 the publishers (the HTTP connections; with --pub one the
+ * first connection of each room) connect to P2: another node of a cluster.
  *
  * It does not link hubbub_core, so heap goes through lg_alloc (abort on OOM,
  * like hb_malloc) rather than hb_malloc.
@@ -125,6 +127,7 @@ struct rec {
 static enum target g_target = T_HUBBUB;
 static const char *g_workload = "fanout";
 static int g_port = 8080;
+static int g_pub_port = 0; /* --pub-port: publishers connect here (another node of a cluster) */
 static int g_rooms = 1;
 static int g_subs = 100;       /* connections per room */
 static int g_pub_all;          /* --pub all */
@@ -713,8 +716,18 @@ static void send_handshake(struct conn *c) {
   conn_send(c, req, (size_t)n);
 }
 
+/* Publishers (the HTTP connections, and with --pub one the first connection
+ * of each room) go to --pub-port when it is set: subscribers on one node,
+ * publishers on another. */
+static int conn_port(const struct conn *c) {
+  long i = c - g_conns;
+  if (!g_pub_port) return g_port;
+  if (c->is_http || (!g_pub_all && i < (long)g_rooms * g_subs && i % g_subs == 0)) return g_pub_port;
+  return g_port;
+}
+
 static void conn_start(struct conn *c) {
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)conn_port(c))};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->fd < 0) {
@@ -824,7 +837,7 @@ static void hist_json(char *out, size_t cap, const char *name, const struct hist
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: hb_loadgen --target hubbub|nchan|uws --port P --workload fanout|http|idle|connect|limit|presence\n"
+          "usage: hb_loadgen --target hubbub|nchan|uws --port P [--pub-port P2] --workload fanout|http|idle|connect|limit|presence\n"
           "  [--rooms R] [--subs S] [--pub one|all] [--inflight K] [--rate MSG_S]\n"
           "  [--per-conn-rate MSG_S] [--pace even|burst] [--duration S] [--hold S] [--http-conns H] [--window W]\n"
           "  [--pid SERVER_PID] [--tokens FILE] [--api-token T] [--label TEXT] [--ready-file PATH]\n"
@@ -846,6 +859,7 @@ static void parse_args(int argc, char **argv) {
       else usage();
     } else if (!strcmp(a, "--workload")) g_workload = v;
     else if (!strcmp(a, "--port")) g_port = atoi(v);
+    else if (!strcmp(a, "--pub-port")) g_pub_port = atoi(v);
     else if (!strcmp(a, "--rooms")) g_rooms = atoi(v);
     else if (!strcmp(a, "--subs")) g_subs = atoi(v);
     else if (!strcmp(a, "--pub")) g_pub_all = !strcmp(v, "all");

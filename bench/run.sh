@@ -5,10 +5,13 @@
 #                           the hubbub variants, 1 against 2 threads, the
 #                           io_uring probe, presence); ~45 min; writes
 #                           bench/results/<date>.md and <date>.jsonl
-#   bench/run.sh --smoke    tiny sizes, one repetition, < 2 min; proves the
+#   bench/run.sh --smoke    tiny sizes, one repetition, < 3 min; proves the
 #                           harness works (exit non-zero if it breaks). No
 #                           timing assertions: it only checks that every run
 #                           printed its JSON line and delivered messages.
+#
+# Both end with bench/redis.sh (Redis mode against the in-process broker)
+# when redis-server is installed.
 #
 # Environment: HB_BUILD (default build; hubbub and hb_loadgen come from there),
 # BENCH_REPS (3), BENCH_DURATION (seconds per measurement, 5), BENCH_OUT
@@ -381,6 +384,10 @@ if [ $SMOKE = 1 ]; then
     }
     process.exit(bad ? 1 : 0);' "$JSONL" || FAIL=1
   node bench/report.mjs "$JSONL" > "$TMP/smoke.md" || { echo "bench smoke: report.mjs failed"; FAIL=1; }
+  # Redis mode (one node, two nodes) against the in-process broker
+  if want hubbub && command -v redis-server >/dev/null; then
+    HB=$HB LG=$LG bench/redis.sh --smoke >/dev/null || { echo "bench smoke: bench/redis.sh failed"; FAIL=1; }
+  fi
   exit $FAIL
 fi
 
@@ -397,5 +404,10 @@ REP=1
 want hubbub && measure limit-19900 hubbub 1 --workload limit --rooms 1 --subs 19900 --window 256
 load_note "the end"
 node bench/report.mjs "$JSONL" > "$OUT/$STAMP.md" || FAIL=1
+# Redis mode: what a publish through Redis costs (bench/redis.sh: local, one
+# node on Redis, two nodes), in its own file bench/results/redis-<date>.jsonl
+if want hubbub && command -v redis-server >/dev/null; then
+  HB=$HB LG=$LG BENCH_REPS=$REPS BENCH_DURATION=$DUR BENCH_OUT=$OUT bench/redis.sh || FAIL=1
+fi
 echo "bench: wrote $JSONL and $OUT/$STAMP.md"
 exit $FAIL

@@ -117,12 +117,16 @@ struct hb_conn {
   bool linger : 1;             /* after the flush: half-close and read until the peer's EOF */
   bool shut : 1;               /* uv_shutdown issued */
   bool ip_counted : 1;         /* counted against max_connections_per_ip */
-  unsigned upper : 16;         /* free bits for the upper layer (hb_conn_upper_bits) */
+  bool paused : 1;             /* reading stopped (hb_conn_pause) */
+  bool free_later : 1;         /* closed while held: the last hb_conn_unhold frees it */
+  unsigned holds : 12;         /* operations that will come back to it (hb_conn_hold) */
+  unsigned upper : 8;          /* free bits for the upper layers: bit 0 is publish.c's (deliveries held) */
   uint32_t linger_left;        /* lingering close: bytes it may still read and discard */
   /* the extension area follows, aligned for any field (hb_conn_ext) */
 };
 
 _Static_assert(HB_CONN_CLOSED < (1 << 2), "hb_conn.state");
+#define HB_CONN_MAX_HOLDS ((1u << 12) - 1)
 /* The extension area starts right after the struct: every member of an
  * upper layer's state needs at most 8-byte alignment. */
 #define HB_CONN_EXT_OFFSET sizeof(hb_conn)
@@ -160,6 +164,33 @@ void hb_conn_send_copy(hb_conn *c, const void *p, size_t len);
 void hb_conn_send_owned(hb_conn *c, char *p, size_t len);
 /** Queue static bytes that outlive the connection. */
 void hb_conn_send_static(hb_conn *c, const char *p, size_t len);
+/**
+ * Keep the connection's memory for an operation that will come back to it
+ * later on its thread (an answer from Redis). The connection may close
+ * meanwhile; it is freed only once every hold is released. False (nothing
+ * held) when HB_CONN_MAX_HOLDS are taken already.
+ */
+bool hb_conn_hold(hb_conn *c);
+/**
+ * Release a hold: returns `c` when it is still open (use it now), NULL when
+ * it closed meanwhile (it may have been freed: do not touch it).
+ */
+hb_conn *hb_conn_unhold(hb_conn *c);
+
+/**
+ * Stop reading (an answer is awaited before the next request may be read).
+ * Bytes already read that the handler does not consume now go back with
+ * hb_conn_keep; hb_conn_resume hands them to the handler first.
+ */
+void hb_conn_pause(hb_conn *c);
+/** Keep bytes read but not consumed for after hb_conn_resume (in order). */
+void hb_conn_keep(hb_conn *c, const char *p, size_t len);
+/** Read again: the kept bytes first (through on_read), then the socket. */
+void hb_conn_resume(hb_conn *c);
+/** Hand bytes to the current handler, or keep them while paused (the rest
+ * of a read after a protocol switch). */
+void hb_conn_feed(hb_conn *c, const char *p, size_t len);
+
 /** Drop what is queued and not yet started (a slow consumer's backlog). */
 void hb_conn_drop_pending(hb_conn *c);
 

@@ -108,7 +108,26 @@ extern const hb_conn_handler hb_http_conn_handler;
 /** Per-connection state of the HTTP glue (in the connection's extension area). */
 typedef struct {
   hb_http_req *req; /* the request being read or answered, NULL between requests */
+  bool deferred;    /* on_request answers later (hb_http_defer) */
 } hb_http_conn;
+
+/**
+ * Answering later. From on_request, a handler that waits for something
+ * (Redis) calls hb_http_defer(): the connection stops reading (bytes of
+ * pipelined requests are kept, not lost) and its memory is held. When the
+ * answer is ready, on the connection's thread:
+ *
+ *   if (hb_http_deferred_open(c)) hb_http_respond(c, ...);  // still there
+ *   hb_http_resume(c);                                        // always
+ *
+ * hb_http_resume releases the hold and, if the connection is still open,
+ * ends the request and reads on (the pipelined requests first). A
+ * connection that closed meanwhile is never written to, and freed by the
+ * release.
+ */
+void hb_http_defer(hb_conn *c);
+bool hb_http_deferred_open(hb_conn *c);
+void hb_http_resume(hb_conn *c);
 
 void hb_http_req_free(hb_http_req *r);
 /** Feed bytes read on a connection (hb_http_conn_handler.on_read; tests and fuzzers). */

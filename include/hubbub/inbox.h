@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -34,11 +35,13 @@ typedef struct {
   size_t len, cap;
   atomic_size_t len_hint; /* len, readable without the lock (hb_inbox_run) */
   void *ctx;
+  bool closed; /* guarded by lock: the wake-up handle is closed; jobs wait for hb_inbox_destroy */
 } hb_inbox;
 
 /** Initialise on `loop` (from the loop's thread, before others post). 0 or a libuv error. */
 int hb_inbox_init(hb_inbox *ib, uv_loop_t *loop, void *ctx);
-/** Queue a job and wake the loop. Any thread. */
+/** Queue a job and wake the loop. Any thread, until hb_inbox_destroy: once
+ * the inbox is closed the job is kept and runs (with ctx NULL) at destroy. */
 void hb_inbox_post(hb_inbox *ib, hb_job_fn fn, void *arg);
 /**
  * Run what is queued now, on the loop's thread (as the wake-up would): a
@@ -46,7 +49,8 @@ void hb_inbox_post(hb_inbox *ib, hb_job_fn fn, void *arg);
  * it (a publish of its own, a join) runs its inbox first.
  */
 void hb_inbox_run(hb_inbox *ib);
-/** Close the wake-up handle (on the loop's thread); `cb` may be NULL. */
+/** Close the wake-up handle (on the loop's thread); `cb` may be NULL. Posts
+ * from other threads stay safe: they no longer wake the loop. */
 void hb_inbox_close(hb_inbox *ib, uv_close_cb cb);
 /** After the loop ended: drop what is still queued (each job with ctx NULL), free. */
 void hb_inbox_destroy(hb_inbox *ib);

@@ -66,4 +66,11 @@ const char *hb_sub_name(const hb_sub *sub, size_t *len);
 size_t hb_index_foreach(hb_index *ix, const hb_chan_key *chan, const char *name, size_t name_len,
                         void (*fn)(struct hb_conn *conn, void *ud), void *ud);
 
+/**
+ * Visit every local subscriber of `chan`, whatever the names it subscribed
+ * to, each connection once (a gap notice). Same rules as hb_index_foreach.
+ */
+size_t hb_index_foreach_chan(hb_index *ix, const hb_chan_key *chan, void (*fn)(struct hb_conn *conn, void *ud),
+                             void *ud);
+
 #endif

@@ -38,6 +38,7 @@ typedef struct hb_io {
   uv_timer_t accept_retry; /* out of descriptors: when to listen again */
   uv_idle_t sweeping;     /* active while a fan-out flush is in progress: the poll must not sleep */
   uv_thread_t thread;
+  bool joined; /* hb_ioset_wait joined the thread */
   bool listening;
   bool stopping;
   uint64_t stop_deadline_ms;
@@ -53,6 +54,7 @@ typedef struct hb_io {
   void *ring_free;       /* a stack of spare output rings of HB_OUT_RING_KEEP slots (conn.c) */
   uint32_t ring_free_n;  /* rings on that stack */
   uint32_t ring_free_low; /* fewest on it since the last sweep: those were not needed */
+  void *kept;            /* bytes read by paused connections, not yet consumed (conn.c, uthash) */
   hb_uuid id_base;       /* random per thread: message and connection ids (hb_io_new_id) */
   uint64_t id_counter;
 } hb_io;
@@ -88,7 +90,10 @@ static inline uint64_t hb_io_now_ms(hb_io *io) { return uv_now(&io->loop); }
 int hb_ioset_start(hb_ioset *set, const hb_config *cfg, int nio, const hb_io_hooks *hooks);
 /** Begin a graceful stop (any thread): connections get on_shutdown. */
 void hb_ioset_request_stop(hb_ioset *set);
-/** Wait for every thread to end and free them. */
+/** Wait for every thread to end (their inboxes still take posts: they run at
+ * hb_ioset_join, with ctx NULL). */
+void hb_ioset_wait(hb_ioset *set);
+/** Wait for every thread to end (if hb_ioset_wait did not) and free them. */
 void hb_ioset_join(hb_ioset *set);
 /** True once a stop was requested. */
 static inline bool hb_ioset_stopping(hb_ioset *set) { return atomic_load(&set->shutting_down); }

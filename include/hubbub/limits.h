@@ -265,24 +265,62 @@
 /* --- Redis broker (added by the redis module, src/broker/redis.c) --------- */
 #define HB_REDIS_DEFAULT_PORT 6379
 #define HB_REDIS_MAX_DB 1000000
-/* Resolve, connect, AUTH, SELECT and re-SUBSCRIBE must finish within this. */
+/* Resolve, connect, AUTH, SELECT, SCRIPT LOAD and re-SUBSCRIBE must finish within this. */
 #define HB_REDIS_CONNECT_TIMEOUT_MS 2000
 /* Reconnect backoff: doubles from MIN after each failed attempt, up to MAX. */
 #define HB_REDIS_BACKOFF_MIN_MS 100
 #define HB_REDIS_BACKOFF_MAX_MS 5000
-/* Each connection is PINGed this often while up; a reply (to the PING or to
- * anything sent before it) late by the timeout marks Redis as gone. */
+/* Each connection is PINGed when it was quiet this long; a reply (to the
+ * PING or to anything sent before it) late by the timeout marks Redis as
+ * gone: 3 s on the subscribe connection; on the command connection, which
+ * carries the publishes, 1 s, so that a frozen Redis is noticed from the
+ * publishes' own replies and publishes are refused (503) within a second. */
 #define HB_REDIS_PING_INTERVAL_MS 1000
 #define HB_REDIS_REPLY_TIMEOUT_MS 3000
+#define HB_REDIS_PUBLISH_TIMEOUT_MS 1000
+/* A publish script that Redis runs later than this after it was sent (in
+ * Redis's clock, synchronised with TIME every HB_REDIS_CLOCK_SYNC_MS) does
+ * nothing: by then the node may have answered 503. Under the publish
+ * timeout, with room for the reply's way back. */
+#define HB_REDIS_SCRIPT_DEADLINE_MS 500
+#define HB_REDIS_CLOCK_SYNC_MS 5000
+/* A join (WebSocket handshake) waits this long for Redis (its positions,
+ * its replay, this node's subscriptions live), then closes with 1013; a
+ * history page waits the second. */
+#define HB_REDIS_JOIN_TIMEOUT_MS 8000
+#define HB_REDIS_PAGE_TIMEOUT_MS 3000
+/* Messages per read of a channel's stream (a replay, a gap, a catch-up):
+ * at most ~6.4 MiB per reply with 32 KiB of data each. */
+#define HB_REDIS_READ_PAGE_MESSAGES 200
+/* Channel reads out at once on the command connection; more wait (after a
+ * reconnect every channel catches up: publishes must not queue behind
+ * thousands of reads and trip the reply timeout). */
+#define HB_REDIS_CHAN_READS_IN_FLIGHT 32
+/* Live messages a channel keeps while it reads its stream; more are
+ * dropped (the stream has them: the next read finds them). */
+#define HB_REDIS_HELD_MAX_MESSAGES 10000
+/* A channel's keys in Redis live this long after history_ttl_s past its
+ * last publish or join, then expire (a client away longer gets
+ * recovered:false). */
+#define HB_REDIS_CHANNEL_KEEP_S 3600
+#define HB_REDIS_GAP_LOG_PER_S 20 /* gap log lines per second; the rest are counted */
 #define HB_REDIS_TICK_MS 100 /* the Redis thread's timer: deadlines and pings */
-/* Bytes of publishes accepted but not yet written to Redis; over it publish
- * answers broker_unavailable instead of buffering without bound. */
+/* Bytes of publishes sent to the Redis thread and not yet answered by
+ * Redis; over it publish answers broker_unavailable instead of buffering
+ * without bound. */
 #define HB_REDIS_MAX_QUEUED_BYTES (16 * 1024 * 1024)
-/* Bytes of PUBLISH commands waiting for the socket to Redis. */
+/* A Redis connection's write buffer is freed after a write this large
+ * (kept for the next write otherwise). */
 #define HB_REDIS_MAX_OUTPUT_BYTES (4 * 1024 * 1024)
 #define HB_REDIS_READ_BUFFER_BYTES 65536
 /* At startup, wait this long for Redis before listening (then start degraded). */
 #define HB_REDIS_START_WAIT_MS 3000
 #define HB_REDIS_LOG_EVERY 1000 /* one warning per this many refused publishes */
+/* One Redis connection (rclient.c): its timer (connect and reply deadlines,
+ * pings, backoff) ticks this often. A tick later than the stall bound means
+ * the loop itself did not run (the process was stopped): replies waiting in
+ * the socket are read before any deadline is judged. */
+#define HB_RCLIENT_TICK_MS 50
+#define HB_RCLIENT_STALL_MS 500
 
 #endif

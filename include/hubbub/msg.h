@@ -38,6 +38,7 @@ typedef struct hb_msg {
   int64_t sent_ms;   /* wall clock when the publish was accepted */
   uint8_t event_name_len;
   uint8_t json_off; /* where the JSON starts in frame: the header's size */
+  uint8_t gap;      /* a gap notice for the channel, not an event (docs/protocol.md, "Recovery") */
   char event_name[HB_MAX_EVENT_NAME_BYTES + 1];
   uint32_t frame_len;
   /* uv_hrtime() when this node accepted the publish (or received it from

@@ -55,7 +55,7 @@ typedef struct {
 typedef struct {
   /** How a delta frame reaches the observers: NULL is hb_publish_deliver_all
    * (the server); a test captures. Takes its own reference if it keeps `msg`. */
-  void (*deliver)(hb_msg *msg);
+  bool (*deliver)(hb_msg *msg);
   /** Several nodes: carry this node's changed holdings (a batch for
    * hb_presence_apply) to every other node; called by the tick. NULL on one
    * node: then nothing is recorded for it. */

@@ -33,6 +33,16 @@ typedef struct {
 /* The longest resume string: "h1" and three 16-digit epochs and 20-digit offsets. */
 #define HB_RESUME_MAX_BYTES (2 + HB_SCOPE__COUNT * (1 + 16 + 1 + 20))
 
+#define HB_EPOCH_HEX_DIGITS 16
+
+/** Parse an epoch as the protocol writes it: exactly 16 lowercase hex
+ * digits, not zero. */
+bool hb_resume_parse_epoch(const char *s, size_t n, uint64_t *out);
+/** Parse an offset: decimal, no sign, no leading zero, fits 64 bits. */
+bool hb_resume_parse_offset(const char *s, size_t n, uint64_t *out);
+/** Write an epoch's 16 lowercase hex digits (no NUL). */
+void hb_resume_epoch_hex(uint64_t epoch, char out[HB_EPOCH_HEX_DIGITS]);
+
 /** Parse a resume string strictly (the format above, nothing else). */
 bool hb_resume_parse(const char *s, size_t len, hb_pos out[HB_SCOPE__COUNT]);
 /** An offset as the resume string writes it: decimal, no sign, no leading

@@ -73,6 +73,17 @@ bool hb_room_subscribe(hb_peer *p, const char *name, size_t len);
 bool hb_room_enter(hb_peer *p, const hb_conn_claims *claims, const char *subs, size_t subs_len,
                    const hb_pos *since, hb_strbuf *out);
 
+/**
+ * The same when the positions come from a broker that answers later (Redis:
+ * broker.h, ops->join): the 101 in `out` goes now; the names are subscribed,
+ * live deliveries kept aside and reading stopped; when the broker answers,
+ * the replay, the welcome, then what was kept aside that is newer than the
+ * welcome's positions (each once), then reading again. If the broker does
+ * not answer in time the connection closes with 1013 (try again later).
+ */
+void hb_room_enter_later(hb_peer *p, const hb_conn_claims *claims, const char *subs, size_t subs_len,
+                         const hb_pos *since, hb_strbuf *out);
+
 /** The room's session-level channel key. */
 const hb_chan_key *hb_room_key(const hb_room *r);
 

@@ -80,6 +80,13 @@ void hb_smsg_presence_snapshot(hb_strbuf *sb, const char *id, size_t id_len, hb_
  * of members>,"leaves":<array of user ids>,"truncated":b}. */
 void hb_smsg_presence_delta(hb_strbuf *sb, hb_scope scope, uint64_t version, uint32_t count, const char *joins,
                             size_t joins_len, const char *leaves, size_t leaves_len, bool truncated);
+/**
+ * A gap notice: {"type":"gap","scope":..,"epoch":"<hex>","offset":n,"reason":..}.
+ * Messages of that scope's channel up to `offset` of `epoch` that the
+ * client did not receive will not come; the next event has offset + 1.
+ * `reason` is a protocol word ("trimmed", "epoch_changed").
+ */
+void hb_smsg_gap(hb_strbuf *sb, hb_scope scope, uint64_t epoch, uint64_t offset, const char *reason);
 
 /** Append "epoch" as the protocol writes it: 16 lowercase hex digits, quoted. */
 void hb_smsg_epoch(hb_strbuf *sb, uint64_t epoch);

@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
   char *buf;
@@ -20,6 +21,8 @@ void hb_strbuf_grow(hb_strbuf *sb, size_t extra);
 void hb_strbuf_add(hb_strbuf *sb, const void *p, size_t n);
 void hb_strbuf_addstr(hb_strbuf *sb, const char *s);
 void hb_strbuf_addch(hb_strbuf *sb, char c);
+/** Append `v` in decimal (without printf: a hot path's numbers). */
+void hb_strbuf_add_uint(hb_strbuf *sb, uint64_t v);
 void hb_strbuf_addf(hb_strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Append `s` as a JSON string literal, quotes included, escaping as RFC 8259. */
 void hb_strbuf_add_json_str(hb_strbuf *sb, const char *s, size_t n);

@@ -19,10 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hubbub/alloc.h"
 #include "hubbub/channel_query.h"
 #include "hubbub/event_name.h"
 #include "hubbub/history.h"
 #include "hubbub/io.h"
+#include "hubbub/publish.h"
 #include "hubbub/router.h"
 #include "hubbub/smsg.h"
 
@@ -34,6 +36,50 @@ typedef struct {
 static bool by_name(void *ud, const hb_msg *m) {
   const name_filter *f = ud;
   return m->event_name_len == f->len && memcmp(m->event_name, f->name, f->len) == 0;
+}
+
+static void answer(hb_conn *c, uint64_t since, hb_pos now, uint64_t oldest, bool more, const hb_msgvec *mv) {
+  /* Messages after `since` are missing when the channel no longer keeps the
+   * one right after it. */
+  bool trimmed = since < now.offset && (oldest == 0 || oldest > since + 1);
+  hb_strbuf sb = HB_STRBUF_INIT;
+  hb_strbuf_addstr(&sb, "{\"epoch\":");
+  hb_smsg_epoch(&sb, now.epoch);
+  hb_strbuf_addf(&sb, ",\"offset\":%llu,\"first_offset\":", (unsigned long long)now.offset);
+  if (oldest) hb_strbuf_addf(&sb, "%llu", (unsigned long long)oldest);
+  else hb_strbuf_addstr(&sb, "null");
+  hb_strbuf_addf(&sb, ",\"trimmed\":%s,\"more\":%s,\"messages\":[", trimmed ? "true" : "false", more ? "true" : "false");
+  for (size_t i = 0; i < mv->n; i++) {
+    size_t jl;
+    const char *json = hb_msg_json(mv->v[i], &jl);
+    if (i) hb_strbuf_addch(&sb, ',');
+    hb_strbuf_add(&sb, json, jl);
+  }
+  hb_strbuf_addstr(&sb, "]}");
+  hb_http_respond(c, 200, "application/json", "Cache-Control: no-store\r\n", sb.buf, sb.len, false);
+  hb_strbuf_free(&sb);
+}
+
+/* A page read from Redis, answered later. */
+typedef struct {
+  hb_conn *c;
+  name_filter f;
+  uint64_t since;
+} page_wait;
+
+static void on_page(void *ctx, hb_page_result *r) {
+  page_wait *w = ctx;
+  if (hb_http_deferred_open(w->c)) {
+    if (r->err != HB_OK) {
+      hb_error e;
+      hb_error_set(&e, r->err, NULL, NULL);
+      hb_http_respond_error(w->c, &e, r->err == HB_E_BROKER_UNAVAILABLE ? "Retry-After: 1\r\n" : NULL, false);
+    } else {
+      answer(w->c, w->since, r->now, r->first_kept, r->more, &r->msgs);
+    }
+  }
+  hb_http_resume(w->c);
+  hb_free(w);
 }
 
 void hb_api_history(hb_conn *c, hb_http_req *req) {
@@ -55,29 +101,23 @@ void hb_api_history(hb_conn *c, hb_http_req *req) {
   /* The channel is the API token's organization and plugin: never another's. */
   hb_chan_key chan;
   hb_chan_key_make(&chan, scope, &who->org, &who->plugin, &event, &session);
+  hb_broker *b = hb_publish_broker();
+  if (b->ops->page) { /* Redis: the history is there, the answer comes later */
+    page_wait *w = hb_malloc(sizeof *w);
+    w->c = c;
+    w->f = f;
+    w->since = since;
+    hb_page_req pr = {.chan = chan, .after = since, .limit = (size_t)limit, .want = f.len ? by_name : NULL,
+                      .want_ud = &w->f};
+    hb_http_defer(c);
+    b->ops->page(b, c->io, &pr, on_page, w);
+    return;
+  }
   hb_msgvec mv = {0};
   hb_pos now;
   uint64_t oldest;
   bool more;
   hb_history_page(&chan, since, f.len ? by_name : NULL, &f, (size_t)limit, &mv, &now, &oldest, &more);
-  /* Messages after `since` are missing when the channel no longer keeps the
-   * one right after it. */
-  bool trimmed = since < now.offset && (oldest == 0 || oldest > since + 1);
-  hb_strbuf sb = HB_STRBUF_INIT;
-  hb_strbuf_addstr(&sb, "{\"epoch\":");
-  hb_smsg_epoch(&sb, now.epoch);
-  hb_strbuf_addf(&sb, ",\"offset\":%llu,\"first_offset\":", (unsigned long long)now.offset);
-  if (oldest) hb_strbuf_addf(&sb, "%llu", (unsigned long long)oldest);
-  else hb_strbuf_addstr(&sb, "null");
-  hb_strbuf_addf(&sb, ",\"trimmed\":%s,\"more\":%s,\"messages\":[", trimmed ? "true" : "false", more ? "true" : "false");
-  for (size_t i = 0; i < mv.n; i++) {
-    size_t jl;
-    const char *json = hb_msg_json(mv.v[i], &jl);
-    if (i) hb_strbuf_addch(&sb, ',');
-    hb_strbuf_add(&sb, json, jl);
-  }
-  hb_strbuf_addstr(&sb, "]}");
+  answer(c, since, now, oldest, more, &mv);
   hb_msgvec_free(&mv);
-  hb_http_respond(c, 200, "application/json", "Cache-Control: no-store\r\n", sb.buf, sb.len, false);
-  hb_strbuf_free(&sb);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hubbub/alloc.h"
 #include "hubbub/field.h"
 #include "hubbub/io.h"
 #include "hubbub/json.h"
@@ -17,22 +18,26 @@
 #include "hubbub/smsg.h"
 
 /*
- * One publish body: rate limit (per item), decode, publish. Fills *r and
- * returns its error; on an error, `e` says why (with a pointer into the body).
- * `idem` is the Idempotency-Key header (single publish) or NULL: a batch
- * item carries its own in the body.
+ * One publish body: rate limit (per item), decode, publish. Returns true when
+ * it is answered now (*r and, on an error, `e` — with a pointer into the
+ * body — say how), false when the broker answers later through
+ * done(ctx, r) (Redis). `idem` is the Idempotency-Key header (single
+ * publish) or NULL: a batch item carries its own in the body.
  */
-static hb_err publish_body(hb_conn *c, const hb_principal *who, const char *body, size_t len, const char *idem,
-                           size_t idem_len, hb_publish_result *r, hb_error *e, int *retry) {
+static bool publish_body(hb_conn *c, const hb_principal *who, const char *body, size_t len, const char *idem,
+                         size_t idem_len, hb_publish_result *r, hb_error *e, int *retry, hb_publish_done_fn done,
+                         void *ctx) {
   const hb_config *cfg = c->io->set->cfg;
   memset(r, 0, sizeof *r);
   if (!hb_ratelimit_take(&who->token_id, cfg->token_publish_rate, cfg->token_publish_burst, hb_io_now_ms(c->io),
                          retry)) {
     hb_metric_inc(HB_M_RATE_LIMITED_API_TOKEN);
-    return r->err = hb_error_set(e, HB_E_RATE_LIMITED, NULL, "over %.0f publishes per second for this API token",
-                                 cfg->token_publish_rate);
+    r->err = hb_error_set(e, HB_E_RATE_LIMITED, NULL, "over %.0f publishes per second for this API token",
+                          cfg->token_publish_rate);
+    return true;
   }
   hb_pubreq pr;
+  bool now = true;
   hb_err err = hb_pubreq_decode(body, len, cfg->max_data_bytes, &pr, e);
   if (err == HB_OK && hb_ioset_stopping(c->io->set)) err = hb_error_set(e, HB_E_SHUTTING_DOWN, NULL, NULL);
   if (err == HB_OK) {
@@ -48,14 +53,16 @@ static hb_err publish_body(hb_conn *c, const hb_principal *who, const char *body
         .idem_key = idem ? idem : pr.idem_key_len ? pr.idem_key : NULL,
         .idem_key_len = idem ? idem_len : pr.idem_key_len,
     };
-    err = hb_publish(c->io, &req, r);
-    if (err == HB_OK && !r->replayed) hb_metric_inc(HB_M_PUBLISHES_HTTP);
-    if (err != HB_OK) hb_error_set(e, err, NULL, NULL);
+    now = hb_publish_start(c->io, &req, r, done, ctx);
+    if (now) err = r->err;
+    if (now && err == HB_OK && !r->replayed) hb_metric_inc(HB_M_PUBLISHES_HTTP);
+    if (now && err != HB_OK) hb_error_set(e, err, NULL, NULL);
   } else if (e->err != err) {
     hb_error_set(e, err, NULL, NULL);
   }
   hb_pubreq_clear(&pr);
-  return r->err = err;
+  if (now) r->err = err;
+  return now;
 }
 
 /* {"message_id":"<uuid>","offset":n,"epoch":"<hex>"} */
@@ -65,6 +72,35 @@ static void result_json(hb_strbuf *sb, const hb_publish_result *r) {
   hb_strbuf_addf(sb, "\",\"offset\":%llu,\"epoch\":", (unsigned long long)r->pos.offset);
   hb_smsg_epoch(sb, r->pos.epoch);
   hb_strbuf_addch(sb, '}');
+}
+
+/* The answer to a single publish. */
+static void answer(hb_conn *c, const hb_publish_result *r, const hb_error *e, int retry) {
+  if (r->err != HB_OK) {
+    char extra[48] = "";
+    if (r->err == HB_E_RATE_LIMITED) snprintf(extra, sizeof extra, "Retry-After: %d\r\n", retry);
+    if (r->err == HB_E_BROKER_UNAVAILABLE) snprintf(extra, sizeof extra, "Retry-After: 1\r\n");
+    hb_http_respond_error(c, e, extra[0] ? extra : NULL, false);
+    return;
+  }
+  hb_strbuf sb = HB_STRBUF_INIT;
+  result_json(&sb, r);
+  /* A retried publish answered from its first attempt says so (as Stripe's API does). */
+  hb_http_respond(c, 202, "application/json", r->replayed ? "Idempotent-Replayed: true\r\n" : NULL, sb.buf,
+                  sb.len, false);
+  hb_strbuf_free(&sb);
+}
+
+/* A publish answered by the broker later (Redis). */
+static void on_published(void *ctx, const hb_publish_result *r) {
+  hb_conn *c = ctx;
+  if (hb_http_deferred_open(c)) {
+    if (r->err == HB_OK && !r->replayed) hb_metric_inc(HB_M_PUBLISHES_HTTP);
+    hb_error e;
+    hb_error_set(&e, r->err, NULL, NULL);
+    answer(c, r, &e, 1);
+  }
+  hb_http_resume(c);
 }
 
 void hb_api_publish(hb_conn *c, hb_http_req *req) {
@@ -81,20 +117,12 @@ void hb_api_publish(hb_conn *c, hb_http_req *req) {
   }
   hb_publish_result r;
   int retry = 1;
-  hb_err err = publish_body(c, who, req->body.buf ? req->body.buf : "", req->body.len, idem, idem_len, &r, &e, &retry);
-  if (err != HB_OK) {
-    char extra[48] = "";
-    if (err == HB_E_RATE_LIMITED) snprintf(extra, sizeof extra, "Retry-After: %d\r\n", retry);
-    if (err == HB_E_BROKER_UNAVAILABLE) snprintf(extra, sizeof extra, "Retry-After: 1\r\n");
-    hb_http_respond_error(c, &e, extra[0] ? extra : NULL, false);
+  if (!publish_body(c, who, req->body.buf ? req->body.buf : "", req->body.len, idem, idem_len, &r, &e, &retry,
+                    on_published, c)) {
+    hb_http_defer(c); /* the broker answers later: on_published */
     return;
   }
-  hb_strbuf sb = HB_STRBUF_INIT;
-  result_json(&sb, &r);
-  /* A retried publish answered from its first attempt says so (as Stripe's API does). */
-  hb_http_respond(c, 202, "application/json", r.replayed ? "Idempotent-Replayed: true\r\n" : NULL, sb.buf,
-                  sb.len, false);
-  hb_strbuf_free(&sb);
+  answer(c, &r, &e, retry);
 }
 
 /*
@@ -102,7 +130,67 @@ void hb_api_publish(hb_conn *c, hb_http_req *req) {
  * (one failing does not stop the others) and answered in order:
  * {"results":[{"status":202,"message_id":..,"offset":..,"epoch":..},
  *             {"status":422,"error":{"code":..,"message":..,"pointer":"/publishes/1/scope/type"}}]}
+ * With Redis the items are published together (pipelined) and the answer
+ * waits for the last.
  */
+typedef struct batch batch;
+typedef struct {
+  batch *b;
+  hb_publish_result r;
+  hb_error e;
+} batch_item;
+
+struct batch {
+  hb_conn *c;
+  size_t n, pending;
+  batch_item items[];
+};
+
+static void batch_answer(batch *b) {
+  hb_strbuf sb = HB_STRBUF_INIT;
+  hb_strbuf_addstr(&sb, "{\"results\":[");
+  for (size_t k = 0; k < b->n; k++) {
+    batch_item *it = &b->items[k];
+    if (k) hb_strbuf_addch(&sb, ',');
+    if (it->r.err == HB_OK) {
+      hb_strbuf_addstr(&sb, "{\"status\":202,");
+      size_t mark = sb.len;
+      result_json(&sb, &it->r);
+      memmove(sb.buf + mark, sb.buf + mark + 1, sb.len - mark - 1); /* drop result_json's '{' */
+      sb.len--;
+      sb.buf[sb.len] = '\0';
+    } else {
+      /* The item's pointer, prefixed with its place in the batch. */
+      hb_error *ie = &it->e;
+      char ptr[HB_ERROR_POINTER_BYTES + 32];
+      const char *own = ie->pointer[0] == HB_POINTER_ROOT[0] && !ie->pointer[1] ? "" : ie->pointer;
+      snprintf(ptr, sizeof ptr, "/publishes/%zu%s", k, own);
+      snprintf(ie->pointer, sizeof ie->pointer, "%.*s", (int)sizeof ie->pointer - 1, ptr);
+      hb_strbuf_addf(&sb, "{\"status\":%d,", hb_err_http_status(ie->err));
+      size_t mark = sb.len;
+      hb_http_error_body(&sb, ie);
+      memmove(sb.buf + mark, sb.buf + mark + 1, sb.len - mark - 1);
+      sb.len--;
+      sb.buf[sb.len] = '\0';
+    }
+  }
+  hb_strbuf_addstr(&sb, "]}");
+  hb_http_respond(b->c, 200, "application/json", NULL, sb.buf, sb.len, false);
+  hb_strbuf_free(&sb);
+}
+
+static void on_batch_item(void *ctx, const hb_publish_result *r) {
+  batch_item *it = ctx;
+  batch *b = it->b;
+  it->r = *r;
+  hb_error_set(&it->e, r->err, NULL, NULL);
+  if (r->err == HB_OK && !r->replayed) hb_metric_inc(HB_M_PUBLISHES_HTTP);
+  if (--b->pending) return;
+  if (hb_http_deferred_open(b->c)) batch_answer(b);
+  hb_http_resume(b->c);
+  hb_free(b);
+}
+
 void hb_api_publish_batch(hb_conn *c, hb_http_req *req) {
   const hb_principal *who = hb_router_principal(req);
   const char *body = req->body.buf ? req->body.buf : "";
@@ -133,40 +221,24 @@ void hb_api_publish_batch(hb_conn *c, hb_http_req *req) {
     hb_error_set(&e, HB_E_INTERNAL, NULL, NULL);
     goto refuse;
   }
-  hb_strbuf sb = HB_STRBUF_INIT;
-  hb_strbuf_addstr(&sb, "{\"results\":[");
+  batch *b = hb_calloc(1, sizeof *b + n * sizeof *b->items);
+  b->c = c;
+  b->pending = 1; /* this function's own: the answer waits for the loop's end */
   i = as;
-  while (hb_json_array_next(body, ae, &i, &s, &en)) {
-    hb_publish_result r;
-    hb_error ie;
+  while (k < n && hb_json_array_next(body, ae, &i, &s, &en)) {
+    batch_item *it = &b->items[k++];
+    it->b = b;
     int retry = 1;
-    memset(&ie, 0, sizeof ie);
-    if (k) hb_strbuf_addch(&sb, ',');
-    if (publish_body(c, who, body + s, en - s, NULL, 0, &r, &ie, &retry) == HB_OK) {
-      hb_strbuf_addstr(&sb, "{\"status\":202,");
-      size_t mark = sb.len;
-      result_json(&sb, &r);
-      memmove(sb.buf + mark, sb.buf + mark + 1, sb.len - mark - 1); /* drop result_json's '{' */
-      sb.len--;
-      sb.buf[sb.len] = '\0';
-    } else {
-      /* The item's pointer, prefixed with its place in the batch. */
-      char ptr[HB_ERROR_POINTER_BYTES + 32];
-      const char *own = ie.pointer[0] == HB_POINTER_ROOT[0] && !ie.pointer[1] ? "" : ie.pointer;
-      snprintf(ptr, sizeof ptr, "/publishes/%zu%s", k, own);
-      snprintf(ie.pointer, sizeof ie.pointer, "%.*s", (int)sizeof ie.pointer - 1, ptr);
-      hb_strbuf_addf(&sb, "{\"status\":%d,", hb_err_http_status(ie.err));
-      size_t mark = sb.len;
-      hb_http_error_body(&sb, &ie);
-      memmove(sb.buf + mark, sb.buf + mark + 1, sb.len - mark - 1);
-      sb.len--;
-      sb.buf[sb.len] = '\0';
-    }
-    k++;
+    if (publish_body(c, who, body + s, en - s, NULL, 0, &it->r, &it->e, &retry, on_batch_item, it)) continue;
+    b->pending++;
   }
-  hb_strbuf_addstr(&sb, "]}");
-  hb_http_respond(c, 200, "application/json", NULL, sb.buf, sb.len, false);
-  hb_strbuf_free(&sb);
+  b->n = k;
+  if (--b->pending == 0) {
+    batch_answer(b);
+    hb_free(b);
+    return;
+  }
+  hb_http_defer(c); /* the broker answers later: on_batch_item */
   return;
 refuse:
   json_decref(root);

@@ -20,6 +20,7 @@
 #include "hubbub/io.h"
 #include "hubbub/log.h"
 #include "hubbub/origin.h"
+#include "hubbub/publish.h"
 #include "hubbub/resume.h"
 #include "hubbub/room.h"
 #include "hubbub/router.h"
@@ -207,6 +208,11 @@ void hb_api_room_socket(hb_conn *c, hb_http_req *r) {
   /* Subscribed before anything is written: the client gets every event
    * published after the welcome, as after an acked subscribe; with since=,
    * what it missed before the welcome. */
+  hb_broker *b = hb_publish_broker();
+  if (b->ops->join) { /* Redis: positions and replay come later */
+    hb_room_enter_later(p, &claims, subs, (size_t)slen, sn > 0 ? since : NULL, &out);
+    return;
+  }
   hb_room_enter(p, &claims, subs, (size_t)slen, sn > 0 ? since : NULL, &out);
   size_t n;
   char *bytes = hb_strbuf_release(&out, &n);

@@ -84,3 +84,13 @@ char *hb_strbuf_release(hb_strbuf *sb, size_t *len) {
   sb->len = sb->cap = 0;
   return p;
 }
+
+void hb_strbuf_add_uint(hb_strbuf *sb, uint64_t v) {
+  char num[24];
+  size_t n = 0;
+  do {
+    num[sizeof num - 1 - n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  hb_strbuf_add(sb, num + sizeof num - n, n);
+}

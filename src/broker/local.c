@@ -6,9 +6,12 @@
 
 static int local_start(hb_broker *b) { return 0; }
 
-static hb_err local_publish(hb_broker *b, hb_io *from, const hb_pub *p, hb_pos *pos) {
-  *pos = hb_publish_record(from, p);
-  return HB_OK;
+/* Always at once: the publish core keeps Idempotency-Keys for this broker. */
+static bool local_publish(hb_broker *b, hb_io *from, const hb_pub *p, hb_publish_result *r, hb_broker_done_fn done,
+                          void *ctx) {
+  r->pos = hb_publish_record(from, p);
+  r->err = HB_OK;
+  return true;
 }
 
 static const char *local_state(hb_broker *b) { return "up"; }
@@ -21,6 +24,9 @@ static const hb_broker_ops local_ops = {
     .start = local_start,
     .publish = local_publish,
     .interest = NULL, /* every thread is in this process: nothing to route */
+    .join = NULL,     /* history.c is this process's: the room protocol reads it at once */
+    .live = NULL,     /* a subscription is live as soon as it is in the index */
+    .page = NULL,
     .presence = NULL, /* one node: presence.c counts everyone itself */
     .state = local_state,
     .states = local_states,

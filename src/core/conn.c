@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/hash.h"
 #include "hubbub/io.h"
 #include "hubbub/limits.h"
 #include "hubbub/metrics.h"
@@ -271,13 +272,103 @@ bool hb_conn_overdue(const hb_conn *c, uint64_t now_ms) {
   return c->over_since_ms && now_ms - c->over_since_ms > HB_SLOW_CONSUMER_GRACE_MS;
 }
 
+/* --- holds, pause and kept bytes --------------------------------------------- */
+
+/* Bytes a paused connection read but did not consume: a per-thread table,
+ * because few connections are ever paused at once (an HTTP request waiting
+ * for Redis with more requests pipelined behind it). */
+typedef struct {
+  hb_conn *c; /* the key */
+  hb_strbuf bytes;
+  UT_hash_handle hh;
+} kept_bytes;
+
+static kept_bytes *kept_find(hb_conn *c) {
+  kept_bytes *k = NULL;
+  kept_bytes *head = c->io->kept;
+  HASH_FIND_PTR(head, &c, k);
+  return k;
+}
+
+static void kept_drop(hb_conn *c) {
+  kept_bytes *k = kept_find(c);
+  if (!k) return;
+  kept_bytes *head = c->io->kept;
+  HASH_DEL(head, k);
+  c->io->kept = head;
+  hb_strbuf_free(&k->bytes);
+  hb_free(k);
+}
+
+bool hb_conn_hold(hb_conn *c) {
+  if (c->holds >= HB_CONN_MAX_HOLDS) return false;
+  c->holds++;
+  return true;
+}
+
+hb_conn *hb_conn_unhold(hb_conn *c) {
+  c->holds--;
+  if (c->state == HB_CONN_OPEN) return c;
+  if (c->free_later && c->holds == 0) hb_free(c);
+  return NULL;
+}
+
+void hb_conn_pause(hb_conn *c) {
+  if (c->paused || c->state == HB_CONN_CLOSED) return;
+  c->paused = true;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void hb_conn_keep(hb_conn *c, const char *p, size_t len) {
+  if (!len || c->state == HB_CONN_CLOSED) return;
+  kept_bytes *k = kept_find(c);
+  if (!k) {
+    k = hb_calloc(1, sizeof *k);
+    k->c = c;
+    kept_bytes *head = c->io->kept;
+    HASH_ADD_PTR(head, c, k);
+    c->io->kept = head;
+  }
+  hb_strbuf_add(&k->bytes, p, len);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+void hb_conn_feed(hb_conn *c, const char *p, size_t len) {
+  if (!len || c->state != HB_CONN_OPEN) return;
+  if (c->paused) hb_conn_keep(c, p, len);
+  else c->h->on_read(c, p, len);
+}
+
+void hb_conn_resume(hb_conn *c) {
+  if (!c->paused || c->state != HB_CONN_OPEN) return;
+  c->paused = false;
+  /* The kept bytes first; handling them may pause the connection again
+   * (another request waiting), which keeps what it did not consume anew. */
+  kept_bytes *k = kept_find(c);
+  if (k) {
+    kept_bytes *head = c->io->kept;
+    HASH_DEL(head, k);
+    c->io->kept = head;
+    c->h->on_read(c, k->bytes.buf, k->bytes.len);
+    hb_strbuf_free(&k->bytes);
+    hb_free(k);
+  }
+  if (c->state == HB_CONN_OPEN && !c->paused) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
 /* --- closing ------------------------------------------------------------- */
 
 static void on_close(uv_handle_t *h) {
   hb_conn *c = h->data;
   for (uint32_t i = 0; i < c->out_count; i++) item_release(c->io, out_at(c, i));
   ring_drop(c->io, c->out, c->out_cap);
-  hb_free(c);
+  c->out = NULL;
+  c->out_count = 0;
+  /* An answer still on its way holds the memory: the last hold frees it. */
+  if (c->holds) c->free_later = true;
+  else hb_free(c);
 }
 
 void hb_conn_close(hb_conn *c, bool flush) {
@@ -302,6 +393,7 @@ void hb_conn_close(hb_conn *c, bool flush) {
     c->later = false;
   }
   c->io->nconns--;
+  kept_drop(c);
   if (c->ip_counted) hb_iplimit_release(c->ip);
   if (c->counted) {
     atomic_fetch_sub_explicit(&set->open_conns, 1, memory_order_relaxed);
@@ -316,6 +408,12 @@ void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms, uint32_t max_bytes) {
   if (!c->linger) hb_metric_inc(HB_M_LINGERING_CLOSES);
   c->linger = true;
   c->linger_left = max_bytes;
+  if (c->paused) {
+    /* The linger reads and discards: what a pause kept goes too. */
+    c->paused = false;
+    kept_drop(c);
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+  }
   c->close_after_flush = true;
   c->state = HB_CONN_CLOSING;
   c->deadline_ms = hb_io_now_ms(c->io) + timeout_ms;
@@ -426,7 +524,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (c->state == HB_CONN_OPEN) {
-    c->h->on_read(c, buf->base, (size_t)nread);
+    hb_conn_feed(c, buf->base, (size_t)nread);
   } else if (c->linger) {
     /* Closing: what the peer still sends is discarded, up to the budget of
      * the lingering close; past it the peer gets a reset. */

@@ -29,6 +29,7 @@ int hb_inbox_init(hb_inbox *ib, uv_loop_t *loop, void *ctx) {
   ib->len = ib->cap = 0;
   atomic_init(&ib->len_hint, 0);
   ib->ctx = ctx;
+  ib->closed = false;
   pthread_mutex_init(&ib->lock, NULL);
   int r = uv_async_init(loop, &ib->async, on_async);
   ib->async.data = ib;
@@ -45,11 +46,18 @@ void hb_inbox_post(hb_inbox *ib, hb_job_fn fn, void *arg) {
   ib->jobs[ib->len].arg = arg;
   ib->len++;
   atomic_store_explicit(&ib->len_hint, ib->len, memory_order_release);
+  /* Under the lock, so that the loop cannot close the handle in between
+   * (hb_inbox_close): another thread's answer may arrive as the loop ends. */
+  if (!ib->closed) uv_async_send(&ib->async); /* coalesced by libuv: one wake-up for a burst */
   pthread_mutex_unlock(&ib->lock);
-  uv_async_send(&ib->async); /* coalesced by libuv: one wake-up for a burst */
 }
 
-void hb_inbox_close(hb_inbox *ib, uv_close_cb cb) { uv_close((uv_handle_t *)&ib->async, cb); }
+void hb_inbox_close(hb_inbox *ib, uv_close_cb cb) {
+  pthread_mutex_lock(&ib->lock);
+  ib->closed = true;
+  pthread_mutex_unlock(&ib->lock);
+  uv_close((uv_handle_t *)&ib->async, cb);
+}
 
 void hb_inbox_destroy(hb_inbox *ib) {
   for (size_t i = 0; i < ib->len; i++) ib->jobs[i].fn(NULL, ib->jobs[i].arg);

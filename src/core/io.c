@@ -346,10 +346,18 @@ void hb_ioset_request_stop(hb_ioset *set) {
   for (int i = 0; i < set->nio; i++) hb_io_post(set->io[i], stop_job, NULL);
 }
 
-void hb_ioset_join(hb_ioset *set) {
+void hb_ioset_wait(hb_ioset *set) {
   for (int i = 0; i < set->nio; i++) {
     hb_io *io = set->io[i];
-    uv_thread_join(&io->thread);
+    if (!io->joined) uv_thread_join(&io->thread);
+    io->joined = true;
+  }
+}
+
+void hb_ioset_join(hb_ioset *set) {
+  hb_ioset_wait(set);
+  for (int i = 0; i < set->nio; i++) {
+    hb_io *io = set->io[i];
     hb_inbox_destroy(&io->inbox);
     hb_conn_thread_free(io);
     if (uv_loop_close(&io->loop) != 0) hb_warn("thread %d: loop closed with live handles", i);

@@ -146,15 +146,7 @@ const char *hb_http_reason(int status) {
 
 /* Decimal digits of `v`, by hand: vfprintf was the slowest call of a 202
  * (docs/performance.md, W3). */
-static void add_uint(hb_strbuf *sb, size_t v) {
-  char num[24];
-  size_t n = 0;
-  do {
-    num[sizeof num - 1 - n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  hb_strbuf_add(sb, num + sizeof num - n, n);
-}
+static void add_uint(hb_strbuf *sb, size_t v) { hb_strbuf_add_uint(sb, v); }
 
 /* The head of every response, in one buffer sized for it and the body
  * (`body_room`), so that appending the body does not reallocate. */
@@ -580,15 +572,22 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
     size_t n = http_parser_execute(&r->parser, &settings, buf + pos, chunk);
     if (c->h != &hb_http_conn_handler) {
       /* Upgraded (the handler installed another protocol, which owns the
-       * extension area now): the rest of the bytes are that protocol's. */
+       * extension area now): the rest of the bytes are that protocol's
+       * (kept for it if it paused the connection). */
       req_put(r);
       pos += n;
-      if (pos < len && c->state == HB_CONN_OPEN) c->h->on_read(c, buf + pos, len - pos);
+      if (pos < len) hb_conn_feed(c, buf + pos, len - pos);
       return;
     }
     if (c->state != HB_CONN_OPEN) return; /* an error closed it */
     if (r->failed) return;
     enum http_errno err = HTTP_PARSER_ERRNO(&r->parser);
+    if (err == HPE_PAUSED && hconn(c)->deferred) {
+      /* Answered later: what follows waits for hb_http_resume. */
+      pos += n;
+      if (pos < len) hb_conn_keep(c, buf + pos, len - pos);
+      return;
+    }
     if (err == HPE_PAUSED) {
       /* One request done; the next starts with a fresh parser and checker. */
       http_parser_pause(&r->parser, 0);
@@ -611,6 +610,29 @@ void hb_http_on_read(hb_conn *c, const char *buf, size_t len) {
     }
     pos += n;
   }
+}
+
+void hb_http_defer(hb_conn *c) {
+  hconn(c)->deferred = true;
+  hb_conn_hold(c); /* one per connection at a time: never over the limit */
+  hb_conn_pause(c);
+}
+
+bool hb_http_deferred_open(hb_conn *c) { return c->state == HB_CONN_OPEN; }
+
+void hb_http_resume(hb_conn *c) {
+  if (c->state == HB_CONN_OPEN && hconn(c)->deferred) {
+    hconn(c)->deferred = false;
+    hb_http_req *r = hconn(c)->req;
+    if (r) {
+      http_parser_pause(&r->parser, 0);
+      req_put(r);
+      hconn(c)->req = NULL;
+    }
+    c->deadline_ms = hb_io_now_ms(c->io) + HB_HTTP_IDLE_TIMEOUT_MS;
+    hb_conn_resume(c); /* the pipelined requests, then the socket */
+  }
+  hb_conn_unhold(c);
 }
 
 bool hb_http_list_next(const char *v, size_t len, size_t *pos, const char **elem, size_t *elen) {
@@ -685,6 +707,10 @@ static void http_open(hb_conn *c, const hb_error *refusal) {
  * as every server does: there is no request to answer. */
 static void http_sweep(hb_conn *c, uint64_t now) {
   if (!c->deadline_ms || now < c->deadline_ms) return;
+  /* A request answered later (hb_http_defer) arrived whole: what it waits
+   * for answers it within its own bound (the broker's timeouts), and a 408
+   * would tell the client it was not taken when it may have been. */
+  if (hconn(c)->deferred) return;
   hb_http_req *r = hconn(c)->req;
   if (r && !r->failed) {
     fail(c, HB_E_REQUEST_TIMEOUT, "the request did not complete in time");

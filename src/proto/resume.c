@@ -5,11 +5,11 @@
 
 #include "hubbub/hex.h"
 
-#define EPOCH_DIGITS 16
+#define EPOCH_DIGITS HB_EPOCH_HEX_DIGITS
 #define OFFSET_MAX_DIGITS 20
 
 /* Lowercase hex only, exactly 16 digits, not zero. */
-static bool parse_epoch(const char *s, size_t n, uint64_t *out) {
+bool hb_resume_parse_epoch(const char *s, size_t n, uint64_t *out) {
   if (n != EPOCH_DIGITS) return false;
   uint64_t v = 0;
   for (size_t i = 0; i < n; i++) {
@@ -21,6 +21,7 @@ static bool parse_epoch(const char *s, size_t n, uint64_t *out) {
   return v != 0;
 }
 
+/* Decimal, no sign, no leading zero (one spelling per number), fits 64 bits. */
 bool hb_resume_parse_offset(const char *s, size_t n, uint64_t *out) {
   if (n == 0 || n > OFFSET_MAX_DIGITS || (n > 1 && s[0] == '0')) return false;
   uint64_t v = 0;
@@ -39,7 +40,7 @@ bool hb_resume_parse(const char *s, size_t len, hb_pos out[HB_SCOPE__COUNT]) {
   size_t i = 3;
   for (int sc = 0; sc < HB_SCOPE__COUNT; sc++) {
     const char *dot = memchr(s + i, '.', len - i);
-    if (!dot || !parse_epoch(s + i, (size_t)(dot - s) - i, &out[sc].epoch)) return false;
+    if (!dot || !hb_resume_parse_epoch(s + i, (size_t)(dot - s) - i, &out[sc].epoch)) return false;
     i = (size_t)(dot - s) + 1;
     const char *end = memchr(s + i, '.', len - i);
     size_t stop = end ? (size_t)(end - s) : len;
@@ -50,13 +51,17 @@ bool hb_resume_parse(const char *s, size_t len, hb_pos out[HB_SCOPE__COUNT]) {
   return true;
 }
 
-void hb_resume_format(hb_strbuf *sb, const hb_pos pos[HB_SCOPE__COUNT]) {
+void hb_resume_epoch_hex(uint64_t epoch, char out[HB_EPOCH_HEX_DIGITS]) {
   static const char hex[] = "0123456789abcdef";
+  for (int k = 0; k < EPOCH_DIGITS; k++) out[k] = hex[(epoch >> (60 - 4 * k)) & 15];
+}
+
+void hb_resume_format(hb_strbuf *sb, const hb_pos pos[HB_SCOPE__COUNT]) {
   hb_strbuf_add(sb, "h1", 2);
   for (int sc = 0; sc < HB_SCOPE__COUNT; sc++) {
     char e[1 + EPOCH_DIGITS];
     e[0] = '.';
-    for (int k = 0; k < EPOCH_DIGITS; k++) e[1 + k] = hex[(pos[sc].epoch >> (60 - 4 * k)) & 15];
+    hb_resume_epoch_hex(pos[sc].epoch, e + 1);
     hb_strbuf_add(sb, e, sizeof e);
     hb_strbuf_addf(sb, ".%llu", (unsigned long long)pos[sc].offset);
   }

@@ -214,6 +214,18 @@ void hb_smsg_event_close(hb_strbuf *sb, uint64_t offset) {
   hb_strbuf_addch(sb, '}');
 }
 
+void hb_smsg_gap(hb_strbuf *sb, hb_scope scope, uint64_t epoch, uint64_t offset, const char *reason) {
+  hb_strbuf_addstr(sb, "{\"type\":\"gap\",\"scope\":\"");
+  hb_strbuf_addstr(sb, hb_scope_name(scope));
+  hb_strbuf_addstr(sb, "\",\"epoch\":");
+  hb_smsg_epoch(sb, epoch);
+  hb_strbuf_addstr(sb, ",\"offset\":");
+  add_uint(sb, offset);
+  hb_strbuf_addstr(sb, ",\"reason\":\"");
+  hb_strbuf_addstr(sb, reason);
+  hb_strbuf_addstr(sb, "\"}");
+}
+
 void hb_smsg_epoch(hb_strbuf *sb, uint64_t epoch) {
   static const char hex[] = "0123456789abcdef";
   char s[18];

@@ -1,6 +1,7 @@
 /* index.c - per-thread room index: (channel, eventName) -> local subscribers. */
 #include "hubbub/index.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "hubbub/alloc.h"
@@ -17,12 +18,14 @@ struct hb_topic {
   topic_key key;
   hb_list subs; /* hb_sub.topic_link[key.chan.level] */
   hb_chan *chan;
+  hb_list chan_link; /* in chan->topics */
   UT_hash_handle hh;
 };
 
 struct hb_chan {
   hb_chan_key key;
   uint32_t nsubs;
+  hb_list topics; /* its topics (one per event name subscribed) */
   UT_hash_handle hh;
 };
 
@@ -55,12 +58,14 @@ static hb_topic *topic_get(hb_index *ix, const hb_chan_key *chan, const char *na
   if (!c) {
     c = hb_calloc(1, sizeof *c);
     c->key = *chan;
+    hb_list_init(&c->topics);
     HASH_ADD(hh, ix->chans, key, sizeof c->key, c);
   }
   t = hb_calloc(1, sizeof *t);
   t->key = k;
   t->chan = c;
   hb_list_init(&t->subs);
+  hb_list_insert_tail(&c->topics, &t->chan_link);
   HASH_ADD(hh, ix->topics, key, sizeof t->key, t);
   return t;
 }
@@ -90,6 +95,7 @@ void hb_index_unsubscribe(hb_index *ix, hb_sub *s) {
     hb_chan *c = t->chan;
     if (hb_list_empty(&t->subs)) {
       HASH_DEL(ix->topics, t);
+      hb_list_remove(&t->chan_link);
       hb_free(t);
     }
     if (--c->nsubs == 0) {
@@ -134,6 +140,43 @@ size_t hb_index_foreach(hb_index *ix, const hb_chan_key *chan, const char *name,
     n++;
   }
   return n;
+}
+
+static int conn_cmp(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t) * (struct hb_conn *const *)a, y = (uintptr_t) * (struct hb_conn *const *)b;
+  return x < y ? -1 : x > y;
+}
+
+size_t hb_index_foreach_chan(hb_index *ix, const hb_chan_key *chan, void (*fn)(struct hb_conn *conn, void *ud),
+                             void *ud) {
+  if (chan->level >= HB_SCOPE__COUNT) return 0;
+  hb_chan *c;
+  HASH_FIND(hh, ix->chans, chan, sizeof *chan, c);
+  if (!c) return 0;
+  /* A connection subscribed to several names is in several topics: collect,
+   * sort, and visit each once (rare: gap notices only). */
+  struct hb_conn **v = NULL;
+  size_t n = 0, cap = 0;
+  hb_list *ti, *si;
+  hb_list_foreach(ti, &c->topics) {
+    hb_topic *t = hb_container_of(ti, hb_topic, chan_link);
+    hb_list_foreach(si, &t->subs) {
+      if (n == cap) {
+        cap = cap ? cap * 2 : 16;
+        v = hb_realloc(v, cap * sizeof *v);
+      }
+      v[n++] = sub_of_link(si, chan->level)->conn;
+    }
+  }
+  qsort(v, n, sizeof *v, conn_cmp);
+  size_t visited = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (i && v[i] == v[i - 1]) continue;
+    fn(v[i], ud);
+    visited++;
+  }
+  hb_free(v);
+  return visited;
 }
 
 void hb_index_destroy(hb_index *ix) {

@@ -35,6 +35,7 @@ hb_msg *hb_msg_new_parts(const hb_chan_key *chan, const char *event_name, size_t
   m->chan = *chan;
   m->epoch = m->offset = 0;
   m->sent_ms = 0;
+  m->gap = 0;
   if (event_name_len > HB_MAX_EVENT_NAME_BYTES) event_name_len = HB_MAX_EVENT_NAME_BYTES;
   memset(m->event_name, 0, sizeof m->event_name);
   memcpy(m->event_name, event_name, event_name_len);

@@ -5,6 +5,7 @@
 
 #include "hubbub/alloc.h"
 #include "hubbub/clock.h"
+#include "hubbub/hash.h"
 #include "hubbub/history.h"
 #include "hubbub/metrics.h"
 #include "hubbub/smsg.h"
@@ -21,10 +22,21 @@ typedef struct lmsg {
   struct lmsg *next_free;
 } lmsg;
 
+/* Deliveries kept aside for a joining connection (hb_publish_hold). */
+typedef struct {
+  hb_conn *c; /* the key */
+  hb_msgvec msgs;
+  UT_hash_handle hh;
+} held;
+
+/* conn->upper bit: deliveries to this connection are held. */
+#define HELD_BIT 0x1u
+
 /* The publish core's per-thread state, indexed by hb_io.id. */
 typedef struct {
   hb_index index;
   lmsg *lmsg_free; /* a stack of spare views */
+  held *held;      /* uthash: joining connections (few at a time) */
 } thread_state;
 
 static hb_ioset *ioset;
@@ -61,6 +73,12 @@ void hb_publish_thread_start(hb_io *io) { hb_index_init(&threads[io->id].index, 
 
 void hb_publish_thread_stop(hb_io *io) {
   thread_state *t = &threads[io->id];
+  held *h, *tmp;
+  HASH_ITER(hh, t->held, h, tmp) { /* empty: every joining connection closed */
+    HASH_DEL(t->held, h);
+    hb_msgvec_free(&h->msgs);
+    hb_free(h);
+  }
   hb_index_destroy(&t->index);
   while (t->lmsg_free) {
     lmsg *lm = t->lmsg_free;
@@ -81,7 +99,45 @@ static void lmsg_release(hb_shared *s, hb_io *io) {
   t->lmsg_free = lm;
 }
 
-static void deliver_one(hb_conn *c, void *ud) { hb_conn_send_shared(c, ud); }
+/* --- joining connections: deliveries held until the welcome ------------------- */
+
+static held *held_find(hb_conn *c) {
+  held *h = NULL;
+  HASH_FIND_PTR(threads[c->io->id].held, &c, h);
+  return h;
+}
+
+void hb_publish_hold(hb_conn *c) {
+  if (c->upper & HELD_BIT) return;
+  held *h = hb_calloc(1, sizeof *h);
+  h->c = c;
+  HASH_ADD_PTR(threads[c->io->id].held, c, h);
+  c->upper |= HELD_BIT;
+}
+
+bool hb_publish_held(const hb_conn *c) { return c->upper & HELD_BIT; }
+
+void hb_publish_unhold(hb_conn *c, bool (*keep)(void *ud, const hb_msg *m), void *ud) {
+  if (!(c->upper & HELD_BIT)) return;
+  c->upper &= ~HELD_BIT;
+  held *h = held_find(c);
+  if (!h) return;
+  HASH_DEL(threads[c->io->id].held, h);
+  for (size_t i = 0; keep && i < h->msgs.n; i++)
+    if (keep(ud, h->msgs.v[i])) hb_publish_send(c, h->msgs.v[i]);
+  hb_msgvec_free(&h->msgs);
+  hb_free(h);
+}
+
+static void deliver_one(hb_conn *c, void *ud) {
+  hb_shared *sh = ud;
+  if (c->upper & HELD_BIT) {
+    held *h = held_find(c);
+    if (h) hb_msgvec_push(&h->msgs, ((lmsg *)sh)->msg);
+    return;
+  }
+  hb_conn_send_shared(c, sh);
+}
 
 /* A view of `msg` for this thread, held by the caller (refs 1). */
 static lmsg *view_new(hb_io *io, hb_msg *msg) {
@@ -106,13 +162,16 @@ static void view_done(hb_io *io, lmsg *lm) {
 size_t hb_publish_deliver_local(hb_io *io, hb_msg *msg) {
   thread_state *t = &threads[io->id];
   lmsg *lm = view_new(io, msg); /* held by this function until the fan-out is done */
-  size_t n = hb_index_foreach(&t->index, &msg->chan, msg->event_name, msg->event_name_len, deliver_one,
-                              &lm->sh);
+  /* A gap notice goes to every subscriber of the channel, whatever the name. */
+  size_t n = msg->gap ? hb_index_foreach_chan(&t->index, &msg->chan, deliver_one, &lm->sh)
+                      : hb_index_foreach(&t->index, &msg->chan, msg->event_name, msg->event_name_len, deliver_one,
+                                         &lm->sh);
   /* A connection cut off (slow consumer) takes no reference. A replay
-   * (hb_publish_send) is never timed: its message was accepted long ago. */
-  lm->queued = lm->sh.refs > 1;
+   * (hb_publish_send) is never timed: its message was accepted long ago;
+   * nor is a gap notice: it is no publish. */
+  lm->queued = !msg->gap && lm->sh.refs > 1;
   view_done(io, lm);
-  if (n) hb_metric_add(HB_M_DELIVERIES, (long long)n);
+  if (n && !msg->gap) hb_metric_add(HB_M_DELIVERIES, (long long)n);
   return n;
 }
 
@@ -146,19 +205,6 @@ static void deliver_locked(void *ud, hb_msg *m) {
   }
 }
 
-void hb_publish_deliver_all(hb_msg *m) {
-  /* From outside the I/O threads (the presence tick, the broker's thread):
-   * after hb_publish_quiesce() the inboxes may be gone. */
-  atomic_fetch_add(&remote_inflight, 1);
-  if (!atomic_load(&remote_closed)) {
-    for (int i = 0; i < ioset->nio; i++) {
-      hb_msg_ref(m); /* owned by the job */
-      hb_io_post(ioset->io[i], deliver_job, m);
-    }
-  }
-  atomic_fetch_sub(&remote_inflight, 1);
-}
-
 typedef struct {
   const hb_pub *p;
 } build_ctx;
@@ -175,50 +221,79 @@ static hb_msg *build(void *ud, hb_pos pos) {
 }
 
 hb_pos hb_publish_record(hb_io *from, const hb_pub *p) {
-  if (!from) {
-    /* From another node: the I/O threads' inboxes are destroyed after
-     * hb_publish_quiesce(), so count ourselves in before touching them. */
-    atomic_fetch_add(&remote_inflight, 1);
-    if (atomic_load(&remote_closed)) {
-      atomic_fetch_sub(&remote_inflight, 1);
-      return (hb_pos){0, 0};
-    }
-  }
   build_ctx bc = {p};
   hb_msg *m = hb_history_append(&p->chan, build, &bc, deliver_locked, from);
   hb_pos pos = {m->epoch, m->offset};
   hb_msg_unref(m);
-  if (!from) atomic_fetch_sub(&remote_inflight, 1);
   return pos;
 }
 
-static hb_err publish_once(hb_io *io, const hb_publish_req *r, int64_t now, hb_publish_result *out) {
+/* --- from a broker's own thread ------------------------------------------------ */
+
+/* The I/O threads' inboxes are destroyed after hb_publish_quiesce(), so a
+ * post from another thread counts itself in first. */
+static bool remote_enter(void) {
+  atomic_fetch_add(&remote_inflight, 1);
+  if (!atomic_load(&remote_closed)) return true;
+  atomic_fetch_sub(&remote_inflight, 1);
+  return false;
+}
+
+static void remote_leave(void) { atomic_fetch_sub(&remote_inflight, 1); }
+
+bool hb_publish_deliver_all(hb_msg *m) {
+  if (!remote_enter()) return false;
+  for (int i = 0; i < ioset->nio; i++) {
+    hb_msg_ref(m); /* owned by the job */
+    hb_io_post(ioset->io[i], deliver_job, m);
+  }
+  remote_leave();
+  return true;
+}
+
+bool hb_publish_post(hb_io *io, hb_job_fn fn, void *arg) {
+  if (!remote_enter()) return false;
+  hb_io_post(io, fn, arg);
+  remote_leave();
+  return true;
+}
+
+/* --- publishing ------------------------------------------------------------------ */
+
+static bool publish_once(hb_io *io, const hb_publish_req *r, int64_t now, hb_publish_result *out,
+                         hb_publish_done_fn done, void *ctx) {
   hb_io_new_id(io, out->message_id);
   hb_pub p;
   hb_chan_key_make(&p.chan, r->scope, &r->room->org, &r->room->plugin, &r->room->event, &r->room->session);
   p.name = r->event_name;
   p.name_len = r->event_name_len;
   p.sent_ms = now;
+  p.message_id = out->message_id;
+  p.idem_key = broker->ops->idempotency ? r->idem_key : NULL;
+  p.idem_key_len = p.idem_key ? r->idem_key_len : 0;
   /* Serialise once; every subscriber on every thread shares this frame. */
   hb_strbuf sb = HB_STRBUF_INIT;
   hb_smsg_event_open(&sb, r->event_name, r->event_name_len, r->data, r->data_len, r->scope, out->message_id, now);
   p.prefix = sb.buf;
   p.prefix_len = sb.len;
-  out->err = broker->ops->publish(broker, io, &p, &out->pos);
+  bool now_done = broker->ops->publish(broker, io, &p, out, done, ctx);
   hb_strbuf_free(&sb);
-  return out->err;
+  return now_done;
 }
 
-hb_err hb_publish(hb_io *io, const hb_publish_req *r, hb_publish_result *out) {
+bool hb_publish_start(hb_io *io, const hb_publish_req *r, hb_publish_result *out, hb_publish_done_fn done,
+                      void *ctx) {
   int64_t now = hb_wall_ms();
   memset(out, 0, sizeof *out);
-  if (!r->idem_key) return publish_once(io, r, now, out);
+  /* Keys are the broker's (Redis: shared by every node), or this node's. */
+  if (!r->idem_key || broker->ops->idempotency) return publish_once(io, r, now, out, done, ctx);
   if (hb_idem_lock_find(&r->room->plugin, r->idem_key, r->idem_key_len, now, out)) {
     out->replayed = true;
     hb_metric_inc(HB_M_IDEMPOTENT_REPLAYS);
-    return out->err;
+    return true;
   }
-  publish_once(io, r, now, out);
+  /* A broker without keys of its own answers at once (local). */
+  publish_once(io, r, now, out, done, ctx);
   hb_idem_store_unlock(&r->room->plugin, r->idem_key, r->idem_key_len, now, out);
-  return out->err;
+  return true;
 }

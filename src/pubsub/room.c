@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/broker.h"
 #include "hubbub/cmsg.h"
 #include "hubbub/event_name.h"
 #include "hubbub/hash.h"
@@ -98,19 +99,51 @@ static void note_error(hb_peer *p, const hb_error *e) {
   hb_log_end(&l);
 }
 
-static void send_error(hb_peer *p, const hb_cmsg *m, const hb_error *e) {
+static void send_error_id(hb_peer *p, const char *id, size_t id_len, const hb_error *e) {
   note_error(p, e);
   hb_strbuf sb = HB_STRBUF_INIT;
-  hb_smsg_error(&sb, m && m->has_id ? m->id : NULL, m && m->has_id ? m->id_len : 0, e);
+  hb_smsg_error(&sb, id, id_len, e);
   send_json(p, &sb);
 }
 
-static void send_ack(hb_peer *p, const hb_cmsg *m) {
-  if (!m->has_id) return; /* no id, no ack (protocol.md) */
+static void send_error(hb_peer *p, const hb_cmsg *m, const hb_error *e) {
+  send_error_id(p, m && m->has_id ? m->id : NULL, m && m->has_id ? m->id_len : 0, e);
+}
+
+/* A request whose answer comes later (from the broker): the connection is
+ * held (hb_conn_hold) and the request's id copied. */
+typedef struct {
+  hb_conn *c;
+  bool has_id;
+  uint8_t id_len;
+  uint8_t name_len; /* subscribe: the name, to take back on a failure */
+  char id[HB_MAX_REQUEST_ID_BYTES];
+  char name[HB_MAX_EVENT_NAME_BYTES];
+} room_wait;
+
+static room_wait *wait_new(hb_peer *p, const hb_cmsg *m) {
+  room_wait *w = hb_malloc(sizeof *w);
+  w->c = conn_of(p);
+  w->has_id = m->has_id;
+  w->id_len = (uint8_t)(m->has_id ? m->id_len : 0);
+  if (w->id_len) memcpy(w->id, m->id, w->id_len);
+  w->name_len = 0;
+  return w;
+}
+
+static hb_peer *wait_peer(room_wait *w) {
+  hb_conn *c = hb_conn_unhold(w->c);
+  return c ? peer_of(hb_ws_of(c)) : NULL;
+}
+
+static void send_ack_id(hb_peer *p, bool has_id, const char *id, size_t id_len) {
+  if (!has_id) return; /* no id, no ack (protocol.md) */
   hb_strbuf sb = HB_STRBUF_INIT;
-  hb_smsg_ack(&sb, m->id, m->id_len, NULL);
+  hb_smsg_ack(&sb, id, id_len, NULL);
   send_json(p, &sb);
 }
+
+static void send_ack(hb_peer *p, const hb_cmsg *m) { send_ack_id(p, m->has_id, m->id, m->id_len); }
 
 hb_peer *hb_room_join(hb_ws *ws, const hb_conn_claims *cl) {
   hb_peer *p = peer_of(ws);
@@ -176,19 +209,59 @@ static bool wanted(void *ud, const hb_msg *m) {
   return false;
 }
 
+/*
+ * The end of a join, once the positions (and with since, the replay and why
+ * a channel cannot be recovered) are known: replayed events first, in
+ * offset order per channel, as they were sent live — all or nothing, never a
+ * partial replay — then the welcome, appended to `out`. What `out` already
+ * holds (the 101) goes out before the replay. Returns whether it recovered.
+ */
+static bool finish_enter(hb_peer *p, const hb_conn_claims *cl, const char *subs, size_t subs_len, bool asked,
+                         const hb_pos *now, const hb_history_status *st, hb_msgvec *replay, hb_strbuf *out) {
+  hb_conn *c = conn_of(p);
+  bool recovered = true;
+  const char *failed[HB_SCOPE__COUNT] = {NULL};
+  for (int sc = 0; asked && sc < HB_SCOPE__COUNT; sc++)
+    if (st[sc] != HB_HISTORY_OK) {
+      recovered = false;
+      failed[sc] = hb_history_status_name(st[sc]);
+    }
+  if (asked) hb_metric_inc(recovered ? HB_M_RECOVERIES : HB_M_RECOVERIES_FAILED);
+  if (recovered && asked) {
+    size_t n, replayed = 0;
+    char *head = hb_strbuf_release(out, &n);
+    if (head) hb_conn_send_owned(c, head, n);
+    for (int sc = 0; sc < HB_SCOPE__COUNT; sc++)
+      for (size_t k = 0; k < replay[sc].n; k++, replayed++) hb_publish_send(c, replay[sc].v[k]);
+    hb_metric_add(HB_M_RECOVERED_MESSAGES, (long long)replayed);
+  }
+  welcome(p, cl, subs, subs_len, now, asked, recovered, failed, out);
+  return recovered;
+}
+
+static void room_chans(const hb_conn_claims *cl, hb_chan_key chans[HB_SCOPE__COUNT]) {
+  for (int sc = 0; sc < HB_SCOPE__COUNT; sc++)
+    hb_chan_key_make(&chans[sc], (hb_scope)sc, &cl->org, &cl->plugin, &cl->event, &cl->session);
+}
+
+static void subscribe_list(hb_peer *p, const char *subs, size_t subs_len) {
+  size_t pos = 0, len;
+  const char *name;
+  while (hb_event_name_list_next(subs, subs_len, &pos, &name, &len))
+    hb_room_subscribe(p, name, len); /* names and count were checked by the caller */
+}
+
 bool hb_room_enter(hb_peer *p, const hb_conn_claims *cl, const char *subs, size_t subs_len,
                    const hb_pos *since, hb_strbuf *out) {
   hb_conn *c = conn_of(p);
   const hb_config *cfg = c->io->set->cfg;
   hb_chan_key chans[HB_SCOPE__COUNT];
-  for (int sc = 0; sc < HB_SCOPE__COUNT; sc++)
-    hb_chan_key_make(&chans[sc], (hb_scope)sc, &cl->org, &cl->plugin, &cl->event, &cl->session);
+  room_chans(cl, chans);
   hb_pos now[HB_SCOPE__COUNT];
   hb_history_status st[HB_SCOPE__COUNT] = {0};
   hb_msgvec replay[HB_SCOPE__COUNT];
   memset(replay, 0, sizeof replay);
   names_filter f = {subs, subs_len};
-  bool recovered = true;
   /*
    * Under the three channels' locks, no publish to them can take a position.
    * Deliveries other threads posted to this one before are run first; so
@@ -205,34 +278,86 @@ bool hb_room_enter(hb_peer *p, const hb_conn_claims *cl, const char *subs, size_
     for (int k = 0; k < sc; k++) budget -= replay[k].n;
     st[sc] = subs_len ? hb_history_read_locked(&chans[sc], since[sc], wanted, &f, budget, &replay[sc])
                       : (since[sc].epoch != now[sc].epoch ? HB_HISTORY_EPOCH_CHANGED : HB_HISTORY_OK);
-    if (st[sc] != HB_HISTORY_OK) recovered = false;
   }
-  size_t pos = 0, len;
-  const char *name;
-  while (hb_event_name_list_next(subs, subs_len, &pos, &name, &len))
-    hb_room_subscribe(p, name, len); /* names and count were checked by the caller */
+  subscribe_list(p, subs, subs_len);
   hb_history_unlock(chans, HB_SCOPE__COUNT);
-
-  const char *failed[HB_SCOPE__COUNT] = {NULL};
-  size_t replayed = 0;
-  if (since) {
-    for (int sc = 0; sc < HB_SCOPE__COUNT; sc++)
-      if (st[sc] != HB_HISTORY_OK) failed[sc] = hb_history_status_name(st[sc]);
-    hb_metric_inc(recovered ? HB_M_RECOVERIES : HB_M_RECOVERIES_FAILED);
-  }
-  /* Replayed events go first, in offset order per channel, as they were
-   * sent live; all or nothing: never a partial replay. */
-  if (recovered && since) {
-    size_t n;
-    char *head = hb_strbuf_release(out, &n);
-    hb_conn_send_owned(c, head, n);
-    for (int sc = 0; sc < HB_SCOPE__COUNT; sc++)
-      for (size_t k = 0; k < replay[sc].n; k++, replayed++) hb_publish_send(c, replay[sc].v[k]);
-    hb_metric_add(HB_M_RECOVERED_MESSAGES, (long long)replayed);
-  }
+  bool recovered = finish_enter(p, cl, subs, subs_len, since != NULL, now, st, replay, out);
   for (int sc = 0; sc < HB_SCOPE__COUNT; sc++) hb_msgvec_free(&replay[sc]);
-  welcome(p, cl, subs, subs_len, now, since != NULL, recovered, failed, out);
   return recovered;
+}
+
+/* --- a join that waits for the broker (Redis) ----------------------------------- */
+
+typedef struct {
+  hb_conn *c; /* held */
+  hb_conn_claims cl;
+  names_filter f; /* f.names is the copy below */
+  bool asked;
+  char subs[];
+} join_wait;
+
+/* After the welcome: only what is newer than the positions it gave. */
+static bool newer(void *ud, const hb_msg *m) {
+  const hb_pos *now = ud;
+  const hb_pos *p = &now[m->chan.level < HB_SCOPE__COUNT ? m->chan.level : 0];
+  return m->epoch != p->epoch || m->offset > p->offset;
+}
+
+static void on_joined(void *ctx, hb_join_result *r) {
+  join_wait *jw = ctx;
+  hb_conn *c = hb_conn_unhold(jw->c);
+  if (c) {
+    hb_peer *p = peer_of(hb_ws_of(c));
+    if (r->err != HB_OK) {
+      /* No positions, no welcome: the client tries again later. */
+      hb_publish_unhold(c, NULL, NULL);
+      hb_ws_close(&p->ws, HB_CLOSE_TRY_AGAIN_LATER, "the cluster (Redis) is not answering", false);
+    } else {
+      hb_strbuf out = HB_STRBUF_INIT;
+      finish_enter(p, &jw->cl, jw->f.names, jw->f.len, jw->asked, r->now, r->st, r->replay, &out);
+      size_t n;
+      char *bytes = hb_strbuf_release(&out, &n);
+      hb_conn_send_owned(c, bytes, n);
+      hb_publish_unhold(c, newer, r->now);
+      hb_conn_resume(c); /* what the client sent meanwhile, then the socket */
+    }
+  }
+  hb_free(jw);
+}
+
+void hb_room_enter_later(hb_peer *p, const hb_conn_claims *cl, const char *subs, size_t subs_len,
+                         const hb_pos *since, hb_strbuf *out) {
+  hb_conn *c = conn_of(p);
+  const hb_config *cfg = c->io->set->cfg;
+  hb_broker *b = hb_publish_broker();
+  join_wait *jw = hb_malloc(sizeof *jw + subs_len + 1);
+  jw->c = c;
+  jw->cl = *cl;
+  jw->asked = since != NULL;
+  memcpy(jw->subs, subs, subs_len);
+  jw->subs[subs_len] = '\0';
+  jw->f.names = jw->subs;
+  jw->f.len = subs_len;
+  /* Live deliveries wait until the replay and the welcome are out; the
+   * client's first messages wait too (it may not speak before the welcome). */
+  hb_publish_hold(c);
+  subscribe_list(p, subs, subs_len);
+  hb_conn_pause(c);
+  hb_conn_hold(c);
+  size_t n;
+  char *head = hb_strbuf_release(out, &n); /* the 101 now */
+  hb_conn_send_owned(c, head, n);
+  hb_join_req req;
+  memset(&req, 0, sizeof req);
+  room_chans(cl, req.chans);
+  req.live = subs_len > 0;
+  req.has_since = since != NULL;
+  if (since) memcpy(req.since, since, sizeof req.since);
+  req.want = subs_len ? wanted : NULL;
+  req.want_ud = &jw->f;
+  req.max_replay = cfg->max_recover_messages;
+  req.history_size = (uint32_t)cfg->history_size;
+  b->ops->join(b, c->io, &req, on_joined, jw);
 }
 
 bool hb_room_subscribe(hb_peer *p, const char *name, size_t len) {
@@ -245,6 +370,27 @@ bool hb_room_subscribe(hb_peer *p, const char *name, size_t len) {
   return true;
 }
 
+/* A subscribe's ack waits until this node delivers the room's channels
+ * live (Redis: its SUBSCRIBE took effect); if that does not happen in time,
+ * the name is taken back and the client told. */
+static void on_live(void *ctx, hb_err err) {
+  room_wait *w = ctx;
+  hb_peer *p = wait_peer(w);
+  if (p && err != HB_OK) {
+    hb_sub *s = hb_index_find_sub(&p->subs, w->name, w->name_len);
+    if (s) {
+      hb_index_unsubscribe(hb_publish_index(conn_of(p)->io), s);
+      p->nsubs--;
+    }
+    hb_error e;
+    hb_error_set(&e, err, NULL, NULL);
+    send_error_id(p, w->has_id ? w->id : NULL, w->id_len, &e);
+  } else if (p) {
+    send_ack_id(p, w->has_id, w->id, w->id_len);
+  }
+  hb_free(w);
+}
+
 static void do_subscribe(hb_peer *p, const hb_cmsg *m) {
   hb_error e;
   if (!hb_room_subscribe(p, m->event_name, m->event_name_len)) {
@@ -252,6 +398,20 @@ static void do_subscribe(hb_peer *p, const hb_cmsg *m) {
                  cfg_of(p)->max_subscriptions);
     send_error(p, m, &e);
     return;
+  }
+  hb_broker *b = hb_publish_broker();
+  hb_conn *c = conn_of(p);
+  if (b->ops->live && hb_conn_hold(c)) {
+    hb_chan_key chans[HB_SCOPE__COUNT];
+    for (int sc = 0; sc < HB_SCOPE__COUNT; sc++)
+      hb_chan_key_make(&chans[sc], (hb_scope)sc, &p->room->key.org, &p->room->key.plugin, &p->room->key.event,
+                       &p->room->key.session);
+    room_wait *w = wait_new(p, m);
+    w->name_len = (uint8_t)m->event_name_len;
+    memcpy(w->name, m->event_name, m->event_name_len);
+    if (!b->ops->live(b, c->io, chans, HB_SCOPE__COUNT, on_live, w)) return; /* answered later */
+    hb_free(w);
+    hb_conn_unhold(c);
   }
   send_ack(p, m);
 }
@@ -263,6 +423,28 @@ static void do_unsubscribe(hb_peer *p, const hb_cmsg *m) {
     p->nsubs--;
   }
   send_ack(p, m);
+}
+
+/* The ack of a publish (with its id, offset and epoch), or its error. */
+static void answer_publish(hb_peer *p, bool has_id, const char *id, size_t id_len, const hb_publish_result *r) {
+  if (r->err != HB_OK) {
+    hb_error e;
+    hb_error_set(&e, r->err, NULL, NULL);
+    send_error_id(p, has_id ? id : NULL, has_id ? id_len : 0, &e);
+    return;
+  }
+  if (!r->replayed) hb_metric_inc(HB_M_PUBLISHES_WS);
+  if (!has_id) return; /* no id, no ack (protocol.md) */
+  hb_strbuf sb = HB_STRBUF_INIT;
+  hb_smsg_publish_ack(&sb, id, id_len, r->message_id, &r->pos);
+  send_json(p, &sb);
+}
+
+static void on_published(void *ctx, const hb_publish_result *r) {
+  room_wait *w = ctx;
+  hb_peer *p = wait_peer(w);
+  if (p) answer_publish(p, w->has_id, w->id, w->id_len, r);
+  hb_free(w);
 }
 
 static void do_publish(hb_peer *p, const hb_cmsg *m) {
@@ -299,17 +481,17 @@ static void do_publish(hb_peer *p, const hb_cmsg *m) {
       .idem_key = m->idem_key_len ? m->idem_key : NULL,
       .idem_key_len = m->idem_key_len,
   };
-  hb_publish_result r;
-  if (hb_publish(c->io, &req, &r) != HB_OK) {
-    hb_error_set(&e, r.err, NULL, NULL);
+  if (!hb_conn_hold(c)) { /* thousands of publishes waiting for Redis on one connection */
+    hb_error_set(&e, HB_E_BROKER_UNAVAILABLE, NULL, "too many publishes waiting for the cluster");
     send_error(p, m, &e);
     return;
   }
-  if (!r.replayed) hb_metric_inc(HB_M_PUBLISHES_WS);
-  if (!m->has_id) return; /* no id, no ack (protocol.md) */
-  hb_strbuf sb = HB_STRBUF_INIT;
-  hb_smsg_publish_ack(&sb, m->id, m->id_len, r.message_id, &r.pos);
-  send_json(p, &sb);
+  room_wait *w = wait_new(p, m);
+  hb_publish_result r;
+  if (!hb_publish_start(c->io, &req, &r, on_published, w)) return; /* answered later */
+  hb_conn_unhold(c);
+  hb_free(w);
+  answer_publish(p, m->has_id, m->id, m->id_len, &r);
 }
 
 /* --- presence (presence.h; docs/protocol.md, "Presence") ------------------- */
@@ -439,6 +621,7 @@ static void room_on_close(hb_ws *ws) {
   hb_peer *p = peer_of(ws);
   hb_conn *c = conn_of(p);
   if (!p->room) return; /* upgraded but never joined */
+  hb_publish_unhold(c, NULL, NULL); /* a join never finished: drop what it held */
   presence_unobserve(p, HB_SCOPE_SESSION);
   presence_unobserve(p, HB_SCOPE_EVENT);
   hb_index *ix = hb_publish_index(c->io);

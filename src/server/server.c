@@ -167,7 +167,12 @@ int hb_server_run(const hb_config *cfg) {
     goto out;
   }
   if (cfg->redis_url[0]) {
-    broker = hb_broker_redis_new(cfg->redis_url, cfg->redis_password, err, sizeof err);
+    hb_redis_opts ro = {
+        .history_size = cfg->history_size,
+        .history_ttl_s = cfg->history_ttl_s,
+        .idempotency_ttl_s = cfg->idempotency_ttl_s,
+    };
+    broker = hb_broker_redis_new(cfg->redis_url, cfg->redis_password, &ro, err, sizeof err);
     if (!broker) {
       hb_error_log("redis: %s", err);
       goto out;
@@ -261,7 +266,10 @@ int hb_server_run(const hb_config *cfg) {
   uv_run(&m.loop, UV_RUN_DEFAULT);
   uv_loop_close(&m.loop);
 
-  hb_publish_quiesce(); /* no more deliveries from the broker's thread */
+  /* The I/O threads finish their requests (answers from Redis included),
+   * then no more posts from the broker's thread before their inboxes go. */
+  hb_ioset_wait(&set);
+  hb_publish_quiesce();
   hb_ioset_join(&set);
   hb_info("stopped");
   rc = 0;

@@ -106,9 +106,10 @@ export async function publishCalls(port, opts) {
 /**
  * A redis-server on 127.0.0.1 that can be stopped and started again on the
  * same port: { port, url, start(), stop(), kill() }. `password` adds
- * --requirepass. No persistence.
+ * --requirepass; `args` are more redis-server arguments. No persistence, so a
+ * restart loses every key.
  */
-export async function redisServer({ port = null, password = null } = {}) {
+export async function redisServer({ port = null, password = null, args: extra = [] } = {}) {
   const p = port ?? (await freePort());
   let child = null;
   let exited = null;
@@ -128,6 +129,7 @@ export async function redisServer({ port = null, password = null } = {}) {
       if (child) return r;
       const args = ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'];
       if (password) args.push('--requirepass', password);
+      args.push(...extra);
       out = '';
       child = spawn(REDIS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout.on('data', (d) => (out += d));

@@ -84,6 +84,14 @@ expect_exit 1 "no store" -- hb token list
 expect_exit 1 "no store" -- "$BIN" org list --data "$DATA/not-there"
 [ ! -e "$DATA/hubbub.db" ] || die "an admin command created a store"
 [ ! -e "$DATA/not-there" ] || die "an admin command created a data directory"
+# --json is never taken as --data's directory (a slip that once committed
+# ./--json/hubbub.db): a usage error, and nothing created
+ABS_BIN=$(realpath "$BIN")
+for cmd in "org list" "init" "serve"; do
+  # shellcheck disable=SC2086 # the command's words
+  (cd "$DATA" && expect_exit 2 "option '--data' needs a value" -- "$ABS_BIN" $cmd --data --json)
+done
+[ ! -e "$DATA/--json" ] || die "--data --json created a directory named --json"
 hb init --json | grep -q '"created":true' || die "init creates the store"
 [ -f "$DATA/hubbub.db" ] || die "init made no hubbub.db"
 [ "$(stat -c %a "$DATA/hubbub.db")" = 600 ] || die "the store is not 0600"

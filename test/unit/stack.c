@@ -119,7 +119,11 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 }
 
 void hbt_stack_stop(hbt_stack *s) {
+  /* As the server stops: the I/O threads finish (answers from Redis
+   * included), then no more posts from the broker's thread, then their
+   * inboxes go. */
   hb_ioset_request_stop(&s->set);
+  hb_ioset_wait(&s->set);
   if (s->mode == HBT_SERVER) hb_publish_quiesce();
   hb_ioset_join(&s->set);
   if (s->broker) s->broker->ops->stop(s->broker);

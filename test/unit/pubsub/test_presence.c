@@ -26,7 +26,7 @@ static char *frames[256];
 static hb_chan_key frame_chan[256];
 static int nframes;
 
-static void capture(hb_msg *m) {
+static bool capture(hb_msg *m) {
   size_t n;
   const char *json = hb_msg_json(m, &n);
   assert_true(nframes < 256);
@@ -35,6 +35,7 @@ static void capture(hb_msg *m) {
   memcpy(frames[nframes], json, n);
   frames[nframes][n] = '\0';
   nframes++;
+  return true;
 }
 
 static void frames_clear(void) {

@@ -2,7 +2,8 @@
  * test_publish.c - the publish core (publish.c) in an in-process stack with
  * two I/O threads and a recording broker: local delivery counts and the
  * exact shared frame, recording and delivery to every thread through the
- * inboxes (from an I/O thread and from outside, as the Redis thread does), hb_publish end to
+ * inboxes (from an I/O thread, and from outside as the Redis thread does),
+ * a gap notice to every subscriber of its channel, hb_publish_start end to
  * end, a broker that refuses, the interest callbacks the broker routes by,
  * and the quiesce before shutdown.
  */
@@ -35,12 +36,13 @@ static struct {
 } bk;
 
 static int tb_start(hb_broker *b) { return (void)b, 0; }
-static hb_err tb_publish(hb_broker *b, hb_io *from, const hb_pub *p, hb_pos *pos) {
-  (void)b;
+static bool tb_publish(hb_broker *b, hb_io *from, const hb_pub *p, hb_publish_result *r, hb_broker_done_fn done,
+                       void *ctx) {
+  (void)b, (void)done, (void)ctx;
   atomic_fetch_add(&bk.publishes, 1);
-  if (atomic_load(&bk.fail)) return HB_E_BROKER_UNAVAILABLE;
-  *pos = hb_publish_record(from, p);
-  return HB_OK;
+  r->err = atomic_load(&bk.fail) ? HB_E_BROKER_UNAVAILABLE : HB_OK;
+  if (r->err == HB_OK) r->pos = hb_publish_record(from, p);
+  return true;
 }
 static void tb_interest(hb_broker *b, const hb_chan_key *k, bool on) {
   (void)b, (void)k;
@@ -136,6 +138,17 @@ static void frame_of(hb_strbuf *frame, const hb_pub *p, uint64_t offset) {
   hb_strbuf_free(&json);
 }
 
+/* The message of `p` at `offset`, as the Redis broker builds it. */
+static hb_msg *msg_at(const hb_pub *p, uint64_t offset) {
+  hb_strbuf json = HB_STRBUF_INIT;
+  hb_strbuf_add(&json, p->prefix, p->prefix_len);
+  hb_smsg_event_close(&json, offset);
+  hb_msg *m = hb_msg_new(&p->chan, p->name, p->name_len, json.buf, json.len);
+  hb_strbuf_free(&json);
+  m->offset = offset;
+  return m;
+}
+
 static hb_msg *msg_for(const hb_conn_claims *cl, hb_scope level, const char *name, const char *json) {
   hb_chan_key k;
   hb_chan_key_make(&k, level, &cl->org, &cl->plugin, &cl->event, &cl->session);
@@ -208,12 +221,13 @@ static void test_deliver_all_reaches_every_thread(void **state) {
   hbt_on_io(j.io, record_from, &j);
   assert_int_equal(j.pos.offset, 1);
   frame_of(&f1, &j.pub, 1);
-  /* from outside the I/O threads (another node's publish): both through inboxes */
+  /* from outside the I/O threads (the Redis thread delivers a message at
+   * the position Redis gave it): both through inboxes */
   hb_pub outside;
   pub_for(&outside, &p2, &r, HB_SCOPE_SESSION, "n", "{\"from\":\"outside\"}");
-  hb_pos pos = hb_publish_record(NULL, &outside);
-  assert_int_equal(pos.offset, 2);
-  assert_true(pos.epoch == j.pos.epoch);
+  hb_msg *m = msg_at(&outside, 2);
+  assert_true(hb_publish_deliver_all(m));
+  hb_msg_unref(m);
   frame_of(&f2, &outside, 2);
   for (int i = 0; i < 2; i++) {
     expect_bytes(fd[i], &in[i], &f1);
@@ -231,7 +245,46 @@ static void test_deliver_all_reaches_every_thread(void **state) {
   hbt_stack_stop(&stk);
 }
 
-/* --- hb_publish ------------------------------------------------------------------------ */
+/* --- gap notices ----------------------------------------------------------------------- */
+
+/* A gap notice (the Redis broker's: messages of a channel that will not
+ * come) goes to every subscriber of its channel on every thread, whatever
+ * names they subscribed to; it is no delivery of a publish. */
+static void test_gap_notice_reaches_every_subscriber(void **state) {
+  (void)state;
+  start(2);
+  hb_conn_claims r, r2;
+  hbt_claims(&stk, &r);
+  r2 = r;
+  hb_uuid_v4(&r2.session);
+  hb_strbuf in[3] = {HB_STRBUF_INIT, HB_STRBUF_INIT, HB_STRBUF_INIT};
+  int fd[3] = {member(0, &r, "n", &in[0]), member(1, &r, "m", &in[1]), member(0, &r2, "n", &in[2])};
+  long long deliveries = hb_metric_get(HB_M_DELIVERIES);
+  hb_chan_key k;
+  hb_chan_key_make(&k, HB_SCOPE_SESSION, &r.org, &r.plugin, &r.event, &r.session);
+  hb_strbuf json = HB_STRBUF_INIT, frame = HB_STRBUF_INIT;
+  hb_smsg_gap(&json, HB_SCOPE_SESSION, 0x9f1c2a7b3d4e5f60ull, 57, "trimmed");
+  assert_string_equal(json.buf, "{\"type\":\"gap\",\"scope\":\"session\",\"epoch\":\"9f1c2a7b3d4e5f60\",\"offset\":57,"
+                                "\"reason\":\"trimmed\"}");
+  hb_ws_frame(&frame, HB_WS_OP_TEXT, json.buf, json.len);
+  hb_msg *m = hb_msg_new(&k, "", 0, json.buf, json.len);
+  m->gap = 1;
+  assert_true(hb_publish_deliver_all(m));
+  hb_msg_unref(m);
+  expect_bytes(fd[0], &in[0], &frame);
+  expect_bytes(fd[1], &in[1], &frame);
+  for (int i = 0; i < 3; i++) expect_only_pong(fd[i], &in[i]); /* not the other session's */
+  assert_int_equal(hb_metric_get(HB_M_DELIVERIES), deliveries);
+  for (int i = 0; i < 3; i++) {
+    close(fd[i]);
+    hb_strbuf_free(&in[i]);
+  }
+  hb_strbuf_free(&json);
+  hb_strbuf_free(&frame);
+  hbt_stack_stop(&stk);
+}
+
+/* --- hb_publish_start ---------------------------------------------------------------- */
 
 typedef struct {
   hb_io *io;
@@ -246,11 +299,12 @@ static void do_publish(void *arg) {
       .room = &p->room, .scope = HB_SCOPE_EVENT, .event_name = "n", .event_name_len = 1,
       .data = "{\"k\": 0.10}", .data_len = 11,
   };
-  p->err = hb_publish(p->io, &req, &p->res);
+  p->err = hb_publish_start(p->io, &req, &p->res, NULL, NULL) ? p->res.err : HB_E_INTERNAL;
 }
 
 /* Serialised once as the event message, handed to the broker, delivered on
- * both threads; the id it returns is the event's message_id. */
+ * both threads; the id it returns is the event's message_id. The local
+ * broker's kind answers at once. */
 static void test_publish_end_to_end(void **state) {
   (void)state;
   start(2);
@@ -344,8 +398,10 @@ static void test_quiesce_refuses_remote_deliveries(void **state) {
   hb_strbuf prefix = HB_STRBUF_INIT;
   hb_pub late;
   pub_for(&late, &prefix, &r, HB_SCOPE_SESSION, "n", "{\"late\":true}");
-  hb_pos pos = hb_publish_record(NULL, &late);
-  assert_int_equal(pos.offset, 0); /* refused: not recorded either */
+  hb_msg *m = msg_at(&late, 1);
+  assert_false(hb_publish_deliver_all(m)); /* refused */
+  assert_false(hb_publish_post(hbt_io(&stk, 0), NULL, NULL));
+  hb_msg_unref(m);
   hb_strbuf_free(&prefix);
   hbt_on_io(hbt_io(&stk, 0), nothing, NULL); /* a delivery job posted before would have run by now */
   expect_only_pong(fd, &in);
@@ -358,6 +414,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       HBT_TEST(test_deliver_local_counts_and_bytes),
       HBT_TEST(test_deliver_all_reaches_every_thread),
+      HBT_TEST(test_gap_notice_reaches_every_subscriber),
       HBT_TEST(test_publish_end_to_end),
       HBT_TEST(test_interest_per_thread),
       HBT_TEST(test_quiesce_refuses_remote_deliveries),
