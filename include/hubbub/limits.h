@@ -138,6 +138,10 @@
 #define HB_MAX_PRESENCE_INFO_BYTES 1024
 #define HB_PRESENCE_SHARDS 64    /* locks over the presence table (presence.c) */
 #define HB_PRESENCE_TICK_MS 25   /* how often due channels are looked for (main thread) */
+/* Several nodes: what one node tells the others goes in pieces of at most
+ * this (whole records), so that a resync of 100,000 members is many
+ * messages, none near Redis's limits on one client's output. */
+#define HB_PRESENCE_REPLICATE_CHUNK_BYTES 65536
 #define HB_MAX_PRESENCE_CURSOR_BYTES 20 /* a page cursor: the decimal digits of a 64-bit position */
 
 /* --- output and backpressure --------------------------------------------- */

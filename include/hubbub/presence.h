@@ -57,9 +57,13 @@ typedef struct {
    * (the server); a test captures. Takes its own reference if it keeps `msg`. */
   bool (*deliver)(hb_msg *msg);
   /** Several nodes: carry this node's changed holdings (a batch for
-   * hb_presence_apply) to every other node; called by the tick. NULL on one
-   * node: then nothing is recorded for it. */
-  void (*replicate)(void *ud, const void *batch, size_t len);
+   * hb_presence_apply) to every other node; called by the tick, in pieces
+   * of at most HB_PRESENCE_REPLICATE_CHUNK_BYTES. `full`: this piece starts
+   * a resync (hb_presence_resync): it and the pieces after it in this tick
+   * are everything this node holds, and replace what it said before (the
+   * receiver drops the node, then applies; a resync of nothing is one empty
+   * piece). NULL on one node: then nothing is recorded for it. */
+  void (*replicate)(void *ud, const void *batch, size_t len, bool full);
   void *ud;
 } hb_presence_hooks;
 
@@ -159,9 +163,14 @@ void hb_presence_heartbeat(uint64_t node, int64_t now_ms);
 /** Node `node` is gone (it said goodbye, or must be resynchronised): every
  * member it held leaves now. Any thread. */
 void hb_presence_drop_node(uint64_t node);
-/** Append a batch of every member this node holds (joins only): what
- * another node that has just (re)connected needs. Any thread. */
+/** Append a batch of every member this node holds (joins only). Any thread. */
 void hb_presence_dump(hb_strbuf *out);
+/**
+ * The other nodes must hear everything this node holds again (this node's
+ * link to them was cut, so batches were lost; or another node asked): the
+ * next tick replicates a resync instead of the changes. Any thread.
+ */
+void hb_presence_resync(void);
 
 /* What the table holds, for /metrics and tests. */
 typedef struct {

@@ -98,6 +98,7 @@ static rnode *rnodes;
 static atomic_long nremote;
 static atomic_uint_fast64_t next_seq;
 static atomic_long ndirty, nchans, nheld, nobservers;
+static atomic_bool resync_wanted; /* the next tick replicates everything this node holds */
 
 static unsigned shard_of(const hb_chan_key *k) { return hb_chan_key_hash(k) % HB_PRESENCE_SHARDS; }
 
@@ -597,17 +598,48 @@ static void expire_nodes(int64_t now_ms) {
   pthread_mutex_unlock(&remote_mu);
 }
 
+/* What this node holds in shard `s` (its lock held), as joins. */
+static void dump_locked(shard *s, hb_strbuf *out) {
+  pchan *c, *ct;
+  HASH_ITER(hh, s->chans, c, ct) {
+    member *m, *mt;
+    HASH_ITER(hh, c->members, m, mt) if (m->conns) put_record(out, &c->key, m, true);
+  }
+}
+
 void hb_presence_dump(hb_strbuf *out) {
   for (int i = 0; i < HB_PRESENCE_SHARDS; i++) {
     shard *s = &shards[i];
     pthread_mutex_lock(&s->mu);
-    pchan *c, *ct;
-    HASH_ITER(hh, s->chans, c, ct) {
-      member *m, *mt;
-      HASH_ITER(hh, c->members, m, mt) if (m->conns) put_record(out, &c->key, m, true);
-    }
+    dump_locked(s, out);
     pthread_mutex_unlock(&s->mu);
   }
+}
+
+void hb_presence_resync(void) { atomic_store(&resync_wanted, true); }
+
+/* The length of the record at p (written by put_record: well formed). */
+static size_t record_len(const char *p) {
+  size_t user_len = (uint8_t)p[1 + sizeof(hb_chan_key)];
+  const char *il = p + 1 + sizeof(hb_chan_key) + 1 + user_len;
+  return 1 + sizeof(hb_chan_key) + 1 + user_len + 2 + ((size_t)(uint8_t)il[0] | (size_t)(uint8_t)il[1] << 8);
+}
+
+/* Hand `len` bytes of records to the replicate hook in pieces of at most
+ * HB_PRESENCE_REPLICATE_CHUNK_BYTES (whole records), the first one flagged
+ * `full` for a resync; a resync of nothing is one empty piece. */
+static void replicate_chunks(const char *p, size_t len, bool full) {
+  size_t start = 0, pos = 0;
+  while (pos < len) {
+    size_t n = record_len(p + pos);
+    if (pos > start && pos - start + n > HB_PRESENCE_REPLICATE_CHUNK_BYTES) {
+      hooks.replicate(hooks.ud, p + start, pos - start, full);
+      full = false;
+      start = pos;
+    }
+    pos += n;
+  }
+  if (pos > start || full) hooks.replicate(hooks.ud, p + start, pos - start, full);
 }
 
 /* The tick runs on one thread (the main thread's timer). */
@@ -616,16 +648,22 @@ static scratch sc;
 size_t hb_presence_tick(int64_t now_ms) {
   expire_nodes(now_ms);
   if (hooks.replicate) {
-    /* This node's changes, to the other nodes, before its own deltas. */
+    /* This node's changes, to the other nodes, before its own deltas; or,
+     * when a resync was asked for, everything it holds. Each shard's log is
+     * taken (or its holdings written) under the shard's lock, so what this
+     * node says is one ordered story: a change is either in the resync or
+     * in a later batch, never in an earlier one that arrives after it. */
+    bool full = atomic_exchange(&resync_wanted, false);
     hb_strbuf_reset(&sc.frame);
     for (int i = 0; i < HB_PRESENCE_SHARDS; i++) {
       shard *s = &shards[i];
       pthread_mutex_lock(&s->mu);
-      if (s->log.len) hb_strbuf_add(&sc.frame, s->log.buf, s->log.len);
+      if (full) dump_locked(s, &sc.frame);
+      else if (s->log.len) hb_strbuf_add(&sc.frame, s->log.buf, s->log.len);
       hb_strbuf_reset(&s->log);
       pthread_mutex_unlock(&s->mu);
     }
-    if (sc.frame.len) hooks.replicate(hooks.ud, sc.frame.buf, sc.frame.len);
+    replicate_chunks(sc.frame.buf, sc.frame.len, full);
   }
   if (atomic_load(&ndirty) == 0) return 0;
   size_t sent = 0;
@@ -682,6 +720,7 @@ void hb_presence_init(const hb_presence_limits *lim, const hb_presence_hooks *h)
   atomic_store(&nheld, 0);
   atomic_store(&nobservers, 0);
   atomic_store(&nremote, 0);
+  atomic_store(&resync_wanted, false);
   hb_metrics_gauge("presence_channels", "Session and event channels with members or presence observers.", gauge,
                    &nchans);
   hb_metrics_gauge("presence_members", "Members present (a user counts once per channel), over all channels.",

@@ -95,9 +95,9 @@ static void on_hup(uv_signal_t *s, int signum) {
   hb_info("SIGHUP: credentials reloaded");
 }
 
-static void replicate_presence(void *ud, const void *batch, size_t len) {
+static void replicate_presence(void *ud, const void *batch, size_t len, bool full) {
   hb_broker *b = ud;
-  b->ops->presence(b, batch, len);
+  b->ops->presence(b, batch, len, full);
 }
 
 /* The broker as /metrics shows it: up or not, and its state one-hot. */

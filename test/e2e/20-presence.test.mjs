@@ -4,7 +4,8 @@
 // and organizations; the info claim; GET /api/v1/presence and its errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, room, uuid, mintJwt, assertError, poll, withTimeout } from './harness.mjs';
+import { startServer, room, uuid, mintJwt, assertError, poll } from './harness.mjs';
+import { member as presenceMember, ask, observe, view, until } from './presence-lib.mjs';
 
 const INTERVAL_MS = 200;
 let srv, t;
@@ -19,56 +20,7 @@ after(async () => {
 });
 
 /** A connection of `sub` in room `r` (offline token), scopes and info as given. */
-function member(r, sub, { scopes = ['session'], info, tenant = t, server = srv } = {}) {
-  const claims = server.claims(tenant, r, { sub, scopes });
-  if (info !== undefined) claims.info = info;
-  return server.connect(mintJwt(tenant.signingSecret, claims));
-}
-
-let reqN = 0;
-/** Send a presence request; resolve with its answer (snapshot, ack or error). */
-async function ask(c, msg) {
-  const id = `p${++reqN}`;
-  c.send({ ...msg, id });
-  return c.waitFor((m) => m.id === id, 3000, `answer to ${msg.type}`);
-}
-
-/** Subscribe to presence; returns the snapshot. */
-async function observe(c, scope = 'session') {
-  const s = await ask(c, { type: 'presence.subscribe', scope });
-  assert.equal(s.type, 'presence.snapshot', JSON.stringify(s));
-  c.snapshotId = { ...c.snapshotId, [scope]: s.id };
-  return s;
-}
-
-/** What a client keeps: its subscription's snapshot, then every later delta
- * applied; `complete` while nothing it was told was truncated. */
-function view(c, scope = 'session') {
-  const snap = c.messages.find((m) => m.id === c.snapshotId[scope]);
-  const members = new Map(snap.members.map((m) => [m.user_id, m.info]));
-  let count = snap.count;
-  let version = snap.version;
-  let complete = !snap.truncated;
-  for (const d of c.messages.filter((m) => m.type === 'presence.delta' && m.scope === scope)) {
-    if (d.version <= snap.version) continue;
-    assert.equal(d.version, version + 1, 'deltas arrive in order, none missing');
-    version = d.version;
-    for (const u of d.leaves) members.delete(u);
-    for (const j of d.joins) members.set(j.user_id, j.info);
-    count = d.count;
-    if (d.truncated) complete = false;
-  }
-  return { members, count, version, complete };
-}
-
-/** Wait until the client's view has `count` members (and lists them all, when it can). */
-async function until(c, count, scope = 'session', ms = 5000) {
-  await poll(() => {
-    const v = view(c, scope);
-    return v.count === count && (!v.complete || v.members.size === count);
-  }, ms, `presence count ${count} (${scope}); have ${JSON.stringify([...view(c, scope).members.keys()]).slice(0, 300)}`);
-  return view(c, scope);
-}
+const member = (r, sub, { tenant = t, server = srv, ...opts } = {}) => presenceMember(server, tenant, r, sub, opts);
 
 test('one user joins and leaves; the snapshot lists the observer itself; info is forwarded', async () => {
   const r = room();

@@ -15,6 +15,7 @@
 #include "check.h"
 
 #include "hubbub/alloc.h"
+#include "hubbub/limits.h"
 #include "hubbub/strbuf.h"
 #include "hubbub/presence.h"
 
@@ -43,11 +44,23 @@ static void frames_clear(void) {
   nframes = 0;
 }
 
-/* What this node told the other nodes (hb_presence_hooks.replicate). */
+/* What this node told the other nodes (hb_presence_hooks.replicate): the
+ * bytes, and each piece's length and flag. */
 static hb_strbuf replicated;
-static void replicate(void *ud, const void *batch, size_t len) {
+static size_t piece_len[64];
+static bool piece_full[64];
+static int npieces;
+static void replicate(void *ud, const void *batch, size_t len, bool full) {
   (void)ud;
+  assert_true(npieces < 64);
+  piece_len[npieces] = len;
+  piece_full[npieces++] = full;
   hb_strbuf_add(&replicated, batch, len);
+}
+
+static void replicated_reset(void) {
+  hb_strbuf_reset(&replicated);
+  npieces = 0;
 }
 
 static void start_with(uint32_t list_max, bool several_nodes) {
@@ -68,6 +81,7 @@ static int teardown(void **state) {
   hb_presence_shutdown();
   frames_clear();
   hb_strbuf_free(&replicated);
+  npieces = 0;
   hbt_leak_end();
   return 0;
 }
@@ -405,7 +419,7 @@ static void test_nodes_count_users_once(void **state) {
   /* (with the info the member already had: B's) */
   assert_true(replicated.len == 2 * (1 + sizeof(hb_chan_key) + 1 + 5 + 2 + 16));
   assert_int_equal(replicated.buf[0], 'J');
-  hb_strbuf_reset(&replicated);
+  replicated_reset();
   /* B lets alice go: she is still here through this node */
   rec(&b, 'L', &s, "alice", NULL);
   rec(&b, 'L', &s, "nobody", NULL); /* not held by B: ignored */
@@ -509,6 +523,59 @@ static void test_dump_and_round_trip(void **state) {
   hb_strbuf_free(&dump);
 }
 
+/* A resync: everything this node holds, in whole-record pieces of at most
+ * HB_PRESENCE_REPLICATE_CHUNK_BYTES, the first flagged; then changes again. */
+static void test_resync(void **state) {
+  (void)state;
+  hb_presence_shutdown();
+  start_with(100, true);
+  /* nothing held: one empty piece that says so (the others drop this node) */
+  hb_presence_resync();
+  hb_presence_tick(0);
+  assert_int_equal(npieces, 1);
+  assert_true(piece_full[0] && piece_len[0] == 0);
+  replicated_reset();
+  hb_presence_tick(1); /* asked once, sent once */
+  assert_int_equal(npieces, 0);
+  /* 600 members with some info in one session (and its event): several pieces */
+  hb_chan_key s = session_of(8, 5, 1, 1);
+  enum { N = 600 };
+  static hb_presence_member *held_m[N];
+  char info[160];
+  snprintf(info, sizeof info, "{\"pad\":\"%0120d\"}", 0);
+  for (int i = 0; i < N; i++) {
+    char u[16];
+    snprintf(u, sizeof u, "user%d", i);
+    held_m[i] = hb_presence_join(&s, u, strlen(u), info, strlen(info));
+  }
+  hb_presence_resync(); /* before the tick: the joins go out in the resync, not twice */
+  hb_presence_tick(2);
+  assert_true(npieces > 1);
+  size_t total = 0;
+  for (int i = 0; i < npieces; i++) {
+    assert_true(piece_len[i] > 0 && piece_len[i] <= HB_PRESENCE_REPLICATE_CHUNK_BYTES);
+    assert_int_equal(piece_full[i], i == 0);
+    /* every piece is whole records: another node can apply it alone */
+    assert_int_equal(hb_presence_apply(NODE_C, replicated.buf + total, piece_len[i], 2), 0);
+    total += piece_len[i];
+  }
+  hb_strbuf dump = HB_STRBUF_INIT;
+  hb_presence_dump(&dump);
+  assert_int_equal(total, dump.len);
+  assert_memory_equal(replicated.buf, dump.buf, dump.len);
+  hb_strbuf_free(&dump);
+  hb_presence_drop_node(NODE_C);
+  replicated_reset();
+  /* then changes only: one leave in the session and the event */
+  hb_presence_leave(&s, held_m[0]);
+  hb_presence_tick(3);
+  assert_int_equal(npieces, 1);
+  assert_false(piece_full[0]);
+  assert_int_equal(replicated.buf[0], 'L');
+  assert_int_equal(piece_len[0], 2 * (1 + sizeof(hb_chan_key) + 1 + 5 + 2));
+  for (int i = 1; i < N; i++) hb_presence_leave(&s, held_m[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_tabs_count_once, setup, teardown),
@@ -523,6 +590,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_silent_node_expires, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_batches, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dump_and_round_trip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_resync, setup, teardown),
   };
   return cmocka_run_group_tests_name("presence", tests, NULL, NULL);
 }
