@@ -142,6 +142,9 @@
  * this (whole records), so that a resync of 100,000 members is many
  * messages, none near Redis's limits on one client's output. */
 #define HB_PRESENCE_REPLICATE_CHUNK_BYTES 65536
+/* Several nodes: at most one warning per this long about presence messages
+ * Redis refused or that could not be read (the metrics count them all). */
+#define HB_RPRESENCE_WARN_MS 10000
 #define HB_MAX_PRESENCE_CURSOR_BYTES 20 /* a page cursor: the decimal digits of a 64-bit position */
 
 /* --- output and backpressure --------------------------------------------- */

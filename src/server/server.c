@@ -171,6 +171,8 @@ int hb_server_run(const hb_config *cfg) {
         .history_size = cfg->history_size,
         .history_ttl_s = cfg->history_ttl_s,
         .idempotency_ttl_s = cfg->idempotency_ttl_s,
+        .presence_interval_ms = cfg->presence_interval_ms,
+        .presence_ttl_s = cfg->presence_ttl_s,
     };
     broker = hb_broker_redis_new(cfg->redis_url, cfg->redis_password, &ro, err, sizeof err);
     if (!broker) {
