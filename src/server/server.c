@@ -211,7 +211,7 @@ int hb_server_run(const hb_config *cfg) {
   /* Several nodes: the broker carries each node's presence to the others. */
   hb_presence_hooks ph = {
       .deliver = hb_publish_deliver_all,
-      .replicate = broker->ops->presence ? replicate_presence : NULL,
+      .replicate = broker->ops->presence && cfg->presence ? replicate_presence : NULL,
       .ud = broker,
   };
   hb_presence_init(&pl, &ph);
