@@ -49,6 +49,7 @@ typedef struct {
   int history_persist;       /* single node: keep history in DATA/history.db across restarts (0/1) */
   int idempotency_ttl_s;     /* how long an Idempotency-Key is remembered */
   /* Presence (docs/protocol.md, "Presence"). */
+  bool presence;             /* kept and served (default); false: no member is counted, presence requests are unknown */
   int presence_interval_ms;  /* at most one presence message per channel per this */
   int presence_list_max;     /* members per snapshot by default; joins + leaves per message at most */
   int presence_ttl_s;        /* several nodes: a silent node's members expire after this */

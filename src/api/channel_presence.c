@@ -26,6 +26,7 @@ void hb_api_presence(hb_conn *c, hb_http_req *req) {
   const hb_principal *who = hb_router_principal(req);
   hb_scope scope;
   hb_uuid event, session;
+  if (!cfg->presence) return hb_channel_query_refuse(c, HB_E_NOT_FOUND, "presence is turned off on this server (presence: false)");
   if (!hb_channel_query_scope(c, req, &scope, &event, &session)) return;
   if (!hb_presence_scope_ok(scope))
     return hb_channel_query_refuse(c, HB_E_INVALID_SCOPE, "presence is kept for scope session or event");

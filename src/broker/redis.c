@@ -1437,7 +1437,7 @@ static void thread_main(void *arg) {
   rbroker *rb = arg;
   hb_rclient_start(rb->cmd);
   hb_rclient_start(rb->sub);
-  hb_rpresence_start(rb->presence);
+  if (rb->presence) hb_rpresence_start(rb->presence);
   uv_run(&rb->loop, UV_RUN_DEFAULT);
 }
 
@@ -1501,7 +1501,7 @@ static int redis_start(hb_broker *b) {
       .db = rb->db,
       .heartbeat_ms = beat,
   };
-  rb->presence = hb_rpresence_new(&rb->loop, &pc);
+  if (rb->opts.presence) rb->presence = hb_rpresence_new(&rb->loop, &pc);
   if (uv_thread_create(&rb->thread, thread_main, rb) != 0) return -1;
   rb->thread_started = true;
   /* Give Redis a moment so a node that starts with the cluster is ready

@@ -156,7 +156,9 @@ hb_peer *hb_room_join(hb_ws *ws, const hb_conn_claims *cl) {
   p->scopes = cl->scopes & ((1u << HB_SCOPE__COUNT) - 1);
   p->expires_at = cl->exp <= 0 ? 0 : cl->exp >= UINT32_MAX ? UINT32_MAX : (uint32_t)cl->exp;
   hb_bucket_init(&p->bucket, cfg->conn_publish_burst, hb_io_now_ms(c->io));
-  p->presence = hb_presence_join(&room, cl->user_id, strlen(cl->user_id), cl->info, cl->info_len);
+  /* presence: false: nobody is counted (the member stays NULL, its leave a no-op). */
+  p->presence = cfg->presence ? hb_presence_join(&room, cl->user_id, strlen(cl->user_id), cl->info, cl->info_len)
+                              : NULL;
   return p;
 }
 
@@ -564,6 +566,13 @@ static void presence_unobserve(hb_peer *p, hb_scope scope) {
 
 static void do_presence(hb_peer *p, const hb_cmsg *m) {
   uint32_t list_max = (uint32_t)cfg_of(p)->presence_list_max;
+  if (!cfg_of(p)->presence) {
+    /* Turned off: answered as by a server without presence. */
+    hb_error e;
+    hb_error_set(&e, HB_E_UNKNOWN_TYPE, "/type", "presence is turned off on this server (presence: false)");
+    send_error(p, m, &e);
+    return;
+  }
   switch (m->type) {
   case HB_CMSG_PRESENCE_SUBSCRIBE:
     /* Again while subscribed: a fresh snapshot, still one subscription. */

@@ -173,6 +173,7 @@ int hb_server_run(const hb_config *cfg) {
         .idempotency_ttl_s = cfg->idempotency_ttl_s,
         .presence_interval_ms = cfg->presence_interval_ms,
         .presence_ttl_s = cfg->presence_ttl_s,
+        .presence = cfg->presence,
     };
     broker = hb_broker_redis_new(cfg->redis_url, cfg->redis_password, &ro, err, sizeof err);
     if (!broker) {
@@ -218,7 +219,7 @@ int hb_server_run(const hb_config *cfg) {
   /* Several nodes: the broker carries each node's presence to the others. */
   hb_presence_hooks ph = {
       .deliver = hb_publish_deliver_all,
-      .replicate = broker->ops->presence ? replicate_presence : NULL,
+      .replicate = broker->ops->presence && cfg->presence ? replicate_presence : NULL,
       .ud = broker,
   };
   hb_presence_init(&pl, &ph);

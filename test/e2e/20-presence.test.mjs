@@ -265,3 +265,28 @@ test('GET /api/v1/presence: count and pages for a backend; every error', async (
   assertError(await srv.http('POST', P, { headers: auth, body: {} }), 405, 'method_not_allowed');
   for (const c of users) await c.close();
 });
+
+test('presence: false: nobody is counted; presence requests are unknown, GET /api/v1/presence is 404', async () => {
+  const s2 = await startServer({ threads: 2, config: { presence: false } });
+  try {
+    const t2 = await s2.tenant();
+    const r = room();
+    const c = await member(r, 'alone', { tenant: t2, server: s2 });
+    for (const type of ['presence.subscribe', 'presence.get', 'presence.unsubscribe']) {
+      const e = await ask(c, { type });
+      assert.equal(e.type, 'error');
+      assert.equal(e.code, 'unknown_type');
+      assert.match(e.message, /presence is turned off/);
+    }
+    const res = await s2.http('GET', `/api/v1/presence?scope=session&event_id=${r.event_id}&session_id=${r.session_id}`, { headers: { Authorization: t2.apiToken } });
+    assertError(res, 404, 'not_found');
+    assert.equal(await s2.metric('presence_members'), 0);
+    // the room itself works as ever
+    await c.subscribe('x');
+    assert.equal((await s2.publish(t2.apiToken, { scope: { type: 'session', ...r }, payload: { event: { eventName: 'x', data: { ok: 1 } } } })).status, 202);
+    await c.waitFor((m) => m.type === 'event' && m.data?.ok === 1, 3000, 'the event');
+    await c.close();
+  } finally {
+    await s2.stop();
+  }
+});

@@ -104,6 +104,9 @@ static void start_node(const char *auth, const char *path) {
       .history_size = stk.cfg.history_size,
       .history_ttl_s = stk.cfg.history_ttl_s,
       .idempotency_ttl_s = stk.cfg.idempotency_ttl_s,
+      .presence_interval_ms = stk.cfg.presence_interval_ms,
+      .presence_ttl_s = stk.cfg.presence_ttl_s,
+      .presence = stk.cfg.presence,
   };
   stk.broker = hb_broker_redis_new(url, NULL, &ro, err, sizeof err);
   if (!stk.broker) fail_msg("%s: %s", url, err);
