@@ -145,6 +145,12 @@
 /* Several nodes: at most one warning per this long about presence messages
  * Redis refused or that could not be read (the metrics count them all). */
 #define HB_RPRESENCE_WARN_MS 10000
+/* A node heard from that this node does not count is asked for a resync at
+ * most once per this many heartbeats (its answer is on the way). */
+#define HB_RPRESENCE_ASK_EVERY_BEATS 4
+/* Presence messages waiting to be written to Redis at most; past it changes
+ * are dropped and a resync follows once Redis has caught up. */
+#define HB_RPRESENCE_MAX_UNSENT_BYTES (32 * 1024 * 1024)
 #define HB_MAX_PRESENCE_CURSOR_BYTES 20 /* a page cursor: the decimal digits of a 64-bit position */
 
 /* --- output and backpressure --------------------------------------------- */

@@ -20,7 +20,10 @@
  *      (the B messages right after it complete it)
  *   H  heartbeat: the node is alive
  *   Q  query: the node may have missed messages; every node answers with a
- *      resync (hb_presence_resync)
+ *      resync (hb_presence_resync). With a body (8 bytes: a node id), only
+ *      that node answers: sent to a node heard from but not counted (its
+ *      resync was never heard, or its members were dropped while it was
+ *      only slow or cut off)
  *   G  goodbye: the node stops; everything it held leaves now
  * A node's messages go out on one connection, so every other node reads
  * them in the order they were sent (Redis keeps a publisher's order per

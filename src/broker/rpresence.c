@@ -10,6 +10,7 @@
 
 #include "hubbub/alloc.h"
 #include "hubbub/clock.h"
+#include "hubbub/hash.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
 #include "hubbub/metrics.h"
@@ -20,6 +21,15 @@
 #define MAGIC "HP\x01"
 #define MAGIC_BYTES 3
 #define HEADER_BYTES (MAGIC_BYTES + 8 + 1) /* magic, node id, kind */
+
+/* A node this one asked for a resync, and when: one question per node per
+ * HB_RPRESENCE_ASK_EVERY_BEATS heartbeats, however many of its messages
+ * arrive before its answer. */
+typedef struct asked {
+  uint64_t node;
+  uint64_t at_ms;
+  UT_hash_handle hh;
+} asked;
 
 struct hb_rpresence {
   uv_loop_t *loop;
@@ -34,6 +44,7 @@ struct hb_rpresence {
   bool resync_due;      /* a publish was refused: resync at the next heartbeat */
   atomic_bool up;       /* could_send, for /metrics */
   uint64_t last_warn_ms;
+  asked *asked;         /* uthash head */
   hb_strbuf msg;        /* the message being built */
 };
 
@@ -87,6 +98,14 @@ static bool publish(hb_rpresence *rp, char kind, const void *body, size_t len, h
 
 void hb_rpresence_send(hb_rpresence *rp, const void *batch, size_t len, bool full) {
   if (rp->stopping) return;
+  if (rp->could_send && hb_rclient_unsent_bytes(rp->pub) + len > HB_RPRESENCE_MAX_UNSENT_BYTES) {
+    /* Redis does not take them as fast as they come: drop, and resync once
+     * it has caught up, rather than buffer without bound. */
+    hb_metric_inc(HB_M_PRESENCE_CHANGES_UNSENT);
+    rp->resync_due = true;
+    if (warn_ok(rp)) hb_warn("presence: over %d bytes waiting for Redis: changes dropped (resyncing)", HB_RPRESENCE_MAX_UNSENT_BYTES);
+    return;
+  }
   if (!publish(rp, full ? 'S' : 'B', batch, len, on_sent)) {
     /* Lost for the others; the resync when the links are back makes it good. */
     hb_metric_inc(HB_M_PRESENCE_CHANGES_UNSENT);
@@ -114,8 +133,35 @@ static void check_links(hb_rpresence *rp) {
   publish(rp, 'Q', NULL, 0, on_sent);
 }
 
+/* Forget questions old enough to be asked again. */
+static void asked_prune(hb_rpresence *rp, uint64_t now) {
+  asked *a, *tmp;
+  HASH_ITER(hh, rp->asked, a, tmp) {
+    if (now - a->at_ms < (uint64_t)rp->heartbeat_ms * HB_RPRESENCE_ASK_EVERY_BEATS) continue;
+    HASH_DEL(rp->asked, a);
+    hb_free(a);
+  }
+}
+
+/* Heard from `node`, which this node does not count (it never heard its
+ * resync, or dropped it: expired while the node was only slow, or cut off):
+ * ask it, and it alone, for everything it holds. */
+static void ask(hb_rpresence *rp, uint64_t node) {
+  asked *a;
+  HASH_FIND(hh, rp->asked, &node, sizeof node, a);
+  if (a) return;
+  uint8_t target[8];
+  for (int i = 0; i < 8; i++) target[i] = (uint8_t)(node >> (8 * i));
+  if (!publish(rp, 'Q', target, sizeof target, on_sent)) return;
+  a = hb_malloc(sizeof *a);
+  a->node = node;
+  a->at_ms = uv_now(rp->loop);
+  HASH_ADD(hh, rp->asked, node, sizeof a->node, a);
+}
+
 static void on_heartbeat(uv_timer_t *t) {
   hb_rpresence *rp = t->data;
+  asked_prune(rp, uv_now(rp->loop));
   check_links(rp);
   if (rp->resync_due && rp->could_send) {
     rp->resync_due = false;
@@ -152,6 +198,9 @@ static void on_push(hb_rclient *rc, void *ud, const redisReply *msg) {
   const char *body = p + HEADER_BYTES;
   size_t blen = len - HEADER_BYTES;
   int64_t now = (int64_t)uv_now(rp->loop);
+  /* A resync or a goodbye stands alone; anything else from a node this one
+   * does not count means it lacks what that node holds. */
+  bool known = kind == 'S' || kind == 'G' || hb_presence_node_known(node);
   switch (kind) {
   case 'S': /* a resync: what the node said before goes, then the batch */
   case 'B':
@@ -159,15 +208,30 @@ static void on_push(hb_rclient *rc, void *ud, const redisReply *msg) {
     if (hb_presence_apply(node, body, blen, now) != 0) bad_message(rp, "a batch that cannot be read", len);
     break;
   case 'H': hb_presence_heartbeat(node, now); break;
-  case 'Q':
+  case 'Q': { /* to every node (no body), or to one */
+    uint64_t target = 0;
+    for (size_t i = 0; blen == 8 && i < 8; i++) target |= (uint64_t)(uint8_t)body[i] << (8 * i);
+    if (blen != 0 && blen != 8) {
+      bad_message(rp, "a query that cannot be read", len);
+      return;
+    }
     hb_presence_heartbeat(node, now);
-    hb_presence_resync(); /* the asker hears everything this node holds at the next tick */
+    if (blen == 0 || target == rp->node) hb_presence_resync(); /* everything this node holds, at the next tick */
     break;
-  case 'G':
-    hb_presence_drop_node(node);
-    break;
-  default: bad_message(rp, "an unknown kind", len);
   }
+  case 'G': {
+    hb_presence_drop_node(node);
+    asked *a;
+    HASH_FIND(hh, rp->asked, &node, sizeof node, a);
+    if (a) {
+      HASH_DEL(rp->asked, a);
+      hb_free(a);
+    }
+    return;
+  }
+  default: bad_message(rp, "an unknown kind", len); return;
+  }
+  if (!known) ask(rp, node);
 }
 
 /* --- the links ---------------------------------------------------------------- */
@@ -268,6 +332,11 @@ void hb_rpresence_start(hb_rpresence *rp) {
 
 static void on_timer_closed(uv_handle_t *h) {
   hb_rpresence *rp = h->data;
+  asked *a, *tmp;
+  HASH_ITER(hh, rp->asked, a, tmp) {
+    HASH_DEL(rp->asked, a);
+    hb_free(a);
+  }
   hb_strbuf_free(&rp->msg);
   hb_free(rp);
 }
