@@ -120,7 +120,10 @@ PINNED=1
 # --- hubbub variants: LABEL=JSON merged over the bench config, one file each --
 VARIANT_LABELS=()
 VARIANT_FILES=()
-IFS=';' read -r -a _variants <<< "${BENCH_HB_VARIANTS-flush_interval_ms 0={\"flush_interval_ms\":0}}"
+# (the default in a variable: a '}' inside ${VAR-default} would end it early,
+# and a set BENCH_HB_VARIANTS would get a stray '}' appended)
+_default_variants='flush_interval_ms 0={"flush_interval_ms":0}'
+IFS=';' read -r -a _variants <<< "${BENCH_HB_VARIANTS-$_default_variants}"
 for v in "${_variants[@]}"; do
   [ -n "${v// /}" ] || continue
   label=${v%%=*}; json=${v#*=}

@@ -160,6 +160,10 @@ size_t hb_presence_tick(int64_t now_ms);
 int hb_presence_apply(uint64_t node, const void *batch, size_t len, int64_t now_ms);
 /** Node `node` is alive (its heartbeat) at `now_ms`. Any thread. */
 void hb_presence_heartbeat(uint64_t node, int64_t now_ms);
+/** Does this node count node `node` (heard from it, not dropped or expired
+ * since)? A node heard from that is not known must be asked for a resync:
+ * what it said before was dropped, or never heard. Any thread. */
+bool hb_presence_node_known(uint64_t node);
 /** Node `node` is gone (it said goodbye, or must be resynchronised): every
  * member it held leaves now. Any thread. */
 void hb_presence_drop_node(uint64_t node);

@@ -575,6 +575,14 @@ void hb_presence_heartbeat(uint64_t node, int64_t now_ms) {
   pthread_mutex_unlock(&remote_mu);
 }
 
+bool hb_presence_node_known(uint64_t node) {
+  pthread_mutex_lock(&remote_mu);
+  rnode *n;
+  HASH_FIND(hh, rnodes, &node, sizeof node, n);
+  pthread_mutex_unlock(&remote_mu);
+  return n != NULL;
+}
+
 void hb_presence_drop_node(uint64_t node) {
   pthread_mutex_lock(&remote_mu);
   rnode *n;

@@ -169,6 +169,34 @@ test('kill -9: the dead node\'s members expire on the others after presence_ttl_
   await oA.close();
 });
 
+test('a node stopped (SIGSTOP) past the TTL is dropped; once it runs again both sides ask and count each other again', async () => {
+  const r = room();
+  const E = await node();
+  extra.push(E);
+  const oA = await member(A, t, r, 'obs-a');
+  const oE = await member(E, t, r, 'obs-e');
+  await observe(oA);
+  await observe(oE);
+  await Promise.all([1, 2].map((i) => member(E, t, r, `e${i}`)));
+  await until(oA, 4, 'session', CONVERGE_WAIT_MS);
+  await until(oE, 4, 'session', CONVERGE_WAIT_MS);
+  const logAt = A.stderr.length;
+  process.kill(E.pid, 'SIGSTOP');
+  try {
+    await until(oA, 1, 'session', EXPIRY_WAIT_MS); // E is silent: expired, as if dead
+    await A.waitLog(/presence: node [0-9a-f]{16} silent for over 3 s/, { after: logAt, what: 'the expiry log line' });
+  } finally {
+    process.kill(E.pid, 'SIGCONT');
+  }
+  // E's heartbeats come back: A does not count it, so asks it for a resync
+  // (and E, which dropped A the same way, asks A)
+  await until(oA, 4, 'session', CONVERGE_WAIT_MS);
+  await until(oE, 4, 'session', CONVERGE_WAIT_MS);
+  assert.deepEqual(names(oA), ['e1', 'e2', 'obs-a', 'obs-e']);
+  await oA.close();
+  await E.stop();
+});
+
 test('Redis gone: each node drops the other\'s members after the TTL and keeps its own; Redis back: they converge again', async () => {
   const r = room();
   const oA = await member(A, t, r, 'obs-a');

@@ -432,8 +432,10 @@ static void test_nodes_count_users_once(void **state) {
   assert_int_equal(nframes, 2);
   assert_non_null(strstr(frames[1], "\"count\":1,\"joins\":[],\"leaves\":[\"alice\"]"));
   assert_int_equal(replicated.buf[0], 'L');
-  /* B says goodbye: bob leaves with it */
+  /* B says goodbye: bob leaves with it, and B is no longer known */
+  assert_true(hb_presence_node_known(NODE_B));
   hb_presence_drop_node(NODE_B);
+  assert_false(hb_presence_node_known(NODE_B));
   hb_presence_tick(3 * INTERVAL_MS);
   assert_non_null(strstr(frames[2], "\"count\":0,\"joins\":[],\"leaves\":[\"bob\"]"));
   hb_strbuf_free(&b);
@@ -467,6 +469,8 @@ static void test_silent_node_expires(void **state) {
   assert_int_equal(page(&s, 0, 100).count, 1);
   hb_presence_stats_get(&st);
   assert_int_equal(st.nodes, 1);
+  assert_false(hb_presence_node_known(NODE_C)); /* heard from again: it must be asked for a resync */
+  assert_true(hb_presence_node_known(NODE_B));
   /* a node that comes back is counted again */
   rec(&b, 'J', &s, "c0", NULL);
   assert_int_equal(apply(NODE_C, &b, 40000), 0);
