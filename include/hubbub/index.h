@@ -32,7 +32,9 @@ typedef struct hb_sub {
 } hb_sub;
 
 /* Called when this thread gains its first subscriber on a channel (on=true)
- * or loses its last (on=false): the broker's interest routing hangs off it. */
+ * or loses its last (on=false): the broker's interest routing hangs off it.
+ * Subscriptions to reserved names (starting with '$': presence topics) do
+ * not count: the broker never carries them. */
 typedef void (*hb_index_interest_cb)(void *ud, const hb_chan_key *chan, bool on);
 
 typedef struct {
