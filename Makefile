@@ -50,8 +50,8 @@ run:
 test: deps-all build asan
 	@scripts/test.sh
 
-# The large runs that do not fit `make test`'s time: presence with 5,000
-# connections (make test runs the same suite with 500).
+# A large run at the size and on the build you choose (PRESENCE_LOAD_CONNS,
+# HUBBUB_BIN): presence with 5,000 connections by default.
 soak: deps-all build
 	@scripts/soak.sh
 

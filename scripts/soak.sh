@@ -3,8 +3,11 @@
 # same suites at a size that fits its time budget). Each step is bounded.
 #
 #   presence: 5,000 connections join one session while observers watch
-#   (test/e2e/21-presence-load.test.mjs; `make test` runs it with 500):
-#   every observer's last count exact, presence messages bounded by time.
+#   (test/e2e/21-presence-load.test.mjs; `make test` runs it with 500 on
+#   both builds and with 5,000 on the release build): every observer's last
+#   count exact, presence messages bounded by time. Here with the size and
+#   the binary of your choice, e.g.
+#   PRESENCE_LOAD_CONNS=10000 HUBBUB_BIN=build-asan/hubbub make soak
 #
 # PRESENCE_LOAD_CONNS overrides the size; HUBBUB_BIN the server binary.
 set -uo pipefail
