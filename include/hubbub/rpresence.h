@@ -65,12 +65,9 @@ void hb_rpresence_send(hb_rpresence *rp, const void *batch, size_t len, bool ful
  * Say goodbye if the link is up (the other nodes drop this node's members
  * at once), then close both links; `rp` frees itself once its handles are
  * closed (run the loop until then). The goodbye waits at most for the
- * publish link's reply deadline.
+ * publish link's reply deadline. /metrics: hubbub_presence_redis_up is 1
+ * while both links are up and subscribed (this node hears and is heard).
  */
 void hb_rpresence_stop(hb_rpresence *rp);
-/** Both links up and subscribed: this node hears and is heard. Any thread. */
-bool hb_rpresence_up(const hb_rpresence *rp);
-/** This node's id, as the others see it. */
-uint64_t hb_rpresence_node(const hb_rpresence *rp);
 
 #endif

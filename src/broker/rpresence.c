@@ -42,14 +42,14 @@ struct hb_rpresence {
   bool sharded;         /* SSUBSCRIBE worked: SPUBLISH; else PUBLISH */
   bool could_send;      /* the last time we looked, both links were up */
   bool resync_due;      /* a publish was refused: resync at the next heartbeat */
-  atomic_bool up;       /* could_send, for /metrics */
   uint64_t last_warn_ms;
   asked *asked;         /* uthash head */
   hb_strbuf msg;        /* the message being built */
 };
 
-uint64_t hb_rpresence_node(const hb_rpresence *rp) { return rp->node; }
-bool hb_rpresence_up(const hb_rpresence *rp) { return atomic_load(&rp->up); }
+/* Both links up, for /metrics: process-wide, not in an hb_rpresence that a
+ * stop may have freed (gauges stay registered); one per process. */
+static atomic_bool links_up;
 
 static bool pub_ready(const hb_rpresence *rp) {
   return rp->pub && hb_rclient_get_state(rp->pub) == HB_RCLIENT_READY;
@@ -121,7 +121,7 @@ static void check_links(hb_rpresence *rp) {
   bool can = !rp->stopping && pub_ready(rp) && rp->subscribed;
   bool was = rp->could_send;
   rp->could_send = can;
-  atomic_store(&rp->up, can);
+  atomic_store(&links_up, can);
   if (!can) {
     if (was) hb_info("presence: the link to the other nodes is down: they drop this node's members after presence_ttl_s");
     return;
@@ -304,7 +304,10 @@ static hb_rclient *link_new(hb_rpresence *rp, const hb_rpresence_config *cfg, co
   return hb_rclient_new(rp->loop, &rc);
 }
 
-static long long gauge_up(void *ud) { return hb_rpresence_up(ud); }
+static long long gauge_up(void *ud) {
+  (void)ud;
+  return atomic_load(&links_up);
+}
 
 hb_rpresence *hb_rpresence_new(uv_loop_t *loop, const hb_rpresence_config *cfg) {
   hb_rpresence *rp = hb_calloc(1, sizeof *rp);
@@ -317,7 +320,7 @@ hb_rpresence *hb_rpresence_new(uv_loop_t *loop, const hb_rpresence_config *cfg) 
   uv_timer_init(loop, &rp->timer);
   rp->timer.data = rp;
   hb_metrics_gauge("presence_redis_up", "1 while this node's presence links to Redis are up (several nodes).",
-                   gauge_up, rp);
+                   gauge_up, NULL);
   return rp;
 }
 
@@ -363,6 +366,6 @@ void hb_rpresence_stop(hb_rpresence *rp) {
   uv_timer_stop(&rp->timer);
   bool said = rp->started && publish(rp, 'G', NULL, 0, on_goodbye);
   rp->stopping = true;
-  atomic_store(&rp->up, false);
+  atomic_store(&links_up, false);
   if (!said) finish_stop(rp);
 }
