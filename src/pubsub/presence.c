@@ -681,8 +681,11 @@ size_t hb_presence_tick(int64_t now_ms) {
     pchan *keep = NULL;
     for (pchan *c = s->dirty, *next; c; c = next) {
       next = c->dirty_next;
-      /* At most one delta per interval; one after a quiet spell goes now. */
-      if (c->version && now_ms - c->last_emit_ms < limits.interval_ms) {
+      /* At most one delta per interval; one after a quiet spell goes now. A
+       * channel nobody observes sends nothing, so it settles at every tick:
+       * pages (the HTTP API) are current within a tick, and the members who
+       * left are freed then, not an interval later. */
+      if (c->observers && c->version && now_ms - c->last_emit_ms < limits.interval_ms) {
         c->dirty_next = keep;
         keep = c;
         continue;
