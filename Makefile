@@ -11,7 +11,7 @@ CMAKE_FLAGS ?=
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 
-.PHONY: all deps deps-all build bin asan tsan run test bench fuzz install deb clean
+.PHONY: all deps deps-all build bin asan tsan run test soak bench fuzz install deb clean
 
 all: build
 
@@ -49,6 +49,11 @@ run:
 # ASan+UBSan builds, browser (Chromium), fuzz and bench smoke runs.
 test: deps-all build asan
 	@scripts/test.sh
+
+# A large run at the size and on the build you choose (PRESENCE_LOAD_CONNS,
+# HUBBUB_BIN): presence with 5,000 connections by default.
+soak: deps-all build
+	@scripts/soak.sh
 
 # The binary, the systemd unit, a default config (kept if present) and the
 # docs under PREFIX (default /usr/local), staged under DESTDIR if given.

@@ -40,6 +40,12 @@
  *   limit   N connections held, then one more (must be refused cleanly, or at
  *           least fail without harming the server), then one closed and a new
  *           one opened (the server must still accept).
+ *   presence (hubbub) K observers subscribe to the presence of one session,
+ *           then N members (distinct users, tokens minted here with --secret;
+ *           --distinct 0: all one user) join as fast as the server takes them:
+ *           the server CPU for the joins and its RSS per member; then --churn
+ *           percent of the members are replaced every second for --duration
+ *           seconds: presence messages and bytes per observer per second.
  * With --pub-port P2 the publishers (the HTTP connections; with --pub one the
  * first connection of each room) connect to P2: another node of a cluster.
  *
@@ -66,6 +72,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 /* --- limits of the generator (bench-local: not server limits) ------------ */
 #define LG_MAX_CONNS 20000          /* the machine caps a process at 20,000 fds */
@@ -99,6 +108,10 @@ struct conn {
   uint32_t wlen, wcap;
   int64_t t_start;
   int64_t next_pub_ns;
+  char *tok;           /* presence: this connection's own token (else its room's) */
+  uint8_t observer;    /* presence: subscribes to the presence and counts what it gets */
+  uint32_t last_count; /* presence: the count of the last presence message */
+  uint64_t p_msgs, p_bytes; /* presence messages and bytes received */
 };
 
 struct rec {
@@ -131,6 +144,11 @@ static int g_pid;
 static const char *g_tokens_file; /* hubbub: "event_id session_id token" per room */
 static const char *g_api_token;
 static const char *g_label = "";
+static const char *g_secret, *g_org, *g_plugin; /* presence: mint per-connection tokens */
+static int g_observers = 10;
+static int g_distinct = 1;
+static double g_churn_pct = 1.0;
+static int g_ready_on_welcome; /* a connection is ready at its welcome (no subscribe) */
 static const char *g_ready_file; /* written when publishing starts (bench/profile.sh) */
 
 /* --- state ------------------------------------------------------------------- */
@@ -495,7 +513,13 @@ static void message_done(struct rec *r, int64_t now) {
   if (g_inflight > 0) g_inflight_now--;
 }
 
+static void presence_text(struct conn *c, const char *p, size_t n);
+
 static void on_text(struct conn *c, const char *p, size_t n) {
+  if (g_ready_on_welcome) {
+    presence_text(c, p, n);
+    return;
+  }
   if (c->state == S_OPEN) {
     /* hubbub: the welcome, then the ack of our subscribe (with
      * --subscribe upgrade the welcome alone: the server subscribed the
@@ -575,7 +599,7 @@ static void on_handshake_done(struct conn *c) {
   if (g_target == T_HUBBUB) {
     static const char sub[] = "{\"type\":\"subscribe\",\"eventName\":\"b\",\"id\":\"s\"}";
     c->state = S_OPEN;
-    if (!g_sub_at_upgrade) ws_send(c, 1, sub, sizeof sub - 1);
+    if (!g_sub_at_upgrade && !g_ready_on_welcome) ws_send(c, 1, sub, sizeof sub - 1);
   } else {
     /* nchan and the uWS peer subscribe the socket to its room at the upgrade */
     c->state = S_READY;
@@ -682,7 +706,7 @@ static void send_handshake(struct conn *c) {
       "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
   if (g_target == T_HUBBUB)
-    n = snprintf(req, sizeof req, "GET /api/v1/ws?token=%s%s HTTP/1.1\r\n%s", g_tok[c->room],
+    n = snprintf(req, sizeof req, "GET /api/v1/ws?token=%s%s HTTP/1.1\r\n%s", c->tok ? c->tok : g_tok[c->room],
                  g_sub_at_upgrade ? "&subscribe=b" : "", hdr);
   else if (g_target == T_NCHAN)
     n = snprintf(req, sizeof req, "GET /ps/r%d HTTP/1.1\r\n%s", c->room, hdr);
@@ -813,11 +837,13 @@ static void hist_json(char *out, size_t cap, const char *name, const struct hist
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: hb_loadgen --target hubbub|nchan|uws --port P [--pub-port P2] --workload fanout|http|idle|connect|limit\n"
+          "usage: hb_loadgen --target hubbub|nchan|uws --port P [--pub-port P2] --workload fanout|http|idle|connect|limit|presence\n"
           "  [--rooms R] [--subs S] [--pub one|all] [--inflight K] [--rate MSG_S]\n"
           "  [--per-conn-rate MSG_S] [--pace even|burst] [--duration S] [--hold S] [--http-conns H] [--window W]\n"
           "  [--pid SERVER_PID] [--tokens FILE] [--api-token T] [--label TEXT] [--ready-file PATH]\n"
-          "  [--subscribe message|upgrade]  (hubbub: a subscribe message, or ?subscribe= at the upgrade)\n");
+          "  [--subscribe message|upgrade]  (hubbub: a subscribe message, or ?subscribe= at the upgrade)\n"
+          "  presence: --secret SIGNING_SECRET --org ORG_ID --plugin PLUGIN_ID [--observers K]\n"
+          "            [--distinct 1|0] [--churn PCT_PER_S]\n");
   exit(2);
 }
 
@@ -856,6 +882,12 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--tokens")) g_tokens_file = v;
     else if (!strcmp(a, "--api-token")) g_api_token = v;
     else if (!strcmp(a, "--label")) g_label = v;
+    else if (!strcmp(a, "--secret")) g_secret = v;
+    else if (!strcmp(a, "--org")) g_org = v;
+    else if (!strcmp(a, "--plugin")) g_plugin = v;
+    else if (!strcmp(a, "--observers")) g_observers = atoi(v);
+    else if (!strcmp(a, "--distinct")) g_distinct = atoi(v);
+    else if (!strcmp(a, "--churn")) g_churn_pct = atof(v);
     else if (!strcmp(a, "--ready-file")) g_ready_file = v;
     else usage();
   }
@@ -1112,6 +1144,157 @@ static int run_connect(int limit) {
   return ready == n ? 0 : 1;
 }
 
+/* --- presence ------------------------------------------------------------------ */
+
+static void b64url(const unsigned char *in, size_t n, char *out) {
+  static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  size_t o = 0, i = 0;
+  for (; i + 2 < n; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+    out[o++] = al[v >> 18 & 63], out[o++] = al[v >> 12 & 63], out[o++] = al[v >> 6 & 63], out[o++] = al[v & 63];
+  }
+  if (n - i == 1) {
+    uint32_t v = (uint32_t)in[i] << 16;
+    out[o++] = al[v >> 18 & 63], out[o++] = al[v >> 12 & 63];
+  } else if (n - i == 2) {
+    uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+    out[o++] = al[v >> 18 & 63], out[o++] = al[v >> 12 & 63], out[o++] = al[v >> 6 & 63];
+  }
+  out[o] = 0;
+}
+
+/* An HS256 connection token for user `sub` in room 0 (docs/protocol.md §1). */
+static char *mint(const char *sub) {
+  char payload[1024], tok[2048], seg[1400];
+  int pn = snprintf(payload, sizeof payload,
+                    "{\"organization_id\":\"%s\",\"plugin_id\":\"%s\",\"event_id\":\"%s\",\"session_id\":\"%s\","
+                    "\"sub\":\"%s\",\"scopes\":[\"session\"],\"exp\":%lld,\"info\":{\"name\":\"%s\"}}",
+                    g_org, g_plugin, g_ev[0], g_se[0], sub, (long long)time(NULL) + 7200, sub);
+  strcpy(tok, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9."); /* {"alg":"HS256","typ":"JWT"} */
+  b64url((const unsigned char *)payload, (size_t)pn, seg);
+  strcat(tok, seg);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int ml = 0;
+  HMAC(EVP_sha256(), g_secret, (int)strlen(g_secret), (const unsigned char *)tok, strlen(tok), mac, &ml);
+  b64url(mac, ml, seg);
+  strcat(tok, ".");
+  strcat(tok, seg);
+  return strdup(tok);
+}
+
+/* A member is ready at its welcome; an observer then subscribes to the
+ * presence and counts every presence message (its count, its bytes). */
+static void presence_text(struct conn *c, const char *p, size_t n) {
+  if (c->state == S_OPEN) {
+    if (memmem(p, n, "\"type\":\"welcome\"", 16)) {
+      c->state = S_READY;
+      g_ready++;
+      if (c->observer) {
+        static const char sub[] = "{\"type\":\"presence.subscribe\",\"id\":\"p\"}";
+        ws_send(c, 1, sub, sizeof sub - 1);
+      }
+    } else if (memmem(p, n, "\"type\":\"error\"", 14)) {
+      g_errors++;
+    }
+    return;
+  }
+  if (!c->observer || !memmem(p, n, "\"type\":\"presence.", 17)) {
+    if (memmem(p, n, "\"type\":\"error\"", 14)) g_errors++;
+    return;
+  }
+  int found;
+  uint64_t count = num_after(p, n, "\"count\":", &found);
+  if (found) c->last_count = (uint32_t)count;
+  c->p_msgs++;
+  c->p_bytes += n;
+}
+
+static int observers_at(int from, int k, uint32_t count) {
+  for (int i = from; i < from + k; i++)
+    if (g_conns[i].state != S_READY || g_conns[i].last_count != count) return 0;
+  return 1;
+}
+
+/* Loop until every observer's last count is `count`, or the deadline. */
+static int wait_count(int k, uint32_t count, int64_t deadline) {
+  while (!observers_at(0, k, count)) {
+    if (now_ns() > deadline) return 0;
+    loop_once(5);
+  }
+  return 1;
+}
+
+static int run_presence(void) {
+  if (g_target != T_HUBBUB || !g_secret || !g_org || !g_plugin) die("presence: hubbub with --secret, --org and --plugin");
+  int k = g_observers, n = g_subs;
+  int churn = (int)((double)n * g_churn_pct / 100.0 + 0.5);
+  int spare = churn * ((int)g_duration + 1);
+  if (k + n + spare > g_nconns) die("presence: too many connections");
+  g_ready_on_welcome = 1;
+  char sub[64];
+  for (int i = 0; i < k + n + spare; i++) {
+    struct conn *c = &g_conns[i];
+    c->room = 0;
+    c->observer = i < k;
+    if (i < k) snprintf(sub, sizeof sub, "observer-%d", i);
+    else snprintf(sub, sizeof sub, "u%d", g_distinct ? i - k : 0);
+    c->tok = mint(sub);
+  }
+  long rss0 = proc_rss_kb(g_pid);
+  open_range(0, k, now_ns() + LG_SETUP_TIMEOUT_NS);
+  int ok = wait_count(k, (uint32_t)k, now_ns() + 10000000000LL);
+  int64_t settle = now_ns() + 1500000000LL;
+  while (now_ns() < settle) loop_once(10);
+  long rss_obs = proc_rss_kb(g_pid);
+
+  /* the joins, until every observer counts them all */
+  uint32_t members = (uint32_t)(g_distinct ? n : 1);
+  int64_t cpu0 = proc_cpu_ns(g_pid), t0 = now_ns();
+  open_range(k, k + n, t0 + LG_SETUP_TIMEOUT_NS);
+  int64_t t_open = now_ns();
+  ok = ok && wait_count(k, (uint32_t)k + members, now_ns() + 60000000000LL);
+  int64_t t1 = now_ns(), cpu1 = proc_cpu_ns(g_pid);
+  int joined = g_ready - k;
+  settle = now_ns() + 1500000000LL;
+  while (now_ns() < settle) loop_once(10);
+  long rss1 = proc_rss_kb(g_pid);
+
+  /* churn: `churn` members leave and as many new ones join, every second */
+  uint64_t msgs0 = 0, bytes0 = 0;
+  for (int i = 0; i < k; i++) msgs0 += g_conns[i].p_msgs, bytes0 += g_conns[i].p_bytes;
+  int64_t start = now_ns(), end = start + (int64_t)(g_duration * 1e9);
+  int next_new = k + n, next_old = k;
+  for (int sec = 0; now_ns() < end && churn > 0; sec++) {
+    for (int j = 0; j < churn && next_old < k + n + spare; j++) conn_fail(&g_conns[next_old++], S_CLOSED);
+    int from = next_new;
+    next_new += churn;
+    if (next_new > k + n + spare) next_new = k + n + spare;
+    open_range(from, next_new, now_ns() + 10000000000LL);
+    int64_t tick = start + (int64_t)(sec + 1) * 1000000000LL;
+    while (now_ns() < tick && now_ns() < end) loop_once(5);
+  }
+  while (now_ns() < end) loop_once(5);
+  double secs = (double)(now_ns() - start) / 1e9;
+  uint64_t msgs = 0, bytes = 0;
+  for (int i = 0; i < k; i++) msgs += g_conns[i].p_msgs, bytes += g_conns[i].p_bytes;
+  msgs -= msgs0;
+  bytes -= bytes0;
+  /* after the churn the count is back to k + members */
+  int final_ok = wait_count(k, (uint32_t)k + members, now_ns() + 10000000000LL);
+  double per = members ? (double)(rss1 - rss_obs) * 1024.0 / n : 0;
+  print_common("\"observers\":%d,\"members\":%u,\"connections\":%d,\"distinct\":%d,\"joined\":%d,"
+               "\"join_s\":%.3f,\"open_s\":%.3f,\"server_cpu_s_joins\":%.3f,\"server_cpu_us_per_join\":%.2f,"
+               "\"server_rss_kb_start\":%ld,\"server_rss_kb_observers\":%ld,\"server_rss_kb\":%ld,"
+               "\"rss_bytes_per_member\":%.1f,\"churn_per_s\":%d,\"churn_s\":%.2f,"
+               "\"presence_msgs_per_s\":%.3f,\"presence_bytes_per_s\":%.1f,\"counts_exact\":%d,\"errors\":%llu,"
+               "\"closed_by_server\":%llu",
+               k, members, n, g_distinct, joined, (double)(t1 - t0) / 1e9, (double)(t_open - t0) / 1e9,
+               (double)(cpu1 - cpu0) / 1e9, n ? (double)(cpu1 - cpu0) / 1e3 / n : 0.0, rss0, rss_obs, rss1, per, churn,
+               secs, secs > 0 ? (double)msgs / k / secs : 0.0, secs > 0 ? (double)bytes / k / secs : 0.0,
+               ok && final_ok, (unsigned long long)g_errors, (unsigned long long)g_closed_by_server);
+  return ok && final_ok && g_errors == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   parse_args(argc, argv);
   raise_nofile();
@@ -1119,6 +1302,8 @@ int main(int argc, char **argv) {
   g_ep = epoll_create1(EPOLL_CLOEXEC);
   if (g_ep < 0) die("epoll_create1: %s", strerror(errno));
   int total = g_rooms * g_subs + g_http_conns + 2;
+  if (!strcmp(g_workload, "presence")) /* observers, and the members of the churn */
+    total = g_observers + g_subs + (int)((double)g_subs * g_churn_pct / 100.0 + 0.5) * ((int)g_duration + 1) + 2;
   if (total > LG_MAX_CONNS) die("too many connections (%d > %d)", total, LG_MAX_CONNS);
   g_conns = lg_alloc(sizeof *g_conns * (size_t)total);
   for (int i = 0; i < total; i++) {
@@ -1139,6 +1324,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(g_workload, "idle")) rc = run_idle();
   else if (!strcmp(g_workload, "connect")) rc = run_connect(0);
   else if (!strcmp(g_workload, "limit")) rc = run_connect(1);
+  else if (!strcmp(g_workload, "presence")) rc = run_presence();
   else usage();
   for (int i = 0; i < g_nconns; i++)
     if (g_conns[i].fd >= 0) conn_fail(&g_conns[i], S_CLOSED);

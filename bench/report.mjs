@@ -298,4 +298,26 @@ if (a && b) {
   p('(user space only: the kernel\'s socket memory, about 2–4 KiB per idle TCP connection on loopback, comes on top).');
   p();
 }
+presenceReport();
 process.stdout.write(out.join('\n'));
+
+// --- presence (issue 12) ----------------------------------------------------------------
+function presenceReport() {
+  const P = [['P-1k', '1,000'], ['P-5k', '5,000'], ['P-10k', '10,000'], ['P-10k-one-user', '10,000 connections, one user']];
+  if (!P.some(([m]) => rows.some((r) => r.measure === m))) return;
+  const cols = [['server_cpu_s_joins', 'server CPU s (joins)'], ['server_cpu_us_per_join', 'µs/join'],
+    ['rss_bytes_per_member', 'RSS B/connection'], ['churn_per_s', 'joins+leaves/s (each)'],
+    ['presence_msgs_per_s', 'msgs/s per observer'], ['presence_bytes_per_s', 'bytes/s per observer'], ['counts_exact', 'counts exact']];
+  p('## Presence: one session, 10 observers, members joining, then 1 % of them replaced every second (`P-*`)');
+  p();
+  p(`| members | ${cols.map((c) => c[1]).join(' | ')} |`);
+  p(`|---|${cols.map(() => '---:').join('|')}|`);
+  for (const [m, label] of P) if (rows.some((r) => r.measure === m)) p(`| ${label} | ${cols.map((c) => cell(stats(m, 'hubbub', c[0]))).join(' | ')} |`);
+  p();
+  const r5 = stats('P-5k', 'hubbub', 'server_rss_kb'), r10 = stats('P-10k', 'hubbub', 'server_rss_kb');
+  const pm = stats('P-10k', 'hubbub', 'rss_bytes_per_member'), one = stats('P-10k-one-user', 'hubbub', 'rss_bytes_per_member');
+  if (r5 && r10) p(`Slope between 5,000 and 10,000 members (connection and member): **${fmt(((r10.med - r5.med) * 1024) / 5000)} bytes per member**.`);
+  if (pm && one) p(`The same 10,000 connections as one user: ${fmt(one.med)} B each; presence alone: **${fmt(pm.med - one.med)} bytes per present member**.`);
+  p('Traffic per observer stays at one message per presence_interval_ms whatever the size; what it lists is capped at presence_list_max.');
+  p();
+}

@@ -3,7 +3,7 @@
 #
 #   bench/run.sh            the full run (W1..W5, C, the descriptor limit, wrk,
 #                           the hubbub variants, 1 against 2 threads, the
-#                           io_uring probe); ~40 min; writes
+#                           io_uring probe, presence); ~45 min; writes
 #                           bench/results/<date>.md and <date>.jsonl
 #   bench/run.sh --smoke    tiny sizes, one repetition, < 3 min; proves the
 #                           harness works (exit non-zero if it breaks). No
@@ -282,6 +282,30 @@ probe_io() {
   echo "  probe-io: $line"
 }
 
+# --- presence (issue 12): hubbub only ---------------------------------------------
+# presence_measure NAME LOADGEN-ARGS...: the presence workload of hb_loadgen in
+# room 0, members' tokens minted by the generator with the plugin's secret.
+presence_measure() {
+  local name=$1; shift
+  local org plugin secret
+  org=$(sed -n 's/.*"organization_id":"\([^"]*\)".*/\1/p' "$TMP/plugin.json")
+  plugin=$(sed -n 's/.*"id":"\([^"]*\)","name".*/\1/p' "$TMP/plugin.json")
+  secret=$(sed -n 's/.*"signing_secret":"\([^"]*\)".*/\1/p' "$TMP/plugin.json")
+  measure "$name" hubbub 1 --workload presence --rooms 1 --secret "$secret" --org "$org" --plugin "$plugin" "$@"
+}
+# Memory per present member (slope 5,000 -> 10,000, and against the same
+# connections all of one user), the server CPU for 10,000 joins, and what an
+# observer receives per second while 1 % of the room changes every second:
+# flat from 1,000 to 10,000 members (one message per interval, at most
+# presence_list_max members listed).
+presence_block() {
+  want hubbub || return 0
+  presence_measure P-1k --subs 1000 --observers 10 --churn 1 --duration "$DUR"
+  presence_measure P-5k --subs 5000 --observers 10 --churn 1 --duration "$DUR"
+  presence_measure P-10k --subs 10000 --observers 10 --churn 1 --duration "$DUR"
+  presence_measure P-10k-one-user --subs 10000 --observers 10 --churn 1 --duration "$DUR" --distinct 0
+}
+
 # targets in an order that alternates from one repetition to the next
 order() {
   local list=() t
@@ -350,6 +374,7 @@ if [ $SMOKE = 1 ]; then
   repetition
   # the smoke server allows 60 connections: 60 held, the 61st refused
   want hubbub && measure smoke-limit hubbub 1 --workload limit --rooms 1 --subs 60 --window 16
+  want hubbub && presence_measure smoke-P --subs 40 --observers 2 --churn 5 --duration 2
   lines=$(wc -l < "$JSONL")
   echo "bench smoke: $lines JSON lines"
   # every line parses and every delivery run delivered something
@@ -377,6 +402,7 @@ for REP in $(seq 1 "$REPS"); do
   echo "bench: repetition $REP of $REPS"
   load_note "repetition $REP"
   repetition
+  presence_block
 done
 # the descriptor limit: 19,900 held, the next refused, the server unharmed
 REP=1

@@ -1,13 +1,14 @@
 # bench/seed.sh, sourced by bench/run.sh and bench/profile.sh: hubbub's data for
 # a benchmark. Needs HB (the binary), SEED (a new data directory), TOKENS (a
-# file), TMP and MAXCONN; creates one org, plugin and API token (API_TOKEN) and
+# file), TMP and MAXCONN; creates one org, plugin ($TMP/plugin.json: its id,
+# organization and signing secret, for the presence rows) and API token (API_TOKEN) and
 # 20 rooms, one line "event_id session_id connection_token" each in $TOKENS
 # (EV0, SE0: the first), and $TMP/hubbub.json, the bench configuration.
 # Returns non-zero, having said why, if the CLI fails.
 # shellcheck shell=bash
 "$HB" init --data "$SEED" >/dev/null || return 1
 "$HB" org create bench --data "$SEED" --json >/dev/null || return 1
-"$HB" plugin create --org bench p --data "$SEED" --json >/dev/null || return 1
+"$HB" plugin create --org bench p --data "$SEED" --json > "$TMP/plugin.json" || return 1
 API_TOKEN=$("$HB" token create --org bench --plugin p --data "$SEED" --json | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
 [ -n "$API_TOKEN" ] || { echo "bench: no API token"; return 1; }
 : > "$TOKENS"

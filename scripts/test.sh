@@ -38,6 +38,9 @@ step "unit tests (ASan+UBSan)" 900 ctest --test-dir build-asan --output-on-failu
 step "docs (OpenAPI valid; error codes, routes and config keys match the server)" 120 $(node_suite build/hubbub test/docs/)
 step "end-to-end (release)" 900 $(node_suite build/hubbub test/e2e/)
 step "end-to-end (ASan+UBSan)" 1200 $(node_suite build-asan/hubbub test/e2e/)
+# The e2e suites join 500 connections to one session (both builds); the
+# issue's size, 5,000, on the release build (about 15 s).
+step "presence load: 5,000 connections (release)" 300 env PRESENCE_LOAD_CONNS=5000 $(node_suite build/hubbub test/e2e/21-presence-load.test.mjs)
 if [ -d sdk/js/test ]; then
   step "SDK (release server)" 600 $(node_suite build/hubbub sdk/js/test/)
 fi

@@ -2,7 +2,8 @@
 # scripts/tsan.sh - build with ThreadSanitizer (-DHB_TSAN=ON) and run the
 # end-to-end suites that exercise several I/O threads at once (fan-out
 # across threads, cross-thread inboxes, the Redis broker's thread answering
-# and delivering to them, shutdown, hostile input).
+# and delivering to them, presence between nodes applied on that thread while
+# the I/O threads join and leave, shutdown, hostile input).
 #
 # Any ThreadSanitizer report fails the run: the server exits with 66 on the
 # first report (halt_on_error), the harness's stop() asserts exit code 0 and
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 build=${TSAN_BUILD:-build-tsan}
 case $build in /*) ;; *) build="$PWD/$build" ;; esac
 jobs=${JOBS:-2}
-suites=${TSAN_SUITES:-"test/e2e/05-scopes-fanout.test.mjs test/e2e/06-isolation.test.mjs test/e2e/10-keepalive-shutdown.test.mjs test/e2e/22-cluster-admin.test.mjs test/e2e/31-redis-history.test.mjs test/e2e/40-hostile-isolation.test.mjs test/e2e/40-hostile-ws.test.mjs"}
+suites=${TSAN_SUITES:-"test/e2e/05-scopes-fanout.test.mjs test/e2e/06-isolation.test.mjs test/e2e/10-keepalive-shutdown.test.mjs test/e2e/22-cluster-admin.test.mjs test/e2e/31-redis-history.test.mjs test/e2e/30-redis-presence.test.mjs test/e2e/40-hostile-isolation.test.mjs test/e2e/40-hostile-ws.test.mjs"}
 
 if ! cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DHB_TSAN=ON >/dev/null; then
   echo "tsan: cmake configure failed" >&2

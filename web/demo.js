@@ -6,6 +6,7 @@
  *   reaction  { emoji, from }         floating emoji in every tab
  *   chat      { name, text, color }   the chat
  *   announce  { text }                what the curl panel publishes
+ * and the presence of the session: the live count and who is here.
  */
 (function () {
   'use strict';
@@ -13,6 +14,7 @@
   var MAX_FLOATERS = 60; /* keep the DOM small when someone holds the button down */
   var MAX_EVENT_ROWS = 60;
   var MAX_CHAT_ROWS = 200;
+  var MAX_MEMBER_ROWS = 100; /* a large room shows its count and a sample */
   var EVENT_NAMES = ['reaction', 'chat', 'announce'];
   var COLORS = ['#7c5cff', '#20c4e8', '#ff5f8f', '#2fd47f', '#ffb02e', '#b36bff', '#ff7849', '#3d8bff'];
 
@@ -256,6 +258,34 @@
     for (var i = 0; i < radios.length; i++) radios[i].parentNode.hidden = scopes.indexOf(radios[i].value) < 0;
   }
 
+  /* The people card and the count in the top bar (PubSub.presence.subscribe). */
+  function renderPresence(p) {
+    $('here-count').textContent = String(p.count);
+    $('here').hidden = false;
+    $('presence-count').textContent = String(p.count);
+    var list = $('members');
+    while (list.firstChild) list.firstChild.remove();
+    var mine = PubSub.welcome && PubSub.welcome.user_id;
+    var shown = p.members.slice(0, MAX_MEMBER_ROWS);
+    for (var i = 0; i < shown.length; i++) {
+      var m = shown[i];
+      var info = m.info && typeof m.info === 'object' ? m.info : {};
+      var name = String(info.name || m.userId).slice(0, 32);
+      var li = el('li', m.userId === mine ? 'me' : '');
+      li.dataset.user = m.userId;
+      var av = el('span', 'avatar', name.charAt(0).toUpperCase());
+      av.style.background = hashColor(m.userId);
+      li.appendChild(av);
+      li.appendChild(el('span', 'name', name));
+      if (m.userId === mine) li.appendChild(el('small', null, 'you'));
+      list.appendChild(li);
+    }
+    if (!shown.length) list.appendChild(el('li', 'empty', 'Nobody yet.'));
+    $('presence-note').textContent = shown.length < p.count
+      ? 'Showing ' + shown.length + ' of ' + p.count + ': in a large room the list is a sample, the count is exact.'
+      : 'Everyone with this room open, live: a tab that closes leaves within a second.';
+  }
+
   function short(id) {
     return id ? id.slice(0, 8) + '…' : '?';
   }
@@ -315,6 +345,8 @@
       toast('📣 ' + String(data.text || 'announcement').slice(0, 200), 'published with curl · ' + meta.scope);
       logEvent('announce', meta.scope, data, meta.sentAt);
     });
+
+    PubSub.presence.subscribe(renderPresence);
 
     $('reactions').addEventListener('click', function (ev) {
       var btn = ev.target.closest('button[data-emoji]');

@@ -130,6 +130,20 @@ typedef struct {
                void *ctx);
   /** A page of history, answered later. NULL: history.h answers at once. */
   void (*page)(hb_broker *b, struct hb_io *from, const hb_page_req *req, hb_page_done_fn done, void *ctx);
+  /**
+   * Presence between nodes (presence.h): carry `batch`, this node's changed
+   * holdings (or, `full`, the start of a resync: everything it holds), to
+   * every other node, which applies it with hb_presence_apply(this node's
+   * id, ...) (after hb_presence_drop_node when `full`). Main thread, from
+   * the presence tick, in order. NULL on one node (`local`): then
+   * presence.c records nothing for it. An implementation also sends a
+   * heartbeat at least every presence_interval_ms (receivers call
+   * hb_presence_heartbeat), a goodbye at a graceful stop
+   * (hb_presence_drop_node), calls hb_presence_resync when what it sent may
+   * have been lost, and asks the others to resync when it may have missed
+   * what they sent: docs/scaling.md, "Presence".
+   */
+  void (*presence)(hb_broker *b, const void *batch, size_t len, bool full);
   /** "up", "down", "connecting"...: for /healthz and hubbub_broker_state. */
   const char *(*state)(hb_broker *b);
   /** Every value state() may return, NULL-terminated (the one-hot gauge). */

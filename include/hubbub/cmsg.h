@@ -1,6 +1,7 @@
 /*
  * cmsg.h - the client messages of the room protocol (docs/protocol.md):
- * subscribe, unsubscribe, publish, ping, decoded strictly and bounded.
+ * subscribe, unsubscribe, publish, ping and the presence requests, decoded
+ * strictly and bounded.
  * `data` is forwarded as the original bytes the client sent.
  */
 #ifndef HUBBUB_CMSG_H
@@ -19,6 +20,9 @@ typedef enum {
   HB_CMSG_UNSUBSCRIBE,
   HB_CMSG_PUBLISH,
   HB_CMSG_PING, /* {"type":"ping"} application-level ping, answered by "pong" */
+  HB_CMSG_PRESENCE_SUBSCRIBE,   /* {"type":"presence.subscribe","scope":..}: snapshot, then deltas */
+  HB_CMSG_PRESENCE_UNSUBSCRIBE, /* {"type":"presence.unsubscribe","scope":..} */
+  HB_CMSG_PRESENCE_GET,         /* {"type":"presence.get","scope":..,"cursor":..,"limit":n}: one page */
 } hb_cmsg_type;
 
 typedef struct {
@@ -28,7 +32,11 @@ typedef struct {
   char id[HB_MAX_REQUEST_ID_BYTES + 1];
   uint8_t event_name_len;
   char event_name[HB_MAX_EVENT_NAME_BYTES + 1];
-  hb_scope scope;   /* publish only; default HB_SCOPE_SESSION */
+  hb_scope scope;   /* publish and presence.*; default HB_SCOPE_SESSION */
+  /* presence.get: the page after this position (its `cursor`; 0: from the
+   * first member) and at most this many members (0: presence_list_max). */
+  uint64_t cursor;
+  uint32_t limit;
   /* publish only: the exact bytes of `data`. Points into the decoded input
    * buffer, or into `data_owned` when the original bytes could not be
    * located (then it is jansson's compact re-serialisation). */

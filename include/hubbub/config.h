@@ -52,6 +52,11 @@ typedef struct {
   int max_recover_messages;  /* a reconnect replays at most this many */
   int history_persist;       /* single node: keep history in DATA/history.db across restarts (0/1) */
   int idempotency_ttl_s;     /* how long an Idempotency-Key is remembered */
+  /* Presence (docs/protocol.md, "Presence"). */
+  bool presence;             /* kept and served (default); false: no member is counted, presence requests are unknown */
+  int presence_interval_ms;  /* at most one presence message per channel per this */
+  int presence_list_max;     /* members per snapshot by default; joins + leaves per message at most */
+  int presence_ttl_s;        /* several nodes: a silent node's members expire after this */
   char log_format[8]; /* "text" or "json" (log.h) */
   bool access_log;    /* one line per HTTP request, whatever log_level says */
   /* Origins whose pages may call the HTTP API from a browser (CORS), space

@@ -16,6 +16,7 @@
 
 #include "hubbub/errors.h"
 #include "hubbub/json.h"
+#include "hubbub/limits.h"
 #include "hubbub/uuid.h"
 
 /** A required event name at obj[key] into out (HB_MAX_EVENT_NAME_BYTES + 1). */
@@ -46,6 +47,18 @@ bool hb_field_idempotency_key_valid(const char *s, size_t n);
 hb_err hb_field_idempotency_key(json_t *obj, char *out, uint8_t *len, hb_error *err);
 /** The same in a jscan-accepted text; false when present but not a plain valid key (the tree path decides). */
 bool hb_field_plain_idempotency_key(const char *p, size_t n, size_t obj, char *out, uint8_t *len);
+
+/* The presence `info` object (a connection token's claim, a connection-token
+ * request's field): public user info, kept and forwarded as compact JSON. */
+typedef enum { HB_INFO_OK, HB_INFO_NOT_OBJECT, HB_INFO_TOO_LARGE } hb_info_status;
+/** `v` (NULL: absent, *len 0) as compact JSON into out; over
+ * HB_MAX_PRESENCE_INFO_BYTES is HB_INFO_TOO_LARGE. */
+hb_info_status hb_field_info(json_t *v, char out[HB_MAX_PRESENCE_INFO_BYTES], uint16_t *len);
+
+/** A presence page cursor (HTTP `cursor`, presence.get's `cursor`): 1 to
+ * HB_MAX_PRESENCE_CURSOR_BYTES decimal digits, no leading zero, a value
+ * that fits 64 bits. */
+bool hb_field_presence_cursor(const char *s, size_t n, uint64_t *out);
 
 /** In a jscan-accepted text: the `data` member of the object at `obj`, an
  * object within max_data_bytes. */

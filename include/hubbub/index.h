@@ -32,7 +32,9 @@ typedef struct hb_sub {
 } hb_sub;
 
 /* Called when this thread gains its first subscriber on a channel (on=true)
- * or loses its last (on=false): the broker's interest routing hangs off it. */
+ * or loses its last (on=false): the broker's interest routing hangs off it.
+ * Subscriptions to reserved names (starting with '$': presence topics) do
+ * not count: the broker never carries them. */
 typedef void (*hb_index_interest_cb)(void *ud, const hb_chan_key *chan, bool on);
 
 typedef struct {
@@ -68,7 +70,9 @@ size_t hb_index_foreach(hb_index *ix, const hb_chan_key *chan, const char *name,
 
 /**
  * Visit every local subscriber of `chan`, whatever the names it subscribed
- * to, each connection once (a gap notice). Same rules as hb_index_foreach.
+ * to (reserved ones aside: a presence observer subscribed to no event is
+ * not visited), each connection once (a gap notice). Same rules as
+ * hb_index_foreach.
  */
 size_t hb_index_foreach_chan(hb_index *ix, const hb_chan_key *chan, void (*fn)(struct hb_conn *conn, void *ud),
                              void *ud);

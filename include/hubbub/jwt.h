@@ -8,6 +8,8 @@
  *   sub      user id, string (required, 1..HB_MAX_USER_ID_BYTES)
  *   scopes   array of "session" | "event" | "organization" (default ["session"])
  *   exp      required; iat, nbf optional (NumericDate, seconds)
+ *   info     optional JSON object: public user info shown in presence, kept
+ *            as compact JSON of at most HB_MAX_PRESENCE_INFO_BYTES
  * The header must say {"alg":"HS256"}: "none" and every other algorithm are
  * refused before any signature work (no algorithm confusion). A `kid`
  * (RFC 7515 4.1.4) names which of the plugin's signing secrets signed it:
@@ -30,6 +32,8 @@ typedef struct {
   char user_id[HB_MAX_USER_ID_BYTES + 1];
   hb_scope_set scopes;
   int64_t iat, exp, nbf; /* iat and nbf 0 when absent */
+  uint16_t info_len;     /* 0: no info claim */
+  char info[HB_MAX_PRESENCE_INFO_BYTES]; /* the info claim's object as compact JSON (not NUL-terminated) */
   /* Minting: the kid to put in the header ("" = none). Verifying with
    * hb_jwt_verify_keys: the kid of the secret that matched (also when the
    * token named none); "" after hb_jwt_verify. */

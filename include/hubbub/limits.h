@@ -117,6 +117,42 @@
 #define HB_MAX_HISTORY_PAGE 1000            /* GET /api/v1/history: most messages per answer */
 #define HB_DEFAULT_HISTORY_PAGE 100
 
+/* --- presence (docs/protocol.md, "Presence") ----------------------------- */
+/* Presence messages per channel: at most one per this interval, carrying the
+ * joins and leaves since the last one (config presence_interval_ms). */
+#define HB_DEFAULT_PRESENCE_INTERVAL_MS 1000
+#define HB_CONFIG_MIN_PRESENCE_INTERVAL_MS 50
+#define HB_CONFIG_MAX_PRESENCE_INTERVAL_MS 60000
+/* Members in a snapshot or page by default, and joins + leaves listed in one
+ * presence message at most (config presence_list_max): what a room of
+ * 100,000 sends its observers stays this small. */
+#define HB_DEFAULT_PRESENCE_LIST_MAX 100
+#define HB_MAX_PRESENCE_PAGE 1000 /* a page asked for with `limit`, and presence_list_max's upper bound */
+/* Several nodes: a node that stopped refreshing its members (dead, or cut
+ * off from Redis) has them expire after this long (config presence_ttl_s). */
+#define HB_DEFAULT_PRESENCE_TTL_S 30
+#define HB_CONFIG_MIN_PRESENCE_TTL_S 3
+#define HB_CONFIG_MAX_PRESENCE_TTL_S 3600
+/* The `info` claim of a connection token (public user info shown to the
+ * room), as compact JSON. */
+#define HB_MAX_PRESENCE_INFO_BYTES 1024
+#define HB_PRESENCE_SHARDS 64    /* locks over the presence table (presence.c) */
+#define HB_PRESENCE_TICK_MS 25   /* how often due channels are looked for (main thread) */
+/* Several nodes: what one node tells the others goes in pieces of at most
+ * this (whole records), so that a resync of 100,000 members is many
+ * messages, none near Redis's limits on one client's output. */
+#define HB_PRESENCE_REPLICATE_CHUNK_BYTES 65536
+/* Several nodes: at most one warning per this long about presence messages
+ * Redis refused or that could not be read (the metrics count them all). */
+#define HB_RPRESENCE_WARN_MS 10000
+/* A node heard from that this node does not count is asked for a resync at
+ * most once per this many heartbeats (its answer is on the way). */
+#define HB_RPRESENCE_ASK_EVERY_BEATS 4
+/* Presence messages waiting to be written to Redis at most; past it changes
+ * are dropped and a resync follows once Redis has caught up. */
+#define HB_RPRESENCE_MAX_UNSENT_BYTES (32 * 1024 * 1024)
+#define HB_MAX_PRESENCE_CURSOR_BYTES 20 /* a page cursor: the decimal digits of a 64-bit position */
+
 /* --- output and backpressure --------------------------------------------- */
 #define HB_DEFAULT_MAX_OUTPUT_BYTES (1024 * 1024) /* queued, per connection */
 #define HB_MAX_IOV 64 /* frames handed to one writev */

@@ -22,6 +22,10 @@ typedef struct {
   uint8_t pad[3];
 } hb_chan_key;
 
+/** A hash of the key's bytes (FNV-1a): which shard of a per-channel table
+ * (history.c, presence.c) holds it. */
+uint32_t hb_chan_key_hash(const hb_chan_key *k);
+
 /** Build the key of channel `level` for the room (org, plugin, event, session). */
 void hb_chan_key_make(hb_chan_key *k, hb_scope level, const hb_uuid *org, const hb_uuid *plugin,
                       const hb_uuid *event, const hb_uuid *session);

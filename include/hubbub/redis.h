@@ -15,6 +15,9 @@ typedef struct {
   int history_size;      /* messages kept per channel stream (0: none) */
   int history_ttl_s;     /* none older is replayed */
   int idempotency_ttl_s; /* how long Redis keeps an Idempotency-Key's answer */
+  int presence_interval_ms; /* presence between nodes (rpresence.h): heartbeats at least this often, */
+  int presence_ttl_s;       /* and at least three per presence_ttl_s */
+  bool presence;            /* false (presence: false): no presence between nodes */
 } hb_redis_opts;
 
 /**

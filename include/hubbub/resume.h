@@ -45,6 +45,9 @@ void hb_resume_epoch_hex(uint64_t epoch, char out[HB_EPOCH_HEX_DIGITS]);
 
 /** Parse a resume string strictly (the format above, nothing else). */
 bool hb_resume_parse(const char *s, size_t len, hb_pos out[HB_SCOPE__COUNT]);
+/** An offset as the resume string writes it: decimal, no sign, no leading
+ * zero (one spelling per number), fitting 64 bits. */
+bool hb_resume_parse_offset(const char *s, size_t n, uint64_t *out);
 /** Append the resume string of three positions (indexed by hb_scope). */
 void hb_resume_format(hb_strbuf *sb, const hb_pos pos[HB_SCOPE__COUNT]);
 

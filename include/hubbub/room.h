@@ -1,7 +1,8 @@
 /*
  * room.h - the v1 room protocol on an open WebSocket: who a connection is
  * (its room, scopes, token expiry), its subscriptions, and the messages
- * welcome, subscribe, unsubscribe, publish, ping (docs/protocol.md).
+ * welcome, subscribe, unsubscribe, publish, ping, and the presence
+ * requests (docs/protocol.md).
  *
  * A room is (organization, plugin, event, session) from the signed
  * connection token; each I/O thread keeps one shared copy of a room's key
@@ -29,22 +30,25 @@ typedef struct hb_room hb_room;
  * What a re-check after a credential reload needs (hb_room_recheck) is
  * kept compactly: the room key holds the organization and plugin; the user
  * id as its 64-bit hash, the kid as its 32-bit hash, iat and exp as 32-bit
- * Unix seconds (until 2106; later values are kept as UINT32_MAX). */
+ * Unix seconds (until 2106; later values are kept as UINT32_MAX); the
+ * counters and the presence it observes share one 32-bit unit. */
 typedef struct hb_peer {
   hb_ws ws;          /* first: the WebSocket glue's state (ws.h) */
   hb_room *room;
+  struct hb_presence_member *presence; /* its membership of its session and event (presence.h) */
   hb_list subs;      /* hb_sub.conn_link (index.h) */
   hb_bucket bucket;  /* publish rate limit (conn_publish_rate/burst) */
   uint64_t user_hash; /* hb_auth_user_hash of the token's sub */
   uint32_t iat;       /* the token's iat (0 = none) */
   uint32_t exp;       /* the token's exp (0 = none) */
   uint32_t kid_hash;  /* hb_auth_kid_hash of the secret that verified the token */
-  unsigned nsubs : 17;        /* <= HB_CONFIG_MAX_SUBSCRIPTIONS */
-  unsigned scopes : 4;        /* hb_scope_set the token allows */
+  unsigned nsubs : 17;        /* event names subscribed (<= HB_CONFIG_MAX_SUBSCRIPTIONS) */
+  unsigned scopes : 3;        /* hb_scope_set the token allows */
   unsigned rate_strikes : 10; /* publishes refused in a row (< HB_RATE_STRIKES_BEFORE_CLOSE) */
+  unsigned observing : 2;     /* hb_scope_set: the presence it subscribed to (session, event) */
 } hb_peer;
 
-_Static_assert(HB_SCOPE__COUNT <= 4, "hb_peer.scopes");
+_Static_assert(HB_SCOPE__COUNT <= 3, "hb_peer.scopes");
 _Static_assert(HB_RATE_STRIKES_BEFORE_CLOSE < (1 << 10), "hb_peer.rate_strikes");
 _Static_assert(HB_CONFIG_MAX_SUBSCRIPTIONS < (1 << 17), "hb_peer.nsubs");
 

@@ -26,6 +26,7 @@ bool hb_router_path_uuid(const hb_http_req *req, hb_uuid *out);
 void hb_api_publish(hb_conn *c, hb_http_req *req);
 void hb_api_publish_batch(hb_conn *c, hb_http_req *req);
 void hb_api_history(hb_conn *c, hb_http_req *req);
+void hb_api_presence(hb_conn *c, hb_http_req *req);
 void hb_api_connection_tokens(hb_conn *c, hb_http_req *req);
 void hb_api_room_socket(hb_conn *c, hb_http_req *req);
 void hb_api_healthz(hb_conn *c, hb_http_req *req);

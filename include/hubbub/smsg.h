@@ -30,7 +30,7 @@ typedef struct {
   const char *user_id;
   hb_scope_set scopes;
   int64_t expires_at; /* unix seconds */
-  size_t max_message_bytes, max_data_bytes, max_subscriptions;
+  size_t max_message_bytes, max_data_bytes, max_subscriptions, presence_list_max;
   int ping_interval_ms;
   /* The event names subscribed at the upgrade, comma-separated (valid names:
    * no escaping needed), or NULL: then the field is left out. */
@@ -59,6 +59,27 @@ void hb_smsg_event_open(hb_strbuf *sb, const char *event_name, size_t event_name
                         const char *message_id, int64_t sent_at_ms);
 void hb_smsg_event_close(hb_strbuf *sb, uint64_t offset);
 
+/* --- presence (docs/protocol.md, "Presence") --- */
+
+/** One member: {"user_id":..} with ,"info":<info> when info_len > 0 (info
+ * is compact JSON, written as is). */
+void hb_smsg_presence_member(hb_strbuf *sb, const char *user, size_t user_len, const char *info, size_t info_len);
+/**
+ * The fields of a page of members, without braces (the HTTP answer and the
+ * snapshot message share them): "scope":..,"version":v,"count":n,
+ * "members":<members, a JSON array>,"truncated":b and, when truncated,
+ * "cursor":"<cursor>".
+ */
+void hb_smsg_presence_page(hb_strbuf *sb, hb_scope scope, uint64_t version, uint32_t count, const char *members,
+                           size_t members_len, bool truncated, uint64_t cursor);
+/** {"type":"presence.snapshot","id":..,<the page's fields>}. */
+void hb_smsg_presence_snapshot(hb_strbuf *sb, const char *id, size_t id_len, hb_scope scope, uint64_t version,
+                               uint32_t count, const char *members, size_t members_len, bool truncated,
+                               uint64_t cursor);
+/** {"type":"presence.delta","scope":..,"version":v,"count":n,"joins":<array
+ * of members>,"leaves":<array of user ids>,"truncated":b}. */
+void hb_smsg_presence_delta(hb_strbuf *sb, hb_scope scope, uint64_t version, uint32_t count, const char *joins,
+                            size_t joins_len, const char *leaves, size_t leaves_len, bool truncated);
 /**
  * A gap notice: {"type":"gap","scope":..,"epoch":"<hex>","offset":n,"reason":..}.
  * Messages of that scope's channel up to `offset` of `epoch` that the

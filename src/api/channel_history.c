@@ -20,48 +20,13 @@
 #include <string.h>
 
 #include "hubbub/alloc.h"
+#include "hubbub/channel_query.h"
 #include "hubbub/event_name.h"
 #include "hubbub/history.h"
 #include "hubbub/io.h"
 #include "hubbub/publish.h"
 #include "hubbub/router.h"
 #include "hubbub/smsg.h"
-
-static void refuse(hb_conn *c, hb_err err, const char *msg) {
-  hb_error e;
-  hb_error_set(&e, err, NULL, "%s", msg);
-  hb_http_respond_error(c, &e, NULL, false);
-}
-
-/* A decimal query parameter within [lo, hi]; *out keeps its default when absent. */
-static bool uint_param(const char *url, const char *name, uint64_t lo, uint64_t hi, uint64_t *out) {
-  char s[24];
-  ssize_t n = hb_http_query_param(url, name, s, sizeof s);
-  if (n == 0) return true;
-  if (n < 0) return false;
-  char *end;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (*end || s[0] < '0' || s[0] > '9' || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
-static bool uuid_param(hb_conn *c, const char *url, const char *name, hb_uuid *out) {
-  char s[HB_UUID_STR_BYTES + 1];
-  ssize_t n = hb_http_query_param(url, name, s, sizeof s);
-  char msg[96];
-  if (n == 0) {
-    snprintf(msg, sizeof msg, "%s is required for this scope", name);
-    refuse(c, HB_E_MISSING_FIELD, msg);
-    return false;
-  }
-  if (n < 0 || !hb_uuid_parse(s, (size_t)n, out)) {
-    snprintf(msg, sizeof msg, "%s is not a UUID", name);
-    refuse(c, HB_E_INVALID_UUID, msg);
-    return false;
-  }
-  return true;
-}
 
 typedef struct {
   char name[HB_MAX_EVENT_NAME_BYTES + 1];
@@ -119,26 +84,19 @@ static void on_page(void *ctx, hb_page_result *r) {
 
 void hb_api_history(hb_conn *c, hb_http_req *req) {
   const hb_principal *who = hb_router_principal(req);
-  char sc[16];
-  ssize_t n = hb_http_query_param(req->url, "scope", sc, sizeof sc);
   hb_scope scope;
-  if (n == 0) return refuse(c, HB_E_MISSING_FIELD, "scope is required (session, event or organization)");
-  if (n < 0 || !hb_scope_parse(sc, (size_t)n, &scope)) return refuse(c, HB_E_INVALID_SCOPE, "scope must be session, event or organization");
   hb_uuid event, session;
-  memset(&event, 0, sizeof event);
-  memset(&session, 0, sizeof session);
-  if (scope != HB_SCOPE_ORGANIZATION && !uuid_param(c, req->url, "event_id", &event)) return;
-  if (scope == HB_SCOPE_SESSION && !uuid_param(c, req->url, "session_id", &session)) return;
+  if (!hb_channel_query_scope(c, req, &scope, &event, &session)) return;
   name_filter f;
   ssize_t fl = hb_http_query_param(req->url, "eventName", f.name, sizeof f.name);
   if (fl < 0 || (fl > 0 && !hb_event_name_valid(f.name, (size_t)fl)))
-    return refuse(c, HB_E_INVALID_EVENT_NAME, "eventName must be 1-128 characters of A-Z a-z 0-9 - _ . : / @");
+    return hb_channel_query_refuse(c, HB_E_INVALID_EVENT_NAME, "eventName must be 1-128 characters of A-Z a-z 0-9 - _ . : / @");
   f.len = (size_t)fl;
   uint64_t since = 0, limit = HB_DEFAULT_HISTORY_PAGE;
-  if (!uint_param(req->url, "since", 0, UINT64_MAX, &since))
-    return refuse(c, HB_E_INVALID_VALUE, "since must be an offset (a decimal number)");
-  if (!uint_param(req->url, "limit", 1, HB_MAX_HISTORY_PAGE, &limit))
-    return refuse(c, HB_E_INVALID_VALUE, "limit must be 1 to " HB_STR(HB_MAX_HISTORY_PAGE));
+  if (!hb_channel_query_uint(req->url, "since", 0, UINT64_MAX, &since))
+    return hb_channel_query_refuse(c, HB_E_INVALID_VALUE, "since must be an offset (a decimal number)");
+  if (!hb_channel_query_uint(req->url, "limit", 1, HB_MAX_HISTORY_PAGE, &limit))
+    return hb_channel_query_refuse(c, HB_E_INVALID_VALUE, "limit must be 1 to " HB_STR(HB_MAX_HISTORY_PAGE));
 
   /* The channel is the API token's organization and plugin: never another's. */
   hb_chan_key chan;

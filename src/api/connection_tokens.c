@@ -40,6 +40,8 @@ void hb_api_connection_tokens(hb_conn *c, hb_http_req *req) {
   snprintf(cl.kid, sizeof cl.kid, "%s", kid);
   cl.iat = (int64_t)time(NULL);
   cl.exp = cl.iat + ct.ttl_s;
+  cl.info_len = ct.info_len;
+  memcpy(cl.info, ct.info, ct.info_len);
   char *tok = hb_jwt_mint(&cl, secret, strlen(secret));
   memset(secret, 0, sizeof secret);
   hb_strbuf sb = HB_STRBUF_INIT;

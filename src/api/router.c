@@ -40,6 +40,7 @@ static const route routes[] = {
     {"/api/v1/publish", M_POST, R_AUTH | R_JSON | R_CORS, hb_api_publish, "POST"},
     {"/api/v1/pub_subs/batch", M_POST, R_AUTH | R_JSON | R_BATCH | R_CORS, hb_api_publish_batch, "POST"},
     {"/api/v1/history", M_GET, R_AUTH | R_CORS, hb_api_history, "GET"},
+    {"/api/v1/presence", M_GET, R_AUTH | R_CORS, hb_api_presence, "GET"},
     {"/api/v1/connection_tokens", M_POST, R_AUTH | R_JSON | R_CORS, hb_api_connection_tokens, "POST"},
     {"/api/v1/ws", M_GET, R_WS, hb_api_room_socket, "GET"},
     {"/healthz", M_GET | M_HEAD, R_CORS, hb_api_healthz, "GET, HEAD"},

@@ -21,6 +21,7 @@
 
 #include "hubbub/alloc.h"
 #include "hubbub/b64url.h"
+#include "hubbub/field.h"
 #include "hubbub/json.h"
 #include "hubbub/user_id.h"
 #include "hubbub/strbuf.h"
@@ -156,6 +157,10 @@ char *hb_jwt_mint(const hb_conn_claims *c, const char *key, size_t key_len) {
   }
   hb_strbuf_addf(&payload, "],\"iat\":%lld,\"exp\":%lld", (long long)c->iat, (long long)c->exp);
   if (c->nbf) hb_strbuf_addf(&payload, ",\"nbf\":%lld", (long long)c->nbf);
+  if (c->info_len) {
+    hb_strbuf_addstr(&payload, ",\"info\":");
+    hb_strbuf_add(&payload, c->info, c->info_len);
+  }
   hb_strbuf_addch(&payload, '}');
 
   if (c->kid[0]) {
@@ -283,6 +288,19 @@ static hb_err date_claim(json_t *payload, const char *name, bool required, int64
   return HB_OK;
 }
 
+/* The optional info claim (docs/protocol.md, "Presence"). */
+static hb_err info_claim(json_t *v, hb_conn_claims *out, hb_error *err) {
+  switch (hb_field_info(v, out->info, &out->info_len)) {
+  case HB_INFO_OK: return HB_OK;
+  case HB_INFO_NOT_OBJECT:
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL, "the token's info claim is not a JSON object");
+  case HB_INFO_TOO_LARGE:
+    return hb_error_set(err, HB_E_INVALID_TOKEN, NULL,
+                        "the token's info claim is over " HB_STR(HB_MAX_PRESENCE_INFO_BYTES) " bytes as compact JSON");
+  }
+  return HB_E_INVALID_TOKEN;
+}
+
 static hb_err claims_from(json_t *p, hb_conn_claims *out, hb_error *err) {
   hb_err e;
   if ((e = uuid_claim(p, "organization_id", &out->org, err))) return e;
@@ -326,8 +344,9 @@ static hb_err claims_from(json_t *p, hb_conn_claims *out, hb_error *err) {
   if ((e = date_claim(p, "exp", true, &out->exp, err))) return e;
   if ((e = date_claim(p, "iat", false, &out->iat, err))) return e;
   if ((e = date_claim(p, "nbf", false, &out->nbf, err))) return e;
-  return HB_OK;
+  return info_claim(json_object_get(p, "info"), out, err);
 }
+
 
 /* --- peek and verify ------------------------------------------------------ */
 

@@ -60,6 +60,10 @@ void hb_config_defaults(hb_config *c) {
   c->max_recover_messages = HB_DEFAULT_MAX_RECOVER_MESSAGES;
   c->history_persist = 1;
   c->idempotency_ttl_s = HB_DEFAULT_IDEMPOTENCY_TTL_S;
+  c->presence = true;
+  c->presence_interval_ms = HB_DEFAULT_PRESENCE_INTERVAL_MS;
+  c->presence_list_max = HB_DEFAULT_PRESENCE_LIST_MAX;
+  c->presence_ttl_s = HB_DEFAULT_PRESENCE_TTL_S;
   snprintf(c->log_format, sizeof c->log_format, "%s", HB_DEFAULT_LOG_FORMAT);
 }
 
@@ -150,6 +154,10 @@ static const field fields[] = {
     INT(max_recover_messages, 0, HB_CONFIG_MAX_RECOVER_MESSAGES),
     INT(history_persist, 0, 1),
     INT(idempotency_ttl_s, 1, HB_CONFIG_MAX_IDEMPOTENCY_TTL_S),
+    BOOL(presence),
+    INT(presence_interval_ms, HB_CONFIG_MIN_PRESENCE_INTERVAL_MS, HB_CONFIG_MAX_PRESENCE_INTERVAL_MS),
+    INT(presence_list_max, 1, HB_MAX_PRESENCE_PAGE),
+    INT(presence_ttl_s, HB_CONFIG_MIN_PRESENCE_TTL_S, HB_CONFIG_MAX_PRESENCE_TTL_S),
     STR(log_format),
     BOOL(access_log),
     STR(cors_allowed_origins),

@@ -27,6 +27,7 @@ static const hb_broker_ops local_ops = {
     .join = NULL,     /* history.c is this process's: the room protocol reads it at once */
     .live = NULL,     /* a subscription is live as soon as it is in the index */
     .page = NULL,
+    .presence = NULL, /* one node: presence.c counts everyone itself */
     .state = local_state,
     .states = local_states,
     .healthy = local_healthy,

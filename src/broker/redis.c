@@ -70,6 +70,7 @@
 #include "hubbub/rclient.h"
 #include "hubbub/redis.h"
 #include "hubbub/resume.h"
+#include "hubbub/rpresence.h"
 #include "hubbub/smsg.h"
 #include "hubbub/strbuf.h"
 #include "hubbub/uuid.h"
@@ -301,6 +302,7 @@ struct rbroker {
   uv_timer_t tick;
   bool stopping;
   hb_rclient *cmd, *sub;
+  hb_rpresence *presence; /* presence between nodes: links of its own on this loop */
   bool was_up;
   char run_id[RUN_ID_BYTES + 1];
   char sha[SCRIPT__COUNT][41];
@@ -1420,6 +1422,10 @@ static void stop_job(void *ctx, void *arg) {
   hb_rclient_stop(rb->cmd);
   hb_rclient_stop(rb->sub);
   rb->cmd = rb->sub = NULL;
+  /* Its goodbye still goes out (the I/O threads are gone: every member of
+   * this node has left); the loop runs until its links are closed. */
+  hb_rpresence_stop(rb->presence);
+  rb->presence = NULL;
   sync_states(rb);
   waiter *w, *wt;
   HASH_ITER(hh, rb->waiters, w, wt) waiter_finish(rb, w, HB_E_SHUTTING_DOWN);
@@ -1431,6 +1437,7 @@ static void thread_main(void *arg) {
   rbroker *rb = arg;
   hb_rclient_start(rb->cmd);
   hb_rclient_start(rb->sub);
+  if (rb->presence) hb_rpresence_start(rb->presence);
   uv_run(&rb->loop, UV_RUN_DEFAULT);
 }
 
@@ -1480,6 +1487,21 @@ static int redis_start(hb_broker *b) {
   uv_timer_start(&rb->tick, on_tick, HB_REDIS_TICK_MS, HB_REDIS_TICK_MS);
   rb->cmd = new_link(rb, "commands", false);
   rb->sub = new_link(rb, "subscribe", true);
+  /* Heartbeats every presence_interval_ms, and at least three per TTL, so
+   * that one late heartbeat never expires a live node. */
+  uint32_t beat = (uint32_t)(rb->opts.presence_interval_ms > 0 ? rb->opts.presence_interval_ms
+                                                                 : HB_DEFAULT_PRESENCE_INTERVAL_MS);
+  uint32_t ttl_ms = (uint32_t)(rb->opts.presence_ttl_s > 0 ? rb->opts.presence_ttl_s : HB_DEFAULT_PRESENCE_TTL_S) * 1000;
+  if (beat > ttl_ms / 3) beat = ttl_ms / 3;
+  hb_rpresence_config pc = {
+      .host = rb->host,
+      .port = rb->port,
+      .user = rb->user,
+      .password = rb->password,
+      .db = rb->db,
+      .heartbeat_ms = beat,
+  };
+  if (rb->opts.presence) rb->presence = hb_rpresence_new(&rb->loop, &pc);
   if (uv_thread_create(&rb->thread, thread_main, rb) != 0) return -1;
   rb->thread_started = true;
   /* Give Redis a moment so a node that starts with the cluster is ready
@@ -1581,6 +1603,30 @@ static void redis_page(hb_broker *b, hb_io *from, const hb_page_req *req, hb_pag
   hb_inbox_post(&rb->inbox, waiter_job, w);
 }
 
+/* This node's presence changes, to its links on the Redis thread (in order:
+ * the inbox keeps it). */
+typedef struct {
+  size_t len;
+  bool full;
+  char batch[];
+} presence_msg;
+
+static void presence_job(void *ctx, void *arg) {
+  rbroker *rb = ctx;
+  presence_msg *pm = arg;
+  if (rb && !rb->stopping && rb->presence) hb_rpresence_send(rb->presence, pm->batch, pm->len, pm->full);
+  hb_free(pm);
+}
+
+static void redis_presence(hb_broker *b, const void *batch, size_t len, bool full) {
+  rbroker *rb = (rbroker *)b;
+  presence_msg *pm = hb_malloc(sizeof *pm + len);
+  pm->len = len;
+  pm->full = full;
+  if (len) memcpy(pm->batch, batch, len);
+  hb_inbox_post(&rb->inbox, presence_job, pm);
+}
+
 /* Every value redis_state returns, for hubbub_broker_state. */
 static const char *const state_names[] = {"down", "connecting", "up", "backoff", NULL};
 
@@ -1604,6 +1650,8 @@ static void redis_stop(hb_broker *b) {
     /* start() failed before the thread ran: close the handles here. */
     if (rb->cmd) hb_rclient_stop(rb->cmd);
     if (rb->sub) hb_rclient_stop(rb->sub);
+    hb_rpresence_stop(rb->presence);
+    rb->presence = NULL;
     uv_close((uv_handle_t *)&rb->tick, NULL);
     hb_inbox_close(&rb->inbox, NULL);
     uv_run(&rb->loop, UV_RUN_DEFAULT);
@@ -1642,6 +1690,7 @@ static const hb_broker_ops redis_ops = {
     .join = redis_join,
     .live = redis_live,
     .page = redis_page,
+    .presence = redis_presence,
     .state = redis_state,
     .states = state_names,
     .healthy = redis_healthy,

@@ -37,6 +37,8 @@
 #include "hubbub/alloc.h"
 #include "hubbub/config.h"
 #include "hubbub/dump.h"
+#include "hubbub/field.h"
+#include "hubbub/json.h"
 #include "hubbub/jwt.h"
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
@@ -1163,6 +1165,16 @@ static int cmd_conn_token_create(const command *cmd, const args *a, hb_store *s)
     if (errno || end == ttl_s || *end || ttl < 1 || ttl > HB_CONN_TOKEN_MAX_TTL_S)
       return usage_error("--ttl must be 1 to %d seconds", HB_CONN_TOKEN_MAX_TTL_S);
   }
+  const char *info = get_opt(a, "info");
+  if (info) {
+    hb_error je;
+    json_t *j = hb_json_load(info, strlen(info), &je);
+    hb_info_status st = j ? hb_field_info(j, c.info, &c.info_len) : HB_INFO_NOT_OBJECT;
+    json_decref(j);
+    if (st == HB_INFO_NOT_OBJECT) return usage_error("--info must be a JSON object, e.g. '{\"name\":\"Ada\"}'");
+    if (st == HB_INFO_TOO_LARGE)
+      return usage_error("--info must be at most %d bytes as compact JSON", HB_MAX_PRESENCE_INFO_BYTES);
+  }
   if ((rc = find_org(s, get_opt(a, "org"), &org)) != 0) return rc;
   /* find_plugin wipes the secret; this command needs it to sign. */
   rc = hb_store_plugin_find(s, &org.id, get_opt(a, "plugin"), &p);
@@ -1409,10 +1421,11 @@ static const command commands[] = {
      "Close every open connection of a room on every node (4409 room_closed; the\n"
      "SDK does not reconnect) within a second: one session, or without --session\n"
      "every session of the event. Nothing is refused afterwards.\n" ADMIN_OPTIONS},
-    {"connection-token", "create", "org plugin event session user scopes ttl", "", "org plugin event session", 0,
+    {"connection-token", "create", "org plugin event session user scopes ttl info", "", "org plugin event session", 0,
      NULL, true, cmd_conn_token_create,
      "connection-token create --org ORG --plugin PLUGIN --event UUID --session UUID\n"
-     "               [--user ID] [--scopes session,event,organization] [--ttl SECONDS]",
+     "               [--user ID] [--scopes session,event,organization] [--ttl SECONDS]\n"
+     "               [--info '{\"name\":\"Ada\"}']",
      "Mint a connection token (an HS256 JWT, with the signing secret's kid) for one\n"
      "room client and print it alone on stdout (the expiry goes to stderr; with\n"
      "--json: {\"token\",\"expires_at\"}).\n"
@@ -1420,7 +1433,9 @@ static const command commands[] = {
      "  --event UUID, --session UUID   the room\n"
      "  --user ID         the user (the `sub` claim; default \"cli\")\n"
      "  --scopes LIST     the scopes it may publish to (default: session)\n"
-     "  --ttl SECONDS     1-86400 (default 3600)\n" ADMIN_OPTIONS},
+     "  --ttl SECONDS     1-86400 (default 3600)\n"
+     "  --info JSON       public user info shown in presence (the `info` claim): a JSON\n"
+     "                    object, bounded in size (docs/protocol.md, \"Presence\")\n" ADMIN_OPTIONS},
     {"export", NULL, "out", "include-secrets", "", 0, NULL, true, cmd_export, "export [--include-secrets] [--out FILE]",
      "Print the store as one JSON document (organizations, plugins, API-token hashes,\n"
      "user revocations), to back it up or move it (SQLite to PostgreSQL: `import`).\n"

@@ -44,7 +44,14 @@ static const struct {
     {"unsubscribe", HB_CMSG_UNSUBSCRIBE},
     {"publish", HB_CMSG_PUBLISH},
     {"ping", HB_CMSG_PING},
+    {"presence.subscribe", HB_CMSG_PRESENCE_SUBSCRIBE},
+    {"presence.unsubscribe", HB_CMSG_PRESENCE_UNSUBSCRIBE},
+    {"presence.get", HB_CMSG_PRESENCE_GET},
 };
+
+static bool is_presence(hb_cmsg_type t) {
+  return t == HB_CMSG_PRESENCE_SUBSCRIBE || t == HB_CMSG_PRESENCE_UNSUBSCRIBE || t == HB_CMSG_PRESENCE_GET;
+}
 
 static hb_err cmsg_type(json_t *root, hb_cmsg *out, hb_error *err) {
   json_t *t = json_object_get(root, "type");
@@ -58,7 +65,37 @@ static hb_err cmsg_type(json_t *root, hb_cmsg *out, hb_error *err) {
     }
   }
   return hb_error_set(err, HB_E_UNKNOWN_TYPE, "/type",
-                      "type must be subscribe, unsubscribe, publish or ping");
+                      "type must be subscribe, unsubscribe, publish, ping, presence.subscribe, "
+                      "presence.unsubscribe or presence.get");
+}
+
+/* scope, and for presence.get cursor and limit (docs/protocol.md, "Presence"). */
+static hb_err cmsg_presence(json_t *root, hb_cmsg *out, hb_error *err) {
+  json_t *sc = json_object_get(root, "scope");
+  if (sc) {
+    if (!json_is_string(sc)) return hb_error_set(err, HB_E_INVALID_TYPE, "/scope", "scope must be a string");
+    if (!hb_scope_parse(json_string_value(sc), json_string_length(sc), &out->scope) ||
+        out->scope == HB_SCOPE_ORGANIZATION)
+      return hb_error_set(err, HB_E_INVALID_SCOPE, "/scope", "presence is kept for scope session or event");
+  }
+  json_t *cur = json_object_get(root, "cursor");
+  if (cur && out->type == HB_CMSG_PRESENCE_GET) {
+    /* The cursor of an earlier page: decimal digits (opaque to clients). */
+    const char *s = json_is_string(cur) ? json_string_value(cur) : NULL;
+    size_t n = s ? json_string_length(cur) : 0;
+    if (!s) return hb_error_set(err, HB_E_INVALID_TYPE, "/cursor", "cursor must be a string from an earlier page");
+    if (!hb_field_presence_cursor(s, n, &out->cursor))
+      return hb_error_set(err, HB_E_INVALID_VALUE, "/cursor", "cursor is not one an earlier page gave");
+  }
+  json_t *lim = json_object_get(root, "limit");
+  if (lim && out->type == HB_CMSG_PRESENCE_GET) {
+    if (!json_is_integer(lim)) return hb_error_set(err, HB_E_INVALID_TYPE, "/limit", "limit must be an integer");
+    json_int_t v = json_integer_value(lim);
+    if (v < 1 || v > HB_MAX_PRESENCE_PAGE)
+      return hb_error_set(err, HB_E_INVALID_VALUE, "/limit", "limit must be 1 to " HB_STR(HB_MAX_PRESENCE_PAGE));
+    out->limit = (uint32_t)v;
+  }
+  return HB_OK;
 }
 
 /* The common client message without a tree (see the top of this file);
@@ -83,6 +120,7 @@ static bool cmsg_fast(const char *buf, size_t len, size_t max_data_bytes, hb_cms
   if (t == types) return false;
   out->type = cmsg_types[t].type;
   if (out->type == HB_CMSG_PING) return true;
+  if (is_presence(out->type)) return false; /* rare: the tree reads them */
   if (!hb_json_plain_str(buf, len, root, "eventName", &s, &n) || !hb_event_name_valid(s, n)) return false;
   memcpy(out->event_name, s, n);
   out->event_name[n] = '\0';
@@ -127,6 +165,10 @@ hb_err hb_cmsg_decode_tree(const char *buf, size_t len, size_t max_data_bytes, h
   if ((e = cmsg_id(root, out, err))) goto out;
   if ((e = cmsg_type(root, out, err))) goto out;
   if (out->type == HB_CMSG_PING) goto out;
+  if (is_presence(out->type)) {
+    e = cmsg_presence(root, out, err);
+    goto out;
+  }
   e = hb_field_event_name(root, "eventName", "/eventName", out->event_name, &out->event_name_len, err);
   if (e || out->type != HB_CMSG_PUBLISH) goto out;
   e = hb_field_data(root, "/data", buf, len, data_path, 1, max_data_bytes, &out->data, &out->data_len,

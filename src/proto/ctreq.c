@@ -79,6 +79,16 @@ hb_err hb_ctreq_decode(const char *buf, size_t len, hb_ctreq *out, hb_error *err
     }
     out->ttl_s = (int64_t)v;
   }
+  switch (hb_field_info(json_object_get(root, "info"), out->info, &out->info_len)) {
+  case HB_INFO_OK: break;
+  case HB_INFO_NOT_OBJECT:
+    e = hb_error_set(err, HB_E_INVALID_TYPE, "/info", "info must be a JSON object (the user's public presence info)");
+    goto out;
+  case HB_INFO_TOO_LARGE:
+    e = hb_error_set(err, HB_E_INVALID_VALUE, "/info",
+                     "info must be at most " HB_STR(HB_MAX_PRESENCE_INFO_BYTES) " bytes as compact JSON");
+    goto out;
+  }
 out:
   json_decref(root);
   hb_json_arena_end(&arena);

@@ -8,6 +8,7 @@
 
 #include "hubbub/alloc.h"
 #include "hubbub/event_name.h"
+#include "hubbub/resume.h"
 
 /* A required event name at obj[key]; pointer names it in errors. */
 hb_err hb_field_event_name(json_t *obj, const char *key, const char *pointer, char *out,
@@ -121,4 +122,21 @@ bool hb_field_plain_idempotency_key(const char *p, size_t n, size_t obj, char *o
   out[kn] = '\0';
   *len = (uint8_t)kn;
   return true;
+}
+
+hb_info_status hb_field_info(json_t *v, char out[HB_MAX_PRESENCE_INFO_BYTES], uint16_t *len) {
+  *len = 0;
+  if (!v) return HB_INFO_OK;
+  if (!json_is_object(v)) return HB_INFO_NOT_OBJECT;
+  /* What is measured is what members are sent. json_dumpb returns the size
+   * it needs even when that is more than the buffer holds. */
+  size_t n = json_dumpb(v, out, HB_MAX_PRESENCE_INFO_BYTES, JSON_COMPACT);
+  if (n == 0 || n > HB_MAX_PRESENCE_INFO_BYTES) return HB_INFO_TOO_LARGE;
+  *len = (uint16_t)n;
+  return HB_INFO_OK;
+}
+
+bool hb_field_presence_cursor(const char *s, size_t n, uint64_t *out) {
+  /* A position in a channel's join order, spelled as an offset is. */
+  return n <= HB_MAX_PRESENCE_CURSOR_BYTES && hb_resume_parse_offset(s, n, out);
 }

@@ -121,6 +121,8 @@ void hb_smsg_welcome(hb_strbuf *sb, const hb_welcome *w) {
   add_uint(sb, w->max_data_bytes);
   ADD_LIT(sb, ",\"max_subscriptions\":");
   add_uint(sb, w->max_subscriptions);
+  ADD_LIT(sb, ",\"presence_list_max\":");
+  add_uint(sb, w->presence_list_max);
   ADD_LIT(sb, "}");
   if (w->positions) {
     ADD_LIT(sb, ",\"positions\":{");
@@ -232,3 +234,61 @@ void hb_smsg_epoch(hb_strbuf *sb, uint64_t epoch) {
   hb_strbuf_add(sb, s, sizeof s);
 }
 
+
+/* --- presence ----------------------------------------------------------- */
+
+void hb_smsg_presence_member(hb_strbuf *sb, const char *user, size_t user_len, const char *info, size_t info_len) {
+  ADD_LIT(sb, "{\"user_id\":");
+  hb_strbuf_add_json_str(sb, user, user_len);
+  if (info_len) {
+    ADD_LIT(sb, ",\"info\":");
+    hb_strbuf_add(sb, info, info_len); /* compact JSON, checked when the token was */
+  }
+  hb_strbuf_addch(sb, '}');
+}
+
+void hb_smsg_presence_page(hb_strbuf *sb, hb_scope scope, uint64_t version, uint32_t count, const char *members,
+                           size_t members_len, bool truncated, uint64_t cursor) {
+  ADD_LIT(sb, "\"scope\":\"");
+  hb_strbuf_addstr(sb, hb_scope_name(scope));
+  ADD_LIT(sb, "\",\"version\":");
+  add_uint(sb, version);
+  ADD_LIT(sb, ",\"count\":");
+  add_uint(sb, count);
+  ADD_LIT(sb, ",\"members\":");
+  hb_strbuf_add(sb, members, members_len);
+  if (truncated) {
+    /* A string: opaque to clients, whatever it holds. */
+    ADD_LIT(sb, ",\"truncated\":true,\"cursor\":\"");
+    add_uint(sb, cursor);
+    hb_strbuf_addch(sb, '"');
+  } else {
+    ADD_LIT(sb, ",\"truncated\":false");
+  }
+}
+
+void hb_smsg_presence_snapshot(hb_strbuf *sb, const char *id, size_t id_len, hb_scope scope, uint64_t version,
+                               uint32_t count, const char *members, size_t members_len, bool truncated,
+                               uint64_t cursor) {
+  ADD_LIT(sb, "{\"type\":\"presence.snapshot\"");
+  add_id(sb, id, id_len);
+  hb_strbuf_addch(sb, ',');
+  hb_smsg_presence_page(sb, scope, version, count, members, members_len, truncated, cursor);
+  hb_strbuf_addch(sb, '}');
+}
+
+void hb_smsg_presence_delta(hb_strbuf *sb, hb_scope scope, uint64_t version, uint32_t count, const char *joins,
+                            size_t joins_len, const char *leaves, size_t leaves_len, bool truncated) {
+  ADD_LIT(sb, "{\"type\":\"presence.delta\",\"scope\":\"");
+  hb_strbuf_addstr(sb, hb_scope_name(scope));
+  ADD_LIT(sb, "\",\"version\":");
+  add_uint(sb, version);
+  ADD_LIT(sb, ",\"count\":");
+  add_uint(sb, count);
+  ADD_LIT(sb, ",\"joins\":");
+  hb_strbuf_add(sb, joins, joins_len);
+  ADD_LIT(sb, ",\"leaves\":");
+  hb_strbuf_add(sb, leaves, leaves_len);
+  if (truncated) ADD_LIT(sb, ",\"truncated\":true}");
+  else ADD_LIT(sb, ",\"truncated\":false}");
+}

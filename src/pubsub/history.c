@@ -47,13 +47,7 @@ static uint64_t new_epoch(void) {
   return e;
 }
 
-/* FNV-1a over the key's bytes (it is zero-padded, so bytes are the key). */
-static unsigned shard_of(const hb_chan_key *k) {
-  const unsigned char *p = (const unsigned char *)k;
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < sizeof *k; i++) h = (h ^ p[i]) * 16777619u;
-  return h % HB_HISTORY_SHARDS;
-}
+static unsigned shard_of(const hb_chan_key *k) { return hb_chan_key_hash(k) % HB_HISTORY_SHARDS; }
 
 const hb_history_limits *hb_history_limits_get(void) { return &limits; }
 

@@ -25,6 +25,7 @@ struct hb_topic {
 struct hb_chan {
   hb_chan_key key;
   uint32_t nsubs;
+  uint32_t ninterest; /* subscriptions to names the broker feeds (not '$'-reserved ones) */
   hb_list topics; /* its topics (one per event name subscribed) */
   UT_hash_handle hh;
 };
@@ -41,6 +42,11 @@ static void make_topic_key(topic_key *k, const hb_chan_key *chan, const char *na
   k->name_len = (uint8_t)len;
   memcpy(k->name, name, len);
 }
+
+/* A reserved name ('$', which no client event name can start with): a
+ * presence topic (presence.h), fed by this node's presence table, never by
+ * the broker, so it makes no interest (no Redis subscription). */
+static bool reserved(const char *name, size_t len) { return len && name[0] == '$'; }
 
 static hb_sub *sub_of_link(hb_list *link, unsigned level) {
   return (hb_sub *)((char *)link - offsetof(hb_sub, topic_link) - level * sizeof(hb_list));
@@ -82,7 +88,9 @@ hb_sub *hb_index_subscribe(hb_index *ix, struct hb_conn *conn, const hb_chan_key
     hb_topic *t = topic_get(ix, &k, name, len);
     s->topic[lvl] = t;
     hb_list_insert_tail(&t->subs, &s->topic_link[lvl]);
-    if (t->chan->nsubs++ == 0 && ix->on_interest) ix->on_interest(ix->ud, &t->chan->key, true);
+    t->chan->nsubs++;
+    if (!reserved(name, len) && t->chan->ninterest++ == 0 && ix->on_interest)
+      ix->on_interest(ix->ud, &t->chan->key, true);
   }
   ix->nsubs++;
   return s;
@@ -93,13 +101,14 @@ void hb_index_unsubscribe(hb_index *ix, hb_sub *s) {
     hb_topic *t = s->topic[lvl];
     hb_list_remove(&s->topic_link[lvl]);
     hb_chan *c = t->chan;
+    if (!reserved(t->key.name, t->key.name_len) && --c->ninterest == 0 && ix->on_interest)
+      ix->on_interest(ix->ud, &c->key, false);
     if (hb_list_empty(&t->subs)) {
       HASH_DEL(ix->topics, t);
       hb_list_remove(&t->chan_link);
       hb_free(t);
     }
     if (--c->nsubs == 0) {
-      if (ix->on_interest) ix->on_interest(ix->ud, &c->key, false);
       HASH_DEL(ix->chans, c);
       hb_free(c);
     }
@@ -160,6 +169,7 @@ size_t hb_index_foreach_chan(hb_index *ix, const hb_chan_key *chan, void (*fn)(s
   hb_list *ti, *si;
   hb_list_foreach(ti, &c->topics) {
     hb_topic *t = hb_container_of(ti, hb_topic, chan_link);
+    if (reserved(t->key.name, t->key.name_len)) continue; /* a presence observer is told nothing of events */
     hb_list_foreach(si, &t->subs) {
       if (n == cap) {
         cap = cap ? cap * 2 : 16;

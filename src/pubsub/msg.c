@@ -17,6 +17,14 @@ void hb_chan_key_make(hb_chan_key *k, hb_scope level, const hb_uuid *org, const 
   if (level == HB_SCOPE_SESSION) k->session = *session;
 }
 
+uint32_t hb_chan_key_hash(const hb_chan_key *k) {
+  /* Zero-padded, so the bytes are the key. */
+  const unsigned char *p = (const unsigned char *)k;
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < sizeof *k; i++) h = (h ^ p[i]) * 16777619u;
+  return h;
+}
+
 hb_msg *hb_msg_new_parts(const hb_chan_key *chan, const char *event_name, size_t event_name_len,
                         const char *a, size_t alen, const char *b, size_t blen) {
   uint8_t hdr[10];

@@ -15,6 +15,7 @@
 #include "hubbub/limits.h"
 #include "hubbub/log.h"
 #include "hubbub/metrics.h"
+#include "hubbub/presence.h"
 #include "hubbub/publish.h"
 #include "hubbub/smsg.h"
 
@@ -162,6 +163,9 @@ hb_peer *hb_room_join(hb_ws *ws, const hb_conn_claims *cl) {
   p->exp = secs32(ref.exp);
   p->kid_hash = ref.kid_hash;
   hb_bucket_init(&p->bucket, cfg->conn_publish_burst, hb_io_now_ms(c->io));
+  /* presence: false: nobody is counted (the member stays NULL, its leave a no-op). */
+  p->presence = cfg->presence ? hb_presence_join(&room, cl->user_id, strlen(cl->user_id), cl->info, cl->info_len)
+                              : NULL;
   return p;
 }
 
@@ -185,6 +189,7 @@ static void welcome(hb_peer *p, const hb_conn_claims *cl, const char *subscribed
       .max_message_bytes = cfg->max_message_bytes,
       .max_data_bytes = cfg->max_data_bytes,
       .max_subscriptions = cfg->max_subscriptions,
+      .presence_list_max = (size_t)cfg->presence_list_max,
       .ping_interval_ms = cfg->ping_interval_ms,
       .subscribed = subscribed,
       .subscribed_len = subscribed_len,
@@ -498,6 +503,99 @@ static void do_publish(hb_peer *p, const hb_cmsg *m) {
   answer_publish(p, m->has_id, m->id, m->id_len, &r);
 }
 
+/* --- presence (presence.h; docs/protocol.md, "Presence") ------------------- */
+
+/* The presence channel of `scope` for this connection's room. */
+static void presence_chan(hb_peer *p, hb_scope scope, hb_chan_key *out) {
+  const hb_chan_key *r = &p->room->key;
+  hb_chan_key_make(out, scope, &r->org, &r->plugin, &r->event, &r->session);
+}
+
+/* May this connection see the presence of the request's scope? (The
+ * scopes of its token: the ones it may publish to.) */
+static bool presence_allowed(hb_peer *p, const hb_cmsg *m) {
+  if (p->scopes & HB_SCOPE_BIT(m->scope)) return true;
+  hb_error e;
+  hb_error_set(&e, HB_E_SCOPE_FORBIDDEN, "/scope", "this connection's token does not allow the presence of scope '%s'",
+               hb_scope_name(m->scope));
+  send_error(p, m, &e);
+  return false;
+}
+
+/*
+ * A page of the channel's members, queued on the connection as a
+ * presence.snapshot; with `observe`, also subscribe to its deltas. Under the
+ * channel's lock and after this thread's inbox (the deltas posted before),
+ * so the page's version is followed on the wire by exactly the deltas
+ * after it (presence.h).
+ */
+static void presence_snapshot(hb_peer *p, const hb_cmsg *m, uint64_t after, uint32_t limit, bool observe) {
+  hb_conn *c = conn_of(p);
+  hb_chan_key chan;
+  presence_chan(p, m->scope, &chan);
+  hb_strbuf members = HB_STRBUF_INIT, sb = HB_STRBUF_INIT;
+  hb_presence_page pg;
+  hb_presence_lock(&chan);
+  hb_inbox_run(&c->io->inbox);
+  hb_presence_page_locked(&chan, after, limit, &members, &pg);
+  if (observe && !(p->observing & HB_SCOPE_BIT(m->scope))) {
+    size_t tlen;
+    const char *topic = hb_presence_topic(m->scope, &tlen);
+    /* Linked with the connection's subscriptions (so it goes when the
+     * connection does) but not counted in max_subscriptions. */
+    hb_sub *s = hb_index_subscribe(hb_publish_index(c->io), c, &p->room->key, topic, tlen);
+    hb_list_insert_tail(&p->subs, &s->conn_link);
+    hb_presence_observe_locked(&chan, +1);
+    p->observing |= HB_SCOPE_BIT(m->scope);
+  }
+  hb_smsg_presence_snapshot(&sb, m->has_id ? m->id : NULL, m->has_id ? m->id_len : 0, m->scope, pg.version,
+                            pg.count, members.buf, members.len, pg.truncated, pg.cursor);
+  hb_ws_send_text(&p->ws, sb.buf, sb.len);
+  hb_presence_unlock(&chan);
+  hb_strbuf_free(&sb);
+  hb_strbuf_free(&members);
+}
+
+static void presence_unobserve(hb_peer *p, hb_scope scope) {
+  if (!(p->observing & HB_SCOPE_BIT(scope))) return;
+  hb_conn *c = conn_of(p);
+  size_t tlen;
+  const char *topic = hb_presence_topic(scope, &tlen);
+  hb_sub *s = hb_index_find_sub(&p->subs, topic, tlen);
+  if (s) hb_index_unsubscribe(hb_publish_index(c->io), s);
+  hb_chan_key chan;
+  presence_chan(p, scope, &chan);
+  hb_presence_lock(&chan);
+  hb_presence_observe_locked(&chan, -1);
+  hb_presence_unlock(&chan);
+  p->observing &= ~HB_SCOPE_BIT(scope);
+}
+
+static void do_presence(hb_peer *p, const hb_cmsg *m) {
+  uint32_t list_max = (uint32_t)cfg_of(p)->presence_list_max;
+  if (!cfg_of(p)->presence) {
+    /* Turned off: answered as by a server without presence. */
+    hb_error e;
+    hb_error_set(&e, HB_E_UNKNOWN_TYPE, "/type", "presence is turned off on this server (presence: false)");
+    send_error(p, m, &e);
+    return;
+  }
+  switch (m->type) {
+  case HB_CMSG_PRESENCE_SUBSCRIBE:
+    /* Again while subscribed: a fresh snapshot, still one subscription. */
+    if (presence_allowed(p, m)) presence_snapshot(p, m, 0, list_max, true);
+    break;
+  case HB_CMSG_PRESENCE_GET:
+    if (presence_allowed(p, m)) presence_snapshot(p, m, m->cursor, m->limit ? m->limit : list_max, false);
+    break;
+  case HB_CMSG_PRESENCE_UNSUBSCRIBE:
+    presence_unobserve(p, m->scope);
+    send_ack(p, m);
+    break;
+  default: break;
+  }
+}
+
 static void room_on_text(hb_ws *ws, const char *msg, size_t len) {
   hb_peer *p = peer_of(ws);
   hb_cmsg m;
@@ -519,6 +617,9 @@ static void room_on_text(hb_ws *ws, const char *msg, size_t len) {
     send_json(p, &sb);
     break;
   }
+  case HB_CMSG_PRESENCE_SUBSCRIBE:
+  case HB_CMSG_PRESENCE_UNSUBSCRIBE:
+  case HB_CMSG_PRESENCE_GET: do_presence(p, &m); break;
   }
 out:
   hb_cmsg_clear(&m);
@@ -585,11 +686,15 @@ static void room_on_close(hb_ws *ws) {
   hb_conn *c = conn_of(p);
   if (!p->room) return; /* upgraded but never joined */
   hb_publish_unhold(c, NULL, NULL); /* a join never finished: drop what it held */
+  presence_unobserve(p, HB_SCOPE_SESSION);
+  presence_unobserve(p, HB_SCOPE_EVENT);
   hb_index *ix = hb_publish_index(c->io);
   while (!hb_list_empty(&p->subs)) {
     hb_sub *s = hb_container_of(p->subs.next, hb_sub, conn_link);
     hb_index_unsubscribe(ix, s);
   }
+  hb_presence_leave(&p->room->key, p->presence);
+  p->presence = NULL;
   room_release(c->io, p->room);
   p->room = NULL;
 }

@@ -41,6 +41,7 @@
 #include "hubbub/local.h"
 #include "hubbub/log.h"
 #include "hubbub/metrics.h"
+#include "hubbub/presence.h"
 #include "hubbub/publish.h"
 #include "hubbub/ratelimit.h"
 #include "hubbub/redis.h"
@@ -66,6 +67,7 @@ typedef struct {
   uint64_t applied_gen; /* the snapshot generation the I/O threads last re-checked against */
   bool store_up;
   int64_t down_since;
+  uv_timer_t presence_tick;
 } main_ctx;
 
 static void close_noop(uv_handle_t *h) { (void)h; }
@@ -179,6 +181,8 @@ static long long gauge_store_up(void *ud) {
 /* History is saved off the I/O threads, here, in batches (history.h). */
 static void on_history_flush(uv_timer_t *t) { hb_history_flush(); }
 static void on_history_sweep(uv_timer_t *t) { hb_history_sweep(hb_wall_ms()); }
+/* Presence deltas that are due, one per channel per interval (presence.h). */
+static void on_presence_tick(uv_timer_t *t) { hb_presence_tick((int64_t)uv_now(t->loop)); }
 
 static void on_stop_signal(uv_signal_t *s, int signum) {
   main_ctx *m = s->data;
@@ -192,6 +196,7 @@ static void on_stop_signal(uv_signal_t *s, int signum) {
   if (m->reload_timer) uv_close((uv_handle_t *)&m->reload, close_noop);
   uv_close((uv_handle_t *)&m->history_flush, close_noop);
   uv_close((uv_handle_t *)&m->history_sweep, close_noop);
+  uv_close((uv_handle_t *)&m->presence_tick, close_noop);
 }
 
 static void on_hup(uv_signal_t *s, int signum) {
@@ -206,6 +211,11 @@ static void on_hup(uv_signal_t *s, int signum) {
   }
   reload_and_apply(m, true);
   hb_info("SIGHUP: credentials reloaded");
+}
+
+static void replicate_presence(void *ud, const void *batch, size_t len, bool full) {
+  hb_broker *b = ud;
+  b->ops->presence(b, batch, len, full);
 }
 
 /* The broker as /metrics shows it: up or not, and its state one-hot. */
@@ -245,7 +255,7 @@ int hb_server_run(const hb_config *cfg) {
   m.set = &set;
   hb_broker *broker = NULL;
   hb_historydb *hdb = NULL;
-  bool history_up = false;
+  bool history_up = false, presence_up = false;
   int nio = cfg->threads > 0 ? cfg->threads : (int)uv_available_parallelism();
   if (nio < 1) nio = 1;
   if (nio > HB_MAX_THREADS) nio = HB_MAX_THREADS;
@@ -284,6 +294,9 @@ int hb_server_run(const hb_config *cfg) {
         .history_size = cfg->history_size,
         .history_ttl_s = cfg->history_ttl_s,
         .idempotency_ttl_s = cfg->idempotency_ttl_s,
+        .presence_interval_ms = cfg->presence_interval_ms,
+        .presence_ttl_s = cfg->presence_ttl_s,
+        .presence = cfg->presence,
     };
     broker = hb_broker_redis_new(cfg->redis_url, cfg->redis_password, &ro, err, sizeof err);
     if (!broker) {
@@ -321,6 +334,19 @@ int hb_server_run(const hb_config *cfg) {
   }
   history_up = true;
   hb_idem_init((int64_t)cfg->idempotency_ttl_s * 1000, HB_DEFAULT_IDEMPOTENCY_MAX_KEYS);
+  hb_presence_limits pl = {
+      .interval_ms = cfg->presence_interval_ms,
+      .list_max = (uint32_t)cfg->presence_list_max,
+      .ttl_ms = (int64_t)cfg->presence_ttl_s * 1000,
+  };
+  /* Several nodes: the broker carries each node's presence to the others. */
+  hb_presence_hooks ph = {
+      .deliver = hb_publish_deliver_all,
+      .replicate = broker->ops->presence && cfg->presence ? replicate_presence : NULL,
+      .ud = broker,
+  };
+  hb_presence_init(&pl, &ph);
+  presence_up = true;
   hb_publish_init(&set, broker);
   hb_room_init();
   hb_router_init();
@@ -370,6 +396,8 @@ int hb_server_run(const hb_config *cfg) {
   uv_timer_init(&m.loop, &m.history_sweep);
   if (hdb) uv_timer_start(&m.history_flush, on_history_flush, HB_HISTORY_FLUSH_MS, HB_HISTORY_FLUSH_MS);
   uv_timer_start(&m.history_sweep, on_history_sweep, HB_HISTORY_SWEEP_MS, HB_HISTORY_SWEEP_MS);
+  uv_timer_init(&m.loop, &m.presence_tick);
+  uv_timer_start(&m.presence_tick, on_presence_tick, HB_PRESENCE_TICK_MS, HB_PRESENCE_TICK_MS);
 
   hb_info("hubbub listening on http://%s%s%s:%d (%d threads, broker %s, data %s)",
           strchr(cfg->host, ':') ? "[" : "", cfg->host, strchr(cfg->host, ':') ? "]" : "", set.port, nio,
@@ -396,6 +424,7 @@ int hb_server_run(const hb_config *cfg) {
 out:
   hb_api_admin_stop();
   if (broker) broker->ops->stop(broker);
+  if (presence_up) hb_presence_shutdown(); /* every connection has left */
   if (history_up) {
     hb_history_shutdown(); /* the last flush, and the clean mark */
     hb_idem_shutdown();

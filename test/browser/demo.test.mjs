@@ -162,6 +162,34 @@ test('demo: a reaction clicked in one tab floats in the other; chat; curl; other
   }
 });
 
+test('demo: two tabs show each other in the member list and the live count; a closed tab leaves', { timeout: 60000 }, async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1360, height: 940 } });
+  try {
+    const r = room();
+    const a = await openDemo(ctx, r, 'alice');
+    const b = await openDemo(ctx, r, 'bob');
+    const other = await openDemo(ctx, { event_id: r.event_id, session_id: uuid() }, 'carol');
+    for (const p of [a, b]) {
+      await p.page.waitForSelector('#members li[data-user="alice"]', { timeout: 8000 });
+      await p.page.waitForSelector('#members li[data-user="bob"]', { timeout: 8000 });
+      await p.page.waitForFunction(() => document.querySelector('#here-count').textContent === '2', null, { timeout: 8000 });
+    }
+    assert.equal(await a.page.textContent('#members li.me .name'), 'alice');
+    assert.equal(await b.page.textContent('#members li.me .name'), 'bob');
+    assert.equal(await a.page.textContent('#presence-count'), '2');
+    /* Another session of the event: only carol there. */
+    assert.equal(await other.page.locator('#members li[data-user]').count(), 1);
+    mkdirSync(OUT, { recursive: true });
+    await a.page.screenshot({ path: path.join(OUT, 'demo-presence.png'), fullPage: true });
+    await b.page.close();
+    await a.page.waitForSelector('#members li[data-user="bob"]', { state: 'detached', timeout: 8000 });
+    assert.equal(await a.page.textContent('#here-count'), '1');
+    for (const p of [a, b, other]) assert.deepEqual(p.errors, []);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('demo: the badge follows the connection through a server restart; a reaction clicked meanwhile reaches both tabs once', { timeout: 60000 }, async () => {
   const s = await restartableServer();
   const ctx = await browser.newContext();

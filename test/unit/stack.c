@@ -28,6 +28,7 @@
 #include "hubbub/local.h"
 #include "hubbub/log.h"
 #include "hubbub/metrics.h"
+#include "hubbub/presence.h"
 #include "hubbub/publish.h"
 #include "hubbub/ratelimit.h"
 #include "hubbub/room.h"
@@ -89,6 +90,15 @@ void hbt_stack_start(hbt_stack *s) {
     };
     if (hb_history_init(&hl, NULL) != 0) fail_msg("history");
     hb_idem_init((int64_t)s->cfg.idempotency_ttl_s * 1000, HB_DEFAULT_IDEMPOTENCY_MAX_KEYS);
+    /* Presence with the config's limits, deltas delivered by the publish
+     * core (one node: nothing replicated). */
+    hb_presence_limits pl = {
+        .interval_ms = s->cfg.presence_interval_ms,
+        .list_max = (uint32_t)s->cfg.presence_list_max,
+        .ttl_ms = (int64_t)s->cfg.presence_ttl_s * 1000,
+    };
+    hb_presence_hooks ph = {.deliver = hb_publish_deliver_all};
+    hb_presence_init(&pl, &ph);
     hb_publish_init(&s->set, s->broker);
     hb_room_init();
     hb_router_init();
@@ -124,6 +134,7 @@ void hbt_stack_stop(hbt_stack *s) {
   if (s->broker) s->broker->ops->stop(s->broker);
   s->broker = NULL;
   if (s->mode == HBT_SERVER) {
+    hb_presence_shutdown(); /* every connection has left */
     hb_history_shutdown();
     hb_idem_shutdown();
     hb_auth_shutdown();

@@ -64,7 +64,7 @@ export interface Welcome {
   scopes: Scope[];
   expires_at: number;
   ping_interval_ms: number;
-  limits: { max_message_bytes: number; max_data_bytes: number; max_subscriptions: number };
+  limits: { max_message_bytes: number; max_data_bytes: number; max_subscriptions: number; presence_list_max?: number };
   /** The event names subscribed at the upgrade (`?subscribe=`), when there were any. */
   subscribed?: string[];
   /** The current position of each of the room's three channels (docs/protocol.md section 6). */
@@ -182,6 +182,69 @@ export interface Unsubscribe {
 
 export type Callback<T = any> = (data: T, meta: EventMeta) => void;
 
+/** Presence is kept per session and per event (every session of the webinar). */
+export type PresenceScope = 'session' | 'event';
+
+/** One member: a user (its tabs count once) and the public info of its connection token. */
+export interface PresenceMember<I = JsonObject> {
+  /** The `sub` of the member's connection token. */
+  userId: string;
+  /** The token's `info` claim, when it had one. */
+  info?: I;
+}
+
+/** One page of a channel's members, in the order they joined. */
+export interface PresencePage<I = JsonObject> {
+  scope: PresenceScope;
+  /** Exact number of members. */
+  count: number;
+  members: PresenceMember<I>[];
+  /** More members follow: pass `cursor` to presence.get() for the next page. */
+  truncated: boolean;
+  cursor?: string;
+  /** The presence version the page reflects. */
+  version: number;
+}
+
+/** What a presence subscriber is called with: after the snapshot and after every change. */
+export interface PresenceState<I = JsonObject> {
+  scope: PresenceScope;
+  /** Exact number of members. */
+  count: number;
+  /** The members known: all of them while `complete`, else a sample (a large room). */
+  members: PresenceMember<I>[];
+  complete: boolean;
+  /** Who joined and left in this change (empty for a snapshot; a sample when the room is large). */
+  joins: PresenceMember<I>[];
+  leaves: string[];
+}
+
+export interface PresenceGetOptions {
+  /** Default 'session'. */
+  scope?: PresenceScope;
+  /** The cursor of the previous page. */
+  cursor?: string;
+  /** Members per page, 1 to 1000 (default: the server's presence_list_max, 100). */
+  limit?: number;
+}
+
+export interface PresenceSubscribeOptions {
+  /** Default 'session'. */
+  scope?: PresenceScope;
+}
+
+/** Who is in this session or event (docs/sdk.md, "Presence"). */
+export interface Presence {
+  /** One page of members; waits for the connection like a queued publish. Rejects with `scope_forbidden` when the token does not allow the scope. */
+  get<I = JsonObject>(options?: PresenceGetOptions): Promise<PresencePage<I>>;
+  /**
+   * Call `callback` with the snapshot, then after every change (at most once per
+   * presence interval, one second by default). After a reconnect it is called with a
+   * fresh snapshot. Throws HubbubError('invalid_argument') for bad arguments.
+   */
+  subscribe<I = JsonObject>(callback: (state: PresenceState<I>) => void, options?: PresenceSubscribeOptions): Unsubscribe;
+}
+
 export declare class Client {
   constructor(options?: ConnectOptions);
   readonly state: ConnectionState;
@@ -191,6 +254,8 @@ export declare class Client {
   readonly connectionId: string | null;
   /** Where the client is in the room's channels, as the resume string a reconnect sends (null before a welcome with positions). */
   readonly resumePosition: string | null;
+  /** Who is in this session or event. */
+  readonly presence: Presence;
   /**
    * Connect; resolves with the welcome message, rejects with the error that made the
    * client give up. Throws HubbubError('invalid_argument') for bad options.

@@ -52,6 +52,9 @@ const DEFAULTS = Object.freeze({
 const CONNECT_OPTIONS = Object.keys(DEFAULTS).concat(['url', 'token', 'getToken', 'WebSocket']);
 const TOKEN_TRANSPORTS = ['protocol', 'query'];
 const PUBLISH_OPTIONS = ['data', 'scope'];
+const PRESENCE_SCOPES = ['session', 'event'];
+const PRESENCE_GET_OPTIONS = ['scope', 'cursor', 'limit'];
+const PRESENCE_PAGE_MAX = 1000; /* HB_MAX_PRESENCE_PAGE */
 
 /* docs/protocol.md section 3: what the server accepts, checked here so that a
  * mistake fails at the call site instead of as an asynchronous server error. */
@@ -356,6 +359,8 @@ class Client {
     this._queue = []; /* publishes waiting for a connection: { frame, resolve, reject, queueTimer } */
     this._pending = new Map(); /* request id -> { kind, resolve, reject, timer, eventName } */
     this._listeners = { error: new Set(), state: new Set(), welcome: new Set(), recovered: new Set(), resync: new Set(), gap: new Set() };
+    this._presence = new Map(); /* scope -> the presence a subscriber keeps (Presence section below) */
+    this._presenceWaiters = []; /* presence.get() calls waiting for a connection */
     this._nextId = 1;
     this._attempt = 0; /* consecutive failed attempts; a welcome resets it */
     /* The socket being tried or used: what it has shown so far (see lossOutcome). */
@@ -378,6 +383,11 @@ class Client {
     this.welcome = null;
     this.room = null;
     this.connectionId = null;
+    /** Who is in this session or event: get() and subscribe() (docs/sdk.md, "Presence"). */
+    this.presence = Object.freeze({
+      get: (options) => this._presenceGet(options),
+      subscribe: (callback, options) => this._presenceSubscribe(callback, options),
+    });
     if (opts && (opts.url || opts.token || opts.getToken)) this.connect(opts);
   }
 
@@ -699,6 +709,10 @@ class Client {
         return this._settle(msg.id, null, msg);
       case 'gap':
         return this._onGap(msg);
+      case 'presence.snapshot':
+        return this._settle(msg.id, null, msg);
+      case 'presence.delta':
+        return this._onPresenceDelta(msg);
       case 'error':
         if (!this._sock.welcomed) {
           /* A refusal (docs/protocol.md section 2): the close follows; it
@@ -756,6 +770,12 @@ class Client {
       clearTimeout(item.queueTimer);
       this._sendRequest(item, 'publish');
     }
+    /* Every presence subscription gets a fresh snapshot: what was held
+     * before the reconnect may be stale, and is replaced, never patched. */
+    for (const [scope, pr] of this._presence) this._presenceSend(scope, pr);
+    const gets = this._presenceWaiters;
+    this._presenceWaiters = [];
+    for (const w of gets) w.run();
     this._startPing(msg);
     this._setState('open');
     this._emit('welcome', msg);
@@ -897,6 +917,7 @@ class Client {
     this._pending.delete(id);
     clearTimeout(p.timer);
     if (err) p.reject(err);
+    else if (p.kind === 'presence') p.resolve(ack);
     else p.resolve(p.kind === 'publish' ? { message_id: ack.message_id } : undefined);
   }
 
@@ -943,6 +964,10 @@ class Client {
     for (const sub of this._subs.values()) {
       if (sub.live) this._resetReady(sub);
       sub.live = false;
+    }
+    for (const pr of this._presence.values()) {
+      if (pr.live) this._resetReady(pr);
+      pr.live = false;
     }
     const out = lossOutcome(sock, code, reason, timeout, typeof this._opts.getToken === 'function');
     const err = new HubbubError(out.code, out.message, { closeCode: out.closeCode, reason: out.reason, status: out.status });
@@ -1051,6 +1076,13 @@ class Client {
       sub.reject(copy({ eventName: name }));
       this._resetReady(sub);
     }
+    for (const pr of this._presence.values()) {
+      pr.reject(copy({}));
+      this._resetReady(pr);
+    }
+    const gets = this._presenceWaiters;
+    this._presenceWaiters = [];
+    for (const w of gets) w.fail(copy({}));
     const waiters = this._connectWaiters;
     this._connectWaiters = [];
     for (const w of waiters) w.reject(err);
@@ -1087,6 +1119,214 @@ class Client {
   }
 }
 
+/* ---- Presence (docs/sdk.md, "Presence"; docs/protocol.md, "Presence") ----
+ *
+ * The server sends a subscriber a snapshot (the first members, the exact
+ * count, a version), then at most one delta per interval with the joins and
+ * leaves since the last one and the new count. Each delta carries the next
+ * version, and the server guarantees that the deltas after a snapshot are
+ * exactly those with a higher version, in order: applying them keeps the
+ * list exact. When a snapshot or a delta was truncated (a large room) the
+ * list is a sample (`complete: false`); when the count is small enough for
+ * one page again, the SDK fetches a fresh page and is complete again.
+ */
+
+/* Why presence options cannot be used, or '' (docs/sdk.md, "Presence"). */
+function presenceProblem(what, options, known) {
+  if (options == null) return '';
+  if (!isPlainObject(options)) return what + ': options must be an object, e.g. { scope: \'event\' }';
+  for (const k of Object.keys(options)) {
+    if (known.indexOf(k) < 0) return what + ": unknown option '" + k + "' (known: " + known.join(', ') + ')';
+  }
+  if (options.scope != null && PRESENCE_SCOPES.indexOf(options.scope) < 0) {
+    return what + ": scope must be 'session' or 'event' (presence is not kept per organization)";
+  }
+  if (options.cursor != null && (typeof options.cursor !== 'string' || !/^[0-9]{1,20}$/.test(options.cursor))) {
+    return what + ': cursor must be the cursor of an earlier page';
+  }
+  if (options.limit != null && !(Number.isInteger(options.limit) && options.limit >= 1 && options.limit <= PRESENCE_PAGE_MAX)) {
+    return what + ': limit must be an integer from 1 to ' + PRESENCE_PAGE_MAX;
+  }
+  return '';
+}
+
+/* The SDK's shape of a member: { userId, info? }. */
+function presenceMember(m) {
+  const out = { userId: String(m.user_id) };
+  if (m.info !== undefined) out.info = m.info;
+  return out;
+}
+
+/* The SDK's shape of a page. */
+function presencePage(msg) {
+  const page = {
+    scope: msg.scope,
+    version: msg.version,
+    count: msg.count,
+    members: Array.isArray(msg.members) ? msg.members.map(presenceMember) : [],
+    truncated: !!msg.truncated,
+  };
+  if (msg.truncated && msg.cursor) page.cursor = String(msg.cursor);
+  return page;
+}
+
+Object.assign(Client.prototype, {
+  _presenceGet(options) {
+    return quietPromise((resolve, reject) => {
+      const fail = (err) => {
+        reject(err);
+        this._emit('error', err);
+      };
+      const problem = presenceProblem('presence.get', options, PRESENCE_GET_OPTIONS);
+      if (problem) return fail(new HubbubError('invalid_argument', problem));
+      if (this._state === 'closed') return fail(new HubbubError('closed', 'presence.get: the client is closed'));
+      const o = options || {};
+      const req = { type: 'presence.get', scope: o.scope || 'session' };
+      if (o.cursor != null) req.cursor = o.cursor;
+      if (o.limit != null) req.limit = o.limit;
+      const run = () => this._presenceRequest(req, (msg) => resolve(presencePage(msg)), fail);
+      if (this._state === 'open') return run();
+      /* Not connected: asked once the server welcomes us, like a queued publish. */
+      const wait = this._opts.queueTimeoutMs;
+      const w = { run: () => (clearTimeout(w.timer), run()), fail: (e) => (clearTimeout(w.timer), fail(e)), timer: null };
+      if (wait > 0 && wait < Infinity) {
+        w.timer = setTimeout(() => {
+          const i = this._presenceWaiters.indexOf(w);
+          if (i < 0) return;
+          this._presenceWaiters.splice(i, 1);
+          fail(new HubbubError('timeout', 'presence.get: not connected within queueTimeoutMs (' + wait + ' ms)'));
+        }, wait);
+      }
+      this._presenceWaiters.push(w);
+    });
+  },
+
+  _presenceSubscribe(callback, options) {
+    if (typeof callback !== 'function') {
+      throw new HubbubError('invalid_argument', 'presence.subscribe: the callback must be a function, e.g. presence.subscribe((p) => …)');
+    }
+    const problem = presenceProblem('presence.subscribe', options, ['scope']);
+    if (problem) throw new HubbubError('invalid_argument', problem);
+    const scope = (options && options.scope) || 'session';
+    let pr = this._presence.get(scope);
+    if (!pr) {
+      pr = { scope, callbacks: new Set(), live: false, members: new Map(), count: 0, version: -1, complete: false, state: null };
+      this._resetReady(pr);
+      this._presence.set(scope, pr);
+      if (this._state === 'open') this._presenceSend(scope, pr);
+    } else if (pr.state) {
+      /* A late subscriber hears what the others already know, at once. */
+      const st = pr.state;
+      Promise.resolve().then(() => {
+        if (pr.callbacks.has(callback)) this._presenceCall(pr, callback, st);
+      });
+    }
+    pr.callbacks.add(callback);
+    const off = () => {
+      if (!pr.callbacks.delete(callback) || pr.callbacks.size > 0) return;
+      this._presence.delete(scope);
+      pr.reject(new HubbubError('unsubscribed', 'unsubscribed before the server sent a snapshot'));
+      if (this._state === 'open') {
+        this._presenceRequest({ type: 'presence.unsubscribe', scope }, noop, noop);
+      }
+    };
+    off.ready = pr.ready;
+    return off;
+  },
+
+  /* A presence request: `onAnswer` gets the server's answer (a snapshot, an
+   * ack) synchronously, as it arrives, so that deltas read right after it
+   * (often in the same read) apply to the state it set; `onError` a HubbubError. */
+  _presenceRequest(req, onAnswer, onError) {
+    const id = 'c' + this._nextId++;
+    this._sendRequest({ id, frame: JSON.stringify(Object.assign({}, req, { id })), resolve: onAnswer, reject: onError }, 'presence');
+  },
+
+  /* (Re)subscribe: the snapshot replaces whatever was held. */
+  _presenceSend(scope, pr) {
+    pr.live = false;
+    this._presenceRequest({ type: 'presence.subscribe', scope }, (msg) => {
+      if (this._presence.get(scope) !== pr) return; /* unsubscribed meanwhile */
+      pr.members = new Map();
+      for (const m of msg.members || []) pr.members.set(String(m.user_id), presenceMember(m));
+      pr.count = msg.count;
+      pr.version = msg.version;
+      pr.complete = !msg.truncated;
+      pr.live = true;
+      pr.resolve();
+      this._presenceNotify(pr, [], []);
+      this._presenceMaybeRefresh(pr);
+    }, (err) => {
+      if (this._presence.get(scope) !== pr) return;
+      if (err && err.code === 'connection_lost') return; /* the reconnect asks again */
+      this._presence.delete(scope);
+      pr.reject(err);
+    });
+  },
+
+  _onPresenceDelta(msg) {
+    const pr = this._presence.get(msg.scope);
+    if (!pr || !pr.live || typeof msg.version !== 'number' || msg.version <= pr.version) return;
+    if (msg.version !== pr.version + 1) {
+      /* Never expected (the server sends every version in order); if it
+       * happens, start again from a snapshot rather than hold a wrong list. */
+      return this._presenceSend(pr.scope, pr);
+    }
+    pr.version = msg.version;
+    pr.count = msg.count;
+    const leaves = Array.isArray(msg.leaves) ? msg.leaves.map(String) : [];
+    const joins = Array.isArray(msg.joins) ? msg.joins.map(presenceMember) : [];
+    for (const u of leaves) pr.members.delete(u);
+    for (const m of joins) pr.members.set(m.userId, m);
+    if (msg.truncated) pr.complete = false;
+    this._presenceNotify(pr, joins, leaves);
+    this._presenceMaybeRefresh(pr);
+  },
+
+  /* A sample whose room fits in one page again: fetch the page, be complete. */
+  _presenceMaybeRefresh(pr) {
+    const limits = this.welcome && this.welcome.limits;
+    const max = limits && limits.presence_list_max > 0 ? limits.presence_list_max : 100;
+    if (pr.complete || pr.refreshing || pr.count > max || this._state !== 'open') return;
+    pr.refreshing = true;
+    this._presenceRequest({ type: 'presence.get', scope: pr.scope, limit: max }, (msg) => {
+      pr.refreshing = false;
+      /* Deltas up to the page's version arrived before it: it replaces them. */
+      if (this._presence.get(pr.scope) !== pr || msg.version < pr.version || msg.truncated) return;
+      pr.members = new Map((msg.members || []).map((m) => [String(m.user_id), presenceMember(m)]));
+      pr.count = msg.count;
+      pr.version = msg.version;
+      pr.complete = true;
+      this._presenceNotify(pr, [], []);
+    }, () => {
+      pr.refreshing = false;
+    });
+  },
+
+  _presenceNotify(pr, joins, leaves) {
+    const st = {
+      scope: pr.scope,
+      count: pr.count,
+      members: Array.from(pr.members.values()),
+      complete: pr.complete,
+      joins,
+      leaves,
+    };
+    pr.state = st;
+    for (const cb of Array.from(pr.callbacks)) {
+      if (pr.callbacks.has(cb)) this._presenceCall(pr, cb, st);
+    }
+  },
+
+  _presenceCall(pr, cb, st) {
+    try {
+      cb(st);
+    } catch (e) {
+      this._emit('error', new HubbubError('callback_error', 'a presence subscriber threw: ' + (e && e.message), { cause: e }));
+    }
+  },
+});
+
 /** A new, independent connection. Connects at once when `url`/`token` are given. */
 function createClient(opts) {
   return new Client(opts);
@@ -1103,7 +1343,7 @@ PubSub.VERSION = VERSION;
  * hubbub.d.ts and docs/sdk.md; may change in any release. */
 const _internal = Object.freeze({
   DEFAULTS, ERROR_CLOSE_GRACE_MS, REFUSAL_CLOSE_CODES, backoffDelay, closePolicy, statusCloseCode, lossOutcome,
-  buildSocketUrl, socketProtocols, tokenProblem, publishProblem, positionsOf, resumeString,
+  buildSocketUrl, socketProtocols, tokenProblem, publishProblem, presenceProblem, positionsOf, resumeString,
 });
 
 // @@exports-begin (build.mjs: the classic build replaces this block)

@@ -220,11 +220,11 @@ export async function restartableServer() {
 }
 
 /** An HS256 connection token minted offline (docs/protocol.md section 1). */
-export function mintToken(tenant, r, { sub = 'u-' + uuid().slice(0, 8), scopes = ['session'], exp = Math.floor(Date.now() / 1000) + 3600 } = {}) {
+export function mintToken(tenant, r, { sub = 'u-' + uuid().slice(0, 8), scopes = ['session'], exp = Math.floor(Date.now() / 1000) + 3600, info } = {}) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const head = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({
     organization_id: tenant.org.id, plugin_id: tenant.plugin.id, event_id: r.event_id,
-    session_id: r.session_id, sub, scopes, exp, iat: Math.floor(Date.now() / 1000),
+    session_id: r.session_id, sub, scopes, exp, iat: Math.floor(Date.now() / 1000), ...(info ? { info } : {}),
   });
   return head + '.' + crypto.createHmac('sha256', tenant.signingSecret).update(head).digest('base64url');
 }

@@ -583,6 +583,45 @@ static void test_claims(void **state) {
   }
 }
 
+/* The info claim: a JSON object, kept as compact JSON, bounded. */
+static void test_info_claim(void **state) {
+  (void)state;
+  hb_conn_claims c;
+  const char *base = "\"sub\":\"u\",\"exp\":1790003600";
+  char x[4096];
+  snprintf(x, sizeof x, "%s,\"info\": { \"name\" : \"Ada\", \"tags\": [1, 2] }", base);
+  expect_ok_claims(x, &c);
+  assert_int_equal(c.info_len, strlen("{\"name\":\"Ada\",\"tags\":[1,2]}"));
+  assert_memory_equal(c.info, "{\"name\":\"Ada\",\"tags\":[1,2]}", c.info_len);
+  expect_ok_claims(base, &c);
+  assert_int_equal(c.info_len, 0);
+  snprintf(x, sizeof x, "%s,\"info\":{}", base);
+  expect_ok_claims(x, &c);
+  assert_int_equal(c.info_len, 2);
+  const char *bad[] = {"\"Ada\"", "[]", "null", "1", "true"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(x, sizeof x, "%s,\"info\":%s", base, bad[i]);
+    expect_fail_claims(x, HB_E_INVALID_TOKEN);
+  }
+  /* exactly the limit as compact JSON passes, one byte more fails: {"n":"xxx"} */
+  int pad = HB_MAX_PRESENCE_INFO_BYTES - (int)strlen("{\"n\":\"\"}");
+  snprintf(x, sizeof x, "%s,\"info\":{\"n\":  \"%0*d\"}", base, pad, 0);
+  expect_ok_claims(x, &c);
+  assert_int_equal(c.info_len, HB_MAX_PRESENCE_INFO_BYTES);
+  snprintf(x, sizeof x, "%s,\"info\":{\"n\":\"%0*d\"}", base, pad + 1, 0);
+  expect_fail_claims(x, HB_E_INVALID_TOKEN);
+  /* minted tokens carry it, byte for byte */
+  hb_conn_claims in = sample(), out;
+  memcpy(in.info, "{\"role\":\"host\"}", 15);
+  in.info_len = 15;
+  char *tok = hb_jwt_mint(&in, KEY, strlen(KEY));
+  hb_error e;
+  assert_int_equal(verify(tok, &out, &e), HB_OK);
+  assert_int_equal(out.info_len, 15);
+  assert_memory_equal(out.info, "{\"role\":\"host\"}", 15);
+  hb_free(tok);
+}
+
 /* --- peek ----------------------------------------------------------------- */
 
 static void test_peek(void **state) {
@@ -886,6 +925,7 @@ int main(void) {
       HBT_TEST(test_claims),
       HBT_TEST(test_peek),
       HBT_TEST(test_kid),
+      HBT_TEST(test_info_claim),
   };
   return cmocka_run_group_tests_name("jwt", tests, NULL, NULL);
 }

@@ -104,6 +104,9 @@ static void start_node(const char *auth, const char *path) {
       .history_size = stk.cfg.history_size,
       .history_ttl_s = stk.cfg.history_ttl_s,
       .idempotency_ttl_s = stk.cfg.idempotency_ttl_s,
+      .presence_interval_ms = stk.cfg.presence_interval_ms,
+      .presence_ttl_s = stk.cfg.presence_ttl_s,
+      .presence = stk.cfg.presence,
   };
   stk.broker = hb_broker_redis_new(url, NULL, &ro, err, sizeof err);
   if (!stk.broker) fail_msg("%s: %s", url, err);
@@ -715,7 +718,7 @@ static void test_url_password_and_db(void **state) {
   int in_db3 = 0;
   for (const char *q = r->str; (q = strstr(q, " db=3 ")); q++) in_db3++;
   freeReplyObject(r);
-  assert_int_equal(in_db3, 2); /* the node's publish and subscribe connections */
+  assert_int_equal(in_db3, 4); /* the node's publish and subscribe connections, and presence's two */
   hbt_stack_stop(&stk);
   redis_do(rc, "CONFIG SET requirepass %s", "");
   redisFree(rc);
@@ -737,7 +740,7 @@ static void test_url_errors(void **state) {
       {"redis://127.0.0.1/1000001", "bad database"},
       {"redis://[::1", "bad host"},
   };
-  hb_redis_opts ro = {100, 300, 300};
+  hb_redis_opts ro = {.history_size = 100, .history_ttl_s = 300, .idempotency_ttl_s = 300};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     char err[256] = "";
     hb_broker *b = hb_broker_redis_new(bad[i].url, NULL, &ro, err, sizeof err);

@@ -147,6 +147,41 @@ static void test_cmsg_ok(void **state) {
 
 /* --- errors --------------------------------------------------------------- */
 
+/* presence.subscribe / unsubscribe / get: scope, cursor, limit. */
+static void test_cmsg_presence(void **state) {
+  (void)state;
+  hb_cmsg m;
+  hb_error e;
+  assert_int_equal(cmsg("{\"type\":\"presence.subscribe\",\"id\":\"p1\"}", &m, &e), HB_OK);
+  assert_int_equal(m.type, HB_CMSG_PRESENCE_SUBSCRIBE);
+  assert_int_equal(m.scope, HB_SCOPE_SESSION);
+  assert_string_equal(m.id, "p1");
+  assert_int_equal(cmsg("{\"type\":\"presence.unsubscribe\",\"scope\":\"event\"}", &m, &e), HB_OK);
+  assert_int_equal(m.type, HB_CMSG_PRESENCE_UNSUBSCRIBE);
+  assert_int_equal(m.scope, HB_SCOPE_EVENT);
+  assert_int_equal(cmsg("{\"type\":\"presence.get\",\"scope\":\"event\",\"cursor\":\"18446744073709551615\","
+                        "\"limit\":1000}",
+                        &m, &e),
+                   HB_OK);
+  assert_int_equal(m.type, HB_CMSG_PRESENCE_GET);
+  assert_true(m.cursor == UINT64_MAX);
+  assert_int_equal(m.limit, 1000);
+  assert_int_equal(cmsg("{\"type\":\"presence.get\"}", &m, &e), HB_OK);
+  assert_true(m.cursor == 0 && m.limit == 0);
+  expect_cmsg_err("{\"type\":\"presence.subscribe\",\"scope\":\"organization\"}", HB_E_INVALID_SCOPE, "/scope");
+  expect_cmsg_err("{\"type\":\"presence.subscribe\",\"scope\":\"room\"}", HB_E_INVALID_SCOPE, "/scope");
+  expect_cmsg_err("{\"type\":\"presence.subscribe\",\"scope\":1}", HB_E_INVALID_TYPE, "/scope");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"cursor\":5}", HB_E_INVALID_TYPE, "/cursor");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"cursor\":\"\"}", HB_E_INVALID_VALUE, "/cursor");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"cursor\":\"01\"}", HB_E_INVALID_VALUE, "/cursor");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"cursor\":\"-1\"}", HB_E_INVALID_VALUE, "/cursor");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"cursor\":\"18446744073709551616\"}", HB_E_INVALID_VALUE, "/cursor");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"limit\":0}", HB_E_INVALID_VALUE, "/limit");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"limit\":1001}", HB_E_INVALID_VALUE, "/limit");
+  expect_cmsg_err("{\"type\":\"presence.get\",\"limit\":\"5\"}", HB_E_INVALID_TYPE, "/limit");
+  expect_cmsg_err("{\"type\":\"presence\"}", HB_E_UNKNOWN_TYPE, "/type");
+}
+
 static void test_cmsg_invalid_json(void **state) {
   (void)state;
   expect_cmsg_err("", HB_E_INVALID_JSON, "");
@@ -477,6 +512,7 @@ int main(void) {
   hb_json_init(); /* as the server does: every test decodes through the arena */
   const struct CMUnitTest tests[] = {
       HBT_TEST(test_cmsg_ok),
+      HBT_TEST(test_cmsg_presence),
       HBT_TEST(test_cmsg_invalid_json),
       HBT_TEST(test_cmsg_invalid_json_keeps_no_id),
       HBT_TEST(test_cmsg_id),

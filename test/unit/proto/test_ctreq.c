@@ -91,6 +91,12 @@ static void test_ctreq_errors(void **state) {
   expect_ct_err("{" CT_IDS ",\"ttl\":0}", HB_E_INVALID_VALUE, "/ttl");
   expect_ct_err("{" CT_IDS ",\"ttl\":-1}", HB_E_INVALID_VALUE, "/ttl");
   expect_ct_err("{" CT_IDS ",\"ttl\":86401}", HB_E_INVALID_VALUE, "/ttl");
+  expect_ct_err("{" CT_IDS ",\"info\":\"Ada\"}", HB_E_INVALID_TYPE, "/info");
+  expect_ct_err("{" CT_IDS ",\"info\":[]}", HB_E_INVALID_TYPE, "/info");
+  expect_ct_err("{" CT_IDS ",\"info\":null}", HB_E_INVALID_TYPE, "/info");
+  char big[2048];
+  snprintf(big, sizeof big, "{" CT_IDS ",\"info\":{\"n\":\"%01020d\"}}", 0);
+  expect_ct_err(big, HB_E_INVALID_VALUE, "/info");
 }
 
 /* A ttl beyond int64 is a value out of range, not a parse error (the

@@ -65,7 +65,7 @@ static void test_smsg_welcome(void **state) {
       .scopes = HB_SCOPE_BIT(HB_SCOPE_ORGANIZATION) | HB_SCOPE_BIT(HB_SCOPE_SESSION),
       .expires_at = 1790000000,
       .max_message_bytes = 65536, .max_data_bytes = 32768, .max_subscriptions = 256,
-      .ping_interval_ms = 25000,
+      .presence_list_max = 100, .ping_interval_ms = 25000,
   };
   hb_strbuf sb = HB_STRBUF_INIT;
   hb_smsg_welcome(&sb, &w);
@@ -77,7 +77,8 @@ static void test_smsg_welcome(void **state) {
             "\"session_id\":\"00000000-0000-4000-8000-0000000000ab\"},"
             "\"user_id\":\"al\\\"ice\",\"scopes\":[\"session\",\"organization\"],\"expires_at\":1790000000,"
             "\"ping_interval_ms\":25000,"
-            "\"limits\":{\"max_message_bytes\":65536,\"max_data_bytes\":32768,\"max_subscriptions\":256}}");
+            "\"limits\":{\"max_message_bytes\":65536,\"max_data_bytes\":32768,\"max_subscriptions\":256,"
+            "\"presence_list_max\":100}}");
   w.scopes = 0;
   hb_smsg_welcome(&sb, &w);
   assert_non_null(strstr(sb.buf, "\"scopes\":[],"));
@@ -91,13 +92,14 @@ static void test_smsg_welcome(void **state) {
     w.max_message_bytes = sizes[i % 5];
     w.max_data_bytes = sizes[(i + 1) % 5];
     w.max_subscriptions = sizes[(i + 2) % 5];
+    w.presence_list_max = sizes[(i + 3) % 5];
     w.ping_interval_ms = pings[i % 4];
     char want[512];
     snprintf(want, sizeof want,
              "\"expires_at\":%lld,\"ping_interval_ms\":%d,\"limits\":{\"max_message_bytes\":%zu,"
-             "\"max_data_bytes\":%zu,\"max_subscriptions\":%zu}}",
+             "\"max_data_bytes\":%zu,\"max_subscriptions\":%zu,\"presence_list_max\":%zu}}",
              (long long)w.expires_at, w.ping_interval_ms, w.max_message_bytes, w.max_data_bytes,
-             w.max_subscriptions);
+             w.max_subscriptions, w.presence_list_max);
     hb_smsg_welcome(&sb, &w);
     assert_true(sb.len > strlen(want));
     assert_string_equal(sb.buf + sb.len - strlen(want), want);

@@ -93,6 +93,32 @@ static void test_scopes_nest(void **state) {
   hb_index_destroy(&ix);
 }
 
+/* A presence topic ('$'-reserved name) is delivered like any name but makes
+ * no interest: the broker never carries it. */
+static void test_reserved_names_make_no_interest(void **state) {
+  interest_log log = {0};
+  hb_index ix;
+  hb_index_init(&ix, on_interest, &log);
+  hb_list l1, l2;
+  hb_list_init(&l1);
+  hb_list_init(&l2);
+  struct hb_conn a = {1, 0}, b = {2, 0};
+  hb_chan_key ra = room(1, 1, 1, 1);
+  sub(&ix, &l1, &a, &ra, "$presence.session");
+  assert_int_equal(log.on, 0);
+  assert_int_equal(publish(&ix, HB_SCOPE_SESSION, &ra, "$presence.session"), 1);
+  sub(&ix, &l2, &b, &ra, "x"); /* a real name: the three channels now */
+  assert_int_equal(log.on, 3);
+  while (!hb_list_empty(&l2)) hb_index_unsubscribe(&ix, hb_container_of(l2.next, hb_sub, conn_link));
+  assert_int_equal(log.off, 3); /* the presence observer left no interest behind */
+  assert_int_equal(publish(&ix, HB_SCOPE_SESSION, &ra, "$presence.session"), 1);
+  while (!hb_list_empty(&l1)) hb_index_unsubscribe(&ix, hb_container_of(l1.next, hb_sub, conn_link));
+  assert_int_equal(log.on, 3);
+  assert_int_equal(log.off, 3);
+  assert_int_equal(ix.nsubs, 0);
+  hb_index_destroy(&ix);
+}
+
 static void test_isolation(void **state) {
   hb_index ix;
   hb_index_init(&ix, NULL, NULL);
@@ -148,6 +174,7 @@ static void test_find_and_names(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       HBT_TEST(test_scopes_nest),
+      HBT_TEST(test_reserved_names_make_no_interest),
       HBT_TEST(test_isolation),
       HBT_TEST(test_find_and_names),
   };

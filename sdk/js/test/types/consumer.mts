@@ -36,6 +36,24 @@ off();
 // @ts-expect-error a callback is required
 PubSub.subscribe('say-hello');
 
+// Presence: a typed member list and count, per session or event.
+interface Attendee { name: string; avatar?: string }
+const stopWatching = PubSub.presence.subscribe<Attendee>((p) => {
+  const n: number = p.count;
+  const names: string[] = p.members.map((m) => m.info?.name ?? m.userId);
+  const left: string[] = p.leaves;
+  const sample: boolean = !p.complete;
+  void n, names, left, sample;
+}, { scope: 'event' });
+await stopWatching.ready;
+stopWatching();
+const page = await PubSub.presence.get<Attendee>({ scope: 'session', limit: 50 });
+if (page.truncated) await PubSub.presence.get({ cursor: page.cursor, limit: 50 });
+// @ts-expect-error presence is not kept per organization
+PubSub.presence.get({ scope: 'organization' });
+// @ts-expect-error the callback comes first
+PubSub.presence.subscribe({ scope: 'session' });
+
 // Errors: one channel, typed codes and close details.
 PubSub.on('error', (e: HubbubError) => {
   if (e.code === 'token_expired' || e.code === 'origin_forbidden') console.warn('refused', e.closeCode, e.reason);
