@@ -1,4 +1,4 @@
-// Hostile catalogue, the store under faults: H105-H107, H139. A corrupt,
+// Hostile catalogue, the store under faults: H105-H107, H139, H140. A corrupt,
 // foreign or unusable data directory must stop the server at start with a
 // clear error (exit non-zero, a message naming the problem), never a crash
 // later; a store deleted under a running server is noticed and reported,
@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startServer, poll, room, publishBody } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { startServer, poll, room, publishBody, BIN } from './harness.mjs';
 
 async function refusesToStart(dir, pattern) {
   await assert.rejects(startServer({ threads: 1, dataDir: dir }), (e) => {
@@ -67,6 +68,36 @@ test('H107 the data directory path is a regular file: clear error at start', asy
   writeFileSync(file, 'x');
   try {
     await refusesToStart(file, /not a directory|data directory|cannot/i);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('H140 a store written by a newer hubbub: the server and the admin commands refuse it, name both versions, and leave it alone', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hubbub-h140-'));
+  const db = path.join(dir, 'hubbub.db');
+  try {
+    execFileSync(BIN, ['init', '--data', dir], { stdio: 'ignore', timeout: 30000 });
+    // The SQLite header keeps PRAGMA user_version (the schema version) as a
+    // big-endian 32-bit integer at offset 60: a later hubbub's migration.
+    const buf = readFileSync(db);
+    const known = buf.readUInt32BE(60);
+    assert.ok(known >= 1, `a fresh store has a schema version (${known})`);
+    buf.writeUInt32BE(known + 7, 60);
+    writeFileSync(db, buf);
+    const newer = new RegExp(`schema version ${known + 7} is newer than this hubbub \\(${known}\\): upgrade hubbub`);
+    await refusesToStart(dir, newer);
+    let cli = null;
+    try {
+      execFileSync(BIN, ['org', 'list', '--data', dir, '--json'], { encoding: 'utf8', timeout: 30000, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      cli = e;
+    }
+    assert.ok(cli, 'org list refuses the store');
+    assert.equal(cli.status, 1, 'exit 1, as docs/upgrading.md says');
+    assert.match(cli.stdout + cli.stderr, newer);
+    // Not migrated down, not rewritten: the bytes are the newer hubbub's.
+    assert.ok(readFileSync(db).equals(buf), 'the file is left as it was');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
