@@ -190,7 +190,12 @@ test('H133 401 (unknown token) and 415 (not JSON) before a 4 MiB body: the clien
  * the answer, reading all along. allowHalfOpen: the server's FIN after its
  * answer does not end our side. Resolves when the server closed for good.
  */
-function writeOnAfterAnswer(port, { chunk, gapMs, maxBytes, timeoutMs }) {
+// waitAnswer: read the early answer before writing the body. A client that
+// floods without reading can lose the answer to the reset that ends the
+// lingering close at its byte bound (the kernel drops what was unread), so
+// the flood test reads it first, as an HTTP client that checks for an early
+// answer does, and then floods.
+function writeOnAfterAnswer(port, { chunk, gapMs, maxBytes, timeoutMs, waitAnswer = false }) {
   return new Promise((resolve) => {
     const sock = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     const t0 = Date.now();
@@ -217,6 +222,12 @@ function writeOnAfterAnswer(port, { chunk, gapMs, maxBytes, timeoutMs }) {
     sock.on('close', () => finish('close'));
     sock.on('connect', async () => {
       sock.write(postHead(1e9));
+      if (waitAnswer) {
+        await new Promise((r) => {
+          const check = () => (answeredMs !== null || done ? r() : setTimeout(check, 5));
+          check();
+        });
+      }
       const block = Buffer.alloc(chunk, 0x61);
       while (!done && written < maxBytes) {
         await new Promise((r) => {
@@ -247,7 +258,7 @@ test('H134 a body trickled on after an early 413: read and discarded until HB_HT
 
 test('H135 a flood after an early 413: the server stops reading at HB_HTTP_LINGER_MAX_BYTES', async () => {
   const cutBefore = await metric('lingering_closes_cut_total');
-  const r = await writeOnAfterAnswer(ctx.srv.port, { chunk: MiB, gapMs: 0, maxBytes: 4 * LINGER_MAX_BYTES, timeoutMs: 60000 });
+  const r = await writeOnAfterAnswer(ctx.srv.port, { chunk: MiB, gapMs: 0, maxBytes: 4 * LINGER_MAX_BYTES, timeoutMs: 60000, waitAnswer: true });
   assert.equal(r.responses[0]?.status, 413, r.raw);
   assert.notEqual(r.why, 'timeout', 'the server closed');
   assert.ok(r.written >= LINGER_MAX_BYTES / 2, `the server read what it allows (${r.written} bytes written)`);
