@@ -33,8 +33,11 @@ step() {
 node_suite() { local bin=$1; shift; echo env HUBBUB_BIN="$PWD/$bin" node --test --test-concurrency=2 --test-timeout=120000 "$@"; }
 
 step "layer order (includes point down)" 60 node scripts/check-layers.mjs
-step "unit tests (release)" 600 ctest --test-dir build --output-on-failure
-step "unit tests (ASan+UBSan)" 900 ctest --test-dir build-asan --output-on-failure
+# The unit tests in parallel, one per core: each starts what it needs (its own
+# PostgreSQL, redis-server, ports), and most of their time is waiting on them.
+jobs=$(nproc 2>/dev/null || echo 2)
+step "unit tests (release)" 600 ctest --test-dir build --output-on-failure -j "$jobs"
+step "unit tests (ASan+UBSan)" 900 ctest --test-dir build-asan --output-on-failure -j "$jobs"
 step "docs (OpenAPI valid; error codes, routes and config keys match the server)" 120 $(node_suite build/hubbub test/docs/)
 step "end-to-end (release)" 900 $(node_suite build/hubbub test/e2e/)
 step "end-to-end (ASan+UBSan)" 1200 $(node_suite build-asan/hubbub test/e2e/)
