@@ -19,6 +19,16 @@
  * HB_WINDOW_HOLD_MAX_MS): a workload the window serves keeps it, with a
  * short probe without it now and then.
  *
+ * The window itself starts at flush_interval_ms (base_ms) and doubles with
+ * each sample in which the thread is still saturated, up to
+ * flush_max_interval_ms (max_ms): when a flush pass over thousands of
+ * connections takes longer than the window, a short window merges nothing
+ * more than the pass does by itself, and only a longer hold spreads a write
+ * over more frames (docs/performance.md: the even reaction storm). A sample
+ * less busy than HB_WINDOW_BUSY_SHRINK_PERMILLE halves it again; the window
+ * ends (below) only once it is back at base_ms, so a longer hold that took
+ * the thread out of saturation is shortened before it is dropped.
+ *
  * Pure bookkeeping: the caller passes the clock and the thread's CPU time,
  * so the decision is tested with made-up numbers (test/unit/core/test_window.c).
  */
@@ -33,6 +43,8 @@
 typedef struct {
   bool on;              /* hold fan-out output for flush_interval_ms */
   uint32_t hold_ms;     /* the length of the next (or current) ON spell */
+  uint32_t base_ms, max_ms; /* the window's shortest and longest length */
+  uint32_t window_ms;   /* while on: how long fan-out output is held now */
   uint64_t changed_ms;  /* when `on` last changed */
   uint64_t sample_ns;   /* the current sample began: wall clock */
   uint64_t sample_cpu_ns; /* and the thread's CPU time then */
@@ -48,8 +60,15 @@ typedef struct {
   uint64_t items;  /* the frames they held */
 } hb_window_clock;
 
-/** Start off, with a sample beginning at `at`. */
-void hb_window_init(hb_window *w, const hb_window_clock *at);
+/**
+ * Start off, with a sample beginning at `at`. While on, the window is
+ * base_ms long at first and grows up to max_ms (taken as base_ms when
+ * smaller: no growth).
+ */
+void hb_window_init(hb_window *w, const hb_window_clock *at, uint32_t base_ms, uint32_t max_ms);
+
+/** How long fan-out output is held now: 0 while off. */
+static inline uint32_t hb_window_ms(const hb_window *w) { return w->on ? w->window_ms : 0; }
 
 /** Is a sample due at `now_ns` (HB_WINDOW_SAMPLE_MS since the last)? */
 static inline bool hb_window_due(const hb_window *w, uint64_t now_ns) {

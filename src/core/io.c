@@ -108,20 +108,21 @@ static uint64_t thread_cpu_ns(void) {
 }
 
 /* The window this turn's fan-out output may wait for: flush_interval_ms,
- * or with flush_adaptive only while the thread is saturated (window.h). The
+ * or with flush_adaptive only while the thread is saturated, growing up to
+ * flush_max_interval_ms while it stays so (window.h). The
  * thread's CPU time is read once per sample (a system call every
  * HB_WINDOW_SAMPLE_MS at most, and only while there is fan-out output). */
 static uint64_t flush_window_ms(hb_io *io) {
   const hb_config *cfg = io->set->cfg;
   if (!cfg->flush_adaptive || cfg->flush_interval_ms == 0) return (uint64_t)cfg->flush_interval_ms;
   uint64_t now = uv_hrtime();
-  if (!hb_window_due(&io->window, now)) return io->window.on ? (uint64_t)cfg->flush_interval_ms : 0;
+  if (!hb_window_due(&io->window, now)) return hb_window_ms(&io->window);
   hb_window_clock at = {.now_ns = now, .cpu_ns = thread_cpu_ns(), .sends = io->sends, .items = io->send_items};
   if (hb_window_sample(&io->window, &at)) {
     hb_metric_add(HB_M_FANOUT_WINDOW_ON, io->window.on ? 1 : -1);
     if (io->window.on) hb_metric_inc(HB_M_FANOUT_WINDOW_OPENS);
   }
-  return io->window.on ? (uint64_t)cfg->flush_interval_ms : 0;
+  return hb_window_ms(&io->window);
 }
 
 /* End of a loop turn (uv_check). Replies are written now. Fan-out output is
@@ -314,7 +315,8 @@ static void uring_start(hb_io *io) {
 static void io_thread_main(void *arg) {
   hb_io *io = arg;
   hb_window_clock at = {.now_ns = uv_hrtime(), .cpu_ns = thread_cpu_ns()}; /* this thread's CPU time */
-  hb_window_init(&io->window, &at);
+  const hb_config *cfg = io->set->cfg;
+  hb_window_init(&io->window, &at, (uint32_t)cfg->flush_interval_ms, (uint32_t)cfg->flush_max_interval_ms);
   uring_start(io);
   if (io->set->hooks.thread_start) io->set->hooks.thread_start(io);
   uv_run(&io->loop, UV_RUN_DEFAULT);

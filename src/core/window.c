@@ -5,9 +5,10 @@
 
 #define NS_PER_MS 1000000u
 
-void hb_window_init(hb_window *w, const hb_window_clock *at) {
+void hb_window_init(hb_window *w, const hb_window_clock *at, uint32_t base_ms, uint32_t max_ms) {
   /* changed_ms 0: the first saturation is not a return right after a spell */
-  *w = (hb_window){.hold_ms = HB_WINDOW_HOLD_MIN_MS, .sample_ns = at->now_ns, .sample_cpu_ns = at->cpu_ns,
+  *w = (hb_window){.hold_ms = HB_WINDOW_HOLD_MIN_MS, .base_ms = base_ms, .max_ms = max_ms > base_ms ? max_ms : base_ms,
+                   .window_ms = base_ms, .sample_ns = at->now_ns, .sample_cpu_ns = at->cpu_ns,
                    .sample_sends = at->sends, .sample_items = at->items};
 }
 
@@ -39,11 +40,29 @@ bool hb_window_sample(hb_window *w, const hb_window_clock *at) {
       w->hold_ms = HB_WINDOW_HOLD_MIN_MS;
     }
     w->on = true;
+    w->window_ms = w->base_ms;
     w->changed_ms = now_ms;
     return true;
   }
+  if (busy < HB_WINDOW_BUSY_IDLE_PERMILLE) { /* idle: never hold a lone delivery */
+    w->on = false;
+    w->changed_ms = now_ms;
+    return true;
+  }
+  if (busy >= HB_WINDOW_BUSY_ON_PERMILLE) {
+    /* Still saturated with the window on: the pass is longer than the
+     * window, so hold longer. */
+    w->window_ms = w->window_ms * 2 > w->max_ms ? w->max_ms : w->window_ms * 2;
+    return false;
+  }
+  if (busy < HB_WINDOW_BUSY_SHRINK_PERMILLE && w->window_ms > w->base_ms) {
+    /* Headroom again: a shorter hold first, the window off only once it is
+     * back at its base (the longer hold may be what made the headroom). */
+    w->window_ms = w->window_ms / 2 < w->base_ms ? w->base_ms : w->window_ms / 2;
+    return false;
+  }
   bool spell_over = now_ms - w->changed_ms >= w->hold_ms;
-  if (busy < HB_WINDOW_BUSY_IDLE_PERMILLE || (spell_over && busy < HB_WINDOW_BUSY_OFF_PERMILLE)) {
+  if (spell_over && busy < HB_WINDOW_BUSY_OFF_PERMILLE && w->window_ms <= w->base_ms) {
     w->on = false;
     w->changed_ms = now_ms;
     return true;

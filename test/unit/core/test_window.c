@@ -36,7 +36,7 @@ static bool sample(hb_window *w, unsigned permille) {
 static void start(hb_window *w) {
   clk = (hb_window_clock){.now_ns = 1000 * MS, .cpu_ns = 10 * MS};
   per_send = 1;
-  hb_window_init(w, &clk);
+  hb_window_init(w, &clk, HB_DEFAULT_FLUSH_INTERVAL_MS, HB_DEFAULT_FLUSH_INTERVAL_MS);
 }
 
 /* An idle or merely busy thread never holds anything: a lone delivery, a
@@ -155,6 +155,58 @@ static void test_merged_sends_keep_it_off(void **state) {
   assert_true(window_sample(&w));
 }
 
+/* While saturated with the window on, the window doubles each sample up to
+ * its maximum; headroom halves it, and it ends only once back at its base
+ * (the longer hold may be what made the headroom). */
+static void test_window_grows_while_saturated(void **state) {
+  (void)state;
+  hb_window w;
+  start(&w);
+  hb_window_init(&w, &clk, 5, 20);
+  assert_int_equal(hb_window_ms(&w), 0); /* off: nothing held */
+  assert_true(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 5);
+  assert_false(sample(&w, HB_WINDOW_BUSY_ON_PERMILLE));
+  assert_int_equal(hb_window_ms(&w), 10);
+  assert_false(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 20);
+  assert_false(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 20); /* the maximum */
+  assert_false(sample(&w, HB_WINDOW_BUSY_SHRINK_PERMILLE)); /* busy, not saturated: kept */
+  assert_int_equal(hb_window_ms(&w), 20);
+  /* the spell is over by now, and the thread under the off bound: shorter
+   * first, off only from the base */
+  assert_true(HB_WINDOW_HOLD_MIN_MS <= 5 * HB_WINDOW_SAMPLE_MS);
+  assert_false(sample(&w, HB_WINDOW_BUSY_OFF_PERMILLE - 1));
+  assert_int_equal(hb_window_ms(&w), 10);
+  assert_false(sample(&w, HB_WINDOW_BUSY_OFF_PERMILLE - 1));
+  assert_int_equal(hb_window_ms(&w), 5);
+  assert_true(sample(&w, HB_WINDOW_BUSY_OFF_PERMILLE - 1));
+  assert_int_equal(hb_window_ms(&w), 0);
+  /* on again: from the base */
+  assert_true(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 5);
+}
+
+/* An idle thread drops a grown window at once; a maximum under the base
+ * means no growth. */
+static void test_grown_window_idle_and_no_growth(void **state) {
+  (void)state;
+  hb_window w;
+  start(&w);
+  hb_window_init(&w, &clk, 5, 40);
+  assert_true(sample(&w, 1000));
+  for (int i = 0; i < 5; i++) assert_false(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 40);
+  assert_true(sample(&w, HB_WINDOW_BUSY_IDLE_PERMILLE - 1));
+  assert_int_equal(hb_window_ms(&w), 0);
+  start(&w);
+  hb_window_init(&w, &clk, 5, 2);
+  assert_true(sample(&w, 1000));
+  for (int i = 0; i < 5; i++) assert_false(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 5);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       HBT_TEST(test_off_until_saturated),
@@ -164,6 +216,8 @@ int main(void) {
       HBT_TEST(test_spell_doubles_when_off_resaturates),
       HBT_TEST(test_busy_capped),
       HBT_TEST(test_merged_sends_keep_it_off),
+      HBT_TEST(test_window_grows_while_saturated),
+      HBT_TEST(test_grown_window_idle_and_no_growth),
   };
   return cmocka_run_group_tests_name("window", tests, NULL, NULL);
 }
