@@ -20,14 +20,31 @@
  * short probe without it now and then.
  *
  * The window itself starts at flush_interval_ms (base_ms) and doubles with
- * each sample in which the thread is still saturated, up to
- * flush_max_interval_ms (max_ms): when a flush pass over thousands of
- * connections takes longer than the window, a short window merges nothing
- * more than the pass does by itself, and only a longer hold spreads a write
- * over more frames (docs/performance.md: the even reaction storm). A sample
+ * each sample in which the thread is still saturated and its flush passes
+ * took at least half the window, up to flush_max_interval_ms (max_ms): when
+ * a pass over thousands of connections takes longer than the window, a
+ * short window merges nothing more than the pass does by itself, and only a
+ * longer hold spreads a write over more frames (docs/performance.md: the
+ * even reaction storm). A short pass (a small room) is merged by the window
+ * already: a longer one would only add latency. A sample
  * less busy than HB_WINDOW_BUSY_SHRINK_PERMILLE halves it again; the window
  * ends (below) only once it is back at base_ms, so a longer hold that took
  * the thread out of saturation is shortened before it is dropped.
+ *
+ * Not saturated, the window also applies when holding would save much: the
+ * fan-out writes it would have saved (a frame that found nothing queued for
+ * its connection, within flush_interval_ms of the connection's previous
+ * frame) times what a write cost in the sample (the time in the end-of-turn
+ * flushes over the connections written) reached HB_WINDOW_SAVE_ON_PERMILLE
+ * of the wall time (fewer than HB_WINDOW_MERGED_ITEMS_PER_SEND frames per
+ * write, as above). While it holds, what it saves is the frames it merged
+ * (frames written less writes) at that cost; it ends, spell over, when that
+ * falls under HB_WINDOW_SAVE_OFF_PERMILLE and the thread is not saturated,
+ * and at once under HB_WINDOW_SAVE_IDLE_PERMILLE (a lone delivery is never
+ * held).
+ * A reaction storm in bursts (W2) saves ~2/3 of its CPU that way; HTTP
+ * publishes to a small room (W3-paced) would save ~1/5 and are not held:
+ * their latency is the one that competes (docs/performance.md).
  *
  * Pure bookkeeping: the caller passes the clock and the thread's CPU time,
  * so the decision is tested with made-up numbers (test/unit/core/test_window.c).
@@ -49,7 +66,10 @@ typedef struct {
   uint64_t sample_ns;   /* the current sample began: wall clock */
   uint64_t sample_cpu_ns; /* and the thread's CPU time then */
   uint64_t sample_sends, sample_items; /* and the thread's send and item counts then */
+  uint64_t sample_all_sends, sample_mergeable, sample_write_ns; /* and these */
   uint32_t last_busy_permille; /* the last sample's CPU / wall (for tests) */
+  uint32_t last_saved_permille; /* the last sample's estimate of what holding saves, of the wall time */
+  bool for_saving;      /* on because holding saves much (not saturated) */
 } hb_window;
 
 /* What a sample is judged on: the thread's counters, read at its ends. */
@@ -58,6 +78,10 @@ typedef struct {
   uint64_t cpu_ns; /* the thread's CPU time */
   uint64_t sends;  /* connections with only fan-out output the thread wrote */
   uint64_t items;  /* the frames they held */
+  uint64_t all_sends; /* every connection the thread wrote (replies too) */
+  uint64_t mergeable; /* fan-out writes that holding would have saved: a frame that found nothing queued for its connection, within flush_interval_ms of its previous frame */
+  uint64_t write_ns;  /* wall time the thread spent writing (its end-of-turn flushes) */
+  uint64_t pass_ms;   /* the longest fan-out flush pass (all its chunks) since the last sample */
 } hb_window_clock;
 
 /**

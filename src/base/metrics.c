@@ -58,7 +58,7 @@ static const struct {
     [HB_M_CONNECTIONS_OPEN] = {"connections_open", "gauge", "TCP connections open.", NULL},
     [HB_M_WEBSOCKETS_OPEN] = {"websockets_open", "gauge", "WebSocket connections open.", NULL},
     [HB_M_STORE_MISSING] = {"store_missing", "gauge", "1 while the store's file is not the one the server opened (deleted, moved or replaced).", NULL},
-    [HB_M_FANOUT_WINDOW_ON] = {"fanout_window_on", "gauge", "I/O threads holding fan-out output for flush_interval_ms now (saturated; flush_adaptive).", NULL},
+    [HB_M_FANOUT_WINDOW_ON] = {"fanout_window_on", "gauge", "I/O threads holding fan-out output for flush_interval_ms, up to flush_max_interval_ms, now (saturated; flush_adaptive).", NULL},
     [HB_M_URING_THREADS] = {"uring_threads", "gauge", "I/O threads writing through io_uring (0: writev, because io_uring is off or the kernel refused it).", NULL},
 };
 
