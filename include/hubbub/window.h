@@ -61,6 +61,7 @@ typedef struct {
   bool on;              /* hold fan-out output for flush_interval_ms */
   uint32_t hold_ms;     /* the length of the next (or current) ON spell */
   uint32_t base_ms, max_ms; /* the window's shortest and longest length */
+  bool hold_saving;     /* also hold, unsaturated, for what holding saves (config flush_hold_saving) */
   uint32_t window_ms;   /* while on: how long fan-out output is held now */
   uint64_t changed_ms;  /* when `on` last changed */
   uint64_t sample_ns;   /* the current sample began: wall clock */
@@ -90,6 +91,9 @@ typedef struct {
  * smaller: no growth).
  */
 void hb_window_init(hb_window *w, const hb_window_clock *at, uint32_t base_ms, uint32_t max_ms);
+
+/** Also hold while not saturated when holding saves much (the default). */
+static inline void hb_window_set_hold_saving(hb_window *w, bool on) { w->hold_saving = on; }
 
 /** How long fan-out output is held now: 0 while off. */
 static inline uint32_t hb_window_ms(const hb_window *w) { return w->on ? w->window_ms : 0; }

@@ -329,6 +329,7 @@ static void io_thread_main(void *arg) {
   hb_window_clock at = {.now_ns = uv_hrtime(), .cpu_ns = thread_cpu_ns()}; /* this thread's CPU time */
   const hb_config *cfg = io->set->cfg;
   hb_window_init(&io->window, &at, (uint32_t)cfg->flush_interval_ms, (uint32_t)cfg->flush_max_interval_ms);
+  hb_window_set_hold_saving(&io->window, cfg->flush_hold_saving);
   uring_start(io);
   if (io->set->hooks.thread_start) io->set->hooks.thread_start(io);
   uv_run(&io->loop, UV_RUN_DEFAULT);

@@ -8,7 +8,7 @@
 void hb_window_init(hb_window *w, const hb_window_clock *at, uint32_t base_ms, uint32_t max_ms) {
   /* changed_ms 0: the first saturation is not a return right after a spell */
   *w = (hb_window){.hold_ms = HB_WINDOW_HOLD_MIN_MS, .base_ms = base_ms, .max_ms = max_ms > base_ms ? max_ms : base_ms,
-                   .window_ms = base_ms, .sample_ns = at->now_ns, .sample_cpu_ns = at->cpu_ns,
+                   .hold_saving = true, .window_ms = base_ms, .sample_ns = at->now_ns, .sample_cpu_ns = at->cpu_ns,
                    .sample_sends = at->sends, .sample_items = at->items};
 }
 
@@ -39,7 +39,7 @@ bool hb_window_sample(hb_window *w, const hb_window_clock *at) {
   uint64_t now_ms = now_ns / NS_PER_MS;
   if (!w->on) {
     bool saturated = busy >= HB_WINDOW_BUSY_ON_PERMILLE;
-    if (!saturated && saved < HB_WINDOW_SAVE_ON_PERMILLE) return false;
+    if (!saturated && (!w->hold_saving || saved < HB_WINDOW_SAVE_ON_PERMILLE)) return false;
     /* Its sends are merged enough already: holding would add latency and
      * save little. */
     if (sends > 0 && items >= sends * HB_WINDOW_MERGED_ITEMS_PER_SEND) return false;
@@ -84,7 +84,7 @@ bool hb_window_sample(hb_window *w, const hb_window_clock *at) {
       return false;
     }
     if (!idle && !(spell_over && busy < HB_WINDOW_BUSY_OFF_PERMILLE && w->window_ms <= w->base_ms)) return false;
-    if (saved >= HB_WINDOW_SAVE_OFF_PERMILLE) {
+    if (w->hold_saving && saved >= HB_WINDOW_SAVE_OFF_PERMILLE) {
       /* no longer short of CPU, but holding still saves much: kept for that */
       w->for_saving = true;
       w->window_ms = w->base_ms;

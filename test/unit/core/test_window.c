@@ -306,6 +306,15 @@ static void test_saving_lone_and_merged(void **state) {
   start(&w);
   per_send = HB_WINDOW_MERGED_ITEMS_PER_SEND;
   for (int i = 0; i < 10; i++) assert_false(sample_writes(&w, 800, 800, 100));
+  /* flush_hold_saving false: only saturation turns it on, and it ends as
+   * it did before that rule */
+  start(&w);
+  hb_window_set_hold_saving(&w, false);
+  for (int i = 0; i < 10; i++) assert_false(sample_writes(&w, 700, 600, 100));
+  assert_true(sample(&w, 1000));
+  per_send = 8;
+  assert_true(sample_writes(&w, 200, 100, 0));
+  assert_false(w.on);
 }
 
 int main(void) {
