@@ -144,13 +144,16 @@
  * the window, up to flush_max_interval_ms; each less busy than this halves
  * it, down to flush_interval_ms (window.h). */
 #define HB_WINDOW_BUSY_SHRINK_PERMILLE 700
-/* Not saturated, the window also applies while holding would save this much
- * of the thread's time (the writes its fan-out frames would share, at the
- * sample's cost per write; window.h), and ends under the off bound after
- * its spell, under the idle bound at once. */
+/* Not saturated, the window also applies for a spell when holding would
+ * save this much of the thread's time (the writes it would have avoided, at
+ * the sample's cost per write; config flush_hold_saving, window.h); a
+ * saturated spell that ends with a hold saving at least the OFF share goes
+ * on as such a hold; a hold saving less than the IDLE share ends at once. */
 #define HB_WINDOW_SAVE_ON_PERMILLE 500
 #define HB_WINDOW_SAVE_OFF_PERMILLE 250
 #define HB_WINDOW_SAVE_IDLE_PERMILLE 50
+/* The window's longest length while the thread stays saturated (config
+ * flush_max_interval_ms). */
 #define HB_DEFAULT_FLUSH_MAX_INTERVAL_MS 20
 /* A saturated thread whose fan-out writes already carry this many frames
  * each (on average over the sample) gains nothing from holding: the

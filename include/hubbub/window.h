@@ -37,11 +37,14 @@
  * frame) times what a write cost in the sample (the time in the end-of-turn
  * flushes over the connections written) reached HB_WINDOW_SAVE_ON_PERMILLE
  * of the wall time (fewer than HB_WINDOW_MERGED_ITEMS_PER_SEND frames per
- * write, as above). While it holds, what it saves is the frames it merged
- * (frames written less writes) at that cost; it ends, spell over, when that
- * falls under HB_WINDOW_SAVE_OFF_PERMILLE and the thread is not saturated,
- * and at once under HB_WINDOW_SAVE_IDLE_PERMILLE (a lone delivery is never
- * held).
+ * write, as above), at its base length. Holding, the thread cannot tell
+ * which writes would have merged anyway, so the spell ends and the next
+ * sample, without the window, judges again (a load the window serves gets
+ * it back at once, for twice as long); what it saves while holding (the
+ * frames it merged, frames written less writes, at that cost) ends it at
+ * once under HB_WINDOW_SAVE_IDLE_PERMILLE (a lone delivery is never held),
+ * and keeps a saturated spell that ends with the thread no longer saturated
+ * going as such a hold when at least HB_WINDOW_SAVE_OFF_PERMILLE.
  * A reaction storm in bursts (W2) saves ~2/3 of its CPU that way; HTTP
  * publishes to a small room (W3-paced) would save ~1/5 and are not held:
  * their latency is the one that competes (docs/performance.md).

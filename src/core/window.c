@@ -9,7 +9,8 @@ void hb_window_init(hb_window *w, const hb_window_clock *at, uint32_t base_ms, u
   /* changed_ms 0: the first saturation is not a return right after a spell */
   *w = (hb_window){.hold_ms = HB_WINDOW_HOLD_MIN_MS, .base_ms = base_ms, .max_ms = max_ms > base_ms ? max_ms : base_ms,
                    .hold_saving = true, .window_ms = base_ms, .sample_ns = at->now_ns, .sample_cpu_ns = at->cpu_ns,
-                   .sample_sends = at->sends, .sample_items = at->items};
+                   .sample_sends = at->sends, .sample_items = at->items, .sample_all_sends = at->all_sends,
+                   .sample_mergeable = at->mergeable, .sample_write_ns = at->write_ns};
 }
 
 bool hb_window_sample(hb_window *w, const hb_window_clock *at) {
