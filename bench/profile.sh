@@ -19,7 +19,9 @@
 # PROFILE_ARGS (hb_loadgen arguments after the row's, which they override,
 # e.g. '--per-conn-rate 1'),
 # PROFILE_CONFIG (a JSON object merged over the bench config, e.g.
-# '{"flush_interval_ms":0}'), PROFILE_OUT (where perf.data etc. go; a temp dir).
+# '{"flush_interval_ms":0}'), PROFILE_OUT (where perf.data etc. go; a temp dir),
+# PROFILE_THREADS (hubbub's --threads, 1; all of them on core 0: what the
+# cross-thread hand-off costs in CPU, not what the cores buy).
 # Prints everything to stdout; the exact commands are echoed with "+ ".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +59,7 @@ if [ -n "${PROFILE_CONFIG:-}" ]; then
 fi
 PORT=$((20000 + RANDOM % 20000))
 TARGET=${PROFILE_TARGET:-hubbub}
+THREADS=${PROFILE_THREADS:-1}
 RT="" RT_TOOL=""
 # the tool must outrank what it watches, or it never runs to write its data
 [ "${PROFILE_RT:-0}" = 1 ] && RT="chrt -f 10" RT_TOOL="chrt -f 20"
@@ -64,8 +67,8 @@ if [ "$TARGET" = uws ]; then
   echo "+ $RT taskset -c 0 node bench/peers/uws.mjs PORT"
   $RT taskset -c 0 node bench/peers/uws.mjs "$PORT" 2>"$OUTDIR/server.log" &
 else
-  echo "+ $RT taskset -c 0 hubbub serve --threads 1 --config $(tr -d '\n' < "$CONFIG")"
-  $RT taskset -c 0 "$HB" serve --listen "127.0.0.1:$PORT" --data "$SEED" --threads 1 --config "$CONFIG" 2>"$OUTDIR/server.log" &
+  echo "+ $RT taskset -c 0 hubbub serve --threads $THREADS --config $(tr -d '\n' < "$CONFIG")"
+  $RT taskset -c 0 "$HB" serve --listen "127.0.0.1:$PORT" --data "$SEED" --threads "$THREADS" --config "$CONFIG" 2>"$OUTDIR/server.log" &
 fi
 SRV_PID=$!
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done

@@ -36,6 +36,12 @@ typedef struct {
   /* true: the window above applies only while the thread is saturated
    * (window.h); false: whenever deliveries follow each other within it */
   bool flush_adaptive;
+  /* with flush_adaptive: the window grows up to this while the thread
+   * stays saturated (window.h); ≤ flush_interval_ms: it does not grow */
+  int flush_max_interval_ms;
+  /* with flush_adaptive: hold also while the thread is not saturated when
+   * holding would save much of its time (window.h) */
+  bool flush_hold_saving;
   bool io_uring; /* batch the system calls of a flush with io_uring when the kernel allows it */
   int idle_timeout_ms;
   int handshake_timeout_ms;

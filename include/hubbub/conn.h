@@ -121,7 +121,13 @@ struct hb_conn {
   bool free_later : 1;         /* closed while held: the last hb_conn_unhold frees it */
   unsigned holds : 12;         /* operations that will come back to it (hb_conn_hold) */
   unsigned upper : 8;          /* free bits for the upper layers: bit 0 is publish.c's (deliveries held) */
-  uint32_t linger_left;        /* lingering close: bytes it may still read and discard */
+  union {
+    /* lingering close (`linger`): bytes it may still read and discard */
+    uint32_t linger_left;
+    /* otherwise: the loop clock (ms, wrapping) when its last fan-out frame
+     * was queued, for the window's "would merge" count (conn.c) */
+    uint32_t last_fanout_ms;
+  } u32;
   /* the extension area follows, aligned for any field (hb_conn_ext) */
 };
 

@@ -51,6 +51,10 @@ typedef struct hb_io {
   uint64_t later_flushed_ms; /* when `later` was last flushed */
   hb_window window;     /* whether `later` is held now (flush_adaptive) */
   uint64_t sends, send_items; /* fan-out-only connections written, and the frames they held (conn.c): for the window */
+  uint64_t all_sends;   /* every connection written at the end of a turn or in a flush chunk (conn.c) */
+  uint64_t mergeable;   /* writes the window would have saved: a fan-out frame that found nothing queued, within flush_interval_ms of the connection's previous one (conn.c) */
+  uint64_t write_ns;    /* wall time in the end-of-turn flushes (io.c): what the sends cost */
+  uint64_t pass_ms;     /* the longest fan-out flush pass since the window's last sample */
   struct hb_uring *uring; /* the flushes' batched sends (uring.h); NULL: writev */
   size_t nconns;
   char readbuf[HB_READ_BUFFER_BYTES]; /* shared by all reads: data is consumed in the callback */

@@ -176,6 +176,21 @@
 #define HB_WINDOW_BUSY_ON_PERMILLE 900   /* a sample this busy (CPU / wall) turns the window on */
 #define HB_WINDOW_BUSY_OFF_PERMILLE 600  /* on: less busy than this ends it once its spell is over */
 #define HB_WINDOW_BUSY_IDLE_PERMILLE 300 /* less busy than this ends it at once */
+/* While on, each sample still this busy (HB_WINDOW_BUSY_ON_PERMILLE) doubles
+ * the window, up to flush_max_interval_ms; each less busy than this halves
+ * it, down to flush_interval_ms (window.h). */
+#define HB_WINDOW_BUSY_SHRINK_PERMILLE 700
+/* Not saturated, the window also applies for a spell when holding would
+ * save this much of the thread's time (the writes it would have avoided, at
+ * the sample's cost per write; config flush_hold_saving, window.h); a
+ * saturated spell that ends with a hold saving at least the OFF share goes
+ * on as such a hold; a hold saving less than the IDLE share ends at once. */
+#define HB_WINDOW_SAVE_ON_PERMILLE 500
+#define HB_WINDOW_SAVE_OFF_PERMILLE 250
+#define HB_WINDOW_SAVE_IDLE_PERMILLE 50
+/* The window's longest length while the thread stays saturated (config
+ * flush_max_interval_ms). */
+#define HB_DEFAULT_FLUSH_MAX_INTERVAL_MS 20
 /* A saturated thread whose fan-out writes already carry this many frames
  * each (on average over the sample) gains nothing from holding: the
  * per-send cost is spread already, and holding would only add latency

@@ -47,6 +47,8 @@ void hb_config_defaults(hb_config *c) {
   c->ping_interval_ms = HB_WS_PING_INTERVAL_MS;
   c->flush_interval_ms = HB_DEFAULT_FLUSH_INTERVAL_MS;
   c->flush_adaptive = true;
+  c->flush_max_interval_ms = HB_DEFAULT_FLUSH_MAX_INTERVAL_MS;
+  c->flush_hold_saving = true;
   c->io_uring = true;
   c->idle_timeout_ms = HB_WS_IDLE_TIMEOUT_MS;
   c->handshake_timeout_ms = HB_HANDSHAKE_TIMEOUT_MS;
@@ -139,6 +141,8 @@ static const field fields[] = {
     INT(ping_interval_ms, 0, HB_CONFIG_MAX_TIMEOUT_MS),        /* 0 = no pings */
     INT(flush_interval_ms, 0, HB_CONFIG_MAX_FLUSH_INTERVAL_MS), /* 0 = every loop turn */
     BOOL(flush_adaptive),
+    INT(flush_max_interval_ms, 0, HB_CONFIG_MAX_FLUSH_INTERVAL_MS), /* ≤ flush_interval_ms: no growth */
+    BOOL(flush_hold_saving),
     BOOL(io_uring),
     INT(idle_timeout_ms, 1000, HB_CONFIG_MAX_TIMEOUT_MS),
     INT(handshake_timeout_ms, 100, HB_CONFIG_MAX_TIMEOUT_MS),

@@ -31,7 +31,7 @@ static const struct {
     [HB_M_DELIVERIES] = {"deliveries_total", "counter", "Event frames queued to subscribers.", NULL},
     [HB_M_FANOUT_FLUSHES] = {"fanout_flushes_total", "counter", "Fan-out flushes (writes of what the flush window held).", NULL},
     [HB_M_FANOUT_FLUSH_TURNS] = {"fanout_flush_turns_total", "counter", "Loop turns spent on fan-out flushes (HB_FLUSH_CHUNK_CONNS connections each).", NULL},
-    [HB_M_FANOUT_WINDOW_OPENS] = {"fanout_window_opens_total", "counter", "Times an I/O thread saturated and began holding fan-out output for flush_interval_ms (flush_adaptive).", NULL},
+    [HB_M_FANOUT_WINDOW_OPENS] = {"fanout_window_opens_total", "counter", "Times an I/O thread began holding fan-out output for flush_interval_ms: saturated, or holding would save much of its time (flush_adaptive, flush_hold_saving).", NULL},
     [HB_M_URING_SUBMITS] = {"uring_submits_total", "counter", "io_uring_enter calls that submitted a batch of sends.", NULL},
     [HB_M_URING_SENDS] = {"uring_sends_total", "counter", "Sends submitted through io_uring (one per connection written).", NULL},
     [HB_M_SLOW_CONSUMERS_CLOSED] = {"slow_consumers_closed_total", "counter", "Connections closed for not reading (4000).", NULL},
@@ -63,7 +63,7 @@ static const struct {
     [HB_M_CONNECTIONS_OPEN] = {"connections_open", "gauge", "TCP connections open.", NULL},
     [HB_M_WEBSOCKETS_OPEN] = {"websockets_open", "gauge", "WebSocket connections open.", NULL},
     [HB_M_STORE_MISSING] = {"store_missing", "gauge", "1 while the store's file is not the one the server opened (deleted, moved or replaced).", NULL},
-    [HB_M_FANOUT_WINDOW_ON] = {"fanout_window_on", "gauge", "I/O threads holding fan-out output for flush_interval_ms now (saturated; flush_adaptive).", NULL},
+    [HB_M_FANOUT_WINDOW_ON] = {"fanout_window_on", "gauge", "I/O threads holding fan-out output now: for flush_interval_ms, up to flush_max_interval_ms while saturated (flush_adaptive, flush_hold_saving).", NULL},
     [HB_M_URING_THREADS] = {"uring_threads", "gauge", "I/O threads writing through io_uring (0: writev, because io_uring is off or the kernel refused it).", NULL},
 };
 

@@ -203,6 +203,14 @@ bool hb_conn_send_shared(hb_conn *c, hb_shared *s) {
     c->h->on_overflow(c);
     return false;
   }
+  /* A frame that begins a new write (nothing queued for the connection
+   * yet) within the window after its previous frame: that write would not
+   * happen if the thread held fan-out (window.h). */
+  if (!c->linger) {
+    if (!c->dirty && (uint32_t)now - c->u32.last_fanout_ms < (uint32_t)c->io->set->cfg->flush_interval_ms)
+      c->io->mergeable++;
+    c->u32.last_fanout_ms = (uint32_t)now;
+  }
   s->refs++;
   hb_out_item *it = out_push(c);
   it->kind = HB_OUT_SHARED;
@@ -410,7 +418,7 @@ void hb_conn_close_linger(hb_conn *c, uint32_t timeout_ms, uint32_t max_bytes) {
   if (c->state == HB_CONN_CLOSED) return;
   if (!c->linger) hb_metric_inc(HB_M_LINGERING_CLOSES);
   c->linger = true;
-  c->linger_left = max_bytes;
+  c->u32.linger_left = max_bytes;
   if (c->paused) {
     /* A lingering close reads (and discards) until the peer's EOF: bytes
      * kept for a request that will never be answered go now. */
@@ -567,6 +575,7 @@ void hb_conn_flush_list(hb_list *list, size_t max) {
   for (; max > 0 && !hb_list_empty(list); max--) {
     hb_conn *c = hb_container_of(list->next, hb_conn, dirty_link);
     hb_list_remove(&c->dirty_link);
+    c->io->all_sends++;
     if (c->later) { /* fan-out only: what the window judges (window.h) */
       c->io->sends++;
       c->io->send_items += c->out_count;
@@ -598,12 +607,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   } else if (c->linger) {
     /* Closing: what the peer still sends is discarded, up to the budget of
      * the lingering close; past it the peer gets a reset. */
-    if ((size_t)nread > c->linger_left) {
+    if ((size_t)nread > c->u32.linger_left) {
       hb_metric_inc(HB_M_LINGERING_CLOSES_CUT);
       hb_conn_close(c, false);
       return;
     }
-    c->linger_left -= (uint32_t)nread;
+    c->u32.linger_left -= (uint32_t)nread;
   }
 }
 

@@ -87,17 +87,24 @@ static void flush_sweep(hb_io *io) {
   }
   hb_metric_inc(HB_M_FANOUT_FLUSH_TURNS);
   hb_conn_flush_list(&io->sweep, io->stopping ? SIZE_MAX : HB_FLUSH_CHUNK_CONNS);
-  if (hb_list_empty(&io->sweep))
+  if (hb_list_empty(&io->sweep)) {
+    /* the pass is over: how long it took decides whether a longer window
+     * would merge more (window.h) */
+    uint64_t pass_ms = hb_io_now_ms(io) - io->later_flushed_ms;
+    if (pass_ms > io->pass_ms) io->pass_ms = pass_ms;
     uv_idle_stop(&io->sweeping);
-  else if (!uv_is_active((uv_handle_t *)&io->sweeping))
+  } else if (!uv_is_active((uv_handle_t *)&io->sweeping)) {
     uv_idle_start(&io->sweeping, on_sweeping);
+  }
 }
 
 static void on_flush_timer(uv_timer_t *t) {
   hb_io *io = t->data;
   if (hb_list_empty(&io->sweep)) { /* else on_flush carries it on */
+    uint64_t t0 = uv_hrtime();
     flush_sweep(io);
     hb_conn_flush_submit(io);
+    io->write_ns += uv_hrtime() - t0;
   }
 }
 
@@ -108,20 +115,24 @@ static uint64_t thread_cpu_ns(void) {
 }
 
 /* The window this turn's fan-out output may wait for: flush_interval_ms,
- * or with flush_adaptive only while the thread is saturated (window.h). The
+ * or with flush_adaptive only while the thread is saturated, growing up to
+ * flush_max_interval_ms while it stays so (window.h). The
  * thread's CPU time is read once per sample (a system call every
  * HB_WINDOW_SAMPLE_MS at most, and only while there is fan-out output). */
 static uint64_t flush_window_ms(hb_io *io) {
   const hb_config *cfg = io->set->cfg;
   if (!cfg->flush_adaptive || cfg->flush_interval_ms == 0) return (uint64_t)cfg->flush_interval_ms;
   uint64_t now = uv_hrtime();
-  if (!hb_window_due(&io->window, now)) return io->window.on ? (uint64_t)cfg->flush_interval_ms : 0;
-  hb_window_clock at = {.now_ns = now, .cpu_ns = thread_cpu_ns(), .sends = io->sends, .items = io->send_items};
+  if (!hb_window_due(&io->window, now)) return hb_window_ms(&io->window);
+  hb_window_clock at = {.now_ns = now, .cpu_ns = thread_cpu_ns(), .sends = io->sends, .items = io->send_items,
+                        .all_sends = io->all_sends, .mergeable = io->mergeable, .write_ns = io->write_ns,
+                        .pass_ms = io->pass_ms};
+  io->pass_ms = 0; /* the longest pass of the next sample */
   if (hb_window_sample(&io->window, &at)) {
     hb_metric_add(HB_M_FANOUT_WINDOW_ON, io->window.on ? 1 : -1);
     if (io->window.on) hb_metric_inc(HB_M_FANOUT_WINDOW_OPENS);
   }
-  return io->window.on ? (uint64_t)cfg->flush_interval_ms : 0;
+  return hb_window_ms(&io->window);
 }
 
 /* End of a loop turn (uv_check). Replies are written now. Fan-out output is
@@ -151,8 +162,10 @@ static void flush_lists(hb_io *io) {
  * io_uring_enter for all of them (uring.h), or a writev each. */
 static void on_flush(uv_check_t *h) {
   hb_io *io = h->data;
+  uint64_t t0 = uv_hrtime(); /* vDSO: no system call */
   flush_lists(io);
   hb_conn_flush_submit(io);
+  io->write_ns += uv_hrtime() - t0;
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -314,7 +327,9 @@ static void uring_start(hb_io *io) {
 static void io_thread_main(void *arg) {
   hb_io *io = arg;
   hb_window_clock at = {.now_ns = uv_hrtime(), .cpu_ns = thread_cpu_ns()}; /* this thread's CPU time */
-  hb_window_init(&io->window, &at);
+  const hb_config *cfg = io->set->cfg;
+  hb_window_init(&io->window, &at, (uint32_t)cfg->flush_interval_ms, (uint32_t)cfg->flush_max_interval_ms);
+  hb_window_set_hold_saving(&io->window, cfg->flush_hold_saving);
   uring_start(io);
   if (io->set->hooks.thread_start) io->set->hooks.thread_start(io);
   uv_run(&io->loop, UV_RUN_DEFAULT);

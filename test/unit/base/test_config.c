@@ -59,6 +59,8 @@ static void test_defaults(void **state) {
   assert_int_equal(c.ping_interval_ms, HB_WS_PING_INTERVAL_MS);
   assert_int_equal(c.flush_interval_ms, HB_DEFAULT_FLUSH_INTERVAL_MS);
   assert_true(c.flush_adaptive); /* the window only while saturated */
+  assert_int_equal(c.flush_max_interval_ms, HB_DEFAULT_FLUSH_MAX_INTERVAL_MS);
+  assert_true(c.flush_hold_saving);
   assert_true(c.io_uring);       /* where the kernel allows it */
   assert_int_equal(c.idle_timeout_ms, HB_WS_IDLE_TIMEOUT_MS);
   assert_int_equal(c.handshake_timeout_ms, HB_HANDSHAKE_TIMEOUT_MS);

@@ -36,7 +36,7 @@ static bool sample(hb_window *w, unsigned permille) {
 static void start(hb_window *w) {
   clk = (hb_window_clock){.now_ns = 1000 * MS, .cpu_ns = 10 * MS};
   per_send = 1;
-  hb_window_init(w, &clk);
+  hb_window_init(w, &clk, HB_DEFAULT_FLUSH_INTERVAL_MS, HB_DEFAULT_FLUSH_INTERVAL_MS);
 }
 
 /* An idle or merely busy thread never holds anything: a lone delivery, a
@@ -155,6 +155,168 @@ static void test_merged_sends_keep_it_off(void **state) {
   assert_true(window_sample(&w));
 }
 
+/* While saturated with the window on, the window doubles each sample up to
+ * its maximum; headroom halves it, and it ends only once back at its base
+ * (the longer hold may be what made the headroom). */
+static void test_window_grows_while_saturated(void **state) {
+  (void)state;
+  hb_window w;
+  start(&w);
+  hb_window_init(&w, &clk, 5, 20);
+  assert_int_equal(hb_window_ms(&w), 0); /* off: nothing held */
+  assert_true(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 5);
+  /* saturated, but a flush pass is short (a small room): the window merges
+   * what it can already; longer would only add latency */
+  clk.pass_ms = 2;
+  for (int i = 0; i < 5; i++) assert_false(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 5);
+  /* passes over thousands of connections, as long as the window or longer */
+  clk.pass_ms = 17;
+  assert_false(sample(&w, HB_WINDOW_BUSY_ON_PERMILLE));
+  assert_int_equal(hb_window_ms(&w), 10);
+  assert_false(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 20);
+  assert_false(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 20); /* the maximum */
+  assert_false(sample(&w, HB_WINDOW_BUSY_SHRINK_PERMILLE)); /* busy, not saturated: kept */
+  assert_int_equal(hb_window_ms(&w), 20);
+  /* the spell is over by now, and the thread under the off bound: shorter
+   * first, off only from the base */
+  assert_true(HB_WINDOW_HOLD_MIN_MS <= 5 * HB_WINDOW_SAMPLE_MS);
+  assert_false(sample(&w, HB_WINDOW_BUSY_OFF_PERMILLE - 1));
+  assert_int_equal(hb_window_ms(&w), 10);
+  assert_false(sample(&w, HB_WINDOW_BUSY_OFF_PERMILLE - 1));
+  assert_int_equal(hb_window_ms(&w), 5);
+  assert_true(sample(&w, HB_WINDOW_BUSY_OFF_PERMILLE - 1));
+  assert_int_equal(hb_window_ms(&w), 0);
+  /* on again: from the base */
+  assert_true(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 5);
+}
+
+/* An idle thread drops a grown window at once; a maximum under the base
+ * means no growth. */
+static void test_grown_window_idle_and_no_growth(void **state) {
+  (void)state;
+  hb_window w;
+  start(&w);
+  hb_window_init(&w, &clk, 5, 40);
+  clk.pass_ms = 40;
+  assert_true(sample(&w, 1000));
+  for (int i = 0; i < 5; i++) assert_false(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 40);
+  assert_true(sample(&w, HB_WINDOW_BUSY_IDLE_PERMILLE - 1));
+  assert_int_equal(hb_window_ms(&w), 0);
+  start(&w);
+  hb_window_init(&w, &clk, 5, 2);
+  clk.pass_ms = 40;
+  assert_true(sample(&w, 1000));
+  for (int i = 0; i < 5; i++) assert_false(sample(&w, 1000));
+  assert_int_equal(hb_window_ms(&w), 5);
+}
+
+/* One sample in which the thread was busy `permille` and spent
+ * `write_permille` of the wall time writing 100 connections (fan-out only,
+ * `per_send` frames each), of which `saved` writes were ones that holding
+ * would have saved. What the window estimates: off, `saved` writes at the
+ * sample's cost per write; holding, the frames it merged (frames less
+ * writes) at that cost. */
+static bool sample_writes(hb_window *w, unsigned permille, unsigned write_permille, unsigned saved) {
+  clk.all_sends += 100;
+  clk.mergeable += saved;
+  clk.write_ns += HB_WINDOW_SAMPLE_MS * MS * write_permille / 1000;
+  return sample(w, permille);
+}
+
+/* Not saturated, but most of the thread's time goes into writes that the
+ * window would save (a reaction storm in bursts): it holds, at its base
+ * length, until holding saves little. HTTP publishes into a small room
+ * (a third of the time writing, every write one the window would save)
+ * are not held. */
+static void test_on_for_what_it_saves(void **state) {
+  (void)state;
+  hb_window w;
+  start(&w);
+  hb_window_init(&w, &clk, 5, 20);
+  for (int i = 0; i < 10; i++) assert_false(sample_writes(&w, 600, 350, 100)); /* saves 35 %: no */
+  assert_int_equal(w.last_saved_permille, 350);
+  assert_false(sample_writes(&w, 700, 600, 50)); /* only half of the writes: 30 % */
+  assert_true(sample_writes(&w, 700, 600, 100));
+  assert_true(w.on);
+  assert_true(w.for_saving);
+  assert_int_equal(hb_window_ms(&w), 5);
+  /* holding works: the thread is less busy, each write carries 4 frames:
+   * it stays for its spell, and does not grow */
+  per_send = 4;
+  int spell = HB_WINDOW_HOLD_MIN_MS / HB_WINDOW_SAMPLE_MS;
+  for (int i = 1; i < spell; i++) assert_false(sample_writes(&w, 250, 150, 0));
+  assert_int_equal(w.last_saved_permille, 450); /* 3 frames merged per write, at its cost */
+  assert_int_equal(hb_window_ms(&w), 5);
+  /* then a sample without it judges again (holding, writes that would
+   * have merged anyway count as saved): still worth it, so on again at
+   * once, for a spell twice as long */
+  assert_true(sample_writes(&w, 250, 150, 0));
+  assert_false(w.on);
+  per_send = 1;
+  assert_true(sample_writes(&w, 700, 600, 100));
+  assert_true(w.for_saving);
+  assert_int_equal(w.hold_ms, 2 * HB_WINDOW_HOLD_MIN_MS);
+  per_send = 4;
+  /* saturated after all, with long passes: the saturated rules take over
+   * (and grow it) */
+  clk.pass_ms = 10;
+  assert_false(sample_writes(&w, 1000, 150, 0));
+  assert_false(w.for_saving);
+  assert_int_equal(hb_window_ms(&w), 10);
+  assert_false(sample_writes(&w, 500, 150, 0)); /* shrinks first */
+  assert_int_equal(hb_window_ms(&w), 5);
+  /* the spell over and under the off bound of busy, but holding still
+   * saves much: kept for that ... */
+  for (int i = 0; i < 2 * spell; i++) assert_false(sample_writes(&w, 700, 150, 0));
+  assert_false(sample_writes(&w, 500, 150, 0));
+  assert_true(w.on);
+  assert_true(w.for_saving);
+  /* ... until the next sample, which ends the spell: the one after judges
+   * without the window */
+  assert_true(sample_writes(&w, 500, 150, 0));
+  assert_false(w.on);
+}
+
+/* Held for what it saves, a sample with next to no fan-out (a lone
+ * delivery) ends it at once, spell or not; and writes merged enough
+ * already (HTTP as fast as answered) are not held for saving either. */
+static void test_saving_lone_and_merged(void **state) {
+  (void)state;
+  hb_window w;
+  start(&w);
+  assert_true(sample_writes(&w, 600, 600, 100));
+  assert_true(w.for_saving);
+  assert_true(sample_writes(&w, 100, 10, 0));
+  assert_false(w.on);
+  /* saturated and then idle, but the hold still merges much: held for that */
+  start(&w);
+  assert_true(sample(&w, 1000));
+  assert_false(w.for_saving);
+  per_send = 8;
+  for (int i = 1; i < HB_WINDOW_HOLD_MIN_MS / HB_WINDOW_SAMPLE_MS; i++) assert_false(sample(&w, 950));
+  assert_false(sample_writes(&w, 200, 100, 0));
+  assert_true(w.on);
+  assert_true(w.for_saving);
+  start(&w);
+  per_send = HB_WINDOW_MERGED_ITEMS_PER_SEND;
+  for (int i = 0; i < 10; i++) assert_false(sample_writes(&w, 800, 800, 100));
+  /* flush_hold_saving false: only saturation turns it on, and it ends as
+   * it did before that rule */
+  start(&w);
+  hb_window_set_hold_saving(&w, false);
+  for (int i = 0; i < 10; i++) assert_false(sample_writes(&w, 700, 600, 100));
+  assert_true(sample(&w, 1000));
+  per_send = 8;
+  assert_true(sample_writes(&w, 200, 100, 0));
+  assert_false(w.on);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       HBT_TEST(test_off_until_saturated),
@@ -164,6 +326,10 @@ int main(void) {
       HBT_TEST(test_spell_doubles_when_off_resaturates),
       HBT_TEST(test_busy_capped),
       HBT_TEST(test_merged_sends_keep_it_off),
+      HBT_TEST(test_window_grows_while_saturated),
+      HBT_TEST(test_grown_window_idle_and_no_growth),
+      HBT_TEST(test_on_for_what_it_saves),
+      HBT_TEST(test_saving_lone_and_merged),
   };
   return cmocka_run_group_tests_name("window", tests, NULL, NULL);
 }
