@@ -423,7 +423,11 @@ test('H124 bounded memory: rounds of clients that subscribe, publish and vanish 
   await round(); // warms the per-thread caches
   const h1 = await metric(srv, 'heap_bytes');
   for (let i = 0; i < 3; i++) await round();
-  const h2 = await metric(srv, 'heap_bytes');
   assert.equal(await metric(srv, 'websockets_open'), 0);
+  // Some of what a closed connection held goes a moment later, off its close:
+  // presence members at the next presence tick (25 ms), spare output rings at
+  // the 250 ms sweep. A leak never comes back; give those a few seconds.
+  let h2 = 0;
+  await poll(async () => (h2 = await metric(srv, 'heap_bytes')) - h1 < 128 * 1024, 5000, 'the heap back where it was').catch(() => {});
   assert.ok(h2 - h1 < 128 * 1024, `heap grew by ${h2 - h1} bytes over 3 rounds (${h1} -> ${h2})`);
 });
