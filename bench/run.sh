@@ -23,7 +23,7 @@
 #                       one at a time, 'writev={"io_uring":false};fixed window,
 #                       writev={"flush_adaptive":false,"io_uring":false}' (the
 #                       second is the server as it was before both).
-#                       E.g. 'history off={"history":false};presence on={"presence":true}'.
+#                       E.g. 'history off={"history_size":0};presence off={"presence":false}'.
 #                       Each is a column "hubbub, LABEL" of the report; "" for none.
 #   BENCH_VARIANT_ONLY  the measurements the variants run (regex; default the
 #                       issue's rows: W1-1k-if32, W1-5k-if32, W1-5k-200, W2, W2-even,
