@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { limit } from './harness.mjs';
+import { limit, poll } from './harness.mjs';
 import { hostileSuite, assertOneError, splitResponses, sleep } from './hostile-lib.mjs';
 
 const ctx = hostileSuite();
@@ -222,12 +222,8 @@ function writeOnAfterAnswer(port, { chunk, gapMs, maxBytes, timeoutMs, waitAnswe
     sock.on('close', () => finish('close'));
     sock.on('connect', async () => {
       sock.write(postHead(1e9));
-      if (waitAnswer) {
-        await new Promise((r) => {
-          const check = () => (answeredMs !== null || done ? r() : setTimeout(check, 5));
-          check();
-        });
-      }
+      // Bounded by the overall timer: it ends the connection (done) on time.
+      if (waitAnswer) await poll(() => answeredMs !== null || done, timeoutMs, 'the early answer', 5).catch(() => {});
       const block = Buffer.alloc(chunk, 0x61);
       while (!done && written < maxBytes) {
         await new Promise((r) => {
