@@ -1509,10 +1509,7 @@ static int redis_start(hb_broker *b) {
    * A deadline on the clock, not a count of sleeps: on a loaded machine each
    * sleep overruns, and the wait must stay HB_REDIS_START_WAIT_MS. */
   uint64_t deadline_ns = uv_hrtime() + (uint64_t)HB_REDIS_START_WAIT_MS * 1000000u;
-  while (!both_ready(rb)) {
-    if (uv_hrtime() >= deadline_ns) break;
-    uv_sleep(10);
-  }
+  while (!both_ready(rb) && uv_hrtime() < deadline_ns) uv_sleep(10);
   if (both_ready(rb)) return 0;
   hb_warn("redis: not up after %d ms; serving anyway (publishes are refused until it is)",
           HB_REDIS_START_WAIT_MS);
